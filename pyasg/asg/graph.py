@@ -1,0 +1,253 @@
+"""`Node` and the immutable `Graph` (on pyrsistent), and `GraphBuilder` that hash-conses.
+
+Invariant: a node's inputs always have smaller ids than the node, so ascending id
+order is a topological order and a graph can never hold a cycle.
+
+>>> b = GraphBuilder()
+>>> x = b.add_input("x", TensorType((3,)))
+>>> y = b.add(Exp(), (x,))
+>>> b.add(Exp(), (x,)) == y          # hash-consing: the same (op, inputs) is one node
+True
+>>> g = b.build([y])
+>>> print(g)  # doctest: +NORMALIZE_WHITESPACE
+graph(%0: f32[3] x) {
+  %1: f32[3] = exp %0
+  return %1
+}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from pyrsistent import PMap, PVector, pmap, pvector
+
+from pyasg.asg.ops import Constant, Input, Op
+from pyasg.asg.types import TensorType
+from pyasg.errors import PyasgError, ShapeError
+
+
+@dataclass(frozen=True)
+class Node:
+    """One operation: its op, the ids of its inputs, its output type, name and user source."""
+
+    op: Op
+    inputs: tuple[int, ...]
+    type: TensorType
+    name: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class Graph:
+    """An immutable graph: nodes by id, the ids of its inputs and of its outputs.
+
+    Graphs are values: equal graphs compare and hash equal.
+    """
+
+    nodes: PMap
+    inputs: PVector
+    outputs: PVector
+
+    # ------------------------------------------------------------------ views
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __getitem__(self, node_id: int) -> Node:
+        return self.nodes[node_id]
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.nodes, self.inputs, self.outputs))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    @cached_property
+    def ids(self) -> tuple[int, ...]:
+        """Every node id in topological (ascending) order."""
+        return tuple(sorted(self.nodes.keys()))
+
+    def topological_order(self, live_only: bool = True) -> tuple[int, ...]:
+        """Node ids in an order where every node follows its inputs.
+
+        With `live_only`, only the nodes the outputs depend on.
+        """
+        return self.live_ids if live_only else self.ids
+
+    @cached_property
+    def live_ids(self) -> tuple[int, ...]:
+        live: set[int] = set(self.outputs)
+        for i in reversed(self.ids):
+            if i in live:
+                live.update(self.nodes[i].inputs)
+        return tuple(i for i in self.ids if i in live)
+
+    @cached_property
+    def users(self) -> PMap:
+        """For each node id, the ids of the nodes that read it (in order)."""
+        users: dict[int, list[int]] = {i: [] for i in self.ids}
+        for i in self.ids:
+            for j in self.nodes[i].inputs:
+                if i not in users[j]:
+                    users[j].append(i)
+        return pmap({k: tuple(v) for k, v in users.items()})
+
+    @cached_property
+    def cons_index(self) -> dict[tuple[Op, tuple[int, ...]], int]:
+        """(op, inputs) -> id, for hash-consing when a graph is extended."""
+        index: dict[tuple[Op, tuple[int, ...]], int] = {}
+        for i in self.ids:
+            node = self.nodes[i]
+            index.setdefault((node.op, node.inputs), i)
+        return index
+
+    @property
+    def input_types(self) -> tuple[TensorType, ...]:
+        return tuple(self.nodes[i].type for i in self.inputs)
+
+    @property
+    def output_types(self) -> tuple[TensorType, ...]:
+        return tuple(self.nodes[i].type for i in self.outputs)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(self.nodes[i].op.path for i in self.inputs)
+
+    def label(self, node_id: int) -> str:
+        """A short human name for a node: its name, else `%id`."""
+        node = self.nodes[node_id]
+        return node.name or f"%{node_id}"
+
+    def input_paths_of(self, node_id: int) -> list[str]:
+        """The graph inputs a node depends on (for error messages)."""
+        seen, stack, found = {node_id}, [node_id], []
+        while stack:
+            node = self.nodes[stack.pop()]
+            if isinstance(node.op, Input):
+                found.append(node.op.path)
+            for j in node.inputs:
+                if j not in seen:
+                    seen.add(j)
+                    stack.append(j)
+        return sorted(found)
+
+    # ------------------------------------------------------------------ other forms
+    def to_networkx(self):  # -> networkx.DiGraph
+        """A networkx DiGraph: node attrs op, category, type, name, source; edge attr `index`."""
+        import networkx as nx
+
+        g = nx.DiGraph()
+        for i in self.ids:
+            n = self.nodes[i]
+            g.add_node(i, op=n.op.name, category=n.op.category, type=repr(n.type),
+                       name=n.name, source=n.source, output=i in self.outputs)
+            for k, j in enumerate(n.inputs):
+                g.add_edge(j, i, index=k)
+        return g
+
+    def to_json(self, indent: int | None = None) -> str:
+        """A stable JSON text of the graph (see `pyasg.asg.serialize`)."""
+        from pyasg.asg.serialize import graph_to_json
+
+        return graph_to_json(self, indent=indent)
+
+    @staticmethod
+    def from_json(text: str | bytes) -> Graph:
+        """Parse and validate a graph; any defect raises `GraphFormatError`."""
+        from pyasg.asg.serialize import graph_from_json
+
+        return graph_from_json(text)
+
+    def __str__(self) -> str:
+        def arg(i: int) -> str:
+            return f"%{i}"
+
+        params = ", ".join(f"%{i}: {self.nodes[i].type!r} {self.nodes[i].op.path}"
+                           for i in self.inputs)
+        lines = [f"graph({params}) {{"]
+        body = []
+        for i in self.ids:
+            n = self.nodes[i]
+            if isinstance(n.op, Input):
+                continue
+            rhs = str(n.op) if isinstance(n.op, Constant) else " ".join(
+                [str(n.op)] + [arg(j) for j in n.inputs])
+            text = f"  %{i}: {n.type!r} = {rhs}"
+            notes = [x for x in (n.name, n.source) if x]
+            body.append((text, "  # " + "  ".join(notes) if notes else ""))
+        width = max((len(t) for t, _ in body), default=0)
+        lines += [f"{t:<{width}}{c}".rstrip() for t, c in body]
+        lines.append("  return " + ", ".join(arg(i) for i in self.outputs))
+        lines.append("}")
+        return "\n".join(lines)
+
+    __repr__ = object.__repr__
+
+
+class GraphBuilder:
+    """Mutable staging area for a new graph; `add` hash-conses and checks shapes.
+
+    Starting from `base`, the new graph shares all of `base`'s nodes.
+    """
+
+    def __init__(self, base: Graph | None = None) -> None:
+        if base is None:
+            self._nodes = pmap().evolver()
+            self._index: dict[tuple[Op, tuple[int, ...]], int] = {}
+            self._next = 0
+            self.inputs: list[int] = []
+        else:
+            self._nodes = base.nodes.evolver()
+            self._index = dict(base.cons_index)
+            self._next = (base.ids[-1] + 1) if base.ids else 0
+            self.inputs = list(base.inputs)
+
+    def node(self, node_id: int) -> Node:
+        return self._nodes[node_id]
+
+    def type_of(self, node_id: int) -> TensorType:
+        return self._nodes[node_id].type
+
+    def add(self, op: Op, inputs: Sequence[int] = (), name: str | None = None,
+            source: str | None = None) -> int:
+        """Record `op` applied to `inputs`; returns the (possibly existing) node id."""
+        inputs = tuple(inputs)
+        key = (op, inputs)
+        existing = self._index.get(key)
+        if existing is not None:
+            return existing
+        try:
+            op.check_arity(len(inputs))
+            out_type = op.infer(*(self._nodes[i].type for i in inputs))
+        except ShapeError as e:
+            raise ShapeError(e.message, source or e.source) from None
+        node_id = self._next
+        self._next += 1
+        self._nodes[node_id] = Node(op, inputs, out_type, name, source)
+        self._index[key] = node_id
+        return node_id
+
+    def add_input(self, path: str, type: TensorType, source: str | None = None) -> int:
+        """A new graph input, appended to the input list."""
+        node_id = self.add(Input(path, type), (), name=path, source=source)
+        if node_id in self.inputs:
+            raise PyasgError(f"duplicate graph input {path!r}")
+        self.inputs.append(node_id)
+        return node_id
+
+    def build(self, outputs: Iterable[int], inputs: Iterable[int] | None = None) -> Graph:
+        """Freeze into a `Graph` with these outputs (and inputs, default: those added)."""
+        return Graph(self._nodes.persistent(),
+                     pvector(self.inputs if inputs is None else inputs), pvector(outputs))
+
+
+def prune(graph: Graph) -> Graph:
+    """Drop every node the outputs do not need (inputs are always kept)."""
+    keep = set(graph.live_ids) | set(graph.inputs)
+    if len(keep) == len(graph.nodes):
+        return graph
+    return Graph(pmap({i: graph.nodes[i] for i in graph.ids if i in keep}),
+                 graph.inputs, graph.outputs)

@@ -1,0 +1,480 @@
+"""The numpy-like function surface and the composites (softmax, gelu, layer_norm, …).
+
+Everything here is written over the primitives in `pyasg.primitives`, so it works
+on tracers (recording the graph) and on plain numpy arrays and numbers (running at
+once), and `grad` differentiates it through the primitives' VJP rules. This module
+also gives `Tracer` its Python operators and array methods.
+
+>>> softmax(np.array([0.0, np.log(3.0)], np.float32)).tolist()
+[0.25, 0.75]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from pyasg import primitives as P
+from pyasg.asg.ops import BroadcastTo
+from pyasg.asg.types import DEFAULT_FLOAT, check_dtype, is_float
+from pyasg.errors import ShapeError
+from pyasg.indexing import At, getitem  # noqa: F401
+from pyasg.primitives import (  # noqa: F401  (re-exported: the public surface)
+    abs,
+    add,
+    argmax,
+    astype,
+    broadcast_to,
+    concatenate,
+    cos,
+    div,
+    equal,
+    erf,
+    exp,
+    expm1,
+    floor_divide,
+    greater,
+    greater_equal,
+    less,
+    less_equal,
+    log,
+    log1p,
+    matmul,
+    maximum,
+    minimum,
+    mod,
+    mul,
+    neg,
+    not_equal,
+    power,
+    reshape,
+    sign,
+    sin,
+    sqrt,
+    stop_gradient,
+    sub,
+    take,
+    tanh,
+    transpose,
+    type_of,
+    where,
+)
+from pyasg.trace.tracer import Tracer, record, user_source
+
+Axis = "int | Sequence[int] | None"
+
+negative, subtract, multiply, divide, true_divide, remainder, pow = (
+    neg, sub, mul, div, div, mod, power)
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+def sum(x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False):  # noqa: A001
+    """Sum over `axis` (all axes when None).
+
+    >>> sum(np.ones((2, 3), np.float32), axis=1).tolist()
+    [3.0, 3.0]
+    """
+    return P.reduce_sum(x, axis, keepdims)
+
+
+def _count(x: object, axis: int | Sequence[int] | None) -> int:
+    t = type_of(x)
+    axes = P._axes(axis, t.ndim, "mean")
+    return math.prod(t.shape[a] for a in axes)
+
+
+def mean(x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False):
+    """Arithmetic mean over `axis`; integer input gives float32.
+
+    >>> mean(np.array([1.0, 2.0, 6.0])).item()
+    3.0
+    """
+    if not is_float(type_of(x).dtype):
+        x = astype(x, DEFAULT_FLOAT)
+    return div(P.reduce_sum(x, axis, keepdims), _count(x, axis))
+
+
+def var(x: object, axis: int | Sequence[int] | None = None, ddof: int = 0,
+        keepdims: bool = False):
+    """Variance over `axis` with numpy's `ddof` (0: population, 1: sample).
+
+    >>> var(np.array([1.0, 3.0])).item()
+    1.0
+    """
+    if not is_float(type_of(x).dtype):
+        x = astype(x, DEFAULT_FLOAT)
+    centred = sub(x, mean(x, axis, keepdims=True))
+    n = _count(x, axis)
+    return div(P.reduce_sum(mul(centred, centred), axis, keepdims), n - ddof)
+
+
+def std(x: object, axis: int | Sequence[int] | None = None, ddof: int = 0,
+        keepdims: bool = False):
+    """Standard deviation over `axis` (the square root of `var`)."""
+    return sqrt(var(x, axis, ddof, keepdims))
+
+
+def max(x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False):  # noqa: A001
+    """Maximum over `axis`; the gradient is shared evenly between tied maxima."""
+    return P.reduce_max(x, axis, keepdims)
+
+
+def min(x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False):  # noqa: A001
+    """Minimum over `axis`."""
+    return neg(P.reduce_max(neg(x), axis, keepdims))
+
+
+def argmin(x: object, axis: int | None = None, keepdims: bool = False):
+    """Index (int32) of the first minimum. Not differentiable."""
+    return argmax(neg(x), axis, keepdims)
+
+
+def logsumexp(x: object, axis: int | Sequence[int] | None = -1, keepdims: bool = False):
+    """log(sum(exp(x))) over `axis`, computed without overflow.
+
+    >>> float(logsumexp(np.array([1000.0, 1000.0])))  # doctest: +ELLIPSIS
+    1000.69...
+    """
+    m = P.reduce_max(x, axis, keepdims=True)
+    m = stop_gradient(where(P.less(abs(m), np.inf), m, 0.0))
+    s = P.reduce_sum(exp(sub(x, m)), axis, keepdims=True)
+    out = add(log(s), m)
+    if not keepdims:
+        out = squeeze(out, P._axes(axis, type_of(x).ndim, "logsumexp"))
+    return out
+
+
+# --------------------------------------------------------------------------- elementwise
+
+
+def square(x: object):
+    """x * x."""
+    return mul(x, x)
+
+
+def reciprocal(x: object):
+    """1 / x."""
+    return div(1.0, x)
+
+
+def rsqrt(x: object):
+    """1 / sqrt(x)."""
+    return div(1.0, sqrt(x))
+
+
+def clamp(x: object, min: float | object | None = None, max: float | object | None = None):  # noqa: A002
+    """Limit x to [min, max] (either may be None); as torch, the gradient passes where
+    min <= x <= max, boundaries included."""
+    if min is not None:
+        x = where(P.less(x, min), P.astype(min, type_of(x).dtype) if P.is_tracer(min) else
+                  np.asarray(min, type_of(x).dtype), x)
+    if max is not None:
+        x = where(P.greater(x, max), P.astype(max, type_of(x).dtype) if P.is_tracer(max) else
+                  np.asarray(max, type_of(x).dtype), x)
+    return x
+
+
+clip = clamp
+
+
+def logical_not(x: object):
+    """Elementwise not of a boolean array."""
+    return where(x, False, True)
+
+
+def logical_and(a: object, b: object):
+    """Elementwise and of boolean arrays."""
+    return where(a, astype(b, "bool"), False)
+
+
+def logical_or(a: object, b: object):
+    """Elementwise or of boolean arrays."""
+    return where(a, True, astype(b, "bool"))
+
+
+def logical_xor(a: object, b: object):
+    """Elementwise exclusive or of boolean arrays."""
+    return not_equal(astype(a, "bool"), astype(b, "bool"))
+
+
+# --------------------------------------------------------------------------- activations
+
+
+def relu(x: object):
+    """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
+    return where(P.greater(x, 0), x, 0)
+
+
+def sigmoid(x: object):
+    """1 / (1 + exp(-x)), finite with finite gradients for every x.
+
+    >>> sigmoid(np.array([-1000.0, 0.0, 1000.0])).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    z = exp(neg(abs(x)))
+    return where(P.greater_equal(x, 0), div(1.0, add(1.0, z)), div(z, add(1.0, z)))
+
+
+def silu(x: object):
+    """x * sigmoid(x) (also called swish)."""
+    return mul(x, sigmoid(x))
+
+
+def gelu(x: object, approximate: bool = False):
+    """Gaussian error linear unit. `approximate=False` is the exact erf form (PyTorch's
+    default); `approximate=True` the tanh form (PyTorch's approximate='tanh')."""
+    if approximate:
+        inner = mul(math.sqrt(2.0 / math.pi), add(x, mul(0.044715, mul(x, mul(x, x)))))
+        return mul(mul(0.5, x), add(1.0, tanh(inner)))
+    return mul(mul(0.5, x), add(1.0, erf(mul(x, 1.0 / math.sqrt(2.0)))))
+
+
+def leaky_relu(x: object, negative_slope: float = 0.01):
+    """x where x > 0, else negative_slope * x (PyTorch's default slope 0.01)."""
+    return where(P.greater(x, 0), x, mul(x, negative_slope))
+
+
+def elu(x: object, alpha: float = 1.0):
+    """x where x > 0, else alpha * (exp(x) - 1)."""
+    return where(P.greater(x, 0), x, mul(alpha, expm1(minimum(x, 0))))
+
+
+def softplus(x: object, beta: float = 1.0, threshold: float = 20.0):
+    """log(1 + exp(beta x)) / beta, stable for all x; linear where beta x > threshold
+    (PyTorch's definition)."""
+    bx = mul(x, beta)
+    smooth = div(add(maximum(bx, 0), log1p(exp(neg(abs(bx))))), beta)
+    return where(P.greater(bx, threshold), x, smooth)
+
+
+def softmax(x: object, axis: int = -1):
+    """exp(x) / sum(exp(x)) along `axis`, shifted by the maximum for stability."""
+    m = stop_gradient(P.reduce_max(x, axis, keepdims=True))
+    e = exp(sub(x, m))
+    return div(e, P.reduce_sum(e, axis, keepdims=True))
+
+
+def log_softmax(x: object, axis: int = -1):
+    """x - logsumexp(x) along `axis`."""
+    return sub(x, logsumexp(x, axis, keepdims=True))
+
+
+def layer_norm(x: object, axis: int | Sequence[int] = -1, eps: float = 1e-5,
+               weight: object | None = None, bias: object | None = None):
+    """(x - mean) / sqrt(var + eps) over `axis`, then * weight + bias if given.
+
+    >>> layer_norm(np.array([[1.0, 3.0]]), eps=0.0).tolist()
+    [[-1.0, 1.0]]
+    """
+    mu = mean(x, axis, keepdims=True)
+    centred = sub(x, mu)
+    v = mean(mul(centred, centred), axis, keepdims=True)
+    y = mul(centred, div(1.0, sqrt(add(v, eps))))
+    if weight is not None:
+        y = mul(y, weight)
+    if bias is not None:
+        y = add(y, bias)
+    return y
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def expand_dims(x: object, axis: int | Sequence[int]):
+    """Insert size-1 axes at `axis` (positions in the result)."""
+    t = type_of(x)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    ndim = t.ndim + len(axes)
+    axes = sorted(a % ndim for a in axes)
+    shape = list(t.shape)
+    for a in axes:
+        shape.insert(a, 1)
+    return reshape(x, shape)
+
+
+def squeeze(x: object, axis: int | Sequence[int] | None = None):
+    """Remove size-1 axes (all of them when `axis` is None)."""
+    t = type_of(x)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(t.shape) if d == 1)
+    else:
+        axes = P._axes(axis, t.ndim, "squeeze")
+    for a in axes:
+        if t.shape[a] != 1:
+            raise ShapeError(f"squeeze: axis {a} of {t!r} has size {t.shape[a]}, not 1",
+                             user_source())
+    return reshape(x, [d for i, d in enumerate(t.shape) if i not in axes])
+
+
+def ravel(x: object):
+    """The elements as one axis."""
+    return reshape(x, (-1,))
+
+
+flatten = ravel
+
+
+def swapaxes(x: object, a: int, b: int):
+    """Exchange two axes."""
+    n = type_of(x).ndim
+    perm = list(range(n))
+    perm[a % n], perm[b % n] = perm[b % n], perm[a % n]
+    return transpose(x, perm)
+
+
+def moveaxis(x: object, source: int, destination: int):
+    """Move one axis to a new position."""
+    n = type_of(x).ndim
+    perm = [i for i in range(n) if i != source % n]
+    perm.insert(destination % n, source % n)
+    return transpose(x, perm)
+
+
+def stack(xs: Sequence[object], axis: int = 0):
+    """Join arrays of one shape along a new axis."""
+    xs = list(xs)
+    if not xs:
+        raise ShapeError("stack needs at least one array", user_source())
+    ndim = type_of(xs[0]).ndim + 1
+    return concatenate([expand_dims(x, axis % ndim) for x in xs], axis=axis % ndim)
+
+
+def split(x: object, indices_or_sections: int | Sequence[int], axis: int = 0) -> list:
+    """numpy's split: into N equal parts, or at the given indices."""
+    t = type_of(x)
+    axis = axis % t.ndim
+    n = t.shape[axis]
+    if isinstance(indices_or_sections, int):
+        if indices_or_sections <= 0 or n % indices_or_sections:
+            raise ShapeError(f"split: axis {axis} of size {n} does not divide into "
+                             f"{indices_or_sections} equal parts", user_source())
+        step = n // indices_or_sections
+        bounds = list(range(0, n + 1, step))
+    else:
+        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
+    parts = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        index = [slice(None)] * t.ndim
+        index[axis] = slice(lo, hi)
+        parts.append(getitem(x, tuple(index)))
+    return parts
+
+
+def pad(x: object, pad_width: int | Sequence, constant_values: float = 0.0):
+    """numpy's constant `pad`: `pad_width` is an int, a (before, after) pair, or one pair
+    per axis."""
+    t = type_of(x)
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (t.ndim, 2))
+    if (widths < 0).any():
+        raise ShapeError(f"pad: widths must be non-negative, got {pad_width}", user_source())
+    return P.pad_general(x, [(int(a), int(b), 0) for a, b in widths], constant_values)
+
+
+def full(shape: Sequence[int], value: float, dtype: object = DEFAULT_FLOAT,
+         like: object | None = None):
+    """An array of `shape` filled with `value`; inside a trace, pass `like` to get a
+    traced value (a broadcast scalar, not a stored array)."""
+    scalar = np.asarray(value, dtype=check_dtype(dtype))
+    if isinstance(like, Tracer):
+        const = like.trace.constant(scalar)
+        return const if tuple(shape) == () else record(BroadcastTo(tuple(shape)), const)
+    return np.full(tuple(shape), scalar)
+
+
+def zeros_like(x: object, dtype: object | None = None):
+    """Zeros of x's shape (and dtype)."""
+    t = type_of(x)
+    return full(t.shape, 0, dtype or t.dtype, like=x)
+
+
+def ones_like(x: object, dtype: object | None = None):
+    """Ones of x's shape (and dtype)."""
+    t = type_of(x)
+    return full(t.shape, 1, dtype or t.dtype, like=x)
+
+
+def one_hot(ids: object, num_classes: int, dtype: object = DEFAULT_FLOAT):
+    """One-hot rows: out[..., k] = (ids == k)."""
+    ids = expand_dims(ids, -1)
+    return astype(equal(ids, np.arange(num_classes, dtype=type_of(ids).dtype)), dtype)
+
+
+def dot(a: object, b: object):
+    """matmul for 1-d and 2-d operands (as numpy's dot there)."""
+    return matmul(a, b)
+
+
+def outer(a: object, b: object):
+    """Outer product of two vectors."""
+    return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+
+
+# --------------------------------------------------------------------------- Tracer methods
+
+
+def _swap(fn):  # noqa: ANN001, ANN202
+    return lambda self, other: fn(other, self)
+
+
+def _reshape_method(self: Tracer, *shape: object):
+    if len(shape) == 1 and not isinstance(shape[0], int):
+        shape = tuple(shape[0])  # type: ignore[arg-type]
+    return reshape(self, shape)
+
+
+def _transpose_method(self: Tracer, *axes: object):
+    if len(axes) == 1 and not isinstance(axes[0], int):
+        axes = tuple(axes[0])  # type: ignore[arg-type]
+    return transpose(self, axes or None)
+
+
+_UFUNC_METHODS = {
+    np.add: add, np.subtract: sub, np.multiply: mul, np.true_divide: div,
+    np.floor_divide: floor_divide, np.remainder: mod, np.power: power, np.maximum: maximum,
+    np.minimum: minimum, np.less: less, np.less_equal: less_equal, np.greater: greater,
+    np.greater_equal: greater_equal, np.equal: equal, np.not_equal: not_equal,
+    np.negative: neg, np.matmul: matmul,
+}
+
+
+def _array_ufunc(self: Tracer, ufunc, method, *inputs, **kwargs):  # noqa: ANN001, ANN202
+    # numpy calls this for `ndarray + tracer`; operators are fine, numpy math is not.
+    fn = _UFUNC_METHODS.get(ufunc)
+    if fn is not None and method == "__call__" and not kwargs:
+        return fn(*inputs)
+    from pyasg.errors import TraceError
+
+    raise TraceError(
+        f"numpy.{ufunc.__name__} was called on a traced array {self.type!r} "
+        f"({self.origin()}). numpy needs numbers, which a traced array does not have yet. "
+        f"Use pyasg.{ufunc.__name__} instead, which records the operation in the graph.",
+        user_source())
+
+
+_METHODS = {
+    "__add__": add, "__radd__": _swap(add), "__sub__": sub, "__rsub__": _swap(sub),
+    "__mul__": mul, "__rmul__": _swap(mul), "__truediv__": div, "__rtruediv__": _swap(div),
+    "__floordiv__": floor_divide, "__rfloordiv__": _swap(floor_divide),
+    "__mod__": mod, "__rmod__": _swap(mod), "__pow__": power, "__rpow__": _swap(power),
+    "__matmul__": matmul, "__rmatmul__": _swap(matmul),
+    "__neg__": neg, "__pos__": lambda self: self, "__abs__": abs,
+    "__lt__": less, "__le__": less_equal, "__gt__": greater, "__ge__": greater_equal,
+    "__eq__": equal, "__ne__": not_equal,
+    "__invert__": logical_not, "__and__": logical_and, "__rand__": _swap(logical_and),
+    "__or__": logical_or, "__ror__": _swap(logical_or), "__xor__": logical_xor,
+    "__getitem__": getitem, "__array_ufunc__": _array_ufunc,
+    "reshape": _reshape_method, "transpose": _transpose_method,
+    "sum": sum, "mean": mean, "var": var, "std": std, "max": max, "min": min,
+    "argmax": argmax, "argmin": argmin, "astype": astype, "squeeze": squeeze,
+    "ravel": ravel, "flatten": ravel, "clip": clamp, "swapaxes": swapaxes,
+    "T": property(lambda self: transpose(self)),
+    "mT": property(lambda self: swapaxes(self, -1, -2)),
+    "at": property(At),
+}
+
+for _name, _fn in _METHODS.items():
+    setattr(Tracer, _name, _fn)

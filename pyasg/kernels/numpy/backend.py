@@ -1,0 +1,54 @@
+"""The numpy backend object, the kernel record, and eager evaluation of one op."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from pyasg.asg.ops import Op
+from pyasg.asg.types import TensorType
+from pyasg.kernels import lower
+
+
+class NumpyBackend:
+    """Runs graphs with numpy on the CPU."""
+
+    name = "numpy"
+
+
+NUMPY = NumpyBackend()
+
+
+@dataclass(frozen=True)
+class NumpyKernel:
+    """A compiled kernel: `fn(*arrays)` returns the node's value.
+
+    `writes_out`: `fn` also takes `out=` (a buffer of the output's shape and dtype),
+    so the memory plan can hand it a dead buffer. `view`: the result may share memory
+    with its first input, so that input's buffer stays alive while the result lives.
+    """
+
+    fn: Callable[..., np.ndarray]
+    writes_out: bool = False
+    view: bool = False
+
+
+@lru_cache(maxsize=4096)
+def _kernel(op: Op, in_types: tuple[TensorType, ...], out_type: TensorType) -> NumpyKernel:
+    return lower(op, NUMPY, in_types=in_types, out_type=out_type)
+
+
+def evaluate(op: Op, *arrays: np.ndarray) -> np.ndarray:
+    """Run one op on concrete arrays (used for eager calls and constant folding).
+
+    >>> from pyasg.asg.ops import Exp
+    >>> float(evaluate(Exp(), np.zeros((), np.float32)))
+    1.0
+    """
+    in_types = tuple(TensorType.of(a) for a in arrays)
+    out_type = op.infer(*in_types)
+    out = _kernel(op, in_types, out_type).fn(*arrays)
+    return np.asarray(out)

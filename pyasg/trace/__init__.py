@@ -1,0 +1,1 @@
+"""Python function -> Graph: tracers, the trace context, and pytrees."""

@@ -1,0 +1,405 @@
+"""Tracer proxies, the trace context, and tracing a Python function into a `Graph`.
+
+While a function is traced, its array arguments are `Tracer` objects: they know
+their shape and dtype but hold no numbers. Every operation on them records a node.
+A value used as Python data (`if x:`, `float(x)`, `np.exp(x)`) raises `TraceError`
+that says where, which argument the value came from, and what to do instead.
+
+>>> import pyasg
+>>> g = pyasg.make_graph(lambda x: pyasg.exp(x) * 2.0)(np.ones(3, np.float32))
+>>> [g[i].op.name for i in g.topological_order()]
+['x', 'exp', 'const', 'mul']
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pyasg.asg.graph import Graph, GraphBuilder
+from pyasg.asg.ops import Constant, Input, Op
+from pyasg.asg.types import DEFAULT_FLOAT, DEFAULT_INT, TensorType, check_dtype
+from pyasg.errors import PyasgError, TraceError
+from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_SHORT_NAMES: dict[str, str] = {}
+
+
+def _short(filename: str) -> str:
+    short = _SHORT_NAMES.get(filename)
+    if short is None:
+        cwd = os.getcwd() + os.sep
+        short = filename[len(cwd):] if filename.startswith(cwd) else os.path.basename(filename)
+        _SHORT_NAMES[filename] = short
+    return short
+
+
+def user_source() -> str | None:
+    """`file:line` of the innermost caller outside the pyasg package."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_PACKAGE_DIR) and not filename.startswith("<frozen"):
+            return f"{_short(filename)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
+
+
+# --------------------------------------------------------------------------- traces
+
+_ACTIVE: list[Trace] = []
+
+
+def current_trace() -> Trace | None:
+    """The innermost trace in progress, if any."""
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
+class Trace:
+    """One tracing in progress: a builder, and the outer tracers it captured.
+
+    Traces nest (`grad` inside a traced function traces its own graph). A tracer of an
+    enclosing trace used inside an inner one is captured: it becomes an input of the
+    inner graph, and `captured` remembers which outer tracer feeds it.
+    """
+
+    def __init__(self, name: str = "trace", base: Graph | None = None) -> None:
+        self.name = name
+        self.builder = GraphBuilder(base)
+        self.active = False
+        self.depth = -1
+        self.captured: list[Tracer] = []
+        self._captured_ids: dict[int, Tracer] = {}
+        #: When set, new nodes take this source instead of the caller's line (the
+        #: gradient of a node points at the user's line of the node).
+        self.source_override: str | None = None
+
+    def source(self) -> str | None:
+        return self.source_override or user_source()
+
+    def __enter__(self) -> Trace:
+        self.active = True
+        self.depth = len(_ACTIVE)
+        _ACTIVE.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _ACTIVE.remove(self)
+        self.active = False
+
+    def tracer(self, node_id: int, weak: bool = False) -> Tracer:
+        return Tracer(self, node_id, self.builder.type_of(node_id), weak)
+
+    def new_input(self, path: str, type: TensorType, weak: bool = False) -> Tracer:
+        return self.tracer(self.builder.add_input(path, type), weak)
+
+    def constant(self, value: object, dtype: str | None = None) -> Tracer:
+        weak = isinstance(value, (bool, int, float)) and dtype is None
+        if weak:
+            dtype = "bool" if isinstance(value, bool) else (
+                DEFAULT_INT if isinstance(value, int) else DEFAULT_FLOAT)
+        try:
+            op = Constant.of(value, dtype)
+        except (TypeError, ValueError, PyasgError) as e:
+            raise TraceError(f"cannot use {type(value).__name__} {value!r:.60} as an array "
+                             f"({e})", user_source()) from None
+        return self.tracer(self.builder.add(op, (), source=self.source()), weak)
+
+    def lift(self, value: object) -> Tracer:
+        """`value` as a tracer of this trace: itself, a captured outer tracer, or a constant."""
+        if isinstance(value, Tracer):
+            if value.trace is self:
+                return value
+            value.check_alive()
+            if value.trace.depth > self.depth:
+                raise TraceError("a value from an inner trace escaped into an outer one "
+                                 "(was a tracer stored in a global or a closure?)",
+                                 value.source)
+            inner = self._captured_ids.get(id(value))
+            if inner is None:
+                path = f"captured.{len(self.captured)}"
+                inner = self.new_input(path, value.type, value.weak)
+                self.captured.append(value)
+                self._captured_ids[id(value)] = inner
+            return inner
+        return self.constant(value)
+
+    def record(self, op: Op, operands: Sequence[object], weak: bool = False) -> Tracer:
+        tracers = [self.lift(x) for x in operands]
+        node_id = self.builder.add(op, [t.node for t in tracers], source=self.source())
+        return self.tracer(node_id, weak)
+
+
+def record(op: Op, *operands: object, weak: bool = False) -> Tracer:
+    """Record `op` on the innermost trace that any operand belongs to."""
+    trace = None
+    for x in operands:
+        if isinstance(x, Tracer):
+            x.check_alive()
+            if trace is None or x.trace.depth > trace.depth:
+                trace = x.trace
+    if trace is None:
+        trace = current_trace()
+        if trace is None:
+            raise TraceError(f"{op.name}: no tracer among the operands and no trace active")
+    return trace.record(op, operands, weak)
+
+
+# --------------------------------------------------------------------------- the tracer
+
+
+class Tracer:
+    """A symbolic array inside a trace: a node of the graph being built.
+
+    Python operators, indexing and the methods `pyasg.functional` installs record ops.
+    """
+
+    __slots__ = ("trace", "node", "type", "weak")
+    __array_priority__ = 1000  # numpy defers binary operators to us
+
+    def __init__(self, trace: Trace, node: int, type: TensorType, weak: bool = False) -> None:
+        self.trace = trace
+        self.node = node
+        self.type = type
+        #: A Python scalar's tracer: it takes the other operand's dtype, as in numpy.
+        self.weak = weak
+
+    # -- static facts: free to use as Python data
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.type.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.type.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.type.ndim
+
+    @property
+    def size(self) -> int:
+        return self.type.size
+
+    def __len__(self) -> int:
+        if not self.type.shape:
+            raise TraceError("len() of a 0-d traced value", user_source())
+        return self.type.shape[0]
+
+    @property
+    def source(self) -> str | None:
+        return self.trace.builder.node(self.node).source
+
+    def __repr__(self) -> str:
+        return f"Tracer({self.type!r}, node %{self.node} of {self.trace.name})"
+
+    def check_alive(self) -> None:
+        if not self.trace.active:
+            raise TraceError(
+                f"a traced value {self.type!r} (made at {self.source or 'unknown'}) was used "
+                f"after its trace '{self.trace.name}' ended; return it from the traced "
+                f"function instead of keeping it in a global or a closure", user_source())
+
+    # -- values used as Python data: each raises a TraceError that teaches
+    def origin(self) -> str:
+        """Which arguments this value was computed from, for error messages."""
+        seen, stack, paths = {self.node}, [self.node], []
+        builder = self.trace.builder
+        while stack:
+            node = builder.node(stack.pop())
+            if isinstance(node.op, Input):
+                paths.append(node.op.path)
+            for j in node.inputs:
+                if j not in seen:
+                    seen.add(j)
+                    stack.append(j)
+        if not paths:
+            return "computed from constants only"
+        return "computed from argument " + ", ".join(f"'{p}'" for p in sorted(paths))
+
+    def _value_error(self, what: str, instead: str) -> TraceError:
+        return TraceError(
+            f"{what} needs the value of a traced array {self.type!r} ({self.origin()}, made at "
+            f"{self.source or 'unknown'}). While tracing, arrays have shapes and dtypes but no "
+            f"numbers yet, and pyasg never freezes a value into the graph silently. "
+            f"Instead: {instead}", user_source())
+
+    def __bool__(self) -> bool:
+        raise self._value_error(
+            "`if`, `while`, `and`/`or` or bool()",
+            "use pyasg.where(condition, a, b) to choose between values elementwise, or pass "
+            "the value as a static argument (static_argnums) if it is really configuration.")
+
+    def __int__(self) -> int:
+        raise self._value_error("int()", "keep it an array (x.astype('int32')), or pass it as a "
+                                         "static argument.")
+
+    def __float__(self) -> float:
+        raise self._value_error("float()", "keep it an array and return it from the traced "
+                                           "function; read it after the call.")
+
+    def __index__(self) -> int:
+        raise self._value_error("using a traced value as a Python index",
+                                "index with the traced array itself (x[idx]) or with "
+                                "pyasg.take(x, idx, axis).")
+
+    __complex__ = __float__
+
+    def item(self) -> object:
+        raise self._value_error(".item()", "return the array from the traced function and call "
+                                           ".item() on the result.")
+
+    tolist = item
+
+    def __iter__(self):
+        raise self._value_error(
+            "iterating over a traced array",
+            "loop over a static range, `for i in range(x.shape[0]): x[i]`, or use a "
+            "vectorised operation.")
+
+    def __setitem__(self, index: object, value: object) -> None:
+        raise TraceError(
+            f"traced arrays are immutable: `x[...] = v` cannot record into {self.type!r} "
+            f"({self.origin()}). Instead build a new array: x = x.at[index].set(v) "
+            f"(or .add(v)), or x = pyasg.where(mask, v, x).", user_source())
+
+    def __array__(self, *args: object, **kwargs: object) -> np.ndarray:
+        raise self._value_error(
+            "np.asarray() / a numpy function",
+            "use pyasg's function of the same name (pyasg.exp, pyasg.sum, …), which "
+            "records the operation in the graph.")
+
+    def __array_function__(self, func, types, args, kwargs):  # noqa: ANN001
+        name = getattr(func, "__name__", str(func))
+        raise TraceError(
+            f"numpy.{name} was called on a traced array {self.type!r} ({self.origin()}). numpy "
+            f"needs numbers, which a traced array does not have yet. Use pyasg.{name} instead, "
+            f"which records the operation in the graph.", user_source())
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __reduce__(self):
+        raise TraceError("a traced array cannot be pickled or copied out of its trace",
+                         user_source())
+
+
+# --------------------------------------------------------------------------- tracing a function
+
+
+def is_python_scalar(x: object) -> bool:
+    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+
+
+def leaf_signature(path: str, leaf: object) -> tuple[tuple[int, ...], str, bool]:
+    """(shape, dtype, weak) of a concrete argument leaf; the key of the trace cache."""
+    if is_python_scalar(leaf):
+        dtype = "bool" if isinstance(leaf, bool) else (
+            DEFAULT_INT if isinstance(leaf, int) else DEFAULT_FLOAT)
+        return (), dtype, True
+    if isinstance(leaf, (np.ndarray, np.generic)) or hasattr(leaf, "__array__"):
+        arr = np.asarray(leaf)
+        try:
+            return tuple(arr.shape), check_dtype(arr.dtype), False
+        except PyasgError as e:
+            raise TraceError(f"argument '{path}': {e.message}") from None
+    raise TraceError(f"argument '{path}' is a {type(leaf).__name__}, not an array or a "
+                     f"number; pass it as a static argument (static_argnums) or close over it")
+
+
+def argument_names(fn: Callable[..., Any], n: int) -> list[str]:
+    """Names of the first `n` positional parameters, for input paths ('x', 'params')."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names = []
+    for i in range(n):
+        if i < len(params) and params[i].kind in (params[i].POSITIONAL_ONLY,
+                                                  params[i].POSITIONAL_OR_KEYWORD):
+            names.append(params[i].name)
+        elif params and params[-1].kind == params[-1].VAR_POSITIONAL and i >= len(params) - 1:
+            names.append(f"{params[-1].name}.{i - len(params) + 1}")
+        else:
+            names.append(f"arg{i}")
+    return names
+
+
+@dataclass(frozen=True)
+class Traced:
+    """The result of tracing: the graph, and how its inputs/outputs map to pytrees."""
+
+    graph: Graph
+    in_tree: TreeDef
+    out_tree: TreeDef
+    #: Outer tracers feeding the trailing `captured.*` inputs (empty at top level).
+    captured: tuple[Tracer, ...]
+
+
+def trace_function(fn: Callable[..., Any], args: Sequence[object], name: str | None = None,
+                   static: dict[int, object] | None = None,
+                   abstract: Sequence[tuple[str, TensorType, bool]] | None = None,
+                   names: Sequence[str] | None = None) -> Traced:
+    """Trace `fn(*args)` into a graph; `static` maps argument positions passed as-is.
+
+    Array leaves of the non-static arguments become `Input` nodes named by their path
+    (the parameter's name, or `names`, then dict keys and list positions).
+    """
+    static = static or {}
+    name = name or getattr(fn, "__name__", "fn")
+    dynamic = [a for i, a in enumerate(args) if i not in static]
+    if names is None:
+        names = [n for i, n in enumerate(argument_names(fn, len(args))) if i not in static]
+    pairs, in_tree = flatten_with_paths(dict(zip(names, dynamic)))
+    trace = Trace(name)
+    with trace:
+        if abstract is None:
+            abstract = [(path, TensorType(*leaf_signature(path, leaf)[:2]),
+                         leaf_signature(path, leaf)[2]) for path, leaf in pairs]
+        tracers = [trace.new_input(path, t, weak) for path, t, weak in abstract]
+        rebuilt = list(unflatten(in_tree, tracers).values())
+        it = iter(rebuilt)
+        call_args = [static[i] if i in static else next(it) for i in range(len(args))]
+        result = fn(*call_args)
+        out_pairs, out_tree = flatten_with_paths(result)
+        outputs = []
+        for path, leaf in out_pairs:
+            if not isinstance(leaf, Tracer) and not (
+                    is_python_scalar(leaf) or isinstance(leaf, (np.ndarray, np.generic))):
+                raise TraceError(f"{name} returned a {type(leaf).__name__} at output "
+                                 f"'{path or 'result'}'; a traced function returns arrays, "
+                                 f"numbers, and dicts/lists/tuples of them")
+            outputs.append(trace.lift(leaf).node)
+        graph = trace.builder.build(outputs)
+    return Traced(graph, in_tree, out_tree, tuple(trace.captured))
+
+
+def inline(graph: Graph, inputs: Sequence[object]) -> list[Tracer]:
+    """Record a copy of `graph` into the current trace, feeding its inputs with `inputs`.
+
+    Hash-consing merges the copy with what the trace already holds.
+    """
+    trace = current_trace()
+    if trace is None:
+        raise TraceError("inline needs an active trace")
+    if len(inputs) != len(graph.inputs):
+        raise PyasgError(f"graph takes {len(graph.inputs)} inputs, got {len(inputs)}")
+    env: dict[int, int] = {}
+    weak: dict[int, bool] = {}
+    for i, value in zip(graph.inputs, inputs):
+        t = trace.lift(value)
+        env[i], weak[i] = t.node, t.weak
+    builder = trace.builder
+    for i in graph.live_ids:
+        if i in env:
+            continue
+        node = graph.nodes[i]
+        env[i] = builder.add(node.op, [env[j] for j in node.inputs], node.name, node.source)
+    return [trace.tracer(env[i], weak.get(i, False)) for i in graph.outputs]

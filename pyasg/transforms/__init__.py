@@ -1,0 +1,1 @@
+"""Graph -> Graph transforms (grad, infer_shapes, simplify) and jit_to_backend."""

@@ -1,0 +1,339 @@
+"""jit_to_backend (graph -> Executable) and the function forms `jit`, `trace`, `make_graph`.
+
+Compiling orders the nodes, resolves every kernel once through multipledispatch,
+plans memory by liveness, and generates one straight-line Python function for the
+whole graph: running it does no dispatch, no look-up by name and no shape checks.
+
+Memory: a value is released (`del`) right after its last reader; an elementwise
+kernel writes into the buffer of an input that dies at that node, when shape and
+dtype agree and no live view still reads that buffer.
+
+When does pyasg retrace? A `jit` function is traced once per input signature:
+the tree structure of the arguments, every leaf's shape and dtype (a Python
+number counts as a weak 0-d value), and the values of static arguments. A new
+batch size retraces; new numbers in arrays of the same shapes never do.
+
+>>> import pyasg, numpy as np
+>>> f = pyasg.jit(lambda x: pyasg.exp(x).sum())
+>>> float(f(np.zeros(3, np.float32)))
+3.0
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pyasg import events
+from pyasg.asg.graph import Graph
+from pyasg.asg.ops import Constant, Input
+from pyasg.errors import BackendError, TraceError
+from pyasg.kernels import lower
+from pyasg.kernels.numpy import NumpyBackend
+from pyasg.trace.tracer import (
+    Tracer,
+    argument_names,
+    current_trace,
+    leaf_signature,
+    trace_function,
+)
+from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
+from pyasg.transforms.simplify import simplify
+
+BACKENDS: dict[str, Callable[[], object]] = {"numpy": NumpyBackend}
+_default_backend: str | None = None
+
+
+def set_default_backend(name: str) -> None:
+    """Choose the backend `@pyasg.trace` uses (also settable with PYASG_BACKEND)."""
+    global _default_backend
+    get_backend(name)
+    _default_backend = name
+
+
+def default_backend() -> str:
+    """The backend `@pyasg.trace` uses: set_default_backend, else PYASG_BACKEND, else numpy."""
+    return _default_backend or os.environ.get("PYASG_BACKEND") or "numpy"
+
+
+def get_backend(name: str | object) -> object:
+    if not isinstance(name, str):
+        return name
+    factory = BACKENDS.get(name)
+    if factory is None:
+        raise BackendError(f"unknown backend {name!r}; available: {', '.join(sorted(BACKENDS))}")
+    return factory()
+
+
+# --------------------------------------------------------------------------- the executable
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """What the compiler decided about memory: reused buffers and released values."""
+
+    inplace: dict[int, int]  # node -> input whose buffer it writes into
+    release_after: dict[int, tuple[int, ...]]  # node -> values dead after it runs
+
+
+def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) -> MemoryPlan:
+    """Liveness over `schedule`, with views keeping the buffer they look into alive."""
+    outputs = set(graph.outputs)
+    position = {i: t for t, i in enumerate(schedule)}
+    end = len(schedule)
+    last_use = {i: (end if i in outputs else position[i]) for i in schedule}
+    for i in schedule:
+        for j in graph.nodes[i].inputs:
+            last_use[j] = max(last_use[j], position[i])
+    # the buffer each value lives in: its own (fresh kernel output), its input's (a
+    # view), or None (inputs and constants: never written into)
+    owner: dict[int, int | None] = {}
+    group_end: dict[int, int] = {}
+    inplace: dict[int, int] = {}
+    for i in schedule:
+        node = graph.nodes[i]
+        kernel = kernels.get(i)
+        if isinstance(node.op, (Input, Constant)):
+            owner[i] = None
+            continue
+        if kernel.view:
+            owner[i] = owner[node.inputs[0]]
+        else:
+            owner[i] = i
+            if kernel.writes_out and node.type.shape:  # 0-d results are numpy scalars
+                for j in node.inputs:
+                    if (owner.get(j) == j and group_end.get(j) == position[i]
+                            and graph.nodes[j].type == node.type and j not in inplace.values()):
+                        inplace[i] = j
+                        break
+        if owner[i] is not None:
+            group_end[owner[i]] = max(group_end.get(owner[i], -1), last_use[i])
+    release: dict[int, list[int]] = {}
+    for i in schedule:
+        if last_use[i] < end and not isinstance(graph.nodes[i].op, (Input, Constant)):
+            release.setdefault(schedule[last_use[i]], []).append(i)
+    return MemoryPlan(inplace, {k: tuple(v) for k, v in release.items()})
+
+
+class Executable:
+    """A compiled graph: call it with one array per graph input; returns a tuple of arrays.
+
+    `source` is the generated Python; `plan` the memory plan; `kernel_count` the
+    number of kernel calls per run.
+    """
+
+    def __init__(self, graph: Graph, backend: object, name: str = "graph") -> None:
+        self.graph = graph
+        self.backend = backend
+        self.name = name
+        schedule = [i for i in graph.live_ids]
+        kernels: dict[int, Any] = {}
+        for i in schedule:
+            node = graph.nodes[i]
+            if isinstance(node.op, (Input, Constant)):
+                continue
+            in_types = tuple(graph.nodes[j].type for j in node.inputs)
+            kernel = lower(node.op, backend, in_types=in_types, out_type=node.type)
+            kernels[i] = kernel
+        self.plan = plan_memory(graph, schedule, kernels)
+        self.kernel_count = len(kernels)
+        self._input_types = graph.input_types
+        self._run, self.source, self._line_to_node = self._generate(schedule, kernels)
+
+    def _generate(self, schedule: list[int], kernels: dict[int, Any]):  # noqa: ANN202
+        graph = self.graph
+        scope: dict[str, Any] = {}
+        lines = [f"def run({', '.join(f'v{i}' for i in graph.inputs)}):"]
+        line_to_node: dict[int, int] = {}
+        for i in schedule:
+            node = graph.nodes[i]
+            if isinstance(node.op, Input):
+                continue
+            if isinstance(node.op, Constant):
+                value = node.op.value
+                value.flags.writeable = False
+                scope[f"c{i}"] = value
+                lines.append(f"    v{i} = c{i}")
+                continue
+            scope[f"k{i}"] = kernels[i].fn
+            args = ", ".join(f"v{j}" for j in node.inputs)
+            if i in self.plan.inplace:
+                args += f", out=v{self.plan.inplace[i]}"
+            line_to_node[len(lines) + 1] = i
+            lines.append(f"    v{i} = k{i}({args})  # {node.op.name}")
+            for dead in self.plan.release_after.get(i, ()):
+                lines.append(f"    del v{dead}")
+        outs = []
+        for i in graph.outputs:
+            if isinstance(graph.nodes[i].op, Constant):
+                outs.append(f"v{i}.copy()")  # constants are shared and read-only
+            else:
+                outs.append(f"v{i}")
+        lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+        source = "\n".join(lines) + "\n"
+        filename = f"<pyasg:{self.name}>"
+        exec(compile(source, filename, "exec"), scope)  # noqa: S102 - our own generated code
+        return scope["run"], source, line_to_node
+
+    def __call__(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        if len(arrays) != len(self._input_types):
+            raise BackendError(f"{self.name} takes {len(self._input_types)} arrays, "
+                               f"got {len(arrays)}")
+        try:
+            return self._run(*arrays)
+        except Exception as e:
+            raise self._explain(e) from e
+
+    def _explain(self, error: Exception) -> BackendError:
+        tb, node_id = error.__traceback__, None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == f"<pyasg:{self.name}>":
+                node_id = self._line_to_node.get(tb.tb_lineno)
+            tb = tb.tb_next
+        if node_id is None:
+            return BackendError(f"running {self.name} failed: {type(error).__name__}: {error}")
+        node = self.graph.nodes[node_id]
+        return BackendError(f"{node.op} (node %{node_id}) failed while running {self.name}: "
+                            f"{type(error).__name__}: {error}", node.source)
+
+
+def jit_to_backend(graph: Graph, backend: str | object = "numpy",
+                   name: str = "graph") -> Executable:
+    """Compile `graph` for `backend`: kernels resolved once, memory planned.
+
+    >>> import pyasg, numpy as np
+    >>> g = pyasg.make_graph(lambda x: x * 2.0)(np.ones(2, np.float32))
+    >>> jit_to_backend(g)(np.ones(2, np.float32))[0].tolist()
+    [2.0, 2.0]
+    """
+    return Executable(graph, get_backend(backend), name)
+
+
+def default_pipeline(graph: Graph) -> Graph:
+    """The transforms every compiled function goes through before lowering."""
+    return simplify(graph)
+
+
+# --------------------------------------------------------------------------- function forms
+
+
+@dataclass
+class _Compiled:
+    executable: Executable
+    out_tree: TreeDef
+    graph: Graph
+
+
+class Jitted:
+    """A function compiled per input signature; see `jit`."""
+
+    def __init__(self, fn: Callable[..., Any], backend: str | object | None,
+                 static_argnums: Sequence[int], name: str | None) -> None:
+        self.fn = fn
+        self.backend = backend
+        self.static_argnums = tuple(static_argnums)
+        self.name = name or getattr(fn, "__name__", "fn")
+        self._cache: dict[Any, _Compiled] = {}
+        self.__wrapped__ = fn
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__name__ = self.name
+
+    def _split(self, args: Sequence[object]) -> tuple[dict[int, object], list, TreeDef]:
+        n = len(args)
+        static = {i % n: args[i % n] for i in self.static_argnums if -n <= i < n}
+        names = [nm for i, nm in enumerate(argument_names(self.fn, n)) if i not in static]
+        dynamic = [a for i, a in enumerate(args) if i not in static]
+        pairs, tree = flatten_with_paths(dict(zip(names, dynamic)))
+        return static, pairs, tree
+
+    def __call__(self, *args: object) -> Any:
+        if current_trace() is not None:
+            return self.fn(*args)  # inside another trace: inline, it is one graph
+        static, pairs, tree = self._split(args)
+        signature = tuple(leaf_signature(path, leaf) for path, leaf in pairs)
+        backend = self.backend if self.backend is not None else default_backend()
+        try:
+            key = (tree, signature, tuple(sorted(static.items())), backend)
+            hash(key)
+        except TypeError:
+            raise TraceError(f"{self.name}: static arguments must be hashable") from None
+        compiled = self._cache.get(key)
+        if compiled is None:
+            compiled = self._compile(args, static, backend)
+            self._cache[key] = compiled
+        arrays = [np.asarray(leaf, dtype=sig[1]) for (_, leaf), sig in zip(pairs, signature)]
+        outs = compiled.executable(*arrays)
+        return unflatten(compiled.out_tree, list(outs))
+
+    def _compile(self, args: Sequence[object], static: dict[int, object],
+                 backend: str | object) -> _Compiled:
+        traced = trace_function(self.fn, args, self.name, static)
+        graph = default_pipeline(traced.graph)
+        executable = jit_to_backend(graph, backend, self.name)
+        if events.has_subscribers(events.GraphReady):
+            events.publish(events.GraphReady(self.name, traced.graph, "forward"))
+        return _Compiled(executable, traced.out_tree, graph)
+
+    def lower(self, *args: object) -> Executable:
+        """The executable this function runs for these arguments (compiling if needed)."""
+        self(*args)
+        return next(reversed(self._cache.values())).executable
+
+    @property
+    def cache_size(self) -> int:
+        """How many signatures have been traced and compiled."""
+        return len(self._cache)
+
+
+def jit(fn: Callable[..., Any] | None = None, *, backend: str | object | None = None,
+        static_argnums: Sequence[int] | int = (), name: str | None = None) -> Any:
+    """Trace `fn` once per input signature, simplify, compile for `backend`, and run.
+
+    Usable as `@jit`, `@jit(backend="numpy")` or `jit(fn, static_argnums=1)`.
+    Inside another traced function it is inlined (the whole step stays one graph).
+
+    >>> import numpy as np
+    >>> @jit
+    ... def f(x, n):
+    ...     return x * n
+    >>> f(np.ones(2, np.float32), 3).tolist()
+    [3.0, 3.0]
+    """
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    if fn is None:
+        return lambda f: Jitted(f, backend, nums, name)
+    return Jitted(fn, backend, nums, name)
+
+
+def trace(fn: Callable[..., Any] | None = None, *, static_argnums: Sequence[int] | int = (),
+          name: str | None = None) -> Any:
+    """`@pyasg.trace`: `jit` with the default backend (see `set_default_backend`)."""
+    return jit(fn, backend=None, static_argnums=static_argnums, name=name)
+
+
+def make_graph(fn: Callable[..., Any], static_argnums: Sequence[int] | int = ()) -> Callable:
+    """`make_graph(f)(*example_args)` returns f's `Graph` without running it.
+
+    >>> import pyasg, numpy as np
+    >>> print(pyasg.make_graph(lambda x: x + 1.0)(np.ones(2, np.float32)))
+    graph(%0: f32[2] x) {
+      %1: f32[] = const (1.0, f32[])  # <doctest pyasg.transforms.jit.make_graph[2]>:1
+      %2: f32[2] = add %0 %1          # <doctest pyasg.transforms.jit.make_graph[2]>:1
+      return %2
+    }
+    """
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+
+    def build(*args: object) -> Graph:
+        n = len(args)
+        static = {i % n: args[i % n] for i in nums}
+        for _, leaf in flatten_with_paths(list(args))[0]:
+            if isinstance(leaf, Tracer):
+                raise TraceError("make_graph needs example arrays, not traced values")
+        return trace_function(fn, args, static=static).graph
+
+    return build

@@ -1,0 +1,42 @@
+"""infer_shapes: re-derive every node's type from new input types.
+
+For graphs that were loaded, edited, or are re-specialised to a new batch size.
+Ops with fixed shapes in their attributes (a reshape to [32, 10]) raise `ShapeError`
+when the new input shapes do not fit them.
+
+>>> import pyasg, numpy as np
+>>> from pyasg.asg.types import TensorType
+>>> g = pyasg.make_graph(lambda x: pyasg.exp(x).sum(axis=1))(np.ones((2, 3), np.float32))
+>>> infer_shapes(g, [TensorType((5, 3))]).output_types
+(f32[5],)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyasg.asg import ops
+from pyasg.asg.graph import Graph, GraphBuilder
+from pyasg.asg.types import TensorType
+from pyasg.errors import ShapeError
+
+
+def infer_shapes(graph: Graph, input_types: Sequence[TensorType] | None = None) -> Graph:
+    """The same graph with its inputs retyped to `input_types` (default: as they are)."""
+    types = list(graph.input_types if input_types is None else input_types)
+    if len(types) != len(graph.inputs):
+        raise ShapeError(f"infer_shapes: the graph has {len(graph.inputs)} inputs, got "
+                         f"{len(types)} types")
+    b = GraphBuilder()
+    env: dict[int, int] = {}
+    for i, t in zip(graph.inputs, types):
+        node = graph.nodes[i]
+        env[i] = b.add_input(node.op.path, t, node.source)
+    for i in graph.ids:
+        if i in env:
+            continue
+        node = graph.nodes[i]
+        if isinstance(node.op, ops.Input):
+            raise ShapeError(f"infer_shapes: input node %{i} is not listed among the inputs")
+        env[i] = b.add(node.op, [env[j] for j in node.inputs], node.name, node.source)
+    return b.build([env[i] for i in graph.outputs])

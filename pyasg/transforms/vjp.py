@@ -1,0 +1,263 @@
+"""The VJP table: one reverse-mode rule per differentiable primitive, all in one place.
+
+A rule receives the op, the output cotangent `g`, the op's output and its inputs
+(all tracers) and returns one cotangent per input (`None`: no gradient flows
+there, e.g. integer indices). Rules are written with the same functions users
+write, so the gradient graph can be differentiated again. Broadcasting in the
+forward pass is undone by `sum_to_shape`, the only place that does so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from pyasg import functional as F
+from pyasg import primitives as P
+from pyasg.asg import ops
+from pyasg.asg.types import is_float
+
+Rule = Callable[..., tuple]
+VJP_RULES: dict[type, Rule] = {}
+
+
+def vjp_rule(*op_classes: type) -> Callable[[Rule], Rule]:
+    def register(rule: Rule) -> Rule:
+        for cls in op_classes:
+            VJP_RULES[cls] = rule
+        return rule
+
+    return register
+
+
+def sum_to_shape(g: object, shape: tuple[int, ...]) -> object:
+    """Sum `g` over the axes that broadcasting added or stretched, to get `shape`."""
+    g_shape = F.type_of(g).shape
+    if g_shape == shape:
+        return g
+    lead = len(g_shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and g_shape[lead + i] != 1)
+    return F.reshape(F.sum(g, axis=axes), shape)
+
+
+def _unbroadcast(*pairs: tuple[object, object]) -> tuple:
+    return tuple(sum_to_shape(g, x.shape) for g, x in pairs)
+
+
+# --------------------------------------------------------------------------- elementwise
+
+
+@vjp_rule(ops.Neg)
+def _(op, g, out, x): return (F.neg(g),)  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Abs)
+def _(op, g, out, x): return (F.mul(g, F.sign(x)),)  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Sign, ops.FloorDiv)
+def _(op, g, out, *xs):  # noqa: ANN001, ANN202
+    # piecewise constant: the derivative is zero wherever it exists
+    return tuple(F.zeros_like(x) if is_float(x.dtype) else None for x in xs)
+
+
+@vjp_rule(ops.Exp)
+def _(op, g, out, x): return (F.mul(g, out),)  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Log)
+def _(op, g, out, x): return (F.div(g, x),)  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Log1p)
+def _(op, g, out, x): return (F.div(g, F.add(x, 1.0)),)  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Expm1)
+def _(op, g, out, x): return (F.mul(g, F.add(out, 1.0)),)  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Sqrt)
+def _(op, g, out, x): return (F.div(F.mul(g, 0.5), out),)  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Sin)
+def _(op, g, out, x): return (F.mul(g, F.cos(x)),)  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Cos)
+def _(op, g, out, x): return (F.neg(F.mul(g, F.sin(x))),)  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Tanh)
+def _(op, g, out, x): return (F.mul(g, F.sub(1.0, F.mul(out, out))),)  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Erf)
+def _(op, g, out, x):  # noqa: ANN001, ANN202
+    return (F.mul(g, F.mul(2.0 / math.sqrt(math.pi), F.exp(F.neg(F.mul(x, x))))),)
+
+
+@vjp_rule(ops.Add)
+def _(op, g, out, a, b): return _unbroadcast((g, a), (g, b))  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Sub)
+def _(op, g, out, a, b): return _unbroadcast((g, a), (F.neg(g), b))  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Mul)
+def _(op, g, out, a, b):  # noqa: ANN001, ANN202
+    return _unbroadcast((F.mul(g, b), a), (F.mul(g, a), b))
+
+
+@vjp_rule(ops.Div)
+def _(op, g, out, a, b):  # noqa: ANN001, ANN202
+    ga = F.div(g, b)
+    return _unbroadcast((ga, a), (F.neg(F.mul(ga, out)), b))
+
+
+@vjp_rule(ops.Mod)
+def _(op, g, out, a, b):  # noqa: ANN001, ANN202
+    return _unbroadcast((g, a), (F.neg(F.mul(g, F.floor_divide(a, b))), b))
+
+
+@vjp_rule(ops.Pow)
+def _(op, g, out, a, b):  # noqa: ANN001, ANN202
+    ga = F.mul(g, F.mul(b, F.power(a, F.sub(b, 1.0))))
+    safe_log = F.log(F.where(F.equal(a, 0.0), 1.0, a))  # d/db at a == 0 is taken as 0
+    gb = F.mul(g, F.mul(safe_log, out))
+    return _unbroadcast((ga, a), (gb, b))
+
+
+def _choose(op, g, a, b, first_wins):  # noqa: ANN001, ANN202
+    # ties share the gradient evenly, as JAX and PyTorch do
+    weight = F.where(first_wins, 1.0, F.where(F.equal(a, b), 0.5, 0.0))
+    weight = F.astype(weight, a.dtype)
+    return _unbroadcast((F.mul(g, weight), a), (F.mul(g, F.sub(1.0, weight)), b))
+
+
+@vjp_rule(ops.Maximum)
+def _(op, g, out, a, b): return _choose(op, g, a, b, F.greater(a, b))  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Minimum)
+def _(op, g, out, a, b): return _choose(op, g, a, b, F.less(a, b))  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Where)
+def _(op, g, out, cond, x, y):  # noqa: ANN001, ANN202
+    zero = F.zeros_like(g)
+    return (None,) + _unbroadcast((F.where(cond, g, zero), x), (F.where(cond, zero, g), y))
+
+
+@vjp_rule(ops.Cast)
+def _(op, g, out, x):  # noqa: ANN001, ANN202
+    return (F.astype(g, x.dtype) if is_float(x.dtype) else None,)
+
+
+@vjp_rule(ops.StopGradient)
+def _(op, g, out, x): return (None,)  # noqa: E704, ANN001, ANN202
+
+
+# --------------------------------------------------------------------------- reductions
+
+
+def _keepdims_shape(x, axes):  # noqa: ANN001, ANN202
+    return tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+
+
+@vjp_rule(ops.Sum)
+def _(op, g, out, x):  # noqa: ANN001, ANN202
+    return (F.broadcast_to(F.reshape(g, _keepdims_shape(x, op.axes)), x.shape),)
+
+
+@vjp_rule(ops.Max)
+def _(op, g, out, x):  # noqa: ANN001, ANN202
+    shape = _keepdims_shape(x, op.axes)
+    hit = F.astype(F.equal(x, F.reshape(out, shape)), x.dtype)
+    share = F.div(F.reshape(g, shape), F.sum(hit, axis=op.axes, keepdims=True))
+    return (F.mul(hit, share),)
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+@vjp_rule(ops.Reshape)
+def _(op, g, out, x): return (F.reshape(g, x.shape),)  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Transpose)
+def _(op, g, out, x):  # noqa: ANN001, ANN202
+    inverse = [0] * len(op.perm)
+    for i, p in enumerate(op.perm):
+        inverse[p] = i
+    return (F.transpose(g, inverse),)
+
+
+@vjp_rule(ops.BroadcastTo)
+def _(op, g, out, x): return (sum_to_shape(g, x.shape),)  # noqa: E704, ANN001, ANN202
+
+
+@vjp_rule(ops.Slice)
+def _(op, g, out, x):  # noqa: ANN001, ANN202
+    starts, stops, steps, widths = [], [], [], []
+    for d, n, start, step in zip(x.shape, out.shape, op.starts, op.steps):
+        if n == 0:
+            return (F.zeros_like(x),)
+        first = start if step > 0 else start + (n - 1) * step  # lowest index taken
+        starts.append(n - 1 if step < 0 else 0)
+        stops.append(-1 if step < 0 else n)
+        steps.append(-1 if step < 0 else 1)
+        stride = abs(step)
+        widths.append((first, d - (first + (n - 1) * stride) - 1, stride - 1))
+    g = P.slice_axes(g, starts, stops, steps)  # put reversed axes back in order
+    return (P.pad_general(g, widths, 0.0),)
+
+
+@vjp_rule(ops.Pad)
+def _(op, g, out, x):  # noqa: ANN001, ANN202
+    if x.size == 0:
+        return (F.zeros_like(x),)
+    starts = [lo for lo, _, _ in op.widths]
+    steps = [mid + 1 for _, _, mid in op.widths]
+    stops = [lo + (d - 1) * s + 1 for d, lo, s in zip(x.shape, starts, steps)]
+    return (P.slice_axes(g, starts, stops, steps),)
+
+
+@vjp_rule(ops.Concatenate)
+def _(op, g, out, *xs):  # noqa: ANN001, ANN202
+    bounds = []
+    total = 0
+    for x in xs[:-1]:
+        total += x.shape[op.axis]
+        bounds.append(total)
+    return tuple(F.split(g, bounds, axis=op.axis))
+
+
+# --------------------------------------------------------------------------- matmul, indexing
+
+
+@vjp_rule(ops.MatMul)
+def _(op, g, out, a, b):  # noqa: ANN001, ANN202
+    a2 = F.reshape(a, (1,) + a.shape) if a.ndim == 1 else a
+    b2 = F.reshape(b, b.shape + (1,)) if b.ndim == 1 else b
+    g2 = g
+    if a.ndim == 1:
+        g2 = F.expand_dims(g2, -2 if b.ndim > 1 else -1)
+    if b.ndim == 1:
+        g2 = F.expand_dims(g2, -1)
+    ga = sum_to_shape(F.matmul(g2, F.swapaxes(b2, -1, -2)), F.type_of(a2).shape)
+    gb = sum_to_shape(F.matmul(F.swapaxes(a2, -1, -2), g2), F.type_of(b2).shape)
+    return (F.reshape(ga, a.shape), F.reshape(gb, b.shape))
+
+
+@vjp_rule(ops.Gather)
+def _(op, g, out, x, indices):  # noqa: ANN001, ANN202
+    return (P.scatter_add(g, indices, op.axis, x.shape[op.axis]), None)
+
+
+@vjp_rule(ops.ScatterAdd)
+def _(op, g, out, updates, indices):  # noqa: ANN001, ANN202
+    return (F.take(g, indices, axis=op.axis), None)

@@ -1,0 +1,1 @@
+"""The Dear PyGui viewer (planned: see the issue "The live viewer")."""
