@@ -3,6 +3,7 @@
 Invariant: a node's inputs always have smaller ids than the node, so ascending id
 order is a topological order and a graph can never hold a cycle.
 
+>>> from pyasg.asg.ops import Exp
 >>> b = GraphBuilder()
 >>> x = b.add_input("x", TensorType((3,)))
 >>> y = b.add(Exp(), (x,))

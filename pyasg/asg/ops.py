@@ -143,7 +143,8 @@ class Constant(Op):
         return f"Constant({t!r})"
 
     def __str__(self) -> str:
-        return "const " + repr(self)[len("Constant"):]
+        t = TensorType(self.shape, self.dtype)
+        return f"const {self.value.tolist()!r}" if t.size <= 4 else f"const <{t.nbytes} bytes>"
 
 
 # --------------------------------------------------------------------------- elementwise

@@ -8,7 +8,7 @@ that says where, which argument the value came from, and what to do instead.
 >>> import pyasg
 >>> g = pyasg.make_graph(lambda x: pyasg.exp(x) * 2.0)(np.ones(3, np.float32))
 >>> [g[i].op.name for i in g.topological_order()]
-['x', 'exp', 'const', 'mul']
+['input', 'exp', 'constant', 'mul']
 """
 
 from __future__ import annotations
