@@ -9,7 +9,7 @@ nodes are dropped at the end, so the result is never larger than the input.
 >>> import pyasg, numpy as np
 >>> g = pyasg.make_graph(lambda x: (x * 1.0 + 0.0).reshape(3).reshape(3))(np.ones(3))
 >>> [n.op.name for n in simplify(g).nodes.values()]
-['x']
+['input']
 """
 
 from __future__ import annotations
