@@ -113,13 +113,13 @@ def getitem(x: object, index: object) -> object:
 def _advanced(y: object, adv: list[tuple[int, object]]) -> object:
     shape = P.type_of(y).shape
     axes = [a for a, _ in adv]
+    if len(adv) == 1:  # gather itself counts negative indices back from the end
+        return P.take(y, adv[0][1], axis=axes[0])
     idx = []
     for a, i in adv:
         i = P.astype(i, "int32") if not isinstance(i, Tracer) else i
-        idx.append(P.where(P.less(i, 0), P.add(i, shape[a]), i))  # numpy's negative indices
+        idx.append(P.where(P.less(i, 0), P.add(i, shape[a]), i))  # before merging axes
     idx = P.broadcast_arrays(*idx)
-    if len(adv) == 1:
-        return P.take(y, idx[0], axis=axes[0])
     adjacent = axes == list(range(axes[0], axes[0] + len(axes)))
     if not adjacent:
         rest = [a for a in range(len(shape)) if a not in axes]

@@ -309,9 +309,10 @@ def leaf_signature(path: str, leaf: object) -> tuple[tuple[int, ...], str, bool]
         try:
             return tuple(arr.shape), check_dtype(arr.dtype), False
         except PyasgError as e:
-            raise TraceError(f"argument '{path}': {e.message}") from None
+            raise TraceError(f"argument '{path}': {e.message}", user_source()) from None
     raise TraceError(f"argument '{path}' is a {type(leaf).__name__}, not an array or a "
-                     f"number; pass it as a static argument (static_argnums) or close over it")
+                     f"number; pass it as a static argument (static_argnums) or close over it",
+                     user_source())
 
 
 def argument_names(fn: Callable[..., Any], n: int) -> list[str]:

@@ -30,6 +30,7 @@ from pyasg.trace.tracer import (
     inline,
     is_python_scalar,
     trace_function,
+    user_source,
 )
 from pyasg.trace.tree import flatten_with_paths, unflatten
 from pyasg.transforms.vjp import VJP_RULES
@@ -139,7 +140,7 @@ def _trace_scalar_fn(fn, args, argnums, has_aux, what):  # noqa: ANN001, ANN202
         if not is_float(t.dtype):
             raise GradError(f"{what}: argument '{path}' has type {t!r}; differentiate only "
                             f"with respect to float arrays (pass integer data as another "
-                            f"argument, outside argnums)")
+                            f"argument, outside argnums)", user_source())
         abstract.append((path, t, isinstance(leaf, Tracer) and leaf.weak
                          or is_python_scalar(leaf)))
 

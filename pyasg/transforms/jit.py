@@ -40,6 +40,7 @@ from pyasg.trace.tracer import (
     current_trace,
     leaf_signature,
     trace_function,
+    user_source,
 )
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
 from pyasg.transforms.simplify import simplify
@@ -65,7 +66,8 @@ def get_backend(name: str | object) -> object:
         return name
     factory = BACKENDS.get(name)
     if factory is None:
-        raise BackendError(f"unknown backend {name!r}; available: {', '.join(sorted(BACKENDS))}")
+        raise BackendError(f"unknown backend {name!r}; available: {', '.join(sorted(BACKENDS))}",
+                           user_source())
     return factory()
 
 
@@ -174,10 +176,14 @@ class Executable:
             else:
                 outs.append(f"v{i}")
         lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-        source = "\n".join(lines) + "\n"
+        # kernels and constants are closure cells of `run`: no name look-up per call
+        body = "\n".join("    " + line for line in lines)
+        source = f"def make({', '.join(scope)}):\n{body}\n    return run\n"
         filename = f"<pyasg:{self.name}>"
-        exec(compile(source, filename, "exec"), scope)  # noqa: S102 - our own generated code
-        return scope["run"], source, line_to_node
+        namespace: dict[str, Any] = {}
+        exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our generated code
+        line_to_node = {k + 1: v for k, v in line_to_node.items()}
+        return namespace["make"](**scope), source, line_to_node
 
     def __call__(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
         if len(arrays) != len(self._input_types):
