@@ -51,10 +51,13 @@ for _cls, _ufunc in UFUNCS.items():
 @lower.register(ops.Where, NumpyBackend)
 def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     def where(c, x, y, out=None):  # noqa: ANN001, ANN202
+        # the memory plan only ever passes a dying full-size x or y as `out`
         if out is None:
             return np.where(c, x, y)
-        np.copyto(out, y)
-        np.copyto(out, np.broadcast_to(x, out.shape), where=c)
+        if out is y:
+            np.copyto(out, x, where=c)
+        else:
+            np.copyto(out, y, where=np.logical_not(c))
         return out
 
     return NumpyKernel(where, writes_out=True)
