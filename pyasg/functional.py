@@ -19,6 +19,13 @@ import numpy as np
 from pyasg import primitives as P
 from pyasg.asg.ops import BroadcastTo
 from pyasg.asg.types import DEFAULT_FLOAT, check_dtype, is_float
+from pyasg.convolution import (  # noqa: F401  (re-exported: PyTorch's functional forms)
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    conv2d,
+    conv_transpose2d,
+    max_pool2d,
+)
 from pyasg.errors import ShapeError
 from pyasg.indexing import At, getitem  # noqa: F401
 from pyasg.primitives import (  # noqa: F401  (re-exported: the public surface)
@@ -123,14 +130,25 @@ def max(x: object, axis: int | Sequence[int] | None = None, keepdims: bool = Fal
     return P.reduce_max(x, axis, keepdims)
 
 
+def _flip(x: object):
+    """An order-reversing map, exact for every dtype: -x for floats, -1 - x (that is ~x)
+    for integers (-x overflows at the int minimum and wraps unsigned), not x for bool."""
+    dtype = type_of(x).dtype
+    if is_float(dtype):
+        return neg(x)
+    if dtype == "bool":
+        return logical_not(x)
+    return sub(np.array(-1).astype(dtype), x)
+
+
 def min(x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False):  # noqa: A001
     """Minimum over `axis`."""
-    return neg(P.reduce_max(neg(x), axis, keepdims))
+    return _flip(P.reduce_max(_flip(x), axis, keepdims))
 
 
 def argmin(x: object, axis: int | None = None, keepdims: bool = False):
     """Index (int32) of the first minimum. Not differentiable."""
-    return argmax(neg(x), axis, keepdims)
+    return argmax(_flip(x), axis, keepdims)
 
 
 def logsumexp(x: object, axis: int | Sequence[int] | None = -1, keepdims: bool = False):
@@ -215,8 +233,10 @@ def sigmoid(x: object):
     >>> sigmoid(np.array([-1000.0, 0.0, 1000.0])).tolist()
     [0.0, 0.5, 1.0]
     """
-    z = exp(neg(abs(x)))
-    return where(P.greater_equal(x, 0), div(1.0, add(1.0, z)), div(z, add(1.0, z)))
+    # exp(-|x|), written with where: abs'(0) = 0 would make sigmoid'(0) 0 instead of 1/4
+    nonneg = P.greater_equal(x, 0)
+    z = exp(where(nonneg, neg(x), x))
+    return where(nonneg, div(1.0, add(1.0, z)), div(z, add(1.0, z)))
 
 
 def silu(x: object):

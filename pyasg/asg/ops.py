@@ -11,6 +11,7 @@ f32[2]
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, fields
 from typing import ClassVar
@@ -453,10 +454,10 @@ class Reshape(Op):
 
 def resolve_reshape(old: tuple[int, ...], new: tuple[int, ...]) -> tuple[int, ...]:
     """Replace a single -1 in `new` so that the sizes agree; raise `ShapeError` if impossible."""
-    size = int(np.prod(old, dtype=np.int64))
+    size = math.prod(old)  # Python ints: exact for any shape a loaded graph declares
     if sum(d == -1 for d in new) > 1 or any(d < -1 for d in new):
         raise ShapeError(f"reshape: bad target shape {list(new)}")
-    known = int(np.prod([d for d in new if d != -1], dtype=np.int64))
+    known = math.prod(d for d in new if d != -1)
     if -1 in new:
         if known == 0 or size % known:
             raise ShapeError(f"reshape: cannot reshape {list(old)} into {list(new)}")
@@ -510,7 +511,7 @@ class Slice(Op):
                 zip(x.shape, self.starts, self.stops, self.steps)):
             if step == 0:
                 raise ShapeError("slice: step cannot be zero")
-            n = len(range(start, stop, step))
+            n = max(0, -((start - stop) // step))  # len(range(...)), without its C-size limit
             if n and not (0 <= start < d and 0 <= start + (n - 1) * step < d):
                 raise ShapeError(f"slice: ({start}, {stop}, {step}) leaves axis {axis} of {x!r}")
             shape.append(n)

@@ -99,7 +99,10 @@ def decode_attr(kind: str, x: object, where: str) -> object:
             return float(x)  # type: ignore[arg-type]
         if not isinstance(x, (int, float)) or isinstance(x, bool):
             raise _fail(f"{where} must be a number")
-        return float(x)
+        try:
+            return float(x)
+        except OverflowError:  # an integer literal beyond the float range
+            raise _fail(f"{where} must be a number within the float range") from None
     if kind == "str":
         if not isinstance(x, str):
             raise _fail(f"{where} must be a string")
@@ -190,7 +193,7 @@ def graph_from_dict(data: object) -> Graph:
     if not isinstance(data, dict) or set(data) != {"format", "version", "inputs", "outputs",
                                                    "nodes"}:
         raise _fail("the top level must have exactly format, version, inputs, outputs, nodes")
-    if data["format"] != FORMAT or data["version"] != VERSION:
+    if data["format"] != FORMAT or type(data["version"]) is not int or data["version"] != VERSION:
         raise _fail(f"expected format {FORMAT!r} version {VERSION}, got "
                     f"{data['format']!r:.40} version {data['version']!r:.20}")
     if not isinstance(data["nodes"], list):

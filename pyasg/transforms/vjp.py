@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from pyasg import functional as F
 from pyasg import primitives as P
-from pyasg.asg import ops
+from pyasg.asg import ops, ops_conv
 from pyasg.asg.types import is_float
 
 Rule = Callable[..., tuple]
@@ -261,3 +261,32 @@ def _(op, g, out, x, indices):  # noqa: ANN001, ANN202
 @vjp_rule(ops.ScatterAdd)
 def _(op, g, out, updates, indices):  # noqa: ANN001, ANN202
     return (F.take(g, indices, axis=op.axis), None)
+
+
+# --------------------------------------------------------------------------- convolutions
+
+
+def _conv_params(op) -> dict:  # noqa: ANN001
+    return {"stride": op.stride, "padding": op.padding, "dilation": op.dilation,
+            "groups": op.groups}
+
+
+@vjp_rule(ops_conv.Conv2d)
+def _(op, g, out, x, w):  # noqa: ANN001, ANN202
+    p = _conv_params(op)
+    return (P.bind(ops_conv.Conv2dBackwardInput(**p, input_size=x.shape[2:]), g, w),
+            P.bind(ops_conv.Conv2dBackwardWeight(**p, kernel_size=w.shape[2:]), x, g))
+
+
+@vjp_rule(ops_conv.Conv2dBackwardInput)
+def _(op, c, out, g, w):  # noqa: ANN001, ANN202
+    p = _conv_params(op)
+    return (P.bind(ops_conv.Conv2d(**p), c, w),
+            P.bind(ops_conv.Conv2dBackwardWeight(**p, kernel_size=w.shape[2:]), c, g))
+
+
+@vjp_rule(ops_conv.Conv2dBackwardWeight)
+def _(op, c, out, x, g):  # noqa: ANN001, ANN202
+    p = _conv_params(op)
+    return (P.bind(ops_conv.Conv2dBackwardInput(**p, input_size=x.shape[2:]), g, c),
+            P.bind(ops_conv.Conv2d(**p), x, c))

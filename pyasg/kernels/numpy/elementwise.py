@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - exercised by test_erf_fallback
 
 def erf_fallback(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """erf with the standard library, elementwise (used when scipy is missing)."""
-    result = np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+    result = np.asarray(np.frompyfunc(math.erf, 1, 1)(x)).astype(x.dtype)  # 0-d: a float
     if out is None:
         return result
     out[...] = result
@@ -54,7 +54,9 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
         # the memory plan only ever passes a dying full-size x or y as `out`
         if out is None:
             return np.where(c, x, y)
-        if out is y:
+        if out is c:  # a bool where may be planned into its dying condition's buffer
+            out[...] = np.where(c, x, y)
+        elif out is y:
             np.copyto(out, x, where=c)
         else:
             np.copyto(out, y, where=np.logical_not(c))

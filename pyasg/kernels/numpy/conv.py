@@ -1,0 +1,113 @@
+"""numpy kernels of the convolutions and max-pool indices: strided windows + matmul.
+
+No Python loop runs over pixels: windows are a strided view (im2col), products are
+one batched matmul per call, and the input gradient (col2im) loops only over the
+kh x kw kernel offsets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from pyasg.asg import ops_conv as ops
+from pyasg.kernels import lower
+from pyasg.kernels.numpy.backend import NumpyBackend, NumpyKernel
+
+
+def _windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+             padding: tuple[int, int], dilation: tuple[int, int], out_hw: tuple[int, int],
+             fill: float = 0.0) -> np.ndarray:
+    """View [N, C, Ho, Wo, kh, kw] of the padded input's windows."""
+    (ph, pw), (sh, sw), (dh, dw) = padding, stride, dilation
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    n, c = x.shape[:2]
+    s = x.strides
+    return as_strided(x, (n, c) + tuple(out_hw) + tuple(kernel),
+                      (s[0], s[1], s[2] * sh, s[3] * sw, s[2] * dh, s[3] * dw), writeable=False)
+
+
+def _patches(x: np.ndarray, op: ops._ConvBase, kernel: tuple[int, int],
+             out_hw: tuple[int, int]) -> np.ndarray:
+    """im2col: [N, groups, Ho*Wo, C/groups*kh*kw] (a copy)."""
+    n, c = x.shape[:2]
+    g = op.groups
+    win = _windows(x, kernel, op.stride, op.padding, op.dilation, out_hw)
+    win = win.reshape(n, g, c // g, *out_hw, *kernel).transpose(0, 1, 3, 4, 2, 5, 6)
+    return win.reshape(n, g, out_hw[0] * out_hw[1], (c // g) * kernel[0] * kernel[1])
+
+
+def _grouped_weight(w: np.ndarray, groups: int) -> np.ndarray:
+    """[O, C/g, kh, kw] -> [g, O/g, C/g*kh*kw]."""
+    return w.reshape(groups, w.shape[0] // groups, -1)
+
+
+@lower.register(ops.Conv2d, NumpyBackend)
+def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
+    n, out_c, ho, wo = out_type.shape
+    kernel = in_types[1].shape[2:]
+
+    def conv2d(x, w):  # noqa: ANN001, ANN202
+        cols = _patches(x, op, kernel, (ho, wo))                     # [N, g, L, K]
+        out = cols @ _grouped_weight(w, op.groups).transpose(0, 2, 1)  # [N, g, L, O/g]
+        return np.ascontiguousarray(out.transpose(0, 1, 3, 2).reshape(n, out_c, ho, wo))
+
+    return NumpyKernel(conv2d)
+
+
+@lower.register(ops.Conv2dBackwardWeight, NumpyBackend)
+def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
+    n, out_c, ho, wo = in_types[1].shape
+    kernel, g = op.kernel_size, op.groups
+
+    def conv2d_backward_weight(x, grad):  # noqa: ANN001, ANN202
+        cols = _patches(x, op, kernel, (ho, wo))                      # [N, g, L, K]
+        gr = grad.reshape(n, g, out_c // g, ho * wo)                  # [N, g, O/g, L]
+        cols = cols.transpose(1, 0, 2, 3).reshape(g, n * ho * wo, -1)
+        gr = gr.transpose(1, 2, 0, 3).reshape(g, out_c // g, n * ho * wo)
+        return (gr @ cols).reshape(out_type.shape)
+
+    return NumpyKernel(conv2d_backward_weight)
+
+
+@lower.register(ops.Conv2dBackwardInput, NumpyBackend)
+def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
+    n, out_c, ho, wo = in_types[0].shape
+    _, cg, kh, kw = in_types[1].shape
+    g = op.groups
+    (ph, pw), (sh, sw), (dh, dw) = op.padding, op.stride, op.dilation
+    h, w_ = out_type.shape[2:]
+
+    def conv2d_backward_input(grad, w):  # noqa: ANN001, ANN202
+        gr = grad.reshape(n, g, out_c // g, ho * wo).transpose(0, 1, 3, 2)  # [N, g, L, O/g]
+        cols = gr @ _grouped_weight(w, g)                                 # [N, g, L, K]
+        cols = cols.reshape(n, g, ho, wo, cg, kh, kw).transpose(0, 1, 4, 5, 6, 2, 3)
+        padded = np.zeros((n, g, cg, h + 2 * ph + sh, w_ + 2 * pw + sw), grad.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                padded[:, :, :, i * dh: i * dh + sh * ho: sh,
+                       j * dw: j * dw + sw * wo: sw] += cols[:, :, :, i, j]
+        return np.ascontiguousarray(
+            padded[:, :, :, ph: ph + h, pw: pw + w_].reshape(out_type.shape))
+
+    return NumpyKernel(conv2d_backward_input)
+
+
+@lower.register(ops.MaxPool2dIndices, NumpyBackend)
+def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
+    n, c, h, w = in_types[0].shape
+    ho, wo = out_type.shape[2:]
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = op.kernel_size, op.stride, op.padding, op.dilation
+    base = (np.arange(n * c) * (h * w)).reshape(n, c, 1, 1)
+
+    def max_pool2d_indices(x):  # noqa: ANN001, ANN202
+        win = _windows(x, op.kernel_size, op.stride, op.padding, op.dilation, (ho, wo),
+                       fill=-np.inf).reshape(n, c, ho, wo, kh * kw)
+        arg = np.argmax(win, axis=-1)                    # first maximum, as PyTorch
+        i, j = np.divmod(arg, kw)
+        hh = (np.arange(ho) * sh - ph).reshape(1, 1, ho, 1) + i * dh
+        ww = (np.arange(wo) * sw - pw).reshape(1, 1, 1, wo) + j * dw
+        return (base + hh * w + ww).astype(np.int32)
+
+    return NumpyKernel(max_pool2d_indices)
