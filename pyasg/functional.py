@@ -433,6 +433,50 @@ def outer(a: object, b: object):
     return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
+# --------------------------------------------------------------------------- layers (PyTorch forms)
+
+
+def linear(x: object, weight: object, bias: object | None = None):
+    """x @ weight.T + bias, with PyTorch's weight layout [out_features, in_features]."""
+    y = matmul(x, swapaxes(weight, -1, -2))
+    return y if bias is None else add(y, bias)
+
+
+def embedding(ids: object, weight: object, padding_idx: int | None = None):
+    """Rows of `weight` [num_embeddings, dim] at integer `ids` (any shape); repeated ids
+    accumulate their gradients. Rows at `padding_idx` get no gradient, as in PyTorch."""
+    out = take(weight, ids, axis=0)
+    if padding_idx is None:
+        return out
+    keep = expand_dims(not_equal(ids, padding_idx), -1)
+    return where(keep, out, stop_gradient(out))
+
+
+def dropout(x: object, p: float, key: object, training: bool = True,
+            noise_shape: Sequence[int] | None = None):
+    """Zero each element with probability `p` and scale the rest by 1/(1-p) (inverted
+    dropout, as PyTorch); the identity when not `training`. The mask comes from `key`
+    (same key, same mask, on every backend). `noise_shape` broadcasts one draw over
+    axes of size 1 (whole channels: see `dropout2d`)."""
+    if not 0.0 <= p <= 1.0:
+        raise ShapeError(f"dropout probability must be in [0, 1], got {p}", user_source())
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return mul(x, 0.0)
+    from pyasg.random import bernoulli
+
+    shape = type_of(x).shape if noise_shape is None else tuple(noise_shape)
+    keep = bernoulli(key, 1.0 - p, shape)
+    return where(keep, mul(x, 1.0 / (1.0 - p)), 0.0)
+
+
+def dropout2d(x: object, p: float, key: object, training: bool = True):
+    """Spatial dropout: drop whole channels of [N, C, H, W] (or [N, C, L]) input."""
+    shape = type_of(x).shape
+    return dropout(x, p, key, training, noise_shape=shape[:2] + (1,) * (len(shape) - 2))
+
+
 # --------------------------------------------------------------------------- Tracer methods
 
 

@@ -1,0 +1,94 @@
+"""The layer protocol: a small object that knows its shapes and initialisers.
+
+    params = layer.init(key)             # a dict of arrays (PyTorch state_dict names)
+    y = layer(params, x)                 # traceable: works on tracers and on numpy
+
+Conventions every layer follows:
+
+- Parameter names and layouts are PyTorch's `state_dict` ones (Linear `weight`
+  [out, in] and `bias`, …), so weights move between the two by name; a layer made
+  of layers nests their dicts (`{"w_q": {"weight": …}}` → path `w_q.weight`).
+- Non-trainable buffers (BatchNorm's running statistics) are *state*, kept apart
+  from params: `state = layer.init_state()`; a layer with `stateful = True` is
+  called as `y, new_state = layer(params, x, state=state, training=…)`.
+- Randomness (dropout) is an explicit `key=` argument; `training=False` needs none.
+- Every parameter records its layer kind and role for the viewer:
+  `layer.param_kinds()` maps dotted paths to e.g. `"LayerNorm.weight"`, and
+  `ROLES["LayerNorm.weight"]` says "scale γ".
+
+>>> import pyasg.random as R
+>>> class Scale(Module):
+...     kind = "Scale"
+...     def init(self, key): return {"weight": np.ones(3, np.float32)}
+...     def __call__(self, params, x): return x * params["weight"]
+>>> Scale().param_kinds(prefix="model")
+{'model.weight': 'Scale.weight'}
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+#: What each parameter of each layer kind is, for the viewer and for people.
+ROLES: dict[str, str] = {}
+
+
+def register_roles(kind: str, roles: dict[str, str]) -> None:
+    """Record the role of each parameter of a layer kind (`{"weight": "scale γ"}`)."""
+    for name, role in roles.items():
+        ROLES[f"{kind}.{name}"] = role
+
+
+class Module:
+    """Base of every layer. Subclasses implement `init` and `__call__`."""
+
+    kind: ClassVar[str] = "Module"
+    #: Stateful layers take `state=` and return `(y, new_state)`.
+    stateful: ClassVar[bool] = False
+
+    def init(self, key: Any) -> dict:
+        """Fresh parameters from a random key (`pyasg.random.key(seed)`)."""
+        return {}
+
+    def init_state(self) -> dict:
+        """Fresh non-trainable state (running statistics); empty for most layers."""
+        return {name: child.init_state() for name, child in self.children().items()
+                if child.has_state()}
+
+    def has_state(self) -> bool:
+        return self.stateful or any(c.has_state() for c in self.children().values())
+
+    def children(self) -> dict[str, Module]:
+        """Sub-layers by parameter-name prefix (override in composite layers)."""
+        return {}
+
+    def param_kinds(self, params: dict | None = None, prefix: str = "") -> dict[str, str]:
+        """Dotted parameter path -> "Kind.name" for this layer and its sub-layers."""
+        params = self.init(np.zeros(2, np.uint32)) if params is None else params
+        kinds: dict[str, str] = {}
+        children = self.children()
+        for name, value in params.items():
+            path = f"{prefix}.{name}" if prefix else name
+            if name in children:
+                kinds.update(children[name].param_kinds(value, path))
+            elif isinstance(value, dict):
+                for sub, _ in _flat(value, path):
+                    kinds[sub] = f"{self.kind}.{name}"
+            else:
+                kinds[path] = f"{self.kind}.{name}"
+        return kinds
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items()
+                           if not isinstance(v, Module) and not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"
+
+
+def _flat(tree: dict, prefix: str) -> list[tuple[str, Any]]:
+    out = []
+    for k, v in tree.items():
+        path = f"{prefix}.{k}"
+        out.extend(_flat(v, path) if isinstance(v, dict) else [(path, v)])
+    return out
