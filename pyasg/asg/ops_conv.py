@@ -92,8 +92,7 @@ class Conv2d(_ConvBase):
 
 @dataclass(frozen=True)
 class Conv2dBackwardInput(_ConvBase):
-    """Gradient of conv2d with respect to its input, of spatial size `input_size`; it is
-    also the transposed convolution."""
+    """Gradient of conv2d w.r.t. its input (spatial size `input_size`); = conv_transpose2d."""
 
     input_size: tuple[int, ...] = (1, 1)
 
