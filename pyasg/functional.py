@@ -309,7 +309,7 @@ def expand_dims(x: object, axis: int | Sequence[int]):
     t = type_of(x)
     axes = (axis,) if isinstance(axis, int) else tuple(axis)
     ndim = t.ndim + len(axes)
-    axes = sorted(a % ndim for a in axes)
+    axes = sorted(P.normalize_axis(a, ndim, "expand_dims") for a in axes)
     shape = list(t.shape)
     for a in axes:
         shape.insert(a, 1)
@@ -341,16 +341,19 @@ flatten = ravel
 def swapaxes(x: object, a: int, b: int):
     """Exchange two axes."""
     n = type_of(x).ndim
+    a, b = P.normalize_axis(a, n, "swapaxes"), P.normalize_axis(b, n, "swapaxes")
     perm = list(range(n))
-    perm[a % n], perm[b % n] = perm[b % n], perm[a % n]
+    perm[a], perm[b] = perm[b], perm[a]
     return transpose(x, perm)
 
 
 def moveaxis(x: object, source: int, destination: int):
     """Move one axis to a new position."""
     n = type_of(x).ndim
-    perm = [i for i in range(n) if i != source % n]
-    perm.insert(destination % n, source % n)
+    source = P.normalize_axis(source, n, "moveaxis")
+    destination = P.normalize_axis(destination, n, "moveaxis")
+    perm = [i for i in range(n) if i != source]
+    perm.insert(destination, source)
     return transpose(x, perm)
 
 
@@ -359,14 +362,14 @@ def stack(xs: Sequence[object], axis: int = 0):
     xs = list(xs)
     if not xs:
         raise ShapeError("stack needs at least one array", user_source())
-    ndim = type_of(xs[0]).ndim + 1
-    return concatenate([expand_dims(x, axis % ndim) for x in xs], axis=axis % ndim)
+    axis = P.normalize_axis(axis, type_of(xs[0]).ndim + 1, "stack")
+    return concatenate([expand_dims(x, axis) for x in xs], axis=axis)
 
 
 def split(x: object, indices_or_sections: int | Sequence[int], axis: int = 0) -> list:
     """numpy's split: into N equal parts, or at the given indices."""
     t = type_of(x)
-    axis = axis % t.ndim
+    axis = P.normalize_axis(axis, t.ndim, "split")
     n = t.shape[axis]
     if isinstance(indices_or_sections, int):
         if indices_or_sections <= 0 or n % indices_or_sections:

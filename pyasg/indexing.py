@@ -113,6 +113,8 @@ def getitem(x: object, index: object) -> object:
 def _advanced(y: object, adv: list[tuple[int, object]]) -> object:
     shape = P.type_of(y).shape
     axes = [a for a, _ in adv]
+    for a, i in adv:  # before merging axes, where a bad index could land in range
+        P.check_indices(i, shape[a], "index")
     if len(adv) == 1:  # gather itself counts negative indices back from the end
         return P.take(y, adv[0][1], axis=axes[0])
     idx = []

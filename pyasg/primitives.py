@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pyasg.asg import ops
-from pyasg.asg.ops import Op, broadcast_shapes, normalize_axis, resolve_reshape
+from pyasg.asg.ops import Op, broadcast_shapes, resolve_reshape
 from pyasg.asg.types import (
     DEFAULT_FLOAT,
     DEFAULT_INT,
@@ -43,6 +43,25 @@ Array = "Tracer | np.ndarray"
 
 def is_tracer(x: object) -> bool:
     return isinstance(x, Tracer)
+
+
+def normalize_axis(axis: int, ndim: int, name: str) -> int:
+    """`axis` in [0, ndim), or a ShapeError at the user's line."""
+    try:
+        return ops.normalize_axis(axis, ndim, name)
+    except ShapeError as e:
+        raise ShapeError(e.message, user_source()) from None
+
+
+def check_indices(indices: object, size: int, what: str) -> None:
+    """Concrete indices must lie in [-size, size) (numpy raises IndexError; we ShapeError)."""
+    if is_tracer(indices):
+        return
+    arr = np.asarray(indices)
+    bad = arr[(arr < -size) | (arr >= size)]
+    if bad.size:
+        raise ShapeError(f"{what}: index {bad.flat[0]} is out of bounds for an axis of size "
+                         f"{size}", user_source())
 
 
 def _type_weak(x: object) -> tuple[TensorType, bool]:
@@ -298,6 +317,7 @@ def take(x: object, indices: object, axis: int = 0) -> Tracer | np.ndarray:
         if is_tracer(indices) or it.dtype == "bool":
             raise ShapeError(f"take: indices must be integers, got {it!r}", user_source())
         indices = np.asarray(indices).astype(np.int64)
+    check_indices(indices, t.shape[axis], "take")
     return bind(ops.Gather(axis), x, indices)
 
 

@@ -159,8 +159,9 @@ def _dec_node(raw: object, k: int, known: dict[int, Node]) -> tuple[int, Node]:
                                                  "name", "source"}:
         raise _fail(f"{where} must have exactly id, op, attrs, inputs, type, name, source")
     node_id = _int(raw["id"], where + ".id")
-    if known and node_id <= max(known):
-        raise _fail(f"{where}: ids must increase (got {node_id} after {max(known)})")
+    last = next(reversed(known), None)  # ids increase, so the last is the largest
+    if last is not None and node_id <= last:
+        raise _fail(f"{where}: ids must increase (got {node_id} after {last})")
     op_class = OPS.get(raw["op"]) if isinstance(raw["op"], str) else None
     if op_class is None:
         raise _fail(f"{where}: unknown op {raw['op']!r:.60}")
