@@ -260,14 +260,18 @@ def leaky_relu(x: object, negative_slope: float = 0.01):
 
 def elu(x: object, alpha: float = 1.0):
     """x where x > 0, else alpha * (exp(x) - 1)."""
-    return where(P.greater(x, 0), x, mul(alpha, expm1(minimum(x, 0))))
+    positive = P.greater(x, 0)
+    return where(positive, x, mul(alpha, expm1(where(positive, 0.0, x))))
 
 
 def softplus(x: object, beta: float = 1.0, threshold: float = 20.0):
     """log(1 + exp(beta x)) / beta, stable for all x; linear where beta x > threshold
     (PyTorch's definition)."""
     bx = mul(x, beta)
-    smooth = div(add(maximum(bx, 0), log1p(exp(neg(abs(bx))))), beta)
+    positive = P.greater_equal(bx, 0)
+    # max(bx, 0) + log1p(exp(-|bx|)), written with `where` so that every derivative at 0
+    # comes from one smooth branch (abs and maximum would split it)
+    smooth = div(add(where(positive, bx, 0.0), log1p(exp(where(positive, neg(bx), bx)))), beta)
     return where(P.greater(bx, threshold), x, smooth)
 
 

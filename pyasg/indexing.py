@@ -117,9 +117,12 @@ def _advanced(y: object, adv: list[tuple[int, object]]) -> object:
         P.check_indices(i, shape[a], "index")
     if len(adv) == 1:  # gather itself counts negative indices back from the end
         return P.take(y, adv[0][1], axis=axes[0])
-    idx = []
+    idx, bad = [], None
     for a, i in adv:
         i = P.astype(i, "int32") if not isinstance(i, Tracer) else i
+        if isinstance(i, Tracer):  # known only at run time: flag it for the gather below
+            out = P.where(P.less(i, -shape[a]), True, P.greater_equal(i, shape[a]))
+            bad = out if bad is None else P.where(bad, True, out)
         idx.append(P.where(P.less(i, 0), P.add(i, shape[a]), i))  # before merging axes
     idx = P.broadcast_arrays(*idx)
     adjacent = axes == list(range(axes[0], axes[0] + len(axes)))
@@ -135,6 +138,8 @@ def _advanced(y: object, adv: list[tuple[int, object]]) -> object:
     for a, i in zip(reversed(axes[:-1]), reversed(idx[:-1])):
         stride *= shape[a + 1]
         flat = P.add(flat, P.mul(i, stride))
+    if bad is not None:  # an index past its own axis must fail, not land on another element
+        flat = P.where(bad, merged[first], flat)
     return P.take(P.reshape(y, merged), flat, axis=first)
 
 

@@ -133,7 +133,11 @@ def astype(x: object, dtype: object) -> Tracer | np.ndarray:
 def _coerce(x: object, dtype: str) -> object:
     if isinstance(x, Tracer):
         return astype(x, dtype)
-    return np.asarray(x, dtype=dtype)
+    try:
+        return np.asarray(x, dtype=dtype)
+    except OverflowError:
+        raise ShapeError(f"the number {x!r} does not fit the operation's dtype {dtype}",
+                         user_source()) from None
 
 
 # --------------------------------------------------------------------------- elementwise

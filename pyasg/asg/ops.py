@@ -132,7 +132,7 @@ class Constant(Op):
         return arr.reshape(self.shape).astype(self.dtype)
 
     def infer(self) -> TensorType:
-        t = TensorType(self.shape, check_dtype(self.dtype))
+        t = TensorType(self.shape, self.dtype)  # TensorType accepts canonical names only
         if len(self.data) != t.nbytes:
             raise ShapeError(f"constant holds {len(self.data)} bytes, {t!r} needs {t.nbytes}")
         return t
@@ -375,7 +375,10 @@ class Cast(Op):
     category: ClassVar[str] = "cast"
 
     def infer(self, x: TensorType) -> TensorType:
-        return TensorType(x.shape, check_dtype(self.dtype))
+        if check_dtype(self.dtype) != self.dtype:  # one spelling per dtype keeps ops comparable
+            raise ShapeError(f"cast: write the dtype as {check_dtype(self.dtype)!r}, "
+                             f"not {self.dtype!r}")
+        return TensorType(x.shape, self.dtype)
 
 
 # --------------------------------------------------------------------------- reductions

@@ -69,8 +69,9 @@ class MultiHeadAttention(Module):
     """Multi-head attention, as torch.nn.MultiheadAttention with separate projections.
 
     `mha(params, query, key=None, value=None, *, attn_mask=None, key_padding_mask=None,
-    is_causal=False, rng=None, training=False)`; see `__call__`. Sub-layers (Linear, PyTorch layout
-    [out, in]): `w_q` [E, E], `w_k` [E, kdim], `w_v` [E, vdim], `w_o` [E, E]. Moving
+    is_causal=False, rng=None, training=False)`; see `__call__`. Sub-layers (Linear,
+    PyTorch layout [out, in]): `w_q` [E, E], `w_k` [E, kdim], `w_v` [E, vdim], `w_o`
+    [E, E]. Moving
     weights from PyTorch: `in_proj_weight` splits into w_q, w_k, w_v along dim 0 (and
     `in_proj_bias` likewise), `out_proj` is w_o.
 

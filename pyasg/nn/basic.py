@@ -382,8 +382,8 @@ class Sequential(Module):
             try:
                 out = layer(params.get(name, {}), x, **kwargs)
             except KeyError as e:  # a raw KeyError is no message for a user
-                raise PyasgError(f"Sequential: params for layer {name!r} ({layer.kind}) "
-                                 f"lack {e}") from e
+                raise PyasgError(f"Sequential: the params or state of layer {name!r} "
+                                 f"({layer.kind}) lack {e}") from e
             if layer.has_state():
                 x, new_state[name] = out
             else:

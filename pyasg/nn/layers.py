@@ -35,7 +35,8 @@ class Linear(Module):
         self.bias, self.dtype = bias, dtype
 
     def init(self, key: object) -> dict:
-        k_w, k_b = random.split(key)
+        keys = random.split(key)
+        k_w, k_b = keys[0], keys[1]
         bound = 1.0 / math.sqrt(self.in_features) if self.in_features else 0.0
         params = {"weight": init.uniform(k_w, (self.out_features, self.in_features),
                                          -bound, bound, self.dtype)}

@@ -33,6 +33,8 @@ from pyasg.trace.tracer import user_source
 def _rows(table: object, T: int, offset: object, who: str) -> object:
     """Rows offset..offset+T-1 of `table` [max_len, dim] (numpy or traced)."""
     max_len = F.type_of(table).shape[0]
+    if isinstance(offset, np.ndarray) and offset.shape == () and offset.dtype.kind in "iu":
+        offset = int(offset)  # a concrete number: check it now
     if isinstance(offset, (int, np.integer)):
         offset = int(offset)
         if offset < 0 or offset + T > max_len:

@@ -202,8 +202,9 @@ class Tracer:
 
     def check_alive(self) -> None:
         if not self.trace.active:
+            made = f" (made at {self.source})" if self.source else ""
             raise TraceError(
-                f"a traced value {self.type!r} (made at {self.source or 'unknown'}) was used "
+                f"a traced value {self.type!r}{made} was used "
                 f"after its trace '{self.trace.name}' ended; return it from the traced "
                 f"function instead of keeping it in a global or a closure", user_source())
 
@@ -225,10 +226,11 @@ class Tracer:
         return "computed from argument " + ", ".join(f"'{p}'" for p in sorted(paths))
 
     def _value_error(self, what: str, instead: str) -> TraceError:
+        made = f", made at {self.source}" if self.source else ""
         return TraceError(
-            f"{what} needs the value of a traced array {self.type!r} ({self.origin()}, made at "
-            f"{self.source or 'unknown'}). While tracing, arrays have shapes and dtypes but no "
-            f"numbers yet, and pyasg never freezes a value into the graph silently. "
+            f"{what} needs the value of a traced array {self.type!r} ({self.origin()}{made}). "
+            f"While tracing, arrays have shapes and dtypes but no numbers yet, and pyasg "
+            f"never freezes a value into the graph silently. "
             f"Instead: {instead}", user_source())
 
     def __bool__(self) -> bool:

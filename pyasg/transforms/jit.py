@@ -6,7 +6,8 @@ whole graph: running it does no dispatch, no look-up by name and no shape checks
 
 Memory: a value is released (`del`) right after its last reader; an elementwise
 kernel writes into the buffer of an input that dies at that node, when shape and
-dtype agree and no live view still reads that buffer.
+dtype agree and no live view still reads that buffer. Results never alias the
+arguments (an output that would is copied), as in JAX.
 
 When does pyasg retrace? A `jit` function is traced once per input signature:
 the tree structure of the arguments, every leaf's shape and dtype (a Python
@@ -80,6 +81,9 @@ class MemoryPlan:
 
     inplace: dict[int, int]  # node -> input whose buffer it writes into
     release_after: dict[int, tuple[int, ...]]  # node -> values dead after it runs
+    #: outputs living in memory the executable does not own (a caller's input, a shared
+    #: constant, or a view of one): they are copied, so results never alias arguments
+    copy_outputs: frozenset[int] = frozenset()
 
 
 def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) -> MemoryPlan:
@@ -118,7 +122,8 @@ def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) 
     for i in schedule:
         if last_use[i] < end and not isinstance(graph.nodes[i].op, (Input, Constant)):
             release.setdefault(schedule[last_use[i]], []).append(i)
-    return MemoryPlan(inplace, {k: tuple(v) for k, v in release.items()})
+    borrowed = frozenset(i for i in graph.outputs if owner[i] is None)
+    return MemoryPlan(inplace, {k: tuple(v) for k, v in release.items()}, borrowed)
 
 
 class Executable:
@@ -169,12 +174,8 @@ class Executable:
             lines.append(f"    v{i} = k{i}({args})  # {node.op.name}")
             for dead in self.plan.release_after.get(i, ()):
                 lines.append(f"    del v{dead}")
-        outs = []
-        for i in graph.outputs:
-            if isinstance(graph.nodes[i].op, Constant):
-                outs.append(f"v{i}.copy()")  # constants are shared and read-only
-            else:
-                outs.append(f"v{i}")
+        outs = [f"v{i}.copy()" if i in self.plan.copy_outputs else f"v{i}"
+                for i in graph.outputs]
         lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
         # kernels and constants are closure cells of `run`: no name look-up per call
         body = "\n".join("    " + line for line in lines)

@@ -32,7 +32,7 @@ def infer_shapes(graph: Graph, input_types: Sequence[TensorType] | None = None) 
     for i, t in zip(graph.inputs, types):
         node = graph.nodes[i]
         env[i] = b.add_input(node.op.path, t, node.source)
-    for i in graph.ids:
+    for i in graph.live_ids:  # nodes no output needs are dropped, not re-checked
         if i in env:
             continue
         node = graph.nodes[i]

@@ -125,7 +125,8 @@ def _(op, g, out, a, b):  # noqa: ANN001, ANN202
 
 @vjp_rule(ops.Pow)
 def _(op, g, out, a, b):  # noqa: ANN001, ANN202
-    ga = F.mul(g, F.mul(b, F.power(a, F.sub(b, 1.0))))
+    # b * a**(b-1), with the exponent kept finite where b == 0 (the term is 0 there)
+    ga = F.mul(g, F.mul(b, F.power(a, F.where(F.equal(b, 0.0), 1.0, F.sub(b, 1.0)))))
     safe_log = F.log(F.where(F.equal(a, 0.0), 1.0, a))  # d/db at a == 0 is taken as 0
     gb = F.mul(g, F.mul(safe_log, out))
     return _unbroadcast((ga, a), (gb, b))
