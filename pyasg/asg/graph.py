@@ -19,7 +19,7 @@ graph(%0: f32[3] x) {
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -124,16 +124,7 @@ class Graph:
 
     def input_paths_of(self, node_id: int) -> list[str]:
         """The graph inputs a node depends on (for error messages)."""
-        seen, stack, found = {node_id}, [node_id], []
-        while stack:
-            node = self.nodes[stack.pop()]
-            if isinstance(node.op, Input):
-                found.append(node.op.path)
-            for j in node.inputs:
-                if j not in seen:
-                    seen.add(j)
-                    stack.append(j)
-        return sorted(found)
+        return input_paths(self.nodes.__getitem__, node_id)
 
     # ------------------------------------------------------------------ other forms
     def to_networkx(self):  # -> networkx.DiGraph
@@ -186,6 +177,20 @@ class Graph:
         return "\n".join(lines)
 
     __repr__ = object.__repr__
+
+
+def input_paths(node_of: Callable[[int], Node], node_id: int) -> list[str]:
+    """Sorted paths of the `Input` nodes that `node_id` depends on (`node_of` looks up ids)."""
+    seen, stack, found = {node_id}, [node_id], []
+    while stack:
+        node = node_of(stack.pop())
+        if isinstance(node.op, Input):
+            found.append(node.op.path)
+        for j in node.inputs:
+            if j not in seen:
+                seen.add(j)
+                stack.append(j)
+    return sorted(found)
 
 
 class GraphBuilder:

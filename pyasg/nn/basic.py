@@ -1,7 +1,7 @@
 """Embedding, spatial dropout, Flatten, activation modules and Sequential (PyTorch names).
 
 >>> import pyasg, numpy as np
->>> from pyasg.nn.layers import Linear
+>>> from pyasg.nn.layers import Dropout, Linear
 >>> model = Sequential(Linear(4, 8), ReLU(), Linear(8, 2))
 >>> params = model.init(pyasg.random.key(0))
 >>> {name: list(p) for name, p in params.items()}  # PyTorch's "0.weight", "2.bias", ...
@@ -22,6 +22,7 @@ from pyasg import random
 from pyasg.asg.types import INT_DTYPES
 from pyasg.errors import PyasgError, ShapeError
 from pyasg.nn import init
+from pyasg.nn.layers import Dropout
 from pyasg.nn.module import Module, register_roles
 from pyasg.trace.tracer import Tracer, user_source
 
@@ -80,7 +81,7 @@ class Embedding(Module):
 # --------------------------------------------------------------------------- dropout, shape
 
 
-class SpatialDropout(Module):
+class SpatialDropout(Dropout):
     """Drop whole channels: each (sample, channel) of [N, C, H, W] (or [N, C, L]) input is
     zeroed with probability p, the rest scaled by 1/(1-p); torch.nn.Dropout2d.
 
@@ -95,19 +96,12 @@ class SpatialDropout(Module):
 
     kind = "SpatialDropout"
 
-    def __init__(self, p: float = 0.5) -> None:
-        if not 0.0 <= p <= 1.0:
-            raise PyasgError(f"dropout probability must be in [0, 1], got {p}")
-        self.p = float(p)
-
     def __call__(self, params: dict, x: object, key: object = None,
                  training: bool = True) -> object:
         if F.type_of(x).ndim not in (3, 4):
             raise ShapeError(f"SpatialDropout: input must be [N, C, H, W] or [N, C, L], got "
                              f"{F.type_of(x)!r}", user_source())
-        if training and self.p > 0.0 and key is None:
-            raise PyasgError("SpatialDropout in training mode needs key=… (pyasg.random.key)",
-                             user_source())
+        self.check_key(key, training)
         return F.dropout2d(x, self.p, key, training)
 
 

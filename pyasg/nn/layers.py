@@ -19,6 +19,7 @@ from pyasg import random
 from pyasg.errors import PyasgError
 from pyasg.nn import init
 from pyasg.nn.module import Module, register_roles
+from pyasg.trace.tracer import user_source
 
 
 class Linear(Module):
@@ -92,10 +93,14 @@ class Dropout(Module):
             raise PyasgError(f"dropout probability must be in [0, 1], got {p}")
         self.p = float(p)
 
+    def check_key(self, key: object, training: bool) -> None:
+        if training and self.p > 0.0 and key is None:
+            raise PyasgError(f"{self.kind} in training mode needs key=… (pyasg.random.key)",
+                             user_source())
+
     def __call__(self, params: dict, x: object, key: object = None,
                  training: bool = True) -> object:
-        if training and self.p > 0.0 and key is None:
-            raise PyasgError("Dropout in training mode needs key=… (pyasg.random.key)")
+        self.check_key(key, training)
         return F.dropout(x, self.p, key, training)
 
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from pyasg.asg.graph import Graph, GraphBuilder
-from pyasg.asg.ops import Constant, Input, Op
+from pyasg.asg.graph import Graph, GraphBuilder, input_paths
+from pyasg.asg.ops import Constant, Op
 from pyasg.asg.types import DEFAULT_FLOAT, DEFAULT_INT, TensorType, check_dtype
 from pyasg.errors import PyasgError, TraceError
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
@@ -211,19 +211,10 @@ class Tracer:
     # -- values used as Python data: each raises a TraceError that teaches
     def origin(self) -> str:
         """Which arguments this value was computed from, for error messages."""
-        seen, stack, paths = {self.node}, [self.node], []
-        builder = self.trace.builder
-        while stack:
-            node = builder.node(stack.pop())
-            if isinstance(node.op, Input):
-                paths.append(node.op.path)
-            for j in node.inputs:
-                if j not in seen:
-                    seen.add(j)
-                    stack.append(j)
+        paths = input_paths(self.trace.builder.node, self.node)
         if not paths:
             return "computed from constants only"
-        return "computed from argument " + ", ".join(f"'{p}'" for p in sorted(paths))
+        return "computed from argument " + ", ".join(f"'{p}'" for p in paths)
 
     def _value_error(self, what: str, instead: str) -> TraceError:
         made = f", made at {self.source}" if self.source else ""
