@@ -125,10 +125,12 @@ def _cosine(step: Any, lr: float, t_max: int, eta_min: float) -> Any:
 
 
 def _linear_factor(step: Any, warmup_steps: int, start_factor: float) -> Any:
-    # 1 - (1 - f) * (W - min(step, W)) / W: exactly 1 from step W on, so the rate
-    # after warmup is the base rate bit for bit.
-    remaining = F.sub(warmup_steps, F.minimum(step, warmup_steps))
-    return F.sub(1.0, F.mul(1.0 - start_factor, F.div(_float(remaining), float(warmup_steps))))
+    # f + (1 - f) * step / W adds two positive terms (accurate even for a tiny f); from
+    # step W on the factor is chosen as exactly 1, so the rate after warmup is the base
+    # rate bit for bit (float32 f + (1 - f) need not round to 1).
+    ramp = F.add(start_factor, F.mul(1.0 - start_factor,
+                                     F.div(_float(step), float(warmup_steps))))
+    return F.where(F.less(step, warmup_steps), ramp, 1.0)
 
 
 class LinearWarmupLR(Schedule):
