@@ -46,7 +46,16 @@ from pyasg.trace.tracer import (
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
 from pyasg.transforms.simplify import simplify
 
-BACKENDS: dict[str, Callable[[], object]] = {"numpy": NumpyBackend}
+def _wgpu_backend() -> object:
+    try:
+        from pyasg.kernels.wgpu import WgpuBackend
+    except ImportError as e:
+        raise BackendError("the wgpu backend needs the `wgpu` package: "
+                           "pip install 'pyasg[gpu]'") from e
+    return WgpuBackend()
+
+
+BACKENDS: dict[str, Callable[[], object]] = {"numpy": NumpyBackend, "wgpu": _wgpu_backend}
 _default_backend: str | None = None
 
 
@@ -217,7 +226,11 @@ def jit_to_backend(graph: Graph, backend: str | object = "numpy",
     >>> jit_to_backend(g)(np.ones(2, np.float32))[0].tolist()
     [2.0, 2.0]
     """
-    return Executable(graph, get_backend(backend), name)
+    backend = get_backend(backend)
+    compile_graph = getattr(backend, "compile", None)  # backends with their own executable
+    if compile_graph is not None:
+        return compile_graph(graph, name)
+    return Executable(graph, backend, name)
 
 
 def default_pipeline(graph: Graph) -> Graph:

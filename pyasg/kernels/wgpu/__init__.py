@@ -1,0 +1,12 @@
+"""The wgpu backend: WGSL kernels for every primitive, run through WebGPU.
+
+Importing this module registers the kernels; it needs the `wgpu` package.
+"""
+
+from pyasg.kernels.wgpu import elementwise  # noqa: F401  (registers kernels)
+from pyasg.kernels.wgpu.array import COUNTERS, DeviceArray
+from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
+from pyasg.kernels.wgpu.executable import WgpuExecutable
+
+__all__ = ["COUNTERS", "DeviceArray", "Dispatch", "WgpuBackend", "WgpuExecutable",
+           "WgpuKernel"]

@@ -1,0 +1,100 @@
+"""Helpers that write WGSL: types, bindings, grids, and broadcast index arithmetic.
+
+Every kernel is generated from Python with the shapes of its node baked in as
+constants. Threads are laid out on a 2-d grid so that no dimension exceeds 65535
+workgroups (WebGPU's portable limit); `INDEX` recovers the flat thread index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyasg.asg.types import TensorType
+
+WORKGROUP = 256
+MAX_GROUPS = 65535
+
+WGSL_TYPES = {"float32": "f32", "int32": "i32", "uint32": "u32", "bool": "u32"}
+
+
+def wgsl_type(t: TensorType | str) -> str:
+    """The WGSL scalar type that stores a dtype (bool is u32 0/1)."""
+    return WGSL_TYPES[t.dtype if isinstance(t, TensorType) else t]
+
+
+def grid(threads: int, per_group: int = WORKGROUP) -> tuple[int, int, int]:
+    """Workgroup counts (x, y, 1) covering `threads`, with x and y <= 65535."""
+    groups = max(1, -(-threads // per_group))
+    if groups <= MAX_GROUPS:
+        return (groups, 1, 1)
+    y = -(-groups // MAX_GROUPS)
+    return (-(-groups // y), y, 1)
+
+
+def bindings(decls: Sequence[tuple[str, str, bool]]) -> str:
+    """Binding declarations: (name, element type, writable) in binding order."""
+    lines = []
+    for k, (name, elem, writable) in enumerate(decls):
+        access = "read_write" if writable else "read"
+        lines.append(f"@group(0) @binding({k}) var<storage, {access}> {name}: array<{elem}>;")
+    return "\n".join(lines)
+
+
+def main(body: str, per_group: int = WORKGROUP) -> str:
+    """A compute entry point `main` whose body sees `i`, the flat thread index."""
+    return (
+        f"@compute @workgroup_size({per_group})\n"
+        "fn main(@builtin(global_invocation_id) gid: vec3<u32>,\n"
+        "        @builtin(num_workgroups) nwg: vec3<u32>) {\n"
+        f"  let i = gid.x + gid.y * nwg.x * {per_group}u;\n"
+        f"{body}\n"
+        "}\n"
+    )
+
+
+def strides(shape: Sequence[int]) -> list[int]:
+    """Row-major element strides."""
+    out, step = [], 1
+    for d in reversed(shape):
+        out.append(step)
+        step *= d
+    return out[::-1]
+
+
+def coords(shape: Sequence[int], var: str = "i", prefix: str = "c") -> str:
+    """WGSL lets `c0..c{n-1}` for the multi-index of flat index `var` in `shape`."""
+    lines, rest = [], var
+    for axis, st in enumerate(strides(shape)):
+        if axis == len(shape) - 1:
+            lines.append(f"  let {prefix}{axis} = {rest};")
+        else:
+            lines.append(f"  let {prefix}{axis} = {rest} / {st}u;")
+            lines.append(f"  let r{prefix}{axis} = {rest} % {st}u;")
+            rest = f"r{prefix}{axis}"
+    return "\n".join(lines)
+
+
+def broadcast_offset(out_shape: Sequence[int], in_shape: Sequence[int],
+                     prefix: str = "c") -> str:
+    """WGSL u32 expression: the flat offset into an input broadcast to `out_shape`,
+    from the output coordinates `c0..` (see `coords`)."""
+    if tuple(in_shape) == tuple(out_shape):
+        return "i"
+    lead = len(out_shape) - len(in_shape)
+    terms = [f"{prefix}{lead + a} * {st}u" for a, (d, st) in
+             enumerate(zip(in_shape, strides(in_shape))) if d != 1]
+    return " + ".join(terms) if terms else "0u"
+
+
+def literal(value: float | int, dtype: str) -> str:
+    """A WGSL literal of `dtype`."""
+    ty = wgsl_type(dtype)
+    if ty == "f32":
+        if value != value:
+            return "bitcast<f32>(0x7fc00000u)"
+        if value in (float("inf"), float("-inf")):
+            return f"bitcast<f32>({'0x7f800000u' if value > 0 else '0xff800000u'})"
+        return f"f32({float(value)!r})"
+    if ty == "i32":
+        return f"i32({int(value)})"
+    return f"{int(value)}u"

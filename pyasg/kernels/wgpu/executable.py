@@ -1,0 +1,217 @@
+"""WgpuExecutable: a graph compiled for the GPU, run as one queue submission per call.
+
+At compile time every kernel is resolved (multipledispatch), every pipeline and
+bind group is created, constants are uploaded, and every buffer the graph needs
+is allocated: one per graph input (arguments are copied in, device to device, or
+written once from numpy), intermediates shared by liveness, and one per output.
+A call records the input copies, all dispatches and the output copies into ONE
+command encoder and submits it once. Outputs are copied into buffers taken from a
+pool that dead DeviceArrays return to, so a training loop that feeds a step's
+outputs back in allocates nothing after its first steps, and parameters never
+leave the GPU.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+
+from pyasg.asg.graph import Graph
+from pyasg.asg.ops import Constant, Input
+from pyasg.errors import BackendError
+from pyasg.kernels import has_kernel, lower
+from pyasg.kernels.wgpu.array import (
+    COUNTERS,
+    DeviceArray,
+    check_gpu_type,
+    create_buffer,
+    upload,
+)
+from pyasg.kernels.wgpu.backend import WgpuKernel
+from pyasg.kernels.wgpu.device import get_device
+
+_PIPELINES: dict[str, Any] = {}
+
+
+def pipeline(source: str, what: str) -> Any:
+    """The compute pipeline of a WGSL source (cached by text); a compile error names `what`."""
+    found = _PIPELINES.get(source)
+    if found is None:
+        device = get_device()
+        try:
+            module = device.create_shader_module(code=source)
+            found = device.create_compute_pipeline(
+                layout="auto", compute={"module": module, "entry_point": "main"})
+        except Exception as e:
+            numbered = "\n".join(f"{k + 1:4d} {line}" for k, line in
+                                 enumerate(source.splitlines()))
+            raise BackendError(f"the WGSL kernel of {what} failed to compile: {e}\n"
+                               f"{numbered}") from None
+        _PIPELINES[source] = found
+    return found
+
+
+class BufferPool:
+    """Buffers of dead DeviceArrays, by byte size, handed out again instead of new ones."""
+
+    def __init__(self) -> None:
+        self.free: dict[int, list[Any]] = {}
+
+    def take(self, nbytes: int) -> Any:
+        size = max(4, (nbytes + 3) // 4 * 4)
+        stack = self.free.get(size)
+        return stack.pop() if stack else create_buffer(size)
+
+    def give(self, buffer: Any) -> None:
+        self.free.setdefault(buffer.size, []).append(buffer)
+
+    def array(self, buffer: Any, type: Any) -> DeviceArray:
+        """Wrap `buffer` in a DeviceArray whose buffer returns here when it dies."""
+        out = DeviceArray(buffer, type)
+        weakref.finalize(out, self.give, buffer)
+        return out
+
+
+POOL = BufferPool()
+
+
+class WgpuExecutable:
+    """A compiled graph on the GPU; call with numpy arrays or DeviceArrays."""
+
+    def __init__(self, graph: Graph, backend: object, name: str = "graph") -> None:
+        self.graph, self.backend, self.name = graph, backend, name
+        device = get_device()
+        self._device = device
+        schedule = sorted(set(graph.live_ids) | set(graph.inputs))  # unused inputs too
+        for i in schedule:
+            check_gpu_type(graph.nodes[i].type, f"node %{i} ({graph.nodes[i].op.name}) of "
+                                                f"{name}")
+        kernels: dict[int, WgpuKernel] = {}
+        for i in schedule:
+            node = graph.nodes[i]
+            if isinstance(node.op, (Input, Constant)):
+                continue
+            in_types = tuple(graph.nodes[j].type for j in node.inputs)
+            if not has_kernel(type(node.op), type(backend)):
+                raise BackendError(f"the wgpu backend has no kernel for {node.op.name} "
+                                   f"(node %{i} of {name})", node.source)
+            kernels[i] = lower(node.op, backend, in_types=in_types, out_type=node.type)
+        self.kernel_count = sum(len(k.dispatches) for k in kernels.values())
+        self._buffers = self._plan(schedule, kernels)
+        self._steps = self._record_plan(schedule, kernels)
+        self._input_types = graph.input_types
+        self._output_types = graph.output_types
+
+    # ------------------------------------------------------------------ compile time
+    def _plan(self, schedule: list[int], kernels: dict[int, WgpuKernel]) -> dict[int, Any]:
+        """A buffer per value: inputs and constants their own, intermediates shared by
+        liveness (never the buffer of one of the node's own inputs), outputs their own."""
+        graph = self.graph
+        outputs = set(graph.outputs)
+        root: dict[int, int] = {}
+        for i in schedule:
+            k = kernels.get(i)
+            root[i] = root[graph.nodes[i].inputs[0]] if k is not None and k.alias else i
+        last: dict[int, int] = {}
+        for t, i in enumerate(schedule):
+            for j in graph.nodes[i].inputs:
+                last[root[j]] = t
+        for i in outputs:
+            last[root[i]] = len(schedule)
+        buffers: dict[int, Any] = {}
+        free: dict[int, list[Any]] = {}
+        dying: dict[int, list[int]] = {}
+        for t, i in enumerate(schedule):
+            node = graph.nodes[i]
+            nbytes = max(4, node.type.size * 4)
+            if root[i] != i:
+                buffers[i] = buffers[root[i]]
+            elif isinstance(node.op, Input) or i in outputs or root[i] in outputs:
+                buffers[i] = create_buffer(nbytes)
+            elif isinstance(node.op, Constant):
+                buffers[i] = create_buffer(nbytes)
+                upload(buffers[i], node.op.value)
+            else:
+                stack = free.get(nbytes)
+                buffers[i] = stack.pop() if stack else create_buffer(nbytes)
+            if root[i] == i and not isinstance(node.op, (Input, Constant)) \
+                    and i not in outputs:
+                dying.setdefault(last.get(i, t), []).append(i)
+            for j in dying.pop(t, []):  # free only after this node ran: never in == out
+                free.setdefault(max(4, graph.nodes[j].type.size * 4), []).append(buffers[j])
+        return buffers
+
+    def _record_plan(self, schedule: list[int], kernels: dict[int, WgpuKernel]) -> list:
+        """(pipeline, bind group, workgroups) per dispatch, or ("clear", buffer)."""
+        steps: list[tuple] = []
+        graph, device = self.graph, self._device
+        for i in schedule:
+            kernel = kernels.get(i)
+            if kernel is None or kernel.alias:
+                continue
+            node = graph.nodes[i]
+            scratch = [create_buffer(n) for n in kernel.scratch]
+            if kernel.zero_output:
+                steps.append(("clear", self._buffers[i]))
+            for d in kernel.dispatches:
+                pipe = pipeline(d.source, f"{node.op} (node %{i}, from {node.source})")
+                entries = []
+                for b, (kind, *k) in enumerate(d.bindings):
+                    buf = {"in": lambda k: self._buffers[node.inputs[k[0]]],
+                           "out": lambda k: self._buffers[i],
+                           "tmp": lambda k: scratch[k[0]]}[kind](k)
+                    entries.append({"binding": b, "resource": {"buffer": buf, "offset": 0,
+                                                                "size": buf.size}})
+                group = device.create_bind_group(layout=pipe.get_bind_group_layout(0),
+                                                 entries=entries)
+                steps.append(("dispatch", pipe, group, d.workgroups))
+        return steps
+
+    # ------------------------------------------------------------------ run time
+    def __call__(self, *args: object) -> tuple[DeviceArray, ...]:
+        graph = self.graph
+        if len(args) != len(self._input_types):
+            raise BackendError(f"{self.name} takes {len(self._input_types)} arrays, "
+                               f"got {len(args)}")
+        encoder = self._device.create_command_encoder()
+        for i, arg, t in zip(graph.inputs, args, self._input_types):
+            buffer = self._buffers[i]
+            if isinstance(arg, DeviceArray):
+                if arg.type.shape != t.shape or arg.type.dtype != t.dtype:
+                    raise BackendError(f"{self.name}: input {graph.nodes[i].op.path} is "
+                                       f"{arg.type!r}, expected {t!r}")
+                if t.size:
+                    encoder.copy_buffer_to_buffer(arg.buffer, 0, buffer, 0, t.size * 4)
+            else:
+                arr = np.asarray(arg)
+                if arr.shape != t.shape:
+                    raise BackendError(f"{self.name}: input {graph.nodes[i].op.path} has "
+                                       f"shape {arr.shape}, expected {t.shape}")
+                upload(buffer, arr.astype(t.dtype, copy=False))
+        compute = None
+        for step in self._steps:
+            if step[0] == "clear":
+                if compute is not None:
+                    compute.end()
+                    compute = None
+                encoder.clear_buffer(step[1])
+                continue
+            if compute is None:
+                compute = encoder.begin_compute_pass()
+            _, pipe, group, (x, y, z) = step
+            compute.set_pipeline(pipe)
+            compute.set_bind_group(0, group)
+            compute.dispatch_workgroups(x, y, z)
+        if compute is not None:
+            compute.end()
+        results = []
+        for i, t in zip(graph.outputs, self._output_types):
+            out = POOL.take(t.size * 4)
+            if t.size:
+                encoder.copy_buffer_to_buffer(self._buffers[i], 0, out, 0, t.size * 4)
+            results.append(POOL.array(out, t))
+        self._device.queue.submit([encoder.finish()])
+        COUNTERS.submissions += 1
+        return tuple(results)
