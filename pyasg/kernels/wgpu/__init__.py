@@ -3,7 +3,15 @@
 Importing this module registers the kernels; it needs the `wgpu` package.
 """
 
-from pyasg.kernels.wgpu import elementwise  # noqa: F401  (registers kernels)
+from pyasg.kernels.wgpu import (  # noqa: F401  (importing registers the kernels)
+    conv,
+    elementwise,
+    indexing,
+    matmul,
+    random,
+    reductions,
+    shape,
+)
 from pyasg.kernels.wgpu.array import COUNTERS, DeviceArray
 from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
 from pyasg.kernels.wgpu.executable import WgpuExecutable

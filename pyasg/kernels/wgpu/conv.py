@@ -1,0 +1,1 @@
+"""WGSL kernels: conv (being written)."""

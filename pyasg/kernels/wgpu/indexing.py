@@ -1,0 +1,1 @@
+"""WGSL kernels: indexing (being written)."""

@@ -1,0 +1,1 @@
+"""WGSL kernels: matmul (being written)."""

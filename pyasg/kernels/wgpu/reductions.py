@@ -1,0 +1,1 @@
+"""WGSL kernels: reductions (being written)."""
