@@ -297,6 +297,9 @@ def leaf_signature(path: str, leaf: object) -> tuple[tuple[int, ...], str, bool]
         dtype = "bool" if isinstance(leaf, bool) else (
             DEFAULT_INT if isinstance(leaf, int) else DEFAULT_FLOAT)
         return (), dtype, True
+    device_type = getattr(leaf, "type", None)
+    if isinstance(device_type, TensorType):  # an array that lives on a device: no read-back
+        return device_type.shape, device_type.dtype, False
     if isinstance(leaf, (np.ndarray, np.generic)) or hasattr(leaf, "__array__"):
         arr = np.asarray(leaf)
         try:

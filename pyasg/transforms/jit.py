@@ -32,6 +32,7 @@ import numpy as np
 from pyasg import events
 from pyasg.asg.graph import Graph
 from pyasg.asg.ops import Constant, Input
+from pyasg.asg.types import TensorType
 from pyasg.errors import BackendError, TraceError
 from pyasg.kernels import lower
 from pyasg.kernels.numpy import NumpyBackend
@@ -44,6 +45,7 @@ from pyasg.trace.tracer import (
     user_source,
 )
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
+from pyasg.transforms.dtypes import convert_dtypes
 from pyasg.transforms.simplify import simplify
 
 def _wgpu_backend() -> object:
@@ -227,6 +229,9 @@ def jit_to_backend(graph: Graph, backend: str | object = "numpy",
     [2.0, 2.0]
     """
     backend = get_backend(backend)
+    converts = getattr(backend, "converts", None)  # dtypes the device lacks (documented)
+    if converts:
+        graph = convert_dtypes(graph, converts)
     compile_graph = getattr(backend, "compile", None)  # backends with their own executable
     if compile_graph is not None:
         return compile_graph(graph, name)
@@ -274,8 +279,10 @@ class Jitted:
         if current_trace() is not None:
             return self.fn(*args)  # inside another trace: inline, it is one graph
         static, pairs, tree = self._split(args)
-        signature = tuple(leaf_signature(path, leaf) for path, leaf in pairs)
         backend = self.backend if self.backend is not None else default_backend()
+        converts = getattr(get_backend(backend), "converts", {})
+        signature = tuple((shape, converts.get(dtype, dtype), weak) for shape, dtype, weak in
+                          (leaf_signature(path, leaf) for path, leaf in pairs))
         try:
             key = (tree, signature, tuple(sorted(static.items())), backend)
             hash(key)
@@ -283,15 +290,20 @@ class Jitted:
             raise TraceError(f"{self.name}: static arguments must be hashable") from None
         compiled = self._cache.get(key)
         if compiled is None:
-            compiled = self._compile(args, static, backend)
+            compiled = self._compile(args, static, backend, signature)
             self._cache[key] = compiled
-        arrays = [np.asarray(leaf, dtype=sig[1]) for (_, leaf), sig in zip(pairs, signature)]
+        arrays = [leaf if isinstance(getattr(leaf, "type", None), TensorType)
+                  and not isinstance(compiled.executable, Executable)
+                  else np.asarray(leaf, dtype=sig[1])
+                  for (_, leaf), sig in zip(pairs, signature)]
         outs = compiled.executable(*arrays)
         return unflatten(compiled.out_tree, list(outs))
 
     def _compile(self, args: Sequence[object], static: dict[int, object],
-                 backend: str | object) -> _Compiled:
-        traced = trace_function(self.fn, args, self.name, static)
+                 backend: str | object, signature: Sequence[tuple]) -> _Compiled:
+        abstract = [(path, TensorType(shape, dtype), weak) for (path, _), (shape, dtype, weak)
+                    in zip(self._split(args)[1], signature)]
+        traced = trace_function(self.fn, args, self.name, static, abstract=abstract)
         graph = default_pipeline(traced.graph)
         executable = jit_to_backend(graph, backend, self.name)
         if events.has_subscribers(events.GraphReady):

@@ -103,6 +103,12 @@ class WgpuExecutable:
         self._steps = self._record_plan(schedule, kernels)
         self._input_types = graph.input_types
         self._output_types = graph.output_types
+        # Two spare sets of output buffers: while call k+1 runs, call k's results are
+        # usually still referenced (they are its inputs); from then on, results that die
+        # return their buffers, so steps after the first allocate nothing.
+        for _ in range(2):
+            for t in self._output_types:
+                POOL.give(create_buffer(t.size * 4))
 
     # ------------------------------------------------------------------ compile time
     def _plan(self, schedule: list[int], kernels: dict[int, WgpuKernel]) -> dict[int, Any]:

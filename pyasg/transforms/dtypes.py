@@ -1,0 +1,44 @@
+"""convert_dtypes: the same graph computed in other dtypes (float64 -> float32 for GPUs).
+
+Inputs, constants and casts are rewritten by the mapping; every other node's type
+follows from the shape rules. The wgpu backend uses this to compute a graph that
+numpy's promotion rules made float64 (an int32 array times a float32 array) in
+float32, and int64 in int32: WebGPU has neither 64-bit type.
+
+>>> import pyasg, numpy as np
+>>> g = pyasg.make_graph(lambda x, n: x * n)(np.ones(2, np.float32), np.ones(2, np.int32))
+>>> g.output_types, convert_dtypes(g, {"float64": "float32"}).output_types
+((f64[2],), (f32[2],))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pyasg.asg import ops
+from pyasg.asg.graph import Graph, GraphBuilder
+from pyasg.asg.types import TensorType
+
+
+def convert_dtypes(graph: Graph, mapping: Mapping[str, str]) -> Graph:
+    """`graph` with every dtype in `mapping`'s keys replaced by its value."""
+    if not any(n.type.dtype in mapping for n in graph.nodes.values()):
+        return graph
+    b = GraphBuilder()
+    env: dict[int, int] = {}
+    for i in graph.inputs:
+        node = graph.nodes[i]
+        t = node.op.type
+        env[i] = b.add_input(node.op.path, TensorType(t.shape, mapping.get(t.dtype, t.dtype)),
+                             node.source)
+    for i in graph.live_ids:
+        if i in env:
+            continue
+        node = graph.nodes[i]
+        op = node.op
+        if isinstance(op, ops.Constant) and op.dtype in mapping:
+            op = ops.Constant.of(op.value, mapping[op.dtype])
+        elif isinstance(op, ops.Cast) and op.dtype in mapping:
+            op = ops.Cast(mapping[op.dtype])
+        env[i] = b.add(op, [env[j] for j in node.inputs], node.name, node.source)
+    return b.build([env[i] for i in graph.outputs])
