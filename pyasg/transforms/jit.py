@@ -48,6 +48,7 @@ from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
 from pyasg.transforms.dtypes import convert_dtypes
 from pyasg.transforms.simplify import simplify
 
+
 def _wgpu_backend() -> object:
     try:
         from pyasg.kernels.wgpu import WgpuBackend

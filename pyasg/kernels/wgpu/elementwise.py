@@ -63,12 +63,20 @@ HELPERS = {
     return 0;
   }
   var r = 1; var base = a; var e = b;
-  loop { if (e == 0) { break; } if ((e & 1) == 1) { r = r * base; } base = base * base; e = e >> 1u; }
+  loop {
+    if (e == 0) { break; }
+    if ((e & 1) == 1) { r = r * base; }
+    base = base * base; e = e >> 1u;
+  }
   return r;
 }""",
     "pow_u": """fn pow_u(a: u32, b: u32) -> u32 {
   var r = 1u; var base = a; var e = b;
-  loop { if (e == 0u) { break; } if ((e & 1u) == 1u) { r = r * base; } base = base * base; e = e >> 1u; }
+  loop {
+    if (e == 0u) { break; }
+    if ((e & 1u) == 1u) { r = r * base; }
+    base = base * base; e = e >> 1u;
+  }
   return r;
 }""",
     "floordiv_i": """fn floordiv_i(a: i32, b: i32) -> i32 {

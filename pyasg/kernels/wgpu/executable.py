@@ -164,10 +164,13 @@ class WgpuExecutable:
             for d in kernel.dispatches:
                 pipe = pipeline(d.source, f"{node.op} (node %{i}, from {node.source})")
                 entries = []
-                for b, (kind, *k) in enumerate(d.bindings):
-                    buf = {"in": lambda k: self._buffers[node.inputs[k[0]]],
-                           "out": lambda k: self._buffers[i],
-                           "tmp": lambda k: scratch[k[0]]}[kind](k)
+                for b, binding in enumerate(d.bindings):
+                    if binding[0] == "in":
+                        buf = self._buffers[node.inputs[binding[1]]]
+                    elif binding[0] == "out":
+                        buf = self._buffers[i]
+                    else:
+                        buf = scratch[binding[1]]
                     entries.append({"binding": b, "resource": {"buffer": buf, "offset": 0,
                                                                 "size": buf.size}})
                 group = device.create_bind_group(layout=pipe.get_bind_group_layout(0),
