@@ -32,7 +32,7 @@ def key(seed: int) -> np.ndarray:
 
 
 def split(key: object, num: int = 2):
-    """`num` new independent keys, as an array of shape [num, 2] (index it, or unpack)."""
+    """`num` new independent keys, as an array of shape [num, 2]: `keys[0]`, `keys[1]`, …"""
     return P.random_bits(key, (num, 2))
 
 

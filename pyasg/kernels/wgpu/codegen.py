@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from pyasg.asg.types import TensorType
 
 WORKGROUP = 256
@@ -87,14 +89,16 @@ def broadcast_offset(out_shape: Sequence[int], in_shape: Sequence[int],
 
 
 def literal(value: float | int, dtype: str) -> str:
-    """A WGSL literal of `dtype`."""
+    """A WGSL literal of `dtype`, holding what numpy would store (f32 rounding, wrapping)."""
     ty = wgsl_type(dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        stored = np.asarray(value).astype({"f32": np.float32, "i32": np.int32,
+                                           "u32": np.uint32}[ty] if dtype != "bool" else bool)
     if ty == "f32":
-        if value != value:
-            return "bitcast<f32>(0x7fc00000u)"
-        if value in (float("inf"), float("-inf")):
-            return f"bitcast<f32>({'0x7f800000u' if value > 0 else '0xff800000u'})"
-        return f"f32({float(value)!r})"
+        bits = int(stored.view(np.uint32))
+        if not np.isfinite(stored):  # inf and nan have no literal in WGSL
+            return f"bitcast<f32>({bits}u)"
+        return f"f32({float(stored)!r})"
     if ty == "i32":
-        return f"i32({int(value)})"
-    return f"{int(value)}u"
+        return f"i32({int(stored)})"
+    return f"{int(stored)}u"
