@@ -156,4 +156,11 @@ class MaxPool2dIndices(Op):
             x.shape[2:], self.kernel_size, self.stride, self.padding, self.dilation))
         if ho < 1 or wo < 1:
             raise ShapeError(f"max_pool2d: kernel {self.kernel_size} does not fit input {x!r}")
+        for size, n, k, s, p, d in zip(x.shape[2:], (ho, wo), self.kernel_size, self.stride,
+                                       self.padding, self.dilation):
+            for o in range(n):  # with dilation a window can miss every real pixel
+                if not any(0 <= o * s - p + t * d < size for t in range(k)):
+                    raise ShapeError(f"max_pool2d: window {o} of an axis of size {size} lies "
+                                     f"entirely in the padding (kernel {k}, stride {s}, "
+                                     f"padding {p}, dilation {d})")
         return TensorType(x.shape[:2] + (ho, wo), "int32")
