@@ -30,9 +30,17 @@ import pyasg
 from pyasg.kernels.wgpu import DeviceArray
 from pyasg.kernels.wgpu.device import adapter_name, get_adapter, get_device
 
+_FENCE: list = []
+
 
 def _wait() -> None:
-    get_device().queue.on_submitted_work_done_sync()
+    """Block until the GPU has finished all submitted work (a 4-byte read-back waits for
+    it; wgpu-py 0.32's on_submitted_work_done_sync fails on wgpu-native)."""
+    if not _FENCE:
+        from pyasg.kernels.wgpu.array import create_buffer
+
+        _FENCE.append(create_buffer(4))
+    get_device().queue.read_buffer(_FENCE[0], 0, 4)
 
 
 def timed(run: Callable[[], object], wait: Callable[[], None], reps: int,

@@ -1,1 +1,344 @@
-"""WGSL kernels: reductions (being written)."""
+"""WGSL kernels of the reductions: Sum, Max and ArgMax over any set of axes.
+
+Shapes are static, so each node gets its own shader with sizes and strides baked in.
+The input's dimensions are first simplified: size-1 dimensions are dropped and
+neighbouring dimensions that are both kept or both reduced are merged, so a tensor
+is seen as alternating kept and reduced groups. Output element `o` starts at
+`kept_off(o)` and its reduced element `r` sits at `red_off(r)` past it; in the common
+"reduce the trailing axes" case that is one multiply-add.
+
+The algorithm is chosen by R, the number of elements reduced into each output, and
+by whether the innermost dimension is reduced ("row" reduction) or kept ("column"):
+
+- R <= 64 (`SMALL`): one thread per output, a serial loop over R. Neighbouring
+  threads own neighbouring outputs, so a column reduction reads coalesced.
+- R > 64, row: one WORKGROUP per output. Thread t folds r = t, t + W, t + 2W, ...
+  (neighbouring threads read neighbouring addresses), four loads in flight per
+  iteration; the W partial results go to workgroup shared memory and are combined
+  by a tree (log2 W steps, unrolled by the generator, a barrier after each).
+- R > 64, column: a workgroup of LX x LY threads owns LX neighbouring outputs (LX up
+  to 32, the contiguous run of the innermost kept dimension), so each row of it
+  reads LX neighbouring addresses; its LY lanes stride over R and a tree over the
+  LY lanes in shared memory combines them. (A workgroup per output would read one
+  word per cache line here.)
+- Too few workgroups for a GPU (fewer than `TARGET_GROUPS`, e.g. a whole-tensor sum
+  or a bias gradient summed over many rows): R is SPLIT into parts. Pass 1 runs one
+  workgroup per (outputs, part) and writes partial results to scratch buffers, laid
+  out [output][part] for a row and [part][output] for a column reduction, so that
+  pass 2, which reduces the partials with the same planner (never splitting again),
+  again reads them coalesced.
+
+All grids of workgroups are 2-d where needed (any number of outputs fits under the
+65535-per-dimension limit); the early `return` of surplus workgroups depends on the
+workgroup id alone, so every barrier stays in uniform control flow.
+
+Sum accumulates in the tensor's dtype (int32 stays int32 and wraps, as numpy's int32
+sum does). Max propagates NaN, as numpy does. ArgMax carries (value, index) pairs and
+a pair beats another only if its value is greater, or equal with a smaller index (a
+NaN counts as greater than everything), so it returns numpy's FIRST maximum whatever
+order the threads and the tree combine in. NaN is tested on the bits, because WGSL
+lets a compiler assume that float comparisons never see a NaN.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from pyasg.asg import ops
+from pyasg.asg.types import TensorType
+from pyasg.kernels import lower
+from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
+from pyasg.kernels.wgpu.codegen import bindings, grid, main, strides, wgsl_type
+
+#: Reduced sizes up to this run one thread per output with a serial loop.
+SMALL = 64
+#: Split R while a reduction has fewer workgroups than this (enough to fill a big GPU).
+TARGET_GROUPS = 1024
+#: ... as long as every thread of a part still folds at least this many elements.
+MIN_ITERATIONS = 16
+#: Most parts R is split into.
+MAX_PARTS = 1024
+#: Most neighbouring outputs one workgroup of a column reduction owns.
+LANES = 32
+#: Loads each thread issues per loop iteration (independent: in flight together).
+UNROLL = 4
+
+IS_NAN = """fn is_nan(x: f32) -> bool {
+  // on the bits: WGSL lets compilers assume that float comparisons never see a NaN
+  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}"""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The input seen as merged dimensions: (size, input stride), outermost first."""
+
+    kept: tuple[tuple[int, int], ...]
+    reduced: tuple[tuple[int, int], ...]
+    outputs: int
+    count: int  # R, the number of elements reduced into each output
+
+
+def layout(shape: tuple[int, ...], axes: tuple[int, ...]) -> Layout:
+    """Drop size-1 dimensions, merge neighbours of one kind (both kept or both reduced).
+
+    Merging is exact for a row-major tensor: the merged dimension's stride is that of
+    its innermost member, and a dropped size-1 dimension never separates two strides.
+    """
+    groups: list[list] = []  # [size, stride, reduced]
+    for d, (n, st) in enumerate(zip(shape, strides(shape))):
+        if n == 1:
+            continue
+        red = d in axes
+        if groups and groups[-1][2] == red:
+            groups[-1][0] *= n
+            groups[-1][1] = st
+        else:
+            groups.append([n, st, red])
+    kept = tuple((n, st) for n, st, red in groups if not red)
+    reduced = tuple((n, st) for n, st, red in groups if red)
+    return Layout(kept, reduced, math.prod(n for n, _ in kept),
+                  math.prod(n for n, _ in reduced))
+
+
+def offset_fn(name: str, groups: tuple[tuple[int, int], ...]) -> str:
+    """`fn name(q: u32) -> u32`: the input offset of flat index q over merged `groups`."""
+    if not groups:
+        return f"fn {name}(q: u32) -> u32 {{ return 0u; }}"
+    if len(groups) == 1:
+        stride = groups[0][1]
+        return f"fn {name}(q: u32) -> u32 {{ return {'q' if stride == 1 else f'q * {stride}u'}; }}"
+    lines = [f"fn {name}(q0: u32) -> u32 {{", "  var q = q0;", "  var off = 0u;"]
+    for size, stride in reversed(groups[1:]):  # innermost first: q % size is its coordinate
+        lines.append(f"  off += (q % {size}u) * {stride}u;")
+        lines.append(f"  q = q / {size}u;")
+    lines.append(f"  return off + q * {groups[0][1]}u;")
+    return "\n".join(lines) + "\n}"
+
+
+@dataclass(frozen=True)
+class Reducer:
+    """What is reduced: 'sum', 'max' or 'argmax', of WGSL element type `ty`."""
+
+    kind: str
+    ty: str
+
+    @property
+    def helpers(self) -> str:
+        """WGSL functions the shaders call: `comb(a, b)`, or `better(bv, bi, av, ai)`."""
+        nan = self.ty == "f32"
+        if self.kind == "sum":
+            return f"fn comb(a: {self.ty}, b: {self.ty}) -> {self.ty} {{ return a + b; }}"
+        if self.kind == "max":
+            body = ("  if (is_nan(a)) { return a; }\n  if (is_nan(b)) { return b; }\n"
+                    if nan else "")
+            return (IS_NAN + "\n\n" if nan else "") + (
+                f"fn comb(a: {self.ty}, b: {self.ty}) -> {self.ty} {{\n{body}"
+                "  return max(a, b);\n}")
+        body = ("  let an = is_nan(av);\n  let bn = is_nan(bv);\n"
+                "  if (an || bn) { return bn && (!an || bi < ai); }\n" if nan else "")
+        return (IS_NAN + "\n\n" if nan else "") + (
+            f"fn better(bv: {self.ty}, bi: u32, av: {self.ty}, ai: u32) -> bool {{\n"
+            "  // does (bv, bi) beat (av, ai)? ties go to the smaller index: numpy's first max\n"
+            f"{body}  return bv > av || (bv == av && bi < ai);\n}}")
+
+    @property
+    def zero(self) -> str:
+        return {"f32": "0.0", "i32": "0", "u32": "0u"}[self.ty]
+
+    def result(self) -> str:
+        """The value written to the output from the accumulators `acc` (and `ai`)."""
+        return "i32(ai)" if self.kind == "argmax" else "acc"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a pass reads: values `vals[base + red_off(r)]`, and for argmax the index,
+    which is r itself for the input and `idx[base + red_off(r)]` for partials."""
+
+    vals: str
+    idx: str | None
+    decls: tuple[tuple[str, str], ...]  # (name, WGSL element type), read-only
+    binds: tuple[tuple, ...]
+
+    def load(self, r: str) -> tuple[str, str]:
+        at = f"base + red_off({r})"
+        return f"{self.vals}[{at}]", (r if self.idx is None else f"{self.idx}[{at}]")
+
+
+def input_source(ty: str) -> Source:
+    """The node's input tensor, binding ("in", 0)."""
+    return Source("x", None, (("x", ty),), (("in", 0),))
+
+
+def partials_source(ty: str, argmax: bool) -> Source:
+    """Partial results in scratch: values tmp0 and, for argmax, their indices tmp1."""
+    names = (("tmp0", ty),) + ((("tmp1", "u32"),) if argmax else ())
+    return Source("tmp0", "tmp1" if argmax else None, names,
+                  tuple(("tmp", k) for k in range(len(names))))
+
+
+def _source(decls: list[tuple[str, str, bool]], red: Reducer, lay: Layout, entry: str) -> str:
+    return "\n\n".join([bindings(decls), red.helpers, offset_fn("kept_off", lay.kept),
+                        offset_fn("red_off", lay.reduced), entry])
+
+
+def _fold(red: Reducer, src: Source, r: str, indent: str) -> str:
+    """WGSL folding element r into the accumulators `acc` (and `ai`)."""
+    v, i = src.load(r)
+    if red.kind != "argmax":
+        return f"{indent}acc = comb(acc, {v});\n"
+    return (f"{indent}{{\n{indent}  let v = {v};\n{indent}  let vi = {i};\n"
+            f"{indent}  if (better(v, vi, acc, ai)) {{ acc = v; ai = vi; }}\n{indent}}}\n")
+
+
+def serial_pass(red: Reducer, lay: Layout, src: Source, out_ty: str) -> Dispatch:
+    """One thread per output element, a serial loop over the R reduced elements."""
+    v0, i0 = src.load("0u")
+    if red.kind == "sum":
+        init, first = f"  var acc = {red.zero};\n", "0u"
+    else:  # start from element 0: max and argmax have no identity for every dtype
+        init = f"  var acc = {v0};\n" + (f"  var ai = {i0};\n" if red.kind == "argmax" else "")
+        first = "1u"
+    body = (f"  if (i >= {lay.outputs}u) {{ return; }}\n  let base = kept_off(i);\n{init}"
+            f"  for (var r = {first}; r < {lay.count}u; r++) {{\n"
+            f"{_fold(red, src, 'r', '    ')}  }}\n  out[i] = {red.result()};")
+    decls = [(n, t, False) for n, t in src.decls] + [("out", out_ty, True)]
+    return Dispatch(_source(decls, red, lay, main(body)), grid(lay.outputs),
+                    src.binds + (("out",),))
+
+
+def workgroup_pass(red: Reducer, lay: Layout, src: Source, lanes: int, depth: int,
+                   parts: int, per_part: int, out_ty: str, column: bool) -> Dispatch:
+    """Workgroups of `lanes` outputs x `depth` threads folding R (see the docstring).
+
+    With `parts` > 1, workgroup (outputs, p) folds r in [p * per_part, ...) and writes
+    partials: tmp0 (and tmp1, argmax indices) at [o][p], or [p][o] for a `column`.
+    """
+    wg, outs, argmax = lanes * depth, lay.outputs, red.kind == "argmax"
+    groups = -(-outs // lanes) * parts
+    shared = f"var<workgroup> sv: array<{red.ty}, {wg}>;" + (
+        f"\nvar<workgroup> si: array<u32, {wg}>;" if argmax else "")
+    if parts == 1:
+        span = f"  let ob = g;\n  let lo = 0u;\n  let hi = {lay.count}u;\n"
+    else:
+        span = (f"  let ob = g / {parts}u;\n  let p = g % {parts}u;\n"
+                f"  let lo = p * {per_part}u;\n  let hi = min(lo + {per_part}u, {lay.count}u);\n")
+    # Lanes past the last output reduce a copy of it (they must reach the barriers)
+    # and write nothing.
+    span += (f"  let lx = lid % {lanes}u;\n  let ly = lid / {lanes}u;\n"
+             f"  let o_raw = ob * {lanes}u + lx;\n  let o = min(o_raw, {outs - 1}u);\n"
+             "  let base = kept_off(o);\n")
+    if red.kind == "sum":
+        init = f"  var acc = {red.zero};\n"
+    else:  # threads with nothing to fold start from the part's last element: harmless
+        v0, i0 = src.load("r0")
+        init = f"  let r0 = min(lo + ly, hi - 1u);\n  var acc = {v0};\n" + (
+            f"  var ai = {i0};\n" if argmax else "")
+    unrolled = "".join(_fold(red, src, f"r + {k * depth}u", "    ") for k in range(UNROLL))
+    loop = (f"  var r = lo + ly;\n"
+            f"  for (; r + {(UNROLL - 1) * depth}u < hi; r += {UNROLL * depth}u) {{\n"
+            f"{unrolled}  }}\n"
+            f"  for (; r < hi; r += {depth}u) {{\n{_fold(red, src, 'r', '    ')}  }}\n")
+    tree = ["  sv[lid] = acc;" + ("\n  si[lid] = ai;" if argmax else ""), "  workgroupBarrier();"]
+    s = depth // 2
+    while s >= 1:  # unrolled: each step halves the live partials of every output
+        o = f"lid + {s * lanes}u"
+        if argmax:
+            tree.append(f"  if (ly < {s}u && better(sv[{o}], si[{o}], sv[lid], si[lid])) {{\n"
+                        f"    sv[lid] = sv[{o}];\n    si[lid] = si[{o}];\n  }}")
+        else:
+            tree.append(f"  if (ly < {s}u) {{ sv[lid] = comb(sv[lid], sv[{o}]); }}")
+        tree.append("  workgroupBarrier();")
+        s //= 2
+    if parts == 1:
+        store = f"    out[o] = {red.result()};"
+        outputs: list[tuple[str, str, bool]] = [("out", out_ty, True)]
+        out_binds: tuple[tuple, ...] = (("out",),)
+    else:
+        slot = f"p * {outs}u + o" if column else f"o * {parts}u + p"
+        store = f"    tmp0[{slot}] = acc;" + (f"\n    tmp1[{slot}] = ai;" if argmax else "")
+        outputs = [("tmp0", red.ty, True)] + ([("tmp1", "u32", True)] if argmax else [])
+        out_binds = tuple(("tmp", k) for k in range(len(outputs)))
+    body = (
+        "  let g = wid.x + wid.y * nwg.x;\n"
+        f"  if (g >= {groups}u) {{ return; }}  // uniform: the same for the whole workgroup\n"
+        f"{span}{init}{loop}" + "\n".join(tree) + "\n"
+        f"  if (ly == 0u && o_raw < {outs}u) {{\n    let acc = sv[lid];\n"
+        + ("    let ai = si[lid];\n" if argmax else "") + f"{store}\n  }}")
+    entry = (f"{shared}\n\n@compute @workgroup_size({wg})\n"
+             "fn main(@builtin(workgroup_id) wid: vec3<u32>,\n"
+             "        @builtin(num_workgroups) nwg: vec3<u32>,\n"
+             "        @builtin(local_invocation_index) lid: u32) {\n"
+             f"{body}\n}}\n")
+    decls = [(n, t, False) for n, t in src.decls] + outputs
+    return Dispatch(_source(decls, red, lay, entry), grid(groups, 1), src.binds + out_binds)
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()
+
+
+def plan(red: Reducer, lay: Layout, src: Source, out_ty: str,
+         split: bool = True) -> tuple[tuple[Dispatch, ...], tuple[int, ...]]:
+    """The dispatches (and scratch byte sizes) reducing `lay` from `src` into `out`."""
+    if lay.count <= SMALL:
+        return (serial_pass(red, lay, src, out_ty),), ()
+    column = bool(lay.kept) and lay.kept[-1][1] == 1  # the innermost dimension is kept
+    if column:
+        lanes = min(LANES, _pow2(lay.kept[-1][0]))
+        depth = 256 // lanes
+    else:
+        lanes = 1
+        depth = 256 if lay.count >= 2048 else 128 if lay.count >= 512 else 64
+    groups = -(-lay.outputs // lanes)
+    parts = 1
+    if split:
+        parts = max(1, min(MAX_PARTS, -(-TARGET_GROUPS // groups),
+                           lay.count // (MIN_ITERATIONS * depth)))
+    per_part = -(-lay.count // parts)
+    parts = -(-lay.count // per_part)  # every part non-empty
+    first = workgroup_pass(red, lay, src, lanes, depth, parts, per_part, out_ty, column)
+    if parts == 1:
+        return (first,), ()
+    # pass 2 reduces the partials: [outputs][parts] (row) or [parts][outputs] (column)
+    outs = lay.outputs
+    tmp = (Layout(((outs, 1),), ((parts, outs),), outs, parts) if column
+           else Layout(((outs, parts),), ((parts, 1),), outs, parts))
+    argmax = red.kind == "argmax"
+    second, _ = plan(red, tmp, partials_source(red.ty, argmax), out_ty, split=False)
+    return (first,) + second, (outs * parts * 4,) * (2 if argmax else 1)
+
+
+def reduce_kernel(red: Reducer, in_type: TensorType, axes: tuple[int, ...],
+                  out_type: TensorType) -> WgpuKernel:
+    """The kernel of one Sum / Max / ArgMax node (see the module docstring)."""
+    lay = layout(in_type.shape, axes)
+    out_ty = wgsl_type(out_type)
+    if lay.outputs == 0:
+        return WgpuKernel()  # nothing to write
+    if lay.count == 0:  # only Sum gets here (empty max/argmax are shape errors): zeros
+        body = f"  if (i >= {lay.outputs}u) {{ return; }}\n  out[i] = {red.zero};"
+        source = "\n\n".join([bindings([("out", out_ty, True)]), main(body)])
+        return WgpuKernel((Dispatch(source, grid(lay.outputs), (("out",),)),))
+    dispatches, scratch = plan(red, lay, input_source(red.ty), out_ty)
+    return WgpuKernel(dispatches, scratch=scratch)
+
+
+@lower.register(ops.Sum, WgpuBackend)
+def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
+    return reduce_kernel(Reducer("sum", wgsl_type(in_types[0])), in_types[0], op.axes,
+                         out_type)
+
+
+@lower.register(ops.Max, WgpuBackend)
+def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
+    return reduce_kernel(Reducer("max", wgsl_type(in_types[0])), in_types[0], op.axes,
+                         out_type)
+
+
+@lower.register(ops.ArgMax, WgpuBackend)
+def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
+    return reduce_kernel(Reducer("argmax", wgsl_type(in_types[0])), in_types[0], (op.axis,),
+                         out_type)
