@@ -1,0 +1,41 @@
+"""Saving and loading: weights (safetensors), training checkpoints, and graph files.
+
+Every file is written atomically (temporary name, fsync, rename, fsync of the
+directory), so a process killed mid-save leaves the previous file intact; every
+file is checked before it is trusted, and a bad one raises `CheckpointError`
+(graphs: `GraphFormatError`) naming the path and the defect.
+
+- `save(path, params, metadata)`, `load(path, expected=…)`, `load_flat`,
+  `read_metadata`: pytrees of arrays as safetensors, keyed by dotted paths
+  (`pyasg.io.weights`, with the mapping of PyTorch's names:
+  `from_torch_state_dict`, `to_torch_state_dict`).
+- `Checkpoint`, `save_checkpoint`, `load_checkpoint`, `CheckpointManager`: weights,
+  optimiser state, random key, step, epoch and metadata, one file per step
+  (`pyasg.io.checkpoint`).
+- `save_graph`, `load_graph`: a model's structure as JSON (`pyasg.io.graphs`).
+
+>>> import tempfile, os, numpy as np
+>>> from pyasg import io
+>>> path = os.path.join(tempfile.mkdtemp(), "w.safetensors")
+>>> _ = io.save(path, {"w": np.arange(3, dtype=np.int64)})
+>>> io.load(path)["w"].tolist()
+[0, 1, 2]
+"""
+
+from pyasg.io.checkpoint import Checkpoint, CheckpointManager, load_checkpoint, save_checkpoint
+from pyasg.io.graphs import load_graph, save_graph
+from pyasg.io.weights import (
+    atomic_write,
+    from_torch_state_dict,
+    load,
+    load_flat,
+    read_metadata,
+    save,
+    to_torch_state_dict,
+)
+
+__all__ = [
+    "Checkpoint", "CheckpointManager", "atomic_write", "from_torch_state_dict", "load",
+    "load_checkpoint", "load_flat", "load_graph", "read_metadata", "save", "save_checkpoint",
+    "save_graph", "to_torch_state_dict",
+]
