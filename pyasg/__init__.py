@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 import sys as _sys
 
-from pyasg import functional, losses, nn, optim, random  # noqa: F401
+from pyasg import data, functional, io, losses, metrics, nn, optim, random  # noqa: F401
 from pyasg.asg import Graph, TensorType
 from pyasg.asg.serialize import graph_from_json, graph_to_json
 from pyasg.errors import (
@@ -32,6 +32,7 @@ from pyasg.errors import (
 from pyasg.events import GraphReady, RunFinished, StepDone, publish, subscribe
 from pyasg.functional import *  # noqa: F403
 from pyasg.functional import max, min, sum  # noqa: A004, F401
+from pyasg.io import load_graph, save_graph
 from pyasg.trace.tracer import Tracer
 from pyasg.trace.tree import flatten, tree_leaves, tree_map, unflatten
 from pyasg.transforms.grad import grad, hessian, jacobian, value_and_grad, vjp_graph
@@ -52,7 +53,8 @@ for _name in ("tracer", "tree"):
     setattr(trace, _name, _sys.modules[f"pyasg.trace.{_name}"])
 
 __all__ = [
-    "BackendError", "CheckpointError", "Executable", "GradError", "Graph", "GraphFormatError",
+    "BackendError", "CheckpointError", "data", "io", "load_graph", "metrics", "save_graph",
+    "Executable", "GradError", "Graph", "GraphFormatError",
     "GraphReady", "PyasgError", "RunFinished", "ShapeError", "StepDone", "TensorType",
     "TraceError", "Tracer", "default_backend", "flatten", "functional", "grad",
     "graph_from_json", "graph_to_json", "hessian", "infer_shapes", "jacobian", "jit",
