@@ -1,0 +1,50 @@
+"""The metrics' error, warning and input helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+from pyasg.errors import PyasgError
+from pyasg.trace.tracer import user_source
+
+#: dtype kinds a metric accepts as numbers
+_NUMERIC = "biuf"
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class MetricError(PyasgError, ValueError):
+    """A metric got input it cannot score: mismatched or empty arrays, scores where
+    labels were meant, an unknown `average`, `k` above the number of classes, …"""
+
+
+class MetricWarning(UserWarning):
+    """A metric is undefined for this input and was given a conventional value
+    (scikit-learn's `UndefinedMetricWarning`)."""
+
+
+def _fail(message: str) -> MetricError:
+    return MetricError(message, user_source())
+
+
+def _warn(message: str) -> None:
+    # Point the warning at the user's call, however deep inside this module we are.
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, MetricWarning, stacklevel=level)
+
+
+def _array(fn: str, name: str, y: Any) -> np.ndarray:
+    try:
+        return np.asarray(y)
+    except (ValueError, TypeError) as e:  # ragged nested lists and the like
+        raise _fail(f"{fn}: {name} is not an array: {e}") from None
+
+
+def _shape(a: np.ndarray) -> str:
+    return "(" + ", ".join(map(str, a.shape)) + ("," if a.ndim == 1 else "") + ")"
