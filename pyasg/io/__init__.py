@@ -22,17 +22,11 @@ file is checked before it is trusted, and a bad one raises `CheckpointError`
 [0, 1, 2]
 """
 
+from pyasg.io.atomic import atomic_write
 from pyasg.io.checkpoint import Checkpoint, CheckpointManager, load_checkpoint, save_checkpoint
 from pyasg.io.graphs import load_graph, save_graph
-from pyasg.io.weights import (
-    atomic_write,
-    from_torch_state_dict,
-    load,
-    load_flat,
-    read_metadata,
-    save,
-    to_torch_state_dict,
-)
+from pyasg.io.torch_names import from_torch_state_dict, to_torch_state_dict
+from pyasg.io.weights import load, load_flat, read_metadata, save
 
 __all__ = [
     "Checkpoint", "CheckpointManager", "atomic_write", "from_torch_state_dict", "load",

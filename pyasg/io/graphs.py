@@ -23,7 +23,7 @@ from pyasg.asg.graph import Graph
 from pyasg.asg.serialize import graph_from_json, graph_to_json
 from pyasg.asg.types import TensorType
 from pyasg.errors import GraphFormatError, PyasgError, ShapeError
-from pyasg.io.weights import PathLike, atomic_write
+from pyasg.io.atomic import PathLike, atomic_write
 from pyasg.transforms.shapes import infer_shapes
 
 

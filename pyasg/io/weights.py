@@ -9,30 +9,8 @@ with `.shape` and `.dtype`, such as `TensorType`) and reports all differences in
 one `CheckpointError`. Files are checked before any tensor is trusted: header
 length, JSON, dtypes, shapes, and that the tensors tile the data region exactly.
 
-Files from PyTorch (`safetensors.torch.save_file(model.state_dict(), path)`) load
-with the same names; the layers differ only in attention:
-
-=================================  =====================================================
-PyTorch `state_dict` key            pyasg path (same layout unless said)
-=================================  =====================================================
-Linear `weight` [out, in], `bias`   Linear `weight`, `bias`
-Conv2d `weight` [O, C/g, kh, kw]    Conv2d `weight`, `bias`
-LayerNorm `weight`, `bias`          LayerNorm `weight`, `bias`
-Embedding `weight` [N, D]           Embedding `weight`
-Sequential `0.weight`, …            Sequential `0.weight`, …
-MultiheadAttention                  MultiHeadAttention
-  `in_proj_weight` [3E, E]            `w_q.weight`, `w_k.weight`, `w_v.weight`: rows
-                                      [0:E], [E:2E], [2E:3E]
-  `q/k/v_proj_weight` (kdim, vdim)    `w_q.weight`, `w_k.weight`, `w_v.weight`
-  `in_proj_bias` [3E]                 `w_q.bias`, `w_k.bias`, `w_v.bias`
-  `out_proj.weight`, `.bias`          `w_o.weight`, `w_o.bias`
-BatchNorm `running_mean`, …         state, not params: `layer.init_state()`
-TransformerEncoderLayer             TransformerBlock: rename `self_attn` → `attn`,
-                                      `linear1`/`linear2` → `ff.fc1`/`ff.fc2` yourself
-=================================  =====================================================
-
-`from_torch_state_dict` does the attention part (and takes torch tensors or
-arrays); `to_torch_state_dict` goes back.
+Files written by PyTorch load with the same names; `pyasg.io.torch_names` maps
+attention's packed projections.
 
 >>> import tempfile, os, numpy as np
 >>> params = {"fc": {"weight": np.eye(2, dtype=np.float32), "bias": np.zeros(2, np.int64)}}
@@ -47,11 +25,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import secrets
 import zlib
-from collections.abc import Callable, Mapping
-from contextlib import suppress
+from collections.abc import Mapping
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
@@ -60,9 +35,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from pyasg.errors import CheckpointError, PyasgError
+from pyasg.io.atomic import PathLike, atomic_write
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
-
-PathLike = str | os.PathLike
 
 #: safetensors dtype codes numpy can hold, as little-endian numpy dtypes (the format's order).
 DTYPES: dict[str, np.dtype] = {
@@ -80,66 +54,6 @@ MAX_HEADER_BYTES = 100_000_000
 VERSION_KEY, TREE_KEY, CRC_KEY = "pyasg.version", "pyasg.tree", "pyasg.crc32"
 _INTERNAL_KEYS = frozenset({TREE_KEY, CRC_KEY, "pyasg.checkpoint"})
 _OWN_KEYS = (VERSION_KEY, TREE_KEY, CRC_KEY)  # every file `save` writes has all three
-
-
-# --------------------------------------------------------------------------- atomic files
-
-
-def temp_name(path: Path) -> Path:
-    """A fresh temporary name beside `path`: hidden, ending in `.tmp`, unique per writer."""
-    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-
-
-def atomic_write(path: PathLike, write: Callable[[Path], None],
-                 error: type[PyasgError] = CheckpointError) -> Path:
-    """Create `path` so that it is either absent/old or complete, never half-written.
-
-    `write(tmp)` creates the file at a temporary name in the same directory; it is
-    then flushed to disk (fsync), renamed over `path` (atomic within a file system)
-    and the directory is fsynced so the rename itself survives a power cut. A
-    process killed at any moment leaves the old file (or none) under `path`, and at
-    worst a stray `.….tmp` file. Failures raise `error` naming the path.
-
-    >>> import tempfile, os
-    >>> p = os.path.join(tempfile.mkdtemp(), "hello.txt")
-    >>> _ = atomic_write(p, lambda tmp: tmp.write_text("hi"))
-    >>> open(p).read(), sorted(os.listdir(os.path.dirname(p)))
-    ('hi', ['hello.txt'])
-    """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise error(f"{path}: the directory {path.parent} does not exist")
-    tmp = temp_name(path)
-    try:
-        write(tmp)
-        fd = os.open(tmp, os.O_RDWR)  # writable: Windows' fsync needs that
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException as e:  # KeyboardInterrupt too: never leave the temporary behind
-        with suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise error(f"{path}: cannot write ({e.strerror or e})") from None
-        raise
-    fsync_dir(path.parent)
-    return path
-
-
-def fsync_dir(directory: Path) -> None:
-    """Flush a directory's entries (a rename) to disk; a no-op where that is impossible."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # Windows cannot open directories; its renames are journalled anyway
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse fsync on directories; nothing more can be done
-    finally:
-        os.close(fd)
 
 
 # --------------------------------------------------------------------------- pytree <-> tensors
@@ -583,97 +497,3 @@ def load(path: PathLike, expected: Any = None) -> Any:
     if expected is not None:
         return match(arrays, expected, path)
     return tree_from_tensors(arrays, metadata, path)
-
-
-# --------------------------------------------------------------------------- PyTorch names
-
-_ATTN_TORCH = ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight")
-_UNSUPPORTED = ("bias_k", "bias_v")
-
-
-def _numpy(value: Any, name: str) -> np.ndarray:
-    return _as_array(value, name, "state_dict")
-
-
-def from_torch_state_dict(state_dict: Mapping[str, Any], expected: Any = None) -> Any:
-    """PyTorch `state_dict` (tensors or arrays, flat dotted keys) -> pyasg params pytree.
-
-    Names and layouts are PyTorch's everywhere except `nn.MultiheadAttention`: its
-    packed `in_proj_weight` [3E, E] is split into `w_q.weight`, `w_k.weight`,
-    `w_v.weight` (rows [0:E], [E:2E], [2E:3E]), `in_proj_bias` likewise into the three
-    biases, `q/k/v_proj_weight` (kdim/vdim differ from E) become `w_q/w_k/w_v.weight`,
-    and `out_proj` becomes `w_o`. Without `expected` the result is nested dicts; with
-    it, the keys are checked as in `load` and the structure is `expected`'s.
-
-    >>> import numpy as np
-    >>> sd = {"attn.in_proj_weight": np.arange(12.0).reshape(6, 2),
-    ...       "attn.out_proj.weight": np.eye(2), "fc.weight": np.ones((1, 2))}
-    >>> p = from_torch_state_dict(sd)
-    >>> sorted(p["attn"]), p["attn"]["w_k"]["weight"].tolist()
-    (['w_k', 'w_o', 'w_q', 'w_v'], [[4.0, 5.0], [6.0, 7.0]])
-    """
-    pairs, _ = flatten_with_paths(dict(state_dict))
-    flat = {name: _numpy(v, name) for name, v in pairs}
-    prefixes = {name[: -len(leaf)] for name in flat for leaf in _ATTN_TORCH
-                if name == leaf or name.endswith("." + leaf)}
-    out: dict[str, np.ndarray] = {}
-    for name, value in flat.items():
-        prefix, _, leaf = name.rpartition(".")
-        prefix = prefix + "." if prefix else ""
-        if prefix.endswith("out_proj.") and prefix[: -len("out_proj.")] in prefixes:
-            out[prefix[: -len("out_proj.")] + "w_o." + leaf] = value
-        elif prefix not in prefixes:
-            out[name] = value
-        elif leaf in ("in_proj_weight", "in_proj_bias"):
-            if value.ndim < 1 or value.shape[0] % 3:
-                raise _fail("state_dict", f"'{name}' has shape {list(value.shape)}; its first "
-                                          f"dimension must be 3 * embed_dim")
-            kind = "weight" if leaf == "in_proj_weight" else "bias"
-            for part, chunk in zip(("w_q", "w_k", "w_v"), np.split(value, 3)):
-                out[f"{prefix}{part}.{kind}"] = np.ascontiguousarray(chunk)
-        elif leaf in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
-            out[f"{prefix}w_{leaf[0]}.weight"] = value
-        elif leaf in _UNSUPPORTED:
-            raise _fail("state_dict", f"'{name}': pyasg's MultiHeadAttention has no "
-                                      f"add_bias_kv")
-        else:
-            out[name] = value
-    if expected is not None:
-        return match(out, expected, "state_dict")
-    return _nest(out, "state_dict")
-
-
-def to_torch_state_dict(params: Any) -> dict[str, np.ndarray]:
-    """pyasg params -> flat dict with PyTorch's names (the inverse of
-    `from_torch_state_dict`); `torch.from_numpy` each value to load it into torch.
-
-    >>> import numpy as np
-    >>> w = {n: {"weight": np.eye(2), "bias": np.zeros(2)} for n in ("w_q", "w_k", "w_v", "w_o")}
-    >>> sorted(to_torch_state_dict({"attn": w}))
-    ['attn.in_proj_bias', 'attn.in_proj_weight', 'attn.out_proj.bias', 'attn.out_proj.weight']
-    """
-    pairs, _ = flatten_with_paths(params)
-    flat = {name: _numpy(v, name) for name, v in pairs}
-    attn = {name[: -len("w_q.weight")] for name in flat
-            if re.fullmatch(r"(.*\.)?w_q\.weight", name)
-            and all(name[: -len("w_q.weight")] + f"w_{x}.weight" in flat for x in "kvo")}
-    out: dict[str, np.ndarray] = {}
-    for name, value in flat.items():
-        head = next((p for p in attn if name.startswith(p) and name[len(p):].count(".") == 1),
-                    None)
-        sub, _, leaf = name[len(head):].partition(".") if head is not None else ("", "", "")
-        if head is None or sub not in ("w_q", "w_k", "w_v", "w_o"):
-            out[name] = value
-        elif sub == "w_o":
-            out[f"{head}out_proj.{leaf}"] = value
-        elif sub == "w_q" and leaf == "weight":  # q, k, v are written together, here
-            ws = [flat[f"{head}w_{x}.weight"] for x in "qkv"]
-            if all(w.shape == ws[0].shape for w in ws):
-                out[f"{head}in_proj_weight"] = np.concatenate(ws)
-            else:
-                for x, w in zip("qkv", ws):
-                    out[f"{head}{x}_proj_weight"] = w
-            if f"{head}w_q.bias" in flat:
-                out[f"{head}in_proj_bias"] = np.concatenate(
-                    [flat[f"{head}w_{x}.bias"] for x in "qkv"])
-    return out

@@ -1,0 +1,72 @@
+"""Atomic file writes: a temporary name in the same directory, fsync, rename, fsync of
+the directory — so a process killed mid-save leaves the old file (or none), never a
+half-written one."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+
+from pyasg.errors import CheckpointError, PyasgError
+
+PathLike = str | os.PathLike
+
+
+def temp_name(path: Path) -> Path:
+    """A fresh temporary name beside `path`: hidden, ending in `.tmp`, unique per writer."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def atomic_write(path: PathLike, write: Callable[[Path], None],
+                 error: type[PyasgError] = CheckpointError) -> Path:
+    """Create `path` so that it is either absent/old or complete, never half-written.
+
+    `write(tmp)` creates the file at a temporary name in the same directory; it is
+    then flushed to disk (fsync), renamed over `path` (atomic within a file system)
+    and the directory is fsynced so the rename itself survives a power cut. A
+    process killed at any moment leaves the old file (or none) under `path`, and at
+    worst a stray `.….tmp` file. Failures raise `error` naming the path.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "hello.txt")
+    >>> _ = atomic_write(p, lambda tmp: tmp.write_text("hi"))
+    >>> open(p).read(), sorted(os.listdir(os.path.dirname(p)))
+    ('hi', ['hello.txt'])
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise error(f"{path}: the directory {path.parent} does not exist")
+    tmp = temp_name(path)
+    try:
+        write(tmp)
+        fd = os.open(tmp, os.O_RDWR)  # writable: Windows' fsync needs that
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as e:  # KeyboardInterrupt too: never leave the temporary behind
+        with suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise error(f"{path}: cannot write ({e.strerror or e})") from None
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory's entries (a rename) to disk; a no-op where that is impossible."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return  # Windows cannot open directories; its renames are journalled anyway
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on directories; nothing more can be done
+    finally:
+        os.close(fd)
