@@ -10,7 +10,7 @@ import pyasg
 
 MODULES = sorted(
     m.name for m in pkgutil.walk_packages(pyasg.__path__, "pyasg.")
-    if not m.name.startswith(("pyasg.viewer", "pyasg.__main__"))
+    if not m.name.startswith(("pyasg.viewer.app", "pyasg.__main__"))  # app: Dear PyGui
 )
 
 

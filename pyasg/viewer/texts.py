@@ -1,0 +1,1007 @@
+"""The inspector's texts: what each op does and what each parameter is for, in English and Russian.
+
+Texts are data: `OPS_TEXT` (one entry per primitive op name, with `what`, `formula`
+and `why`), `PARAM_TEXT` (one entry per layer parameter kind, as recorded by
+`Module.param_kinds()` and listed in `pyasg.nn.ROLES`), `PARAM_PATTERNS` (how a
+kind is guessed from a dotted parameter path when none was recorded) and
+`UI_TEXT` (interface labels). Tests fail when an op or a kind has no text.
+
+>>> explain_op("matmul", "en")["formula"]
+'y = x₁·x₂,  yᵢⱼ = Σₖ x₁ᵢₖ x₂ₖⱼ'
+>>> explain_param("blocks.0.norm1.weight", "LayerNorm.weight", "ru")
+'масштаб γ: ...'
+>>> explain_param("attn.w_q.weight")
+'query projection: ...'
+>>> resolve_lang("ru")
+'ru'
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+#: The languages every text exists in; the first is the fallback.
+LANGS: tuple[str, ...] = ("en", "ru")
+
+OPS_TEXT: dict[str, dict[str, dict[str, str]]] = {
+    # --- leaves -------------------------------------------------------------------------
+    "input": {
+        "en": {
+            "what": "A value that enters the graph from outside: a function argument or a "
+                    "model parameter, named by its path (e.g. params.blocks.0.norm1.weight).",
+            "formula": "y = the value passed in at run time",
+            "why": "Every computation starts from data and weights; keeping them as named "
+                   "inputs lets one compiled graph run on any batch and any parameter values.",
+        },
+        "ru": {
+            "what": "Значение, которое приходит в граф извне: аргумент функции или параметр "
+                    "модели, названный по своему пути (например, params.blocks.0.norm1.weight).",
+            "formula": "y = значение, переданное при запуске",
+            "why": "Любое вычисление начинается с данных и весов; именованные входы позволяют "
+                   "запускать один скомпилированный граф на любом батче и любых параметрах.",
+        },
+    },
+    "constant": {
+        "en": {
+            "what": "A fixed array stored inside the graph itself (a literal such as 0.5, "
+                    "a mask or a lookup table).",
+            "formula": "y = c (known when the graph is built)",
+            "why": "Numbers that never change between runs are baked in, so the backend can "
+                   "fold them into other ops instead of passing them every time.",
+        },
+        "ru": {
+            "what": "Фиксированный массив, хранящийся прямо в графе (литерал вроде 0.5, "
+                    "маска или таблица).",
+            "formula": "y = c (известно при построении графа)",
+            "why": "Числа, которые не меняются между запусками, встраиваются в граф, и бэкенд "
+                   "может сворачивать их с другими операциями, а не передавать каждый раз.",
+        },
+    },
+    # --- unary elementwise ------------------------------------------------------------
+    "neg": {
+        "en": {
+            "what": "Flips the sign of every element.",
+            "formula": "y = −x",
+            "why": "Appears in subtraction, in losses (the minus in −log p) and in gradients.",
+        },
+        "ru": {
+            "what": "Меняет знак каждого элемента.",
+            "formula": "y = −x",
+            "why": "Встречается в вычитании, в функциях потерь (минус в −log p) и в градиентах.",
+        },
+    },
+    "abs": {
+        "en": {
+            "what": "The absolute value of every element.",
+            "formula": "y = |x|",
+            "why": "Used by the L1 loss, L1 regularisation and the Huber loss, which "
+                   "penalise errors linearly and so are less sensitive to outliers.",
+        },
+        "ru": {
+            "what": "Модуль (абсолютное значение) каждого элемента.",
+            "formula": "y = |x|",
+            "why": "Нужен для L1-функции потерь, L1-регуляризации и функции Хьюбера: они "
+                   "штрафуют ошибку линейно и поэтому меньше чувствительны к выбросам.",
+        },
+    },
+    "sign": {
+        "en": {
+            "what": "−1, 0 or 1 according to the sign of each element.",
+            "formula": "y = sign(x) ∈ {−1, 0, 1}",
+            "why": "It is the derivative of |x| (used in the gradient of the L1 loss) and "
+                   "appears in sign-based optimisers.",
+        },
+        "ru": {
+            "what": "−1, 0 или 1 в зависимости от знака каждого элемента.",
+            "formula": "y = sign(x) ∈ {−1, 0, 1}",
+            "why": "Это производная |x| (входит в градиент L1-функции потерь); используется "
+                   "и в оптимизаторах, работающих со знаком градиента.",
+        },
+    },
+    "exp": {
+        "en": {
+            "what": "The exponential of every element.",
+            "formula": "y = eˣ",
+            "why": "The heart of softmax and of the sigmoid: it turns scores (logits) into "
+                   "positive numbers that can be normalised into probabilities.",
+        },
+        "ru": {
+            "what": "Экспонента каждого элемента.",
+            "formula": "y = eˣ",
+            "why": "Основа softmax и сигмоиды: превращает оценки (логиты) в положительные "
+                   "числа, которые затем нормируются в вероятности.",
+        },
+    },
+    "log": {
+        "en": {
+            "what": "The natural logarithm of every element.",
+            "formula": "y = ln x",
+            "why": "Cross-entropy and log-likelihood losses are built on it; log-probabilities "
+                   "are also numerically safer than tiny raw probabilities.",
+        },
+        "ru": {
+            "what": "Натуральный логарифм каждого элемента.",
+            "formula": "y = ln x",
+            "why": "На нём построены кросс-энтропия и логарифм правдоподобия; к тому же "
+                   "логарифмы вероятностей численно устойчивее, чем сами малые вероятности.",
+        },
+    },
+    "log1p": {
+        "en": {
+            "what": "The logarithm of one plus x, accurate even when x is tiny.",
+            "formula": "y = ln(1 + x)",
+            "why": "Used in softplus and stable log-sigmoid/binary cross-entropy, where "
+                   "computing 1 + x first would round small x away.",
+        },
+        "ru": {
+            "what": "Логарифм от единицы плюс x, точный даже при очень малых x.",
+            "formula": "y = ln(1 + x)",
+            "why": "Применяется в softplus и в устойчивых log-сигмоиде и бинарной "
+                   "кросс-энтропии: если сначала вычислить 1 + x, малое x потеряется "
+                   "при округлении.",
+        },
+    },
+    "expm1": {
+        "en": {
+            "what": "The exponential minus one, accurate even when x is tiny.",
+            "formula": "y = eˣ − 1",
+            "why": "Used by activations such as ELU/SELU for negative inputs, where eˣ − 1 "
+                   "computed naively loses precision near zero.",
+        },
+        "ru": {
+            "what": "Экспонента минус единица, точная даже при очень малых x.",
+            "formula": "y = eˣ − 1",
+            "why": "Используется в активациях ELU/SELU для отрицательных входов: наивное "
+                   "вычисление eˣ − 1 теряет точность около нуля.",
+        },
+    },
+    "sqrt": {
+        "en": {
+            "what": "The square root of every element.",
+            "formula": "y = √x",
+            "why": "Normalisation divides by a standard deviation √(σ² + ε), and Adam divides "
+                   "by the square root of the running mean of squared gradients.",
+        },
+        "ru": {
+            "what": "Квадратный корень каждого элемента.",
+            "formula": "y = √x",
+            "why": "Нормализация делит на стандартное отклонение √(σ² + ε), а Adam делит на "
+                   "корень из скользящего среднего квадратов градиента.",
+        },
+    },
+    "sin": {
+        "en": {
+            "what": "The sine of every element (in radians).",
+            "formula": "y = sin x",
+            "why": "Sinusoidal positional encodings and rotary embeddings (RoPE) use it to "
+                   "tell the model where each token is.",
+        },
+        "ru": {
+            "what": "Синус каждого элемента (в радианах).",
+            "formula": "y = sin x",
+            "why": "Синусоидальное позиционное кодирование и rotary-эмбеддинги (RoPE) "
+                   "используют его, чтобы сообщить модели положение каждого токена.",
+        },
+    },
+    "cos": {
+        "en": {
+            "what": "The cosine of every element (in radians).",
+            "formula": "y = cos x",
+            "why": "Paired with sine in positional encodings and RoPE; also in cosine "
+                   "learning-rate schedules.",
+        },
+        "ru": {
+            "what": "Косинус каждого элемента (в радианах).",
+            "formula": "y = cos x",
+            "why": "Используется вместе с синусом в позиционном кодировании и RoPE, а также "
+                   "в косинусном расписании скорости обучения.",
+        },
+    },
+    "tanh": {
+        "en": {
+            "what": "The hyperbolic tangent: squashes every element into (−1, 1).",
+            "formula": "y = (eˣ − e⁻ˣ) / (eˣ + e⁻ˣ)",
+            "why": "A smooth, zero-centred activation (RNNs, the tanh approximation of GELU), "
+                   "and a way to bound outputs.",
+        },
+        "ru": {
+            "what": "Гиперболический тангенс: сжимает каждый элемент в интервал (−1, 1).",
+            "formula": "y = (eˣ − e⁻ˣ) / (eˣ + e⁻ˣ)",
+            "why": "Гладкая функция активации с центром в нуле (RNN, tanh-приближение GELU); "
+                   "также ограничивает выходы.",
+        },
+    },
+    "erf": {
+        "en": {
+            "what": "The Gauss error function of every element, with values in (−1, 1).",
+            "formula": "y = (2/√π) ∫₀ˣ e^(−t²) dt",
+            "why": "The exact GELU activation of Transformers is x·½(1 + erf(x/√2)), the "
+                   "normal distribution's CDF times x.",
+        },
+        "ru": {
+            "what": "Функция ошибок Гаусса для каждого элемента, значения в (−1, 1).",
+            "formula": "y = (2/√π) ∫₀ˣ e^(−t²) dt",
+            "why": "Точная активация GELU в трансформерах равна x·½(1 + erf(x/√2)) — функция "
+                   "нормального распределения, умноженная на x.",
+        },
+    },
+    # --- binary elementwise (operands broadcast together) -------------------------------
+    "add": {
+        "en": {
+            "what": "Adds two arrays element by element (broadcasting their shapes).",
+            "formula": "y = a + b",
+            "why": "Adds biases, residual (skip) connections and positional embeddings, "
+                   "and sums gradients that reach a value along several paths.",
+        },
+        "ru": {
+            "what": "Поэлементно складывает два массива (с broadcasting их форм).",
+            "formula": "y = a + b",
+            "why": "Прибавляет смещения, остаточные (skip) связи и позиционные эмбеддинги, "
+                   "а также суммирует градиенты, пришедшие к значению по нескольким путям.",
+        },
+    },
+    "sub": {
+        "en": {
+            "what": "Subtracts the second array from the first, element by element.",
+            "formula": "y = a − b",
+            "why": "Errors (prediction − target), centring by the mean in normalisation, "
+                   "and the update step w − η·g of gradient descent.",
+        },
+        "ru": {
+            "what": "Поэлементно вычитает второй массив из первого.",
+            "formula": "y = a − b",
+            "why": "Ошибки (предсказание − цель), центрирование на среднее при нормализации "
+                   "и шаг градиентного спуска w − η·g.",
+        },
+    },
+    "mul": {
+        "en": {
+            "what": "Multiplies two arrays element by element.",
+            "formula": "y = a · b",
+            "why": "Scaling (γ in normalisation, learning rates), masks and gates, and the "
+                   "chain rule: most gradients are a product of local derivatives.",
+        },
+        "ru": {
+            "what": "Поэлементно умножает два массива.",
+            "formula": "y = a · b",
+            "why": "Масштабирование (γ в нормализации, скорость обучения), маски и гейты, "
+                   "а также цепное правило: большинство градиентов — произведения локальных "
+                   "производных.",
+        },
+    },
+    "div": {
+        "en": {
+            "what": "Divides the first array by the second, element by element "
+                    "(true division, floating point).",
+            "formula": "y = a / b",
+            "why": "Averages (sum / n), normalising by a standard deviation, softmax's "
+                   "division by the sum, and attention's scaling by √d.",
+        },
+        "ru": {
+            "what": "Поэлементно делит первый массив на второй (обычное деление, "
+                    "с плавающей точкой).",
+            "formula": "y = a / b",
+            "why": "Средние (сумма / n), деление на стандартное отклонение при нормализации, "
+                   "деление на сумму в softmax и масштабирование на √d во внимании.",
+        },
+    },
+    "floor_div": {
+        "en": {
+            "what": "Integer-style division rounded down (towards minus infinity).",
+            "formula": "y = ⌊a / b⌋",
+            "why": "Index arithmetic: turning a flat index into a row (i // width), "
+                   "e.g. in pooling and reshaping.",
+        },
+        "ru": {
+            "what": "Деление с округлением вниз (к минус бесконечности).",
+            "formula": "y = ⌊a / b⌋",
+            "why": "Арифметика индексов: перевод плоского индекса в номер строки "
+                   "(i // ширина), например в пулинге.",
+        },
+    },
+    "mod": {
+        "en": {
+            "what": "The remainder of division, with the sign of the divisor (as in Python).",
+            "formula": "y = a − b·⌊a / b⌋",
+            "why": "Index arithmetic: the column of a flat index (i % width), and wrapping "
+                   "values around a period.",
+        },
+        "ru": {
+            "what": "Остаток от деления со знаком делителя (как в Python).",
+            "formula": "y = a − b·⌊a / b⌋",
+            "why": "Арифметика индексов: номер столбца по плоскому индексу (i % ширина) и "
+                   "циклическое «заворачивание» значений.",
+        },
+    },
+    "pow": {
+        "en": {
+            "what": "Raises each element of the first array to the power of the second.",
+            "formula": "y = aᵇ",
+            "why": "Squares in variances and mean squared error, inverse square roots, "
+                   "and the bias correction βᵗ in Adam.",
+        },
+        "ru": {
+            "what": "Возводит каждый элемент первого массива в степень из второго.",
+            "formula": "y = aᵇ",
+            "why": "Квадраты в дисперсии и среднеквадратичной ошибке, обратные корни и "
+                   "поправка βᵗ в Adam.",
+        },
+    },
+    "maximum": {
+        "en": {
+            "what": "The larger of two values, element by element.",
+            "formula": "y = max(a, b)",
+            "why": "ReLU is maximum(x, 0); also clipping from below and avoiding division "
+                   "by zero.",
+        },
+        "ru": {
+            "what": "Большее из двух значений, поэлементно.",
+            "formula": "y = max(a, b)",
+            "why": "ReLU — это maximum(x, 0); также ограничение снизу и защита от деления "
+                   "на ноль.",
+        },
+    },
+    "minimum": {
+        "en": {
+            "what": "The smaller of two values, element by element.",
+            "formula": "y = min(a, b)",
+            "why": "Clipping from above (e.g. ReLU6, gradient or probability clipping).",
+        },
+        "ru": {
+            "what": "Меньшее из двух значений, поэлементно.",
+            "formula": "y = min(a, b)",
+            "why": "Ограничение сверху (например, ReLU6, отсечение градиентов или "
+                   "вероятностей).",
+        },
+    },
+    # --- comparisons (boolean results, not differentiable) ------------------------------
+    "less": {
+        "en": {
+            "what": "True where the first value is smaller than the second.",
+            "formula": "y = a < b",
+            "why": "Builds masks: dropout keeps a unit where a random number is below the "
+                   "keep probability; causal masks compare positions.",
+        },
+        "ru": {
+            "what": "Истина там, где первое значение меньше второго.",
+            "formula": "y = a < b",
+            "why": "Строит маски: dropout сохраняет нейрон, если случайное число меньше "
+                   "вероятности сохранения; каузальная маска сравнивает позиции.",
+        },
+    },
+    "less_equal": {
+        "en": {
+            "what": "True where the first value is smaller than or equal to the second.",
+            "formula": "y = a ≤ b",
+            "why": "Masks and conditions, e.g. a causal mask (key position ≤ query "
+                   "position).",
+        },
+        "ru": {
+            "what": "Истина там, где первое значение меньше второго или равно ему.",
+            "formula": "y = a ≤ b",
+            "why": "Маски и условия, например каузальная маска (позиция ключа ≤ позиции "
+                   "запроса).",
+        },
+    },
+    "greater": {
+        "en": {
+            "what": "True where the first value is larger than the second.",
+            "formula": "y = a > b",
+            "why": "The gradient of ReLU passes only where x > 0; also thresholds that "
+                   "turn probabilities into class predictions.",
+        },
+        "ru": {
+            "what": "Истина там, где первое значение больше второго.",
+            "formula": "y = a > b",
+            "why": "Градиент ReLU проходит только там, где x > 0; также пороги, "
+                   "превращающие вероятности в предсказанные классы.",
+        },
+    },
+    "greater_equal": {
+        "en": {
+            "what": "True where the first value is larger than or equal to the second.",
+            "formula": "y = a ≥ b",
+            "why": "Masks, thresholds and range checks.",
+        },
+        "ru": {
+            "what": "Истина там, где первое значение больше второго или равно ему.",
+            "formula": "y = a ≥ b",
+            "why": "Маски, пороги и проверки диапазона.",
+        },
+    },
+    "equal": {
+        "en": {
+            "what": "True where the two values are equal.",
+            "formula": "y = (a = b)",
+            "why": "Accuracy (prediction = label), one-hot encodings, and finding where a "
+                   "maximum was in max-reductions and pooling.",
+        },
+        "ru": {
+            "what": "Истина там, где значения равны.",
+            "formula": "y = (a = b)",
+            "why": "Точность (предсказание = метка), one-hot-кодирование и поиск места "
+                   "максимума в редукции max и пулинге.",
+        },
+    },
+    "not_equal": {
+        "en": {
+            "what": "True where the two values differ.",
+            "formula": "y = (a ≠ b)",
+            "why": "Masks such as ignoring padding tokens (token ≠ pad id) in a loss.",
+        },
+        "ru": {
+            "what": "Истина там, где значения различаются.",
+            "formula": "y = (a ≠ b)",
+            "why": "Маски, например чтобы не учитывать в функции потерь токены-заполнители "
+                   "(токен ≠ id паддинга).",
+        },
+    },
+    "where": {
+        "en": {
+            "what": "Picks from x where the condition is true and from y elsewhere, "
+                    "element by element.",
+            "formula": "out = cond ? x : y",
+            "why": "Applies masks (e.g. −∞ on future positions before softmax), piecewise "
+                   "functions such as ReLU's gradient or the Huber loss.",
+        },
+        "ru": {
+            "what": "Поэлементно берёт значение из x, где условие истинно, и из y — "
+                    "в остальных местах.",
+            "formula": "out = cond ? x : y",
+            "why": "Применяет маски (например, −∞ на будущих позициях перед softmax) и "
+                   "кусочные функции, как градиент ReLU или функция Хьюбера.",
+        },
+    },
+    # --- identity-like ----------------------------------------------------------------
+    "stop_gradient": {
+        "en": {
+            "what": "Passes its input through unchanged, but no gradient flows back "
+                    "through it.",
+            "formula": "y = x,  ∂y/∂x = 0",
+            "why": "Treats a value as a constant during training: target networks, the "
+                   "max subtracted in a stable softmax, straight-through estimators.",
+        },
+        "ru": {
+            "what": "Передаёт вход без изменений, но градиент через него обратно не идёт.",
+            "formula": "y = x,  ∂y/∂x = 0",
+            "why": "Делает значение константой при обучении: целевые сети, вычитаемый "
+                   "максимум в устойчивом softmax, straight-through-оценки.",
+        },
+    },
+    "cast": {
+        "en": {
+            "what": "Converts the element type (dtype), e.g. int32 to float32; "
+                    "floats become ints by truncation towards zero.",
+            "formula": "y = dtype(x)",
+            "why": "Labels and masks are integers or booleans but arithmetic needs floats; "
+                   "mixed precision switches between float16 and float32.",
+        },
+        "ru": {
+            "what": "Меняет тип элементов (dtype), например int32 на float32; дробные числа "
+                    "в целые отбрасыванием дробной части (к нулю).",
+            "formula": "y = dtype(x)",
+            "why": "Метки и маски — целые или булевы значения, а арифметике нужны числа с "
+                   "плавающей точкой; смешанная точность переключает float16 и float32.",
+        },
+    },
+    # --- reductions -------------------------------------------------------------------
+    "sum": {
+        "en": {
+            "what": "Adds up the elements along the given axes (optionally keeping them as "
+                    "size-1 axes).",
+            "formula": "y = Σᵢ xᵢ",
+            "why": "Means, losses over a batch, softmax denominators, and the gradient of "
+                   "broadcasting: a broadcast value collects the sum of its gradients.",
+        },
+        "ru": {
+            "what": "Суммирует элементы по заданным осям (можно сохранить их размером 1).",
+            "formula": "y = Σᵢ xᵢ",
+            "why": "Средние, функция потерь по батчу, знаменатель softmax и градиент "
+                   "broadcasting: размноженное значение получает сумму своих градиентов.",
+        },
+    },
+    "max": {
+        "en": {
+            "what": "The largest element along the given axes; its gradient is shared "
+                    "evenly between ties.",
+            "formula": "y = maxᵢ xᵢ",
+            "why": "Subtracted from logits to make softmax and log-sum-exp numerically "
+                   "stable; also global max pooling.",
+        },
+        "ru": {
+            "what": "Наибольший элемент по заданным осям; при равных максимумах градиент "
+                    "делится между ними поровну.",
+            "formula": "y = maxᵢ xᵢ",
+            "why": "Вычитается из логитов, чтобы softmax и log-sum-exp были численно "
+                   "устойчивы; также глобальный max-пулинг.",
+        },
+    },
+    "argmax": {
+        "en": {
+            "what": "The index (int32) of the first largest element along an axis; "
+                    "not differentiable.",
+            "formula": "y = argmaxᵢ xᵢ",
+            "why": "Turns scores into a predicted class or the next token in greedy "
+                   "decoding, and computes accuracy.",
+        },
+        "ru": {
+            "what": "Индекс (int32) первого наибольшего элемента вдоль оси; "
+                    "недифференцируем.",
+            "formula": "y = argmaxᵢ xᵢ",
+            "why": "Превращает оценки в предсказанный класс или следующий токен при жадном "
+                   "декодировании; нужен для подсчёта точности.",
+        },
+    },
+    # --- shape ------------------------------------------------------------------------
+    "reshape": {
+        "en": {
+            "what": "The same elements in the same order, viewed with a new shape "
+                    "(one size may be −1 and is inferred).",
+            "formula": "y = x viewed as shape s, size(y) = size(x)",
+            "why": "Flattens images before a linear layer and splits the model width into "
+                   "attention heads ([B, T, D] → [B, T, H, D/H]).",
+        },
+        "ru": {
+            "what": "Те же элементы в том же порядке, но с новой формой (один размер может "
+                    "быть −1 и вычисляется сам).",
+            "formula": "y = x в форме s, size(y) = size(x)",
+            "why": "Выпрямляет изображения перед линейным слоем и делит ширину модели на "
+                   "головы внимания ([B, T, D] → [B, T, H, D/H]).",
+        },
+    },
+    "transpose": {
+        "en": {
+            "what": "Permutes the axes: output axis i is input axis perm[i].",
+            "formula": "shape(y)[k] = shape(x)[perm[k]], e.g. 2-d: yᵢⱼ = xⱼᵢ",
+            "why": "Kᵀ in attention scores QKᵀ, moving the head axis next to the batch axis, "
+                   "and the gradient of matmul (which multiplies by transposed operands).",
+        },
+        "ru": {
+            "what": "Переставляет оси: ось i выхода — это ось perm[i] входа.",
+            "formula": "shape(y)[k] = shape(x)[perm[k]], для 2-d: yᵢⱼ = xⱼᵢ",
+            "why": "Kᵀ в оценках внимания QKᵀ, перенос оси голов к оси батча и градиент "
+                   "matmul (который умножает на транспонированные операнды).",
+        },
+    },
+    "broadcast_to": {
+        "en": {
+            "what": "Repeats size-1 (or missing leading) axes until the array has the "
+                    "requested shape.",
+            "formula": "y[i, j] = x[0, j] for every i (along stretched axes)",
+            "why": "Lets one bias, scale or mean apply to a whole batch without copying it "
+                   "by hand; its gradient sums over the repeated axes.",
+        },
+        "ru": {
+            "what": "Повторяет оси размера 1 (или недостающие ведущие оси), пока массив "
+                    "не примет нужную форму.",
+            "formula": "y[i, j] = x[0, j] для всех i (по растянутым осям)",
+            "why": "Позволяет применить одно смещение, масштаб или среднее ко всему батчу; "
+                   "его градиент суммирует по повторённым осям.",
+        },
+    },
+    "slice": {
+        "en": {
+            "what": "Takes a regular sub-array: per axis a start, stop and step.",
+            "formula": "y = x[start:stop:step, …]",
+            "why": "Crops sequences and images, splits a fused QKV projection into Q, K "
+                   "and V, and takes the last token's logits.",
+        },
+        "ru": {
+            "what": "Берёт регулярный подмассив: по каждой оси начало, конец и шаг.",
+            "formula": "y = x[start:stop:step, …]",
+            "why": "Обрезает последовательности и изображения, делит общую проекцию QKV на "
+                   "Q, K и V, берёт логиты последнего токена.",
+        },
+    },
+    "pad": {
+        "en": {
+            "what": "Surrounds the array with a constant value: per axis some elements "
+                    "before (low), after (high) and between neighbours (interior).",
+            "formula": "y = [c…c, x₀, c…c, x₁, …, c…c], with low / interior / high "
+                       "copies of c",
+            "why": "Zero padding keeps a convolution's output size; interior padding is the "
+                   "gradient of a strided slice; sequences are padded to one length.",
+        },
+        "ru": {
+            "what": "Окружает массив постоянным значением: по каждой оси элементы перед "
+                    "(low), после (high) и между соседями (interior).",
+            "formula": "y = [c…c, x₀, c…c, x₁, …, c…c], где low / interior / high копий c",
+            "why": "Нулевой паддинг сохраняет размер выхода свёртки; внутренний паддинг — "
+                   "градиент среза с шагом; последовательности дополняются до одной длины.",
+        },
+    },
+    "concatenate": {
+        "en": {
+            "what": "Joins arrays end to end along one axis; all other sizes must agree.",
+            "formula": "y = [a ‖ b ‖ …] along the axis",
+            "why": "Joins attention heads back together, stacks features from several "
+                   "branches (U-Net skips, Inception) and appends tokens.",
+        },
+        "ru": {
+            "what": "Соединяет массивы друг за другом вдоль одной оси; остальные размеры "
+                    "должны совпадать.",
+            "formula": "y = [a ‖ b ‖ …] вдоль оси",
+            "why": "Снова объединяет головы внимания, складывает признаки нескольких ветвей "
+                   "(skip-связи U-Net, Inception) и дописывает токены.",
+        },
+    },
+    # --- linear algebra and indexing --------------------------------------------------
+    "matmul": {
+        "en": {
+            "what": "Matrix multiplication, batched over leading axes (numpy's matmul).",
+            "formula": "y = x₁·x₂,  yᵢⱼ = Σₖ x₁ᵢₖ x₂ₖⱼ",
+            "why": "The workhorse of deep learning: linear layers (x·Wᵀ), attention "
+                   "(QKᵀ and the weighted sum of V) and most of the compute time.",
+        },
+        "ru": {
+            "what": "Матричное умножение, пакетное по ведущим осям (как matmul в numpy).",
+            "formula": "y = x₁·x₂,  yᵢⱼ = Σₖ x₁ᵢₖ x₂ₖⱼ",
+            "why": "Главная операция глубокого обучения: линейные слои (x·Wᵀ), внимание "
+                   "(QKᵀ и взвешенная сумма V) и большая часть времени вычислений.",
+        },
+    },
+    "gather": {
+        "en": {
+            "what": "Picks slices of x at the given integer indices along one axis.",
+            "formula": "y[…, j, …] = x[…, idx[j], …]",
+            "why": "Embedding lookup (one row per token id), picking the logit of the true "
+                   "class in cross-entropy, and max pooling.",
+        },
+        "ru": {
+            "what": "Выбирает срезы x по заданным целочисленным индексам вдоль одной оси.",
+            "formula": "y[…, j, …] = x[…, idx[j], …]",
+            "why": "Поиск эмбеддингов (строка на каждый id токена), выбор логита верного "
+                   "класса в кросс-энтропии и max-пулинг.",
+        },
+    },
+    "scatter_add": {
+        "en": {
+            "what": "The reverse of gather: adds updates into a zero array at the given "
+                    "indices along one axis; repeated indices add up.",
+            "formula": "y = 0;  y[…, idx[j], …] += u[…, j, …]",
+            "why": "The gradient of gather: each embedding row collects the gradients of "
+                   "every place its token was used.",
+        },
+        "ru": {
+            "what": "Обратная к gather операция: прибавляет обновления в нулевой массив по "
+                    "заданным индексам вдоль оси; повторные индексы суммируются.",
+            "formula": "y = 0;  y[…, idx[j], …] += u[…, j, …]",
+            "why": "Градиент gather: каждая строка эмбеддингов собирает градиенты всех мест, "
+                   "где встретился её токен.",
+        },
+    },
+    "random_bits": {
+        "en": {
+            "what": "Random 32-bit integers made from a key by a counter-based generator "
+                    "(Threefry-2x32): the same key always gives the same bits.",
+            "formula": "y = Threefry₂ₓ₃₂(key, counter), uint32[shape]",
+            "why": "Reproducible randomness inside a compiled graph: dropout masks, "
+                   "weight initialisation and sampling, split by key rather than by state.",
+        },
+        "ru": {
+            "what": "Случайные 32-битные целые, полученные из ключа генератором на счётчиках "
+                    "(Threefry-2x32): один и тот же ключ всегда даёт те же биты.",
+            "formula": "y = Threefry₂ₓ₃₂(key, counter), uint32[shape]",
+            "why": "Воспроизводимая случайность внутри скомпилированного графа: маски "
+                   "dropout, инициализация весов и сэмплирование — через ключи, а не "
+                   "через скрытое состояние.",
+        },
+    },
+    # --- convolution and pooling ------------------------------------------------------
+    "conv2d": {
+        "en": {
+            "what": "2-d convolution (cross-correlation, as in PyTorch): slides learned "
+                    "filters w [O, C/groups, kh, kw] over an image x [N, C, H, W].",
+            "formula": "y[n, o, i, j] = Σ_c,u,v x[n, c, s·i + d·u − p, s·j + d·v − p] · "
+                       "w[o, c, u, v]",
+            "why": "Detects local patterns (edges, textures, parts) with few weights shared "
+                   "across positions; the basis of CNNs for images.",
+        },
+        "ru": {
+            "what": "Двумерная свёртка (кросс-корреляция, как в PyTorch): скользит "
+                    "обучаемыми фильтрами w [O, C/groups, kh, kw] по изображению "
+                    "x [N, C, H, W].",
+            "formula": "y[n, o, i, j] = Σ_c,u,v x[n, c, s·i + d·u − p, s·j + d·v − p] · "
+                       "w[o, c, u, v]",
+            "why": "Находит локальные узоры (края, текстуры, части объектов) малым числом "
+                   "весов, общих для всех позиций; основа свёрточных сетей.",
+        },
+    },
+    "conv2d_backward_input": {
+        "en": {
+            "what": "The gradient of conv2d with respect to its input; the same operation "
+                    "is the transposed convolution.",
+            "formula": "∂L/∂x = conv_transpose2d(∂L/∂y, w)",
+            "why": "Backpropagation through a convolution, and learned upsampling in "
+                   "decoders, GANs and U-Nets (ConvTranspose2d).",
+        },
+        "ru": {
+            "what": "Градиент conv2d по входу; та же операция — транспонированная свёртка.",
+            "formula": "∂L/∂x = conv_transpose2d(∂L/∂y, w)",
+            "why": "Обратное распространение через свёртку, а также обучаемое "
+                   "увеличение разрешения в декодерах, GAN и U-Net (ConvTranspose2d).",
+        },
+    },
+    "conv2d_backward_weight": {
+        "en": {
+            "what": "The gradient of conv2d with respect to its kernel, of the kernel's "
+                    "spatial size.",
+            "formula": "∂L/∂w[o, c, u, v] = Σ_n,i,j ∂L/∂y[n, o, i, j] · "
+                       "x[n, c, s·i + d·u − p, s·j + d·v − p]",
+            "why": "Tells the optimiser how to change each filter: it correlates the inputs "
+                   "with the output gradients.",
+        },
+        "ru": {
+            "what": "Градиент conv2d по ядру свёртки, размером с ядро.",
+            "formula": "∂L/∂w[o, c, u, v] = Σ_n,i,j ∂L/∂y[n, o, i, j] · "
+                       "x[n, c, s·i + d·u − p, s·j + d·v − p]",
+            "why": "Подсказывает оптимизатору, как менять каждый фильтр: коррелирует входы "
+                   "с градиентами выхода.",
+        },
+    },
+    "max_pool2d_indices": {
+        "en": {
+            "what": "For every pooling window, the flat index (into x.ravel(), int32) of its "
+                    "first maximum.",
+            "formula": "idx[n, c, i, j] = argmax over the window at (i, j) of x[n, c, ·, ·]",
+            "why": "Max pooling is then a gather at these indices and its gradient a "
+                   "scatter-add, so the gradient reaches only the winning pixels.",
+        },
+        "ru": {
+            "what": "Для каждого окна пулинга — плоский индекс (в x.ravel(), int32) его "
+                    "первого максимума.",
+            "formula": "idx[n, c, i, j] = argmax по окну в (i, j) от x[n, c, ·, ·]",
+            "why": "Тогда max-пулинг — это gather по этим индексам, а его градиент — "
+                   "scatter_add, так что градиент доходит только до «победивших» пикселей.",
+        },
+    },
+}
+
+#: The role of each layer parameter kind ("Kind.name", as in `pyasg.nn.ROLES`).
+PARAM_TEXT: dict[str, dict[str, str]] = {
+    "Linear.weight": {
+        "en": "weight matrix [out, in]: maps inputs to outputs (y = x·Wᵀ + b)",
+        "ru": "весовая матрица [out, in]: отображает входы в выходы (y = x·Wᵀ + b)",
+    },
+    "Linear.bias": {
+        "en": "bias: a learned offset added to each output",
+        "ru": "смещение: обучаемая добавка к каждому выходу",
+    },
+    "LayerNorm.weight": {
+        "en": "scale γ: per-feature gain applied after normalising",
+        "ru": "масштаб γ: обучаемый множитель каждого признака после нормализации",
+    },
+    "LayerNorm.bias": {
+        "en": "shift β: per-feature offset added after normalising",
+        "ru": "сдвиг β: обучаемая добавка к каждому признаку после нормализации",
+    },
+    "MultiHeadAttention.w_q": {
+        "en": "query projection: maps each position to what it is looking for, "
+              "one slice per head",
+        "ru": "проекция запросов: отображает каждую позицию в то, что она ищет, "
+              "по срезу на каждую голову",
+    },
+    "MultiHeadAttention.w_k": {
+        "en": "key projection: maps each position to what it offers; a query's dot "
+              "product with a key scores how well they match",
+        "ru": "проекция ключей: отображает каждую позицию в то, что она предлагает; "
+              "скалярное произведение запроса и ключа оценивает их соответствие",
+    },
+    "MultiHeadAttention.w_v": {
+        "en": "value projection: maps each position to the content that is mixed into "
+              "the output, weighted by the attention scores",
+        "ru": "проекция значений: отображает каждую позицию в содержимое, которое "
+              "подмешивается в выход с весами внимания",
+    },
+    "MultiHeadAttention.w_o": {
+        "en": "output projection: mixes the joined heads back into the model width",
+        "ru": "выходная проекция: смешивает объединённые головы обратно в ширину модели",
+    },
+    "Embedding.weight": {
+        "en": "embedding table [num_embeddings, dim]: one learned vector per token id",
+        "ru": "таблица эмбеддингов [num_embeddings, dim]: по обучаемому вектору "
+              "на каждый id токена",
+    },
+    "Conv2d.weight": {
+        "en": "convolution kernel [out, in/groups, kh, kw]: one learned filter per "
+              "output channel",
+        "ru": "ядро свёртки [out, in/groups, kh, kw]: по обучаемому фильтру на каждый "
+              "выходной канал",
+    },
+    "Conv2d.bias": {
+        "en": "bias: a learned offset per output channel",
+        "ru": "смещение: обучаемая добавка к каждому выходному каналу",
+    },
+    "ConvTranspose2d.weight": {
+        "en": "transposed-convolution kernel [in, out/groups, kh, kw]: learned "
+              "upsampling filters",
+        "ru": "ядро транспонированной свёртки [in, out/groups, kh, kw]: обучаемые "
+              "фильтры увеличения разрешения",
+    },
+    "ConvTranspose2d.bias": {
+        "en": "bias: a learned offset per output channel",
+        "ru": "смещение: обучаемая добавка к каждому выходному каналу",
+    },
+    "BatchNorm.weight": {
+        "en": "scale γ: per-channel gain applied after normalising with batch statistics",
+        "ru": "масштаб γ: обучаемый множитель каждого канала после нормализации "
+              "по статистикам батча",
+    },
+    "BatchNorm.bias": {
+        "en": "shift β: per-channel offset added after normalising with batch statistics",
+        "ru": "сдвиг β: обучаемая добавка к каждому каналу после нормализации "
+              "по статистикам батча",
+    },
+    "BatchNorm.running_mean": {
+        "en": "running mean: per-channel mean used in evaluation mode (state, not trained)",
+        "ru": "скользящее среднее: среднее по каналу для режима оценки (состояние, "
+              "не обучается)",
+    },
+    "BatchNorm.running_var": {
+        "en": "running variance: per-channel variance used in evaluation mode "
+              "(state, not trained)",
+        "ru": "скользящая дисперсия: дисперсия по каналу для режима оценки (состояние, "
+              "не обучается)",
+    },
+    "BatchNorm.num_batches_tracked": {
+        "en": "how many training batches have updated the running statistics (state)",
+        "ru": "сколько обучающих батчей обновили скользящие статистики (состояние)",
+    },
+    "LearnedPositionalEmbedding.weight": {
+        "en": "position table [max_len, dim]: a learned vector added at each position, "
+              "so the model can tell the order of tokens",
+        "ru": "таблица позиций [max_len, dim]: обучаемый вектор, прибавляемый на каждой "
+              "позиции, чтобы модель различала порядок токенов",
+    },
+    "FeedForward.fc1": {
+        "en": "first feed-forward layer: widens each position to the hidden size, "
+              "before the activation",
+        "ru": "первый слой feed-forward: расширяет каждую позицию до скрытого размера "
+              "перед активацией",
+    },
+    "FeedForward.fc2": {
+        "en": "second feed-forward layer: brings the activated hidden features back to "
+              "the model width",
+        "ru": "второй слой feed-forward: возвращает активированные скрытые признаки "
+              "к ширине модели",
+    },
+    "TransformerBlock.norm1": {
+        "en": "layer norm before attention (pre-LN): keeps the attention input at unit "
+              "scale",
+        "ru": "нормализация слоя перед вниманием (pre-LN): держит вход внимания "
+              "в единичном масштабе",
+    },
+    "TransformerBlock.attn": {
+        "en": "self-attention: each position gathers information from the others",
+        "ru": "самовнимание: каждая позиция собирает информацию от остальных",
+    },
+    "TransformerBlock.norm2": {
+        "en": "layer norm before the feed-forward layer (pre-LN)",
+        "ru": "нормализация слоя перед слоем feed-forward (pre-LN)",
+    },
+    "TransformerBlock.ff": {
+        "en": "feed-forward layer: transforms each position on its own",
+        "ru": "слой feed-forward: преобразует каждую позицию независимо от других",
+    },
+}
+
+#: When no layer kind was recorded: (regular expression on the dotted path, kind).
+#: The first match wins, so the specific patterns come before the general ones.
+PARAM_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"(^|\.)(w_q|q_proj|query)(\.weight)?$", "MultiHeadAttention.w_q"),
+    (r"(^|\.)(w_k|k_proj|key)(\.weight)?$", "MultiHeadAttention.w_k"),
+    (r"(^|\.)(w_v|v_proj|value)(\.weight)?$", "MultiHeadAttention.w_v"),
+    (r"(^|\.)(w_o|o_proj|out_proj)(\.weight)?$", "MultiHeadAttention.w_o"),
+    (r"(^|\.)running_mean$", "BatchNorm.running_mean"),
+    (r"(^|\.)running_var$", "BatchNorm.running_var"),
+    (r"(^|\.)num_batches_tracked$", "BatchNorm.num_batches_tracked"),
+    (r"(^|\.)(bn|batch_?norm)\w*\.(weight|gamma)$", "BatchNorm.weight"),
+    (r"(^|\.)(bn|batch_?norm)\w*\.(bias|beta)$", "BatchNorm.bias"),
+    (r"(^|\.)\w*(norm|ln)\w*\.(weight|gamma)$", "LayerNorm.weight"),
+    (r"(^|\.)\w*(norm|ln)\w*\.(bias|beta)$", "LayerNorm.bias"),
+    (r"(^|\.)gamma$", "LayerNorm.weight"),
+    (r"(^|\.)beta$", "LayerNorm.bias"),
+    (r"(^|\.)\w*pos\w*\.weight$", "LearnedPositionalEmbedding.weight"),
+    (r"(^|\.)\w*embed\w*\.weight$", "Embedding.weight"),
+    (r"(^|\.)\w*(deconv|conv_?t|conv_?transpose|upconv)\w*\.weight$",
+     "ConvTranspose2d.weight"),
+    (r"(^|\.)\w*conv\w*\.weight$", "Conv2d.weight"),
+    (r"(^|\.)\w*conv\w*\.bias$", "Conv2d.bias"),
+    (r"(^|\.)fc1(\.weight)?$", "FeedForward.fc1"),
+    (r"(^|\.)fc2(\.weight)?$", "FeedForward.fc2"),
+    (r"(^|\.)bias$", "Linear.bias"),
+    (r"(^|\.)\w*(fc|linear|lin|proj|dense|head|classifier)\w*\.weight$", "Linear.weight"),
+)
+
+#: A parameter's parent layer name that makes a generic Linear weight or bias more specific
+#: (the training stack records `attn.w_q.weight` as "Linear.weight").
+PARAM_CONTEXT: dict[str, str] = {
+    "w_q": "MultiHeadAttention.w_q",
+    "w_k": "MultiHeadAttention.w_k",
+    "w_v": "MultiHeadAttention.w_v",
+    "w_o": "MultiHeadAttention.w_o",
+    "fc1": "FeedForward.fc1",
+    "fc2": "FeedForward.fc2",
+}
+
+#: The role of a parameter nothing is known about.
+GENERIC_PARAM_TEXT: dict[str, str] = {
+    "en": "a learned parameter: adjusted by the optimiser to lower the loss",
+    "ru": "обучаемый параметр: оптимизатор подстраивает его, чтобы уменьшить потери",
+}
+
+#: The description of an op that has no entry in OPS_TEXT (a viewer must never crash).
+GENERIC_OP_TEXT: dict[str, dict[str, str]] = {
+    "en": {"what": "An operation without a description yet.", "formula": "y = f(x)",
+           "why": "No explanation has been written for this operation."},
+    "ru": {"what": "Операция, для которой ещё нет описания.", "formula": "y = f(x)",
+           "why": "Пояснение к этой операции пока не написано."},
+}
+
+#: Interface labels.
+UI_TEXT: dict[str, dict[str, str]] = {
+    "search": {"en": "Search", "ru": "Поиск"},
+    "loss": {"en": "Loss", "ru": "Потери"},
+    "step": {"en": "Step", "ru": "Шаг"},
+    "graph": {"en": "Graph", "ru": "Граф"},
+    "inspector": {"en": "Inspector", "ru": "Инспектор"},
+    "op": {"en": "Op", "ru": "Операция"},
+    "attributes": {"en": "Attributes", "ru": "Атрибуты"},
+    "shape": {"en": "Shape", "ru": "Форма"},
+    "dtype": {"en": "Type", "ru": "Тип"},
+    "inputs": {"en": "Inputs", "ru": "Входы"},
+    "users": {"en": "Users", "ru": "Потребители"},
+    "source": {"en": "Source", "ru": "Исходный код"},
+    "what": {"en": "What it does", "ru": "Что делает"},
+    "formula": {"en": "Formula", "ru": "Формула"},
+    "why": {"en": "Why it is used", "ru": "Зачем нужна"},
+    "role": {"en": "Role in this model", "ru": "Роль в этой модели"},
+    "parameter": {"en": "Parameter", "ru": "Параметр"},
+    "no_selection": {"en": "Click a node to inspect it.",
+                     "ru": "Щёлкните по узлу, чтобы посмотреть его."},
+}
+
+
+def _lang(lang: str | None) -> str:
+    return lang if lang in LANGS else LANGS[0]
+
+
+def resolve_lang(lang: str | None) -> str:
+    """`lang` if it is one of LANGS; otherwise English, with a warning on stderr."""
+    if lang in LANGS:
+        return lang
+    choices = ", ".join(LANGS)
+    print(f"pyasg: unknown language {lang!r}; choose one of {choices}; using {LANGS[0]}",
+          file=sys.stderr)
+    return LANGS[0]
+
+
+def explain_op(op_name: str, lang: str = "en") -> dict[str, str]:
+    """{"what", "formula", "why"} for a primitive op's `name`, in `lang`."""
+    entry = OPS_TEXT.get(op_name, GENERIC_OP_TEXT)
+    return dict(entry[_lang(lang)])
+
+
+def guess_kind(path: str) -> str | None:
+    """The layer parameter kind a dotted path suggests (PARAM_PATTERNS), or None."""
+    for pattern, kind in PARAM_PATTERNS:
+        if re.search(pattern, path):
+            return kind
+    return None
+
+
+def explain_param(path: str, kind: str | None = None, lang: str = "en") -> str:
+    """The role of the parameter at dotted `path`, from its layer `kind` or else its name."""
+    lang = _lang(lang)
+    if kind in PARAM_TEXT:
+        text = PARAM_TEXT[kind][lang]
+        parts = path.split(".")
+        parent = parts[-2] if len(parts) >= 2 else ""
+        if kind.startswith("Linear.") and parent in PARAM_CONTEXT:
+            return f"{PARAM_TEXT[PARAM_CONTEXT[parent]][lang]} — {text}"
+        return text
+    guessed = guess_kind(path)
+    if guessed is not None:
+        return PARAM_TEXT[guessed][lang]
+    return GENERIC_PARAM_TEXT[lang]
