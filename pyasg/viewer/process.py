@@ -1,0 +1,226 @@
+"""The viewer's own process, and the handle that feeds it run events.
+
+`launch` starts ``target`` (a ``"module:function"`` path, by default the Dear PyGui app)
+in a fresh *spawned* process as ``function(queue, lang, **kwargs)`` and subscribes to
+every `pyasg.events` event. Each event crosses the boundary as the JSON text of
+`pyasg.viewer.protocol.encode` (read it back with `decode`); nothing is pickled but
+that text, the target's path, `lang` and `kwargs` (which must be plain data).
+
+Guarantees for the training process:
+
+* Forwarding never blocks: events go out with ``queue.put_nowait``; while the queue is
+  full an event is dropped and counted in `ViewerHandle.dropped`.
+* Closing the window (the viewer process ending, or being killed) never disturbs
+  training: the next event sees the process gone, unsubscribes, and is dropped.
+* Leaving the ``with`` block normally sends ``RunFinished(None)`` (unless the run
+  already published one) and ``Close``, waits up to ``timeout`` seconds for the viewer
+  to exit, then terminates it.
+* Leaving it with an exception sends ``RunFinished(error=repr(exc))`` and leaves the
+  viewer open on the last state. The process is not a daemon, so at interpreter exit
+  Python waits until the window is closed (call `ViewerHandle.close` to end it sooner).
+
+The event subscription is removed when the handle is closed or exited, either way.
+
+>>> with launch(lang="en") as viewer:  # doctest: +SKIP
+...     for step in range(100):
+...         publish(StepDone(step=step, loss=train_step()))
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import queue as queue_module
+import sys
+import threading
+import types
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from pyasg import events
+from pyasg.errors import PyasgError
+from pyasg.events import Event, RunFinished
+from pyasg.viewer.protocol import encode, encode_close
+
+DEFAULT_TARGET = "pyasg.viewer.app:run"
+
+
+class ViewerError(PyasgError):
+    """The viewer cannot be started (for example, a malformed target path)."""
+
+
+def _split_target(path: str) -> tuple[str, str]:
+    module, sep, function = path.partition(":")
+    if not sep or not module or not function.isidentifier() or not all(
+            part.isidentifier() for part in module.split(".")):
+        raise ViewerError(f"viewer target must look like 'package.module:function', "
+                          f"got {path!r:.80}")
+    return module, function
+
+
+def _resolve(path: str) -> Callable[..., Any]:
+    module, function = _split_target(path)
+    return getattr(importlib.import_module(module), function)
+
+
+def _entry(target_path: str, queue: Any, lang: str, kwargs: dict[str, Any]) -> None:
+    """Run in the viewer process: import the target by its path and hand it the queue."""
+    _resolve(target_path)(queue, lang, **kwargs)
+
+
+class ViewerHandle:
+    """A viewer process and the subscription that forwards run events to it.
+
+    `start` spawns the process and subscribes; `close` unsubscribes, asks the viewer
+    to exit, and terminates it after `timeout` seconds. Usable as a context manager.
+
+    >>> handle = ViewerHandle("tests.viewer_stub:run", "en", {"path": "log.jsonl"})
+    >>> handle.alive, handle.dropped
+    (False, 0)
+    """
+
+    def __init__(self, target: str = DEFAULT_TARGET, lang: str = "en",
+                 kwargs: dict[str, Any] | None = None, *, queue_size: int = 1024,
+                 close_timeout: float = 20.0) -> None:
+        _split_target(target)  # fail here, not in the child; the target is not imported
+        self.target = target
+        self.lang = lang
+        self.kwargs = dict(kwargs or {})
+        self.queue_size = queue_size
+        self.close_timeout = close_timeout
+        self.dropped = 0
+        self._context = multiprocessing.get_context("spawn")
+        self._queue: Any = None
+        self._process: Any = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._finished_sent = False
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def alive(self) -> bool:
+        """Whether the viewer process is running."""
+        return self._process is not None and self._process.is_alive()
+
+    @property
+    def process(self) -> Any:
+        """The `multiprocessing` process (None before `start`)."""
+        return self._process
+
+    @property
+    def exitcode(self) -> int | None:
+        """The viewer process's exit code (None while it runs or before `start`)."""
+        return None if self._process is None else self._process.exitcode
+
+    # -------------------------------------------------------------- lifecycle
+
+    def start(self) -> ViewerHandle:
+        """Spawn the viewer process and subscribe it to every run event."""
+        if self._process is not None:
+            raise ViewerError("this viewer was already started; launch a new one")
+        self._queue = self._context.Queue(self.queue_size)
+        # Never wait at interpreter exit for queued events a dead viewer will not read.
+        self._queue.cancel_join_thread()
+        self._process = self._context.Process(
+            target=_entry, args=(self.target, self._queue, self.lang, self.kwargs),
+            name="pyasg-viewer", daemon=False)
+        # A spawned child normally re-imports the parent's __main__; a training script
+        # without an `if __name__ == "__main__":` guard would then train (and launch a
+        # viewer) again inside it. The viewer needs nothing from __main__, so hide it.
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            self._process.start()
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
+        self._unsubscribe = events.subscribe(self._forward, Event)
+        return self
+
+    def _stop_forwarding(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def _send(self, text: str) -> bool:
+        with self._lock:
+            if self._queue is None or not self.alive:
+                self.dropped += 1
+                return False
+            try:
+                self._queue.put_nowait(text)
+            except (queue_module.Full, ValueError, OSError):  # full, or already closed
+                self.dropped += 1
+                return False
+            return True
+
+    def _forward(self, event: Event) -> None:
+        """The event subscriber: encode and enqueue without ever blocking the caller."""
+        if not self.alive:  # the window was closed or the viewer crashed
+            self.dropped += 1
+            self._stop_forwarding()
+            return
+        if self._send(encode(event)) and isinstance(event, RunFinished):
+            self._finished_sent = True
+
+    def close(self, timeout: float | None = None) -> int | None:
+        """Stop forwarding, ask the viewer to exit, terminate it after `timeout` seconds.
+
+        Returns the process's exit code (None if it was never started).
+        """
+        self._stop_forwarding()
+        if self._process is None:
+            return None
+        timeout = self.close_timeout if timeout is None else timeout
+        if self._process.is_alive():
+            try:
+                self._queue.put(encode_close(), timeout=min(timeout, 5.0))
+            except (queue_module.Full, ValueError, OSError):
+                pass  # it will be terminated below
+            self._process.join(timeout)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(5.0)
+            if self._process.is_alive():
+                self._process.kill()
+                self._process.join(5.0)
+        if self._queue is not None:
+            self._queue.close()
+            self._queue = None
+        return self._process.exitcode
+
+    def __enter__(self) -> ViewerHandle:
+        if self._process is None:
+            self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            if not self._finished_sent:
+                self._send(encode(RunFinished(None)))
+            self.close()
+            return
+        # Training failed: say so, stop forwarding, and leave the window on the last state.
+        self._stop_forwarding()
+        self._send(encode(RunFinished(error=repr(exc))))
+
+    def __repr__(self) -> str:
+        state = "alive" if self.alive else ("not started" if self._process is None
+                                            else f"exited {self.exitcode}")
+        return f"ViewerHandle({self.target!r}, lang={self.lang!r}, {state})"
+
+
+def launch(lang: str = "en", target: str = DEFAULT_TARGET, **kwargs: Any) -> ViewerHandle:
+    """Start the viewer in its own process, subscribed to run events; returns its handle.
+
+    Call it as a function (then `ViewerHandle.close` it) or use it as a context manager.
+    `kwargs` go to the target (plain data only: they cross the process boundary).
+
+    >>> viewer = launch(lang="ru")  # doctest: +SKIP
+    >>> viewer.close()  # doctest: +SKIP
+    0
+    """
+    return ViewerHandle(target, lang, kwargs).start()
