@@ -31,7 +31,9 @@ class Event:
 
 @dataclass(frozen=True)
 class GraphReady(Event):
-    """A graph was compiled. `kind` is "forward", "gradient" or "fused"."""
+    """A graph is ready: "forward" (a traced function, published when it is compiled, and
+    the function `value_and_grad` differentiates), "gradient" (its gradient graph), or
+    "fused" (after fusion)."""
 
     name: str
     graph: Graph

@@ -421,3 +421,21 @@ def test_cache_size_counts_distinct_batch_sizes(batches):
         x = np.arange(n * 2, dtype=F32).reshape(n, 2)
         np.testing.assert_allclose(f(x), x.mean(axis=0), rtol=1e-6)
     assert f.cache_size == len(set(batches))
+
+
+def test_value_and_grad_publishes_its_forward_and_gradient_graphs():
+    seen = []
+    unsubscribe = pyasg.subscribe(lambda e: seen.append((e.name, e.kind, e.graph)),
+                                  pyasg.GraphReady)
+    try:
+        def loss(w, x):
+            return pyasg.mean((x @ w) ** 2)
+
+        pyasg.grad(loss)(np.ones((3, 1), np.float32), np.ones((4, 3), np.float32))
+    finally:
+        unsubscribe()
+    kinds = {(name, kind) for name, kind, _ in seen}
+    assert ("loss", "forward") in kinds and ("loss", "gradient") in kinds
+    forward = next(g for n, k, g in seen if (n, k) == ("loss", "forward"))
+    gradient = next(g for n, k, g in seen if (n, k) == ("loss", "gradient"))
+    assert len(gradient.outputs) == len(forward.outputs) + 1  # value, then d loss / d w

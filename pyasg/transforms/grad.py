@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from pyasg import events
 from pyasg import functional as F
 from pyasg.asg.graph import Graph, prune
 from pyasg.asg.ops import Constant, Input
@@ -184,6 +185,10 @@ def value_and_grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
         nums = _argnums(argnums, len(args))
         traced, pairs, diff_tree = _trace_scalar_fn(fn, args, nums, has_aux, "grad")
         graph = vjp_graph(traced.graph, range(len(pairs)), of=0)
+        if events.has_subscribers(events.GraphReady):  # the viewer shows both
+            name = getattr(fn, "__name__", "fn")
+            events.publish(events.GraphReady(name, traced.graph, "forward"))
+            events.publish(events.GraphReady(name, graph, "gradient"))
         outs = inline(graph, [leaf for _, leaf in pairs] + list(traced.captured))
         n_out = len(traced.graph.outputs)
         values, grads = outs[:n_out], outs[n_out:]
