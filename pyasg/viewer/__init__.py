@@ -1,1 +1,5 @@
-"""The Dear PyGui viewer (planned: see the issue "The live viewer")."""
+"""The live viewer: `launch` starts it in its own process (see `pyasg.viewer.process`)."""
+
+from pyasg.viewer.process import ViewerHandle, launch
+
+__all__ = ["ViewerHandle", "launch"]
