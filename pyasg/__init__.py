@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 import sys as _sys
 
-from pyasg import data, functional, io, losses, metrics, nn, optim, random  # noqa: F401
+from pyasg import data, functional, io, losses, metrics, nn, optim, random, viewer  # noqa: F401
 from pyasg.asg import Graph, TensorType
 from pyasg.asg.serialize import graph_from_json, graph_to_json
 from pyasg.errors import (
@@ -59,6 +59,6 @@ __all__ = [
     "TraceError", "Tracer", "default_backend", "flatten", "functional", "grad",
     "graph_from_json", "graph_to_json", "hessian", "infer_shapes", "jacobian", "jit",
     "jit_to_backend", "losses", "make_graph", "nn", "optim", "publish", "random",
-    "set_default_backend", "simplify", "subscribe", "trace", "tree_leaves", "tree_map",
+    "set_default_backend", "simplify", "subscribe", "viewer", "trace", "tree_leaves", "tree_map",
     "unflatten", "value_and_grad", "vjp_graph",
 ]

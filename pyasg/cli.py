@@ -1,8 +1,9 @@
 """The `pyasg` command: version, help, and what this installation can use.
 
 `pyasg --version` prints the version; `pyasg info` prints the versions of pyasg,
-Python and numpy and which optional backends are installed; `pyasg help`, or no
-command at all, prints the help.
+Python and numpy and which optional backends are installed; `pyasg view GRAPH.json
+[--lang en|ru]` opens a saved graph in the viewer; `pyasg help`, or no command at
+all, prints the help.
 """
 
 from __future__ import annotations
@@ -64,7 +65,31 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("help", help="show this help")
     commands.add_parser("info", help="show versions and which optional backends are installed")
+    view = commands.add_parser("view", help="open a saved graph file (pyasg.save_graph) "
+                                            "in the viewer")
+    view.add_argument("graph", help="the graph's JSON file")
+    view.add_argument("--lang", default="en",
+                      help="language of the explanations: en or ru (others fall back to en)")
     return parser
+
+
+def _view(path: str, lang: str) -> int:
+    """Open a graph file in the viewer and wait until its window is closed."""
+    from pyasg import events
+    from pyasg.errors import PyasgError
+    from pyasg.io import load_graph
+    from pyasg.viewer import launch
+
+    try:
+        graph = load_graph(path)
+    except PyasgError as e:
+        print(f"pyasg view: {e.message}", file=sys.stderr)
+        return 2
+    handle = launch(lang=lang)
+    name = path.rsplit("/", 1)[-1].removesuffix(".json")
+    events.publish(events.GraphReady(name, graph, "forward"))
+    handle.process.join()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -84,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pyasg {_version()}")
     elif args.command == "info":
         print(_info())
+    elif args.command == "view":
+        return _view(args.graph, args.lang)
     else:  # no command, or `pyasg help`
         parser.print_help()
     return 0
