@@ -10,6 +10,7 @@ import pytest
 from gradcheck import check_grad, projection
 from hypothesis import given
 from hypothesis import strategies as st
+from test_nn_positional import np_rope
 
 import pyasg
 from pyasg.errors import PyasgError, ShapeError
@@ -37,19 +38,6 @@ def make(embed_dim: int = E, num_heads: int = H, seed: int = 0, **kw: object):
 
 
 # --------------------------------------------------------------------------- numpy reference
-
-
-def np_rope(x: np.ndarray, start: int, base: float = 10000.0) -> np.ndarray:
-    """Rotate feature pairs (i, i + D/2) of x [..., T, D] by angle pos * base^(-2i/D)."""
-    D = x.shape[-1]
-    out = np.empty_like(x)
-    for t in range(x.shape[-2]):
-        for i in range(D // 2):
-            a = (start + t) * base ** (-2.0 * i / D)
-            x1, x2 = x[..., t, i], x[..., t, i + D // 2]
-            out[..., t, i] = x1 * math.cos(a) - x2 * math.sin(a)
-            out[..., t, i + D // 2] = x2 * math.cos(a) + x1 * math.sin(a)
-    return out
 
 
 def np_attention(params, q_in, k_in, v_in, num_heads, *, blocked=None, additive=None,
