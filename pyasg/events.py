@@ -1,7 +1,9 @@
 """Run events and subscriptions: a small publish/subscribe hub.
 
-The library publishes `GraphReady` when it compiles a graph; training code publishes
-`StepDone` and `RunFinished`. Anything can subscribe (the viewer does, over a queue).
+The library publishes `GraphReady` when it compiles a graph, `ParamsDescribed` when a
+layer initialises its parameters, and `NodeValues` for a node the viewer watches
+(see `pyasg.watch`); training code publishes `StepDone` and `RunFinished`. Anything
+can subscribe (the viewer does, over a queue).
 A subscriber that raises is reported on stderr and never stops the publisher.
 
 >>> seen = []
@@ -56,9 +58,33 @@ class RunFinished(Event):
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class ParamsDescribed(Event):
+    """Layers' parameters by dotted path (relative to the layer that was initialised),
+    with the kind each was recorded as: `{"attn.w_q.weight": "Linear.weight"}`."""
+
+    kinds: dict[str, str]
+
+
+@dataclass(frozen=True)
+class NodeValues(Event):
+    """Statistics of one node of graph (`name`, `kind`), computed by the training process
+    for the viewer after call `step` of the function that runs it: `value` and `grad`
+    (the gradient of the differentiated scalar with respect to that node, when there is
+    one) are `pyasg.watch.summarize` dicts, or None."""
+
+    name: str
+    kind: str
+    node: int
+    step: int
+    value: dict[str, Any] | None = None
+    grad: dict[str, Any] | None = None
+
+
 Subscriber = Callable[[Event], Any]
 _subscribers: list[tuple[type[Event], Subscriber]] = []
 _lock = threading.Lock()
+_described: dict[str, str] = {}
 
 
 def subscribe(callback: Subscriber, event_type: type[Event] = Event) -> Callable[[], None]:
@@ -93,3 +119,21 @@ def publish(event: Event) -> None:
         except Exception:  # a broken subscriber must never stop training
             print(f"pyasg: event subscriber {callback!r} failed:", file=sys.stderr)
             traceback.print_exc()
+
+
+def describe_params(kinds: dict[str, str]) -> None:
+    """Record parameter kinds (see `ParamsDescribed`) and publish them to subscribers.
+
+    The record is kept, so a viewer launched later still learns them
+    (`described_params`).
+    """
+    with _lock:
+        _described.update(kinds)
+    if has_subscribers(ParamsDescribed):
+        publish(ParamsDescribed(dict(kinds)))
+
+
+def described_params() -> dict[str, str]:
+    """Every parameter kind recorded so far by `describe_params`."""
+    with _lock:
+        return dict(_described)

@@ -21,7 +21,7 @@ import pytest
 
 import pyasg
 from pyasg import events
-from pyasg.events import Event, GraphReady, RunFinished, StepDone
+from pyasg.events import Event, GraphReady, ParamsDescribed, RunFinished, StepDone
 from pyasg.viewer import process, protocol
 from pyasg.viewer.process import ViewerError, ViewerHandle, launch
 from pyasg.viewer.protocol import ProtocolError, decode, encode, encode_close
@@ -55,7 +55,9 @@ def _wait_for(predicate, timeout=20.0):
 
 
 def _messages(path):
-    return [decode(line) for line in _lines(path) if isinstance(line, str)]
+    """What the viewer received, less the parameter kinds recorded by earlier tests."""
+    return [m for m in (decode(line) for line in _lines(path) if isinstance(line, str))
+            if not isinstance(m, ParamsDescribed)]
 
 
 @pytest.fixture

@@ -14,7 +14,9 @@ Conventions every layer follows:
 - Randomness (dropout) is an explicit `key=` argument; `training=False` needs none.
 - Every parameter records its layer kind and role for the viewer:
   `layer.param_kinds()` maps dotted paths to e.g. `"LayerNorm.weight"`, and
-  `ROLES["LayerNorm.weight"]` says "scale γ".
+  `ROLES["LayerNorm.weight"]` says "scale γ". The outermost `init` call records
+  these kinds with `pyasg.events.describe_params`, which is how the viewer learns
+  them.
 
 >>> import pyasg.random as R
 >>> class Scale(Module):
@@ -27,9 +29,14 @@ Conventions every layer follows:
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+
+from pyasg import events
 
 #: What each parameter of each layer kind is, for the viewer and for people.
 ROLES: dict[str, str] = {}
@@ -41,12 +48,45 @@ def register_roles(kind: str, roles: dict[str, str]) -> None:
         ROLES[f"{kind}.{name}"] = role
 
 
+_initialising = threading.local()
+
+
+def _describing(init: Callable[..., dict]) -> Callable[..., dict]:
+    """Wrap a layer's `init` so that its outermost call describes the parameters made."""
+
+    @functools.wraps(init)
+    def described_init(self: Module, *args: Any, **kwargs: Any) -> dict:
+        depth = getattr(_initialising, "depth", 0)
+        _initialising.depth = depth + 1
+        try:
+            params = init(self, *args, **kwargs)
+        finally:
+            _initialising.depth = depth
+        if depth == 0 and isinstance(params, dict):
+            try:
+                kinds = self.param_kinds(params)
+            except Exception:  # a custom layer's unusual params: nothing to describe
+                kinds = {}
+            if kinds:
+                events.describe_params(kinds)
+        return params
+
+    described_init._pyasg_describes = True  # type: ignore[attr-defined]
+    return described_init
+
+
 class Module:
     """Base of every layer. Subclasses implement `init` and `__call__`."""
 
     kind: ClassVar[str] = "Module"
     #: Stateful layers take `state=` and return `(y, new_state)`.
     stateful: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("init")
+        if init is not None and not getattr(init, "_pyasg_describes", False):
+            cls.init = _describing(init)  # type: ignore[method-assign]
 
     def init(self, key: Any) -> dict:
         """Fresh parameters from a random key (`pyasg.random.key(seed)`)."""

@@ -17,7 +17,7 @@ import inspect
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,9 @@ class Trace:
         #: When set, new nodes take this source instead of the caller's line (the
         #: gradient of a node points at the user's line of the node).
         self.source_override: str | None = None
+        #: Published graphs inlined into this one, and where their nodes went
+        #: ((name, kind) -> pyasg.watch.WatchMap), for the viewer's live values.
+        self.watch_maps: dict[tuple[str, str], Any] = {}
 
     def source(self) -> str | None:
         return self.source_override or user_source()
@@ -338,6 +341,8 @@ class Traced:
     out_tree: TreeDef
     #: Outer tracers feeding the trailing `captured.*` inputs (empty at top level).
     captured: tuple[Tracer, ...]
+    #: See `Trace.watch_maps`.
+    watch_maps: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 def trace_function(fn: Callable[..., Any], args: Sequence[object], name: str | None = None,
@@ -375,13 +380,15 @@ def trace_function(fn: Callable[..., Any], args: Sequence[object], name: str | N
                                  f"numbers, and dicts/lists/tuples of them")
             outputs.append(trace.lift(leaf).node)
         graph = trace.builder.build(outputs)
-    return Traced(graph, in_tree, out_tree, tuple(trace.captured))
+    return Traced(graph, in_tree, out_tree, tuple(trace.captured), dict(trace.watch_maps))
 
 
-def inline(graph: Graph, inputs: Sequence[object]) -> list[Tracer]:
+def inline(graph: Graph, inputs: Sequence[object],
+           mapping: dict[int, int] | None = None) -> list[Tracer]:
     """Record a copy of `graph` into the current trace, feeding its inputs with `inputs`.
 
-    Hash-consing merges the copy with what the trace already holds.
+    Hash-consing merges the copy with what the trace already holds. `mapping`, when
+    given, receives each copied node's id in the current trace.
     """
     trace = current_trace()
     if trace is None:
@@ -399,4 +406,6 @@ def inline(graph: Graph, inputs: Sequence[object]) -> list[Tracer]:
             continue
         node = graph.nodes[i]
         env[i] = builder.add(node.op, [env[j] for j in node.inputs], node.name, node.source)
+    if mapping is not None:
+        mapping.update(env)
     return [trace.tracer(env[i], weak.get(i, False)) for i in graph.outputs]

@@ -35,6 +35,7 @@ from pyasg.trace.tracer import (
 )
 from pyasg.trace.tree import flatten_with_paths, unflatten
 from pyasg.transforms.vjp import VJP_RULES
+from pyasg.watch import WatchMap
 
 
 def _needed(graph: Graph, wrt: set[int], of: int) -> set[int]:
@@ -55,13 +56,17 @@ def _needed(graph: Graph, wrt: set[int], of: int) -> set[int]:
     return needed
 
 
-def vjp_graph(graph: Graph, wrt: Sequence[int], of: int = 0, seed: bool = False) -> Graph:
+def vjp_graph(graph: Graph, wrt: Sequence[int], of: int = 0, seed: bool = False,
+              cotangent_ids: dict[int, int] | None = None) -> Graph:
     """Append to `graph` the gradients of output `of` with respect to inputs `wrt`.
 
     `wrt` are positions in `graph.inputs`. Without `seed` the output must be a float
     scalar (its cotangent is 1); with `seed` a new last input named `cotangent` of
     the output's type carries it (a vector-Jacobian product). The new graph's
-    outputs are the old ones followed by one gradient per `wrt` entry.
+    outputs are the old ones followed by one gradient per `wrt` entry. Node ids of
+    `graph` keep their meaning in the result; `cotangent_ids`, when given, receives
+    for each node of `graph` on a differentiated path the id of the node holding its
+    total cotangent (the gradient of the output with respect to that node).
     """
     out_id = graph.outputs[of]
     out_type = graph.nodes[out_id].type
@@ -109,7 +114,11 @@ def vjp_graph(graph: Graph, wrt: Sequence[int], of: int = 0, seed: bool = False)
         grads = [cotangents[i] if i in cotangents else F.zeros_like(trace.tracer(i))
                  for i in wrt_ids]
         outputs = list(graph.outputs) + [trace.lift(g).node for g in grads]
-    return prune(trace.builder.build(outputs))
+    result = prune(trace.builder.build(outputs))
+    if cotangent_ids is not None:
+        cotangent_ids.update({i: c for i, ct in cotangents.items()
+                              if (c := ct.node) in result.nodes})
+    return result
 
 
 # --------------------------------------------------------------------------- function forms
@@ -184,12 +193,18 @@ def value_and_grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
             return _top_level(value_and_grad_fn)(*args)
         nums = _argnums(argnums, len(args))
         traced, pairs, diff_tree = _trace_scalar_fn(fn, args, nums, has_aux, "grad")
-        graph = vjp_graph(traced.graph, range(len(pairs)), of=0)
-        if events.has_subscribers(events.GraphReady):  # the viewer shows both
+        shown = events.has_subscribers(events.GraphReady)  # the viewer shows both graphs
+        cotangent_ids: dict[int, int] = {}
+        graph = vjp_graph(traced.graph, range(len(pairs)), of=0,
+                          cotangent_ids=cotangent_ids if shown else None)
+        if shown:
             name = getattr(fn, "__name__", "fn")
             events.publish(events.GraphReady(name, traced.graph, "forward"))
             events.publish(events.GraphReady(name, graph, "gradient"))
-        outs = inline(graph, [leaf for _, leaf in pairs] + list(traced.captured))
+        env: dict[int, int] = {}
+        outs = inline(graph, [leaf for _, leaf in pairs] + list(traced.captured), env)
+        if shown:
+            _record_watch_maps(name, traced.graph, cotangent_ids, env)
         n_out = len(traced.graph.outputs)
         values, grads = outs[:n_out], outs[n_out:]
         result = unflatten(traced.out_tree, values)
@@ -200,6 +215,18 @@ def value_and_grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
 
     value_and_grad_fn.__name__ = f"value_and_grad_{getattr(fn, '__name__', 'fn')}"
     return value_and_grad_fn
+
+
+def _record_watch_maps(name: str, forward: Graph, cotangent_ids: dict[int, int],
+                       env: dict[int, int]) -> None:
+    """Tell the enclosing trace where the published graphs' nodes went (live values)."""
+    trace = current_trace()
+    if trace is None:
+        return
+    trace.watch_maps[(name, "forward")] = WatchMap(
+        values={i: env[i] for i in forward.ids if i in env},
+        grads={i: env[c] for i, c in cotangent_ids.items() if c in env})
+    trace.watch_maps[(name, "gradient")] = WatchMap(values=dict(env))
 
 
 def grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,

@@ -23,14 +23,16 @@ batch size retraces; new numbers in arrays of the same shapes never do.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from pyrsistent import pvector
 
-from pyasg import events
-from pyasg.asg.graph import Graph
+from pyasg import events, watch
+from pyasg.asg.graph import Graph, prune
 from pyasg.asg.ops import Constant, Input
 from pyasg.asg.types import TensorType
 from pyasg.errors import BackendError, TraceError
@@ -47,6 +49,7 @@ from pyasg.trace.tracer import (
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
 from pyasg.transforms.dtypes import convert_dtypes
 from pyasg.transforms.simplify import simplify
+from pyasg.watch import WatchMap
 
 
 def _wgpu_backend() -> object:
@@ -252,6 +255,14 @@ class _Compiled:
     executable: Executable
     out_tree: TreeDef
     graph: Graph
+    #: For live values (pyasg.watch): the traced graph, where the published graphs'
+    #: nodes are in it, and the executables compiled for watched nodes.
+    traced_graph: Graph | None = None
+    watch_maps: dict[tuple[str, str], WatchMap] = field(default_factory=dict)
+    watch_runs: dict[tuple[int | None, int | None], Executable] = field(default_factory=dict)
+    watch_serial: int = 0
+    calls: int = 0
+    last_watched: int = 0
 
 
 class Jitted:
@@ -298,7 +309,44 @@ class Jitted:
                   else np.asarray(leaf, dtype=sig[1])
                   for (_, leaf), sig in zip(pairs, signature)]
         outs = compiled.executable(*arrays)
+        if watch.ACTIVE:  # the viewer watches a node: maybe evaluate it (see pyasg.watch)
+            self._watch(compiled, arrays)
         return unflatten(compiled.out_tree, list(outs))
+
+    def _watch(self, compiled: _Compiled, arrays: Sequence[object]) -> None:
+        compiled.calls += 1
+        request = watch.current()
+        if request is None or compiled.traced_graph is None:
+            return
+        where = compiled.watch_maps.get((request.name, request.kind))
+        if where is None:
+            return
+        if (request.serial == compiled.watch_serial
+                and compiled.calls - compiled.last_watched < request.every):
+            return
+        compiled.watch_serial, compiled.last_watched = request.serial, compiled.calls
+        key = (where.values.get(request.node), where.grads.get(request.node))
+        try:
+            run = compiled.watch_runs.get(key)
+            if run is None:
+                traced = compiled.traced_graph
+                wanted = [i for i in key if i is not None]
+                if not wanted:
+                    return
+                graph = prune(Graph(traced.nodes, traced.inputs, pvector(wanted)))
+                run = compiled.watch_runs[key] = jit_to_backend(graph, "numpy",
+                                                                f"{self.name}:watch")
+            results = list(run(*(np.asarray(a) for a in arrays)))
+            value = watch.summarize(results.pop(0)) if key[0] is not None else None
+            grad = watch.summarize(results.pop(0)) if key[1] is not None else None
+        except Exception as e:  # live values must never break training
+            print(f"pyasg: cannot compute live values of node %{request.node} of "
+                  f"{request.name}/{request.kind}: {type(e).__name__}: {e}", file=sys.stderr)
+            watch.clear()
+            return
+        events.publish(events.NodeValues(request.name, request.kind, request.node,
+                                          compiled.calls, value, grad))
+
 
     def _compile(self, args: Sequence[object], static: dict[int, object],
                  backend: str | object, signature: Sequence[tuple]) -> _Compiled:
@@ -307,9 +355,13 @@ class Jitted:
         traced = trace_function(self.fn, args, self.name, static, abstract=abstract)
         graph = default_pipeline(traced.graph)
         executable = jit_to_backend(graph, backend, self.name)
+        compiled = _Compiled(executable, traced.out_tree, graph)
         if events.has_subscribers(events.GraphReady):
             events.publish(events.GraphReady(self.name, traced.graph, "forward"))
-        return _Compiled(executable, traced.out_tree, graph)
+            compiled.traced_graph = traced.graph
+            compiled.watch_maps = {**traced.watch_maps, (self.name, "forward"): WatchMap(
+                values={i: i for i in traced.graph.ids})}
+        return compiled
 
     def lower(self, *args: object) -> Executable:
         """The executable this function runs for these arguments (compiling if needed)."""

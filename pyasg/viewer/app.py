@@ -22,15 +22,22 @@ frame and:
 
 An unknown `lang` falls back to English with a warning on stderr (`texts.resolve_lang`).
 
-Keyword arguments: ``width`` and ``height`` of the window (1280 x 820), ``title``, and
-the test hook ``script``.
+Live values: selecting a node sends a ``Watch`` request on the ``requests`` queue (given
+by `pyasg.viewer.launch`); the ``NodeValues`` that come back (every ``watch_every``
+steps, default 5) are shown under the explanations: min / max / mean / std and a
+histogram of the node's value and of its gradient. ``ParamsDescribed`` messages tell
+the inspector each parameter's recorded layer kind.
+
+Keyword arguments: ``width`` and ``height`` of the window (1280 x 820), ``title``,
+``watch_every``, and the test hook ``script``.
 
 Test hook ``script``: a list of commands (plain dicts) run one per frame, starting once
 the first graph has been drawn. Each has a ``"cmd"`` key:
 
 * ``{"cmd": "wait_graphs", "n": 2}`` / ``{"cmd": "wait_steps", "n": 3}`` /
-  ``{"cmd": "wait_finished"}``: hold the script until that many graphs / chart points
-  have arrived, or a ``RunFinished`` (each gives up after ``timeout`` seconds, 30);
+  ``{"cmd": "wait_values"}`` / ``{"cmd": "wait_finished"}``: hold the script until that
+  many graphs / chart points have arrived, live values of the selected node, or a
+  ``RunFinished`` (each gives up after ``timeout`` seconds, 30);
 * ``{"cmd": "show", "name": "model", "kind": "gradient"}``: switch the shown graph;
 * ``{"cmd": "select", "op": "matmul"}`` (first node with that op name),
   ``{"cmd": "select", "id": 3}`` or ``{"cmd": "select", "name": "p.fc.weight"}``
@@ -42,8 +49,9 @@ the first graph has been drawn. Each has a ``"cmd"`` key:
 * ``{"cmd": "dump", "path": "/tmp/state.json"}``: write `App.state` as JSON (written to
   a temporary name and renamed, so a reader never sees half a file): the shown graph
   ``[name, kind]``, every graph key, the selected box and node, the inspector's texts,
-  the number of chart points per series, the categories drawn and their colours, the
-  search matches, the status line, the language;
+  the number of chart points per series, the selected node's live values, the
+  categories drawn and their colours, the search matches, the status line, the
+  language;
 * ``{"cmd": "quit"}``: leave the loop (exit code 0).
 """
 
@@ -54,13 +62,14 @@ import math
 import os
 import queue as queue_module
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyasg.asg import Graph
-from pyasg.events import GraphReady, RunFinished, StepDone
+from pyasg.events import GraphReady, NodeValues, ParamsDescribed, RunFinished, StepDone
 from pyasg.viewer import texts
 from pyasg.viewer.layout import Key, Layout, layout
-from pyasg.viewer.protocol import ProtocolError, decode
+from pyasg.viewer.protocol import ProtocolError, decode, encode_watch
 
 __all__ = ["CATEGORY_COLORS", "App", "run"]
 
@@ -93,6 +102,9 @@ OUTPUT_BORDER = (255, 255, 255)
 SELECTED_BORDER = (255, 255, 0)
 MATCH_BORDER = (255, 0, 255)
 MARGIN = 20.0
+#: Histogram bars of a node's live value and of its gradient.
+VALUE_BARS = (90, 200, 120)
+GRADIENT_BARS = (235, 120, 80)
 
 #: Labels that `texts.UI_TEXT` does not have.
 _EXTRA_TEXT: dict[str, dict[str, str]] = {
@@ -122,11 +134,16 @@ class App:
     """The viewer's state and widgets (one per process; needs a Dear PyGui context)."""
 
     def __init__(self, lang: str = "en", width: int = 1280, height: int = 820,
-                 title: str = "pyasg viewer", script: list[dict[str, Any]] | None = None
-                 ) -> None:
+                 title: str = "pyasg viewer", script: list[dict[str, Any]] | None = None,
+                 requests: Any = None, watch_every: int = 5) -> None:
         self.lang = texts.resolve_lang(lang)
         self.width, self.height, self.title = int(width), int(height), title
         self.script = list(script or [])
+        self.requests = requests  # the queue back to training, for live values
+        self.watch_every = max(1, int(watch_every))
+        self.param_kinds: dict[str, str] = {}
+        self.live: dict[tuple[str, str, int], NodeValues] = {}
+        self.last_step: int | None = None
         self.graphs: dict[tuple[str, str], Graph] = {}
         self.current: tuple[str, str] | None = None
         self.lay: Layout | None = None
@@ -216,7 +233,17 @@ class App:
                 self.show(key)
             if not self.finished and not self.status:
                 self._set_status(self.t("running"))
+        elif isinstance(message, NodeValues):
+            key = (message.name, message.kind, message.node)
+            self.live[key] = message
+            if self.current is not None and key == (*self.current, self.selected_node):
+                self._fill_inspector()
+        elif isinstance(message, ParamsDescribed):
+            self.param_kinds.update(message.kinds)
+            if self.selected_node is not None:
+                self._fill_inspector()
         elif isinstance(message, StepDone):
+            self.last_step = message.step
             self._add_point("loss", message.step, message.loss)
             for name, value in message.metrics.items():
                 self._add_point(name, message.step, value)
@@ -302,8 +329,19 @@ class App:
         self.selected = self._key_of(node)
         if self.selected is None:
             self.selected_node = None
+        self._request_values()
         self._fill_inspector()
         self.dirty = True
+
+    def _request_values(self) -> None:
+        """Ask the training process for the selected node's live values."""
+        if self.requests is None or self.current is None or self.selected_node is None:
+            return
+        try:
+            self.requests.put_nowait(encode_watch(*self.current, self.selected_node,
+                                                  self.watch_every))
+        except (queue_module.Full, ValueError, OSError):
+            pass  # training is gone or busy; the next selection asks again
 
     def select_key(self, key: Key | None) -> None:
         if self.lay is None or key not in self.lay.boxes:
@@ -451,6 +489,7 @@ class App:
             for k, v in attrs.items():
                 text(f"  {k} = {_short(v)}")
         text(f"{self.t('shape')}: {list(n.type.shape)}   {self.t('dtype')}: {n.type.dtype}")
+        self._fill_live(text)  # near the top: it changes while training runs
         if n.inputs:
             text(f"{self.t('inputs')}:")
             for j in dict.fromkeys(n.inputs):
@@ -469,9 +508,54 @@ class App:
             text(info[part])
         path = getattr(n.op, "path", None)
         if n.op.name == "input" and path and "." in path:
+            kind = texts.recorded_kind(path, self.param_kinds)
             text(f"{self.t('role')}:", (150, 200, 255))
-            text(texts.explain_param(path, None, self.lang))
+            if kind is not None:
+                text(f"{self.t('layer_kind')}: {kind}")
+            text(texts.explain_param(path, kind, self.lang))
         self.inspector_texts = lines
+
+    def _fill_live(self, text: Callable[..., None]) -> None:
+        """The selected node's latest live values: statistics and histograms."""
+        if self.requests is None or self.current is None:
+            return
+        values = self.live.get((*self.current, self.selected_node))
+        heading = self.t("live")
+        if values is not None and self.last_step is not None:
+            heading += f" ({self.t('at_step')} {self.last_step})"
+        text(f"{heading}:", (150, 200, 255))
+        if values is None:
+            text(self.t("live_waiting"))
+            return
+        for label, summary, color in ((self.t("value"), values.value, VALUE_BARS),
+                                      (self.t("gradient"), values.grad, GRADIENT_BARS)):
+            if summary is None:
+                if label == self.t("gradient") and self.current[1] == "forward":
+                    text(f"{label}: {self.t('no_gradient')}")
+                continue
+            text(f"{label} {summary['shape']}:", color)
+            text(self.t("stats").format(**summary))
+            if summary["nonfinite"]:
+                text(self.t("nonfinite").format(n=summary["nonfinite"]), (255, 90, 90))
+            self._histogram(summary, color)
+        self.dpg.add_separator(parent="inspector")
+
+    def _histogram(self, summary: dict[str, Any], color: tuple[int, int, int]) -> None:
+        dpg = self.dpg
+        counts = summary["hist"]
+        width, height = 300, 60
+        with dpg.drawlist(width, height + 14, parent="inspector"):
+            dpg.draw_rectangle((0, 0), (width, height), color=(60, 60, 70), fill=(40, 40, 48))
+            top = max(counts) if counts else 0
+            bar = width / max(len(counts), 1)
+            for k, c in enumerate(counts):
+                if c:
+                    h = max(1.0, height * c / top)
+                    dpg.draw_rectangle((k * bar + 1, height - h), ((k + 1) * bar - 1, height),
+                                       color=color, fill=color)
+            lo, hi = summary["edges"]
+            dpg.draw_text((0, height + 1), f"{lo:.3g}", size=12)
+            dpg.draw_text((width - 60, height + 1), f"{hi:.3g}", size=12)
 
     # -------------------------------------------------------------- callbacks
 
@@ -556,6 +640,8 @@ class App:
             else None,
             "inspector": list(self.inspector_texts),
             "chart": {name: len(xs) for name, (xs, _ys) in self.series.items()},
+            "values": self._live_state(),
+            "param_kinds": len(self.param_kinds),
             "categories": list(self.drawn_categories),
             "colors": {c: list(color_of(c)) for c in self.drawn_categories},
             "matches": sorted(map(str, self.matches)),
@@ -566,6 +652,13 @@ class App:
             "scale": self.scale,
             "frames": self.frames,
         }
+
+    def _live_state(self) -> dict[str, Any] | None:
+        if self.current is None or self.selected_node is None:
+            return None
+        values = self.live.get((*self.current, self.selected_node))
+        return None if values is None else {"node": values.node, "value": values.value,
+                                            "grad": values.grad}
 
     # ----------------------------------------------------------------- script
 
@@ -582,6 +675,7 @@ class App:
             what, n, deadline = self._wait
             done = {"graphs": len(self.graphs) >= n,
                     "steps": len(self.series["loss"][0]) >= n,
+                    "values": self._live_state() is not None,
                     "finished": self.finished}[what]
             if done or time.monotonic() > deadline:
                 self._wait = None
@@ -595,6 +689,8 @@ class App:
             self._wait = ("graphs", int(command.get("n", 1)), timeout)
         elif cmd == "wait_steps":
             self._wait = ("steps", int(command.get("n", 1)), timeout)
+        elif cmd == "wait_values":
+            self._wait = ("values", 0, timeout)
         elif cmd == "wait_finished":
             self._wait = ("finished", 0, timeout)
         elif cmd == "show":
@@ -672,9 +768,9 @@ class App:
             time.sleep(0.004)
 
 
-def run(queue: Any, lang: str = "en", **kwargs: Any) -> None:
+def run(queue: Any, lang: str = "en", requests: Any = None, **kwargs: Any) -> None:
     """The viewer process's entry point (see the module docstring)."""
-    app = App(lang, **kwargs)
+    app = App(lang, requests=requests, **kwargs)
     app.build()
     try:
         app.loop(queue)

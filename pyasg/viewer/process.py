@@ -1,7 +1,8 @@
 """The viewer's own process, and the handle that feeds it run events.
 
 `launch` starts ``target`` (a ``"module:function"`` path, by default the Dear PyGui app)
-in a fresh *spawned* process as ``function(queue, lang, **kwargs)`` and subscribes to
+in a fresh *spawned* process as ``function(queue, lang, requests=..., **kwargs)`` (the
+second queue carries the viewer's requests back) and subscribes to
 every `pyasg.events` event. Each event crosses the boundary as the JSON text of
 `pyasg.viewer.protocol.encode` (read it back with `decode`); nothing is pickled but
 that text, the target's path, `lang` and `kwargs` (which must be plain data).
@@ -15,6 +16,10 @@ Guarantees for the training process:
 * Leaving the ``with`` block normally sends ``RunFinished(None)`` (unless the run
   already published one) and ``Close``, waits up to ``timeout`` seconds for the viewer
   to exit, then terminates it.
+* Live values: the viewer asks for a node's values on a second queue (`Watch`
+  messages, see `pyasg.watch`); the handle reads that queue without waiting each
+  time it forwards an event, and stops every watch when the viewer goes away, so a
+  closed viewer costs a training step nothing.
 * Leaving it with an exception sends ``RunFinished(error=repr(exc))`` and leaves the
   viewer open on the last state. The process is not a daemon, so at interpreter exit
   Python waits until the window is closed (call `ViewerHandle.close` to end it sooner).
@@ -38,10 +43,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from pyasg import events
+from pyasg import events, watch
 from pyasg.errors import PyasgError
-from pyasg.events import Event, RunFinished
-from pyasg.viewer.protocol import encode, encode_close
+from pyasg.events import Event, ParamsDescribed, RunFinished
+from pyasg.viewer.protocol import ProtocolError, decode_watch, encode, encode_close
 
 DEFAULT_TARGET = "pyasg.viewer.app:run"
 
@@ -65,7 +70,7 @@ def _resolve(path: str) -> Callable[..., Any]:
 
 
 def _entry(target_path: str, queue: Any, lang: str, kwargs: dict[str, Any]) -> None:
-    """Run in the viewer process: import the target by its path and hand it the queue."""
+    """Run in the viewer process: import the target by its path and hand it the queues."""
     _resolve(target_path)(queue, lang, **kwargs)
 
 
@@ -92,6 +97,8 @@ class ViewerHandle:
         self.dropped = 0
         self._context = multiprocessing.get_context("spawn")
         self._queue: Any = None
+        self._requests: Any = None
+        self.bad_requests = 0
         self._process: Any = None
         self._unsubscribe: Callable[[], None] | None = None
         self._finished_sent = False
@@ -121,10 +128,13 @@ class ViewerHandle:
         if self._process is not None:
             raise ViewerError("this viewer was already started; launch a new one")
         self._queue = self._context.Queue(self.queue_size)
+        self._requests = self._context.Queue(64)
         # Never wait at interpreter exit for queued events a dead viewer will not read.
         self._queue.cancel_join_thread()
+        self._requests.cancel_join_thread()
         self._process = self._context.Process(
-            target=_entry, args=(self.target, self._queue, self.lang, self.kwargs),
+            target=_entry, args=(self.target, self._queue, self.lang,
+                                 {**self.kwargs, "requests": self._requests}),
             name="pyasg-viewer", daemon=False)
         # A spawned child normally re-imports the parent's __main__; a training script
         # without an `if __name__ == "__main__":` guard would then train (and launch a
@@ -136,6 +146,9 @@ class ViewerHandle:
         finally:
             if main is not None:
                 sys.modules["__main__"] = main
+        kinds = events.described_params()  # layers initialised before the viewer started
+        if kinds:
+            self._send(encode(ParamsDescribed(kinds)))
         self._unsubscribe = events.subscribe(self._forward, Event)
         return self
 
@@ -143,6 +156,21 @@ class ViewerHandle:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+            watch.clear()
+
+    def _read_requests(self) -> None:
+        """Apply the viewer's Watch requests, never waiting for one."""
+        for _ in range(16):
+            try:
+                text = self._requests.get_nowait()
+            except (queue_module.Empty, ValueError, OSError, EOFError):
+                return
+            try:
+                r = decode_watch(text)
+            except ProtocolError:
+                self.bad_requests += 1
+                continue
+            watch.request(r.name, r.kind, r.node, r.every)
 
     def _send(self, text: str) -> bool:
         with self._lock:
@@ -164,6 +192,8 @@ class ViewerHandle:
             return
         if self._send(encode(event)) and isinstance(event, RunFinished):
             self._finished_sent = True
+        if self._requests is not None:
+            self._read_requests()
 
     def close(self, timeout: float | None = None) -> int | None:
         """Stop forwarding, ask the viewer to exit, terminate it after `timeout` seconds.
@@ -186,9 +216,10 @@ class ViewerHandle:
             if self._process.is_alive():
                 self._process.kill()
                 self._process.join(5.0)
-        if self._queue is not None:
-            self._queue.close()
-            self._queue = None
+        for q in (self._queue, self._requests):
+            if q is not None:
+                q.close()
+        self._queue = self._requests = None
         return self._process.exitcode
 
     def __enter__(self) -> ViewerHandle:

@@ -6,7 +6,18 @@ header ``{"protocol": "pyasg.viewer", "version": 1, "type": ...}`` and, by type:
     GraphReady   {"name": str, "kind": str, "graph": <graph_to_dict(graph), "pyasg.graph" v1>}
     StepDone     {"step": int, "loss": number, "metrics": {str: number}}
     RunFinished  {"error": str | null}
+    ParamsDescribed {"kinds": {str: str}}     (dotted parameter path -> layer kind)
+    NodeValues   {"name": str, "kind": str, "node": int, "step": int,
+                  "value": <summary> | null, "grad": <summary> | null}
     Close        {}                       (control: the viewer should exit)
+
+and one message the viewer sends back, on its own queue::
+
+    Watch        {"name": str, "kind": str, "node": int, "every": int}
+
+A <summary> is `pyasg.watch.summarize`'s dict: {"shape": [int], "dtype": str,
+"nonfinite": int, "min", "max", "mean", "std": number, "hist": [int],
+"edges": [number, number]}.
 
 A number that is not finite (a diverged loss) is written as the string ``"nan"``,
 ``"inf"`` or ``"-inf"`` and read back as that float, as the graph format does for
@@ -32,18 +43,31 @@ from typing import Any
 
 from pyasg.asg.serialize import graph_from_dict, graph_to_dict
 from pyasg.errors import PyasgError
-from pyasg.events import Event, GraphReady, RunFinished, StepDone
+from pyasg.events import (
+    Event,
+    GraphReady,
+    NodeValues,
+    ParamsDescribed,
+    RunFinished,
+    StepDone,
+)
+from pyasg.watch import Request
 
 PROTOCOL = "pyasg.viewer"
 VERSION = 1
 CLOSE = "Close"
 _HEADER = ("protocol", "version", "type")
+WATCH = "Watch"
 _FIELDS = {
     "GraphReady": {"name", "kind", "graph"},
     "StepDone": {"step", "loss", "metrics"},
     "RunFinished": {"error"},
+    "ParamsDescribed": {"kinds"},
+    "NodeValues": {"name", "kind", "node", "step", "value", "grad"},
+    WATCH: {"name", "kind", "node", "every"},
     CLOSE: set(),
 }
+_SUMMARY_FIELDS = {"shape", "dtype", "nonfinite", "min", "max", "mean", "std", "hist", "edges"}
 _NONFINITE = {"nan", "inf", "-inf"}
 
 
@@ -89,8 +113,40 @@ def encode(event: Event) -> str:
                         metrics=metrics)
     if isinstance(event, RunFinished):
         return _message("RunFinished", error=None if event.error is None else str(event.error))
+    if isinstance(event, ParamsDescribed):
+        return _message("ParamsDescribed", kinds={str(k): str(v) for k, v in
+                                                  dict(event.kinds).items()})
+    if isinstance(event, NodeValues):
+        return _message("NodeValues", name=str(event.name), kind=str(event.kind),
+                        node=int(event.node), step=int(event.step),
+                        value=_enc_summary(event.value, "NodeValues.value"),
+                        grad=_enc_summary(event.grad, "NodeValues.grad"))
     raise ProtocolError(f"viewer message: cannot encode a {type(event).__name__}; the viewer "
-                        f"knows GraphReady, StepDone and RunFinished")
+                        f"knows {', '.join(sorted(set(_FIELDS) - {CLOSE, WATCH}))}")
+
+
+def _enc_summary(summary: dict[str, Any] | None, where: str) -> dict[str, Any] | None:
+    if summary is None:
+        return None
+    try:
+        return {"shape": [int(d) for d in summary["shape"]], "dtype": str(summary["dtype"]),
+                "nonfinite": int(summary["nonfinite"]),
+                **{k: _enc_float(summary[k], f"{where}.{k}")
+                   for k in ("min", "max", "mean", "std")},
+                "hist": [int(c) for c in summary["hist"]],
+                "edges": [_enc_float(e, f"{where}.edges") for e in summary["edges"]]}
+    except (KeyError, TypeError, ValueError) as e:
+        raise ProtocolError(f"viewer message: {where} is not a pyasg.watch summary "
+                            f"({type(e).__name__}: {e})") from None
+
+
+def encode_watch(name: str, kind: str, node: int, every: int) -> str:
+    """The viewer's request for live values of one node (see `pyasg.watch`).
+
+    >>> decode_watch(encode_watch("loss", "forward", 3, 10))
+    Request(name='loss', kind='forward', node=3, every=10, serial=0)
+    """
+    return _message(WATCH, name=str(name), kind=str(kind), node=int(node), every=int(every))
 
 
 def encode_close() -> str:
@@ -119,18 +175,47 @@ def _dec_str(x: object, where: str) -> str:
     return x
 
 
+def _dec_int(x: object, where: str) -> int:
+    if not isinstance(x, int) or isinstance(x, bool):
+        raise _fail(f"{where} must be an integer")
+    return x
+
+
+def _dec_summary(x: object, where: str) -> dict[str, Any] | None:
+    if x is None:
+        return None
+    if not isinstance(x, dict) or set(x) != _SUMMARY_FIELDS:
+        raise _fail(f"{where} must be null or an object with fields {sorted(_SUMMARY_FIELDS)}")
+    shape, hist, edges = x["shape"], x["hist"], x["edges"]
+    if not isinstance(shape, list) or not isinstance(hist, list) or not isinstance(edges, list) \
+            or len(edges) != 2:
+        raise _fail(f"{where}: shape and hist must be lists, edges a pair")
+    return {"shape": [_dec_int(d, f"{where}.shape") for d in shape],
+            "dtype": _dec_str(x["dtype"], f"{where}.dtype"),
+            "nonfinite": _dec_int(x["nonfinite"], f"{where}.nonfinite"),
+            **{k: _dec_float(x[k], f"{where}.{k}") for k in ("min", "max", "mean", "std")},
+            "hist": [_dec_int(c, f"{where}.hist") for c in hist],
+            "edges": [_dec_float(e, f"{where}.edges") for e in edges]}
+
+
+def decode_watch(text: str | bytes) -> Request:
+    """The viewer's Watch message back to a `pyasg.watch.Request` (raises ProtocolError)."""
+    data = _parse(text)
+    if data["type"] != WATCH:
+        raise _fail(f"expected a {WATCH} message, got {data['type']}")
+    every = _dec_int(data["every"], "Watch.every")
+    if every < 1:
+        raise _fail("Watch.every must be at least 1")
+    return Request(_dec_str(data["name"], "Watch.name"), _dec_str(data["kind"], "Watch.kind"),
+                   _dec_int(data["node"], "Watch.node"), every)
+
+
 def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not strict JSON; write non-finite numbers as strings")
 
 
-def decode(text: str | bytes) -> Event | dict[str, str]:
-    """A JSON text back to its event, or ``{"type": "Close"}`` for the control message.
-
-    >>> decode('{"type": "Launch"}')
-    Traceback (most recent call last):
-      ...
-    pyasg.viewer.protocol.ProtocolError: bad viewer message: ...
-    """
+def _parse(text: str | bytes) -> dict[str, Any]:
+    """The checked JSON object of one message (header and exact field set)."""
     try:
         data = json.loads(text, parse_constant=_no_constants)
     except (ValueError, TypeError, RecursionError) as e:
@@ -148,11 +233,38 @@ def decode(text: str | bytes) -> Event | dict[str, str]:
     keys = set(data) - set(_HEADER)
     if keys != _FIELDS[kind]:
         raise _fail(f"a {kind} message has fields {sorted(_FIELDS[kind])}, got {sorted(keys)}")
+    return data
+
+
+def decode(text: str | bytes) -> Event | dict[str, str]:
+    """A JSON text back to its event, or ``{"type": "Close"}`` for the control message.
+
+    >>> decode('{"type": "Launch"}')
+    Traceback (most recent call last):
+      ...
+    pyasg.viewer.protocol.ProtocolError: bad viewer message: ...
+    """
+    data = _parse(text)
+    kind = data["type"]
+    if kind == WATCH:
+        raise _fail("a Watch message goes from the viewer to training (decode_watch)")
     if kind == CLOSE:
         return {"type": CLOSE}
     if kind == "RunFinished":
         error = data["error"]
         return RunFinished(error=None if error is None else _dec_str(error, "RunFinished.error"))
+    if kind == "ParamsDescribed":
+        kinds = data["kinds"]
+        if not isinstance(kinds, dict) or not all(isinstance(v, str) for v in kinds.values()):
+            raise _fail("ParamsDescribed.kinds must be an object of strings")
+        return ParamsDescribed(kinds=dict(kinds))
+    if kind == "NodeValues":
+        return NodeValues(name=_dec_str(data["name"], "NodeValues.name"),
+                          kind=_dec_str(data["kind"], "NodeValues.kind"),
+                          node=_dec_int(data["node"], "NodeValues.node"),
+                          step=_dec_int(data["step"], "NodeValues.step"),
+                          value=_dec_summary(data["value"], "NodeValues.value"),
+                          grad=_dec_summary(data["grad"], "NodeValues.grad"))
     if kind == "StepDone":
         step = data["step"]
         if not isinstance(step, int) or isinstance(step, bool):

@@ -960,6 +960,18 @@ UI_TEXT: dict[str, dict[str, str]] = {
     "parameter": {"en": "Parameter", "ru": "Параметр"},
     "no_selection": {"en": "Click a node to inspect it.",
                      "ru": "Щёлкните по узлу, чтобы посмотреть его."},
+    "layer_kind": {"en": "Layer parameter", "ru": "Параметр слоя"},
+    "live": {"en": "Live values", "ru": "Значения во время обучения"},
+    "live_waiting": {"en": "Waiting for values from the training process…",
+                     "ru": "Ждём значения от процесса обучения…"},
+    "value": {"en": "Value", "ru": "Значение"},
+    "gradient": {"en": "Gradient", "ru": "Градиент"},
+    "no_gradient": {"en": "no gradient flows to this node",
+                    "ru": "градиент к этому узлу не идёт"},
+    "stats": {"en": "min {min:.4g}  max {max:.4g}  mean {mean:.4g}  std {std:.4g}",
+              "ru": "мин {min:.4g}  макс {max:.4g}  среднее {mean:.4g}  ст.откл. {std:.4g}"},
+    "nonfinite": {"en": "not finite: {n}", "ru": "не конечных: {n}"},
+    "at_step": {"en": "at step", "ru": "на шаге"},
 }
 
 
@@ -988,6 +1000,30 @@ def guess_kind(path: str) -> str | None:
     for pattern, kind in PARAM_PATTERNS:
         if re.search(pattern, path):
             return kind
+    return None
+
+
+def recorded_kind(path: str, kinds: dict[str, str]) -> str | None:
+    """The layer kind recorded (`pyasg.events.describe_params`) for input `path`.
+
+    Recorded paths are relative to the layer that was initialised, and a graph's
+    input paths carry the argument name and any containers in front, so the longest
+    recorded path that `path` ends with (on dotted boundaries) wins. A one-word match
+    (`weight`) says little, so a name that suggests a kind (`guess_kind`) beats it.
+
+    >>> kinds = {"weight": "Linear.weight", "norm1.weight": "LayerNorm.weight"}
+    >>> recorded_kind("params.blocks.0.norm1.weight", kinds)
+    'LayerNorm.weight'
+    >>> recorded_kind("params.fc.weight", kinds), recorded_kind("params.x", kinds)
+    ('Linear.weight', None)
+    """
+    parts = path.split(".")
+    for start in range(len(parts)):
+        suffix = ".".join(parts[start:])
+        if suffix in kinds:
+            if start == len(parts) - 1 and guess_kind(path) is not None:
+                return guess_kind(path)
+            return kinds[suffix]
     return None
 
 
