@@ -283,3 +283,34 @@ def test_two_thousand_nodes():
     collapsed = layout(g, collapse=[f"ps.{i}" for i in range(24)])
     check_layered(g, collapsed)
     assert len(collapsed.boxes) < len(lay.boxes) / 3
+
+
+def test_a_two_thousand_node_gradient_graph_collapses_to_a_readable_few_boxes():
+    """Nine blocks' gradient graph: `blocks.*` gives each block a box for its forward
+    half and one or two for its backward half (a cotangent arriving from the next block
+    counts as that block's until it meets this block's weights), the residual stream
+    included; 2,000 nodes become a few dozen boxes."""
+    blocks = [nn.TransformerBlock(32, 4, causal=True) for _ in range(9)]
+    params = {"blocks": {str(i): b.init(pyasg.random.key(i)) for i, b in enumerate(blocks)}}
+
+    def loss(ps, x):
+        for i, block in enumerate(blocks):
+            x = block(ps["blocks"][str(i)], x)
+        return pyasg.mean(x ** 2)
+
+    g = pyasg.make_graph(lambda ps, x: pyasg.value_and_grad(loss)(ps, x))(
+        params, np.ones((2, 5, 32), np.float32))
+    n = len(set(g.live_ids) | set(g.inputs))
+    assert n >= 2000
+    lay = layout(g, collapse=["blocks.*"])
+    check_layered(g, lay)
+    groups = [k for k, b in lay.boxes.items() if b.collapsed]
+    per_block = {f"ps.blocks.{i}": [k for k in groups if k.split("#")[0] == f"ps.blocks.{i}"]
+                 for i in range(9)}
+    assert all(1 <= len(keys) <= 3 for keys in per_block.values()), per_block
+    in_groups = sum(len(lay.boxes[k].nodes) for k in groups)
+    assert in_groups >= 0.95 * n  # almost every node belongs to its block
+    assert len(lay.boxes) <= 60
+    # The same boxes whether the prefix is written whole, per block, or with `*`.
+    whole = layout(g, collapse=[f"ps.blocks.{i}" for i in range(9)])
+    assert set(whole.boxes) == set(lay.boxes)

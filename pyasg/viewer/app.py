@@ -108,7 +108,7 @@ GRADIENT_BARS = (235, 120, 80)
 
 #: Labels that `texts.UI_TEXT` does not have.
 _EXTRA_TEXT: dict[str, dict[str, str]] = {
-    "collapse": {"en": "Collapse prefix", "ru": "Свернуть префикс"},
+    "collapse": {"en": "Collapse: blocks.*", "ru": "Свернуть: blocks.*"},
     "waiting": {"en": "Waiting for a graph…", "ru": "Ожидание графа…"},
     "running": {"en": "Running", "ru": "Идёт обучение"},
     "finished": {"en": "Run finished", "ru": "Обучение завершено"},
@@ -293,7 +293,9 @@ class App:
         if graph is None:
             return
         try:
-            self.lay = layout(graph, collapse=[self.collapse] if self.collapse else [])
+            # several prefixes, comma-separated: "blocks.*, embed"
+            prefixes = [p.strip() for p in self.collapse.split(",") if p.strip()]
+            self.lay = layout(graph, collapse=prefixes)
         except Exception as e:  # a bad prefix must not kill the viewer
             self._set_status(self.t("bad_collapse") + f"{type(e).__name__}: {e}"[:200])
             self.lay = layout(graph)

@@ -9,7 +9,10 @@ Steps:
 
 1. Only live nodes and the graph inputs are laid out (`graph.live_ids | graph.inputs`).
 2. Collapsing: every node whose `scopes` entry is a collapsed prefix (or lies
-   under it, on dotted boundaries) goes into one box keyed by that prefix.
+   under it, on dotted boundaries) goes into one box keyed by that prefix. A
+   prefix may start at any component (`blocks.0.attn` finds
+   `params.blocks.0.attn`) and may use `*` for one component: `blocks.*` makes
+   one box per block.
    Where a prefix is given together with one under it (`p` and `p.attn`),
    the outermost wins. A box must not create a cycle, which can happen when
    its nodes are interleaved with outside nodes (the forward and backward
@@ -116,8 +119,21 @@ def _common_prefix(names: Iterable[str]) -> str:
     return ".".join(common)
 
 
-def _under(scope: str, prefix: str) -> bool:
-    return scope == prefix or scope.startswith(prefix + ".")
+def _match(scope: str, pattern: str) -> str | None:
+    """The prefix of `scope` that `pattern` names, or None.
+
+    A pattern is a dotted name whose parts are matched on whole components, `*`
+    standing for any one; it may start at any component (`blocks.0.attn` finds
+    `params.blocks.0.attn`), the leftmost place winning.
+
+    >>> _match("ps.blocks.3.attn", "blocks.*"), _match("ps.blocks.3", "ps.blocks.3.attn")
+    ('ps.blocks.3', None)
+    """
+    parts, want = scope.split("."), pattern.split(".")
+    for start in range(len(parts) - len(want) + 1):
+        if all(w in ("*", p) for w, p in zip(want, parts[start:])):
+            return ".".join(parts[:start + len(want)])
+    return None
 
 
 def scopes(graph: Graph) -> dict[int, str]:
@@ -130,9 +146,11 @@ def scopes(graph: Graph) -> dict[int, str]:
       top-level input such as `x` has scope `""`). An input with a non-empty
       scope counts as a *parameter*;
     - any other node takes the longest common dotted prefix of the scopes of
-      the parameters it reads directly, else of the non-empty scopes of its
-      inputs (else `""`), so activations inherit the scope of the layer that made
-      them and the residual stream joins the block it passes through;
+      the parameters it reads directly; else the scope of its newest (highest
+      id) input that has a non-empty scope, so activations inherit the scope of
+      the layer that made them, and what layers share — the residual stream
+      `h + attn(h)`, a cotangent flowing back through a gradient graph — joins
+      the newest layer it reads (a block collapses whole); else `""`;
     - inputs that depend on no graph input at all (constants and what is
       computed from constants only) are left out of that prefix, and get the
       common prefix of their users' scopes instead (`""` if they have none).
@@ -158,10 +176,15 @@ def scopes(graph: Graph) -> dict[int, str]:
         if params:
             result[i] = _common_prefix(params)
             continue
-        known = [s for j in node.inputs if (s := result[j]) is not None]
-        # the unscoped residual stream joins the layer it meets, so blocks collapse whole
-        scoped = [s for s in known if s]
-        result[i] = _common_prefix(scoped or known) if known else None
+        # A node the layers share (the residual stream `h + attn(h)`, a cotangent
+        # flowing back) joins the newest layer it reads: the one that made its newest
+        # scoped input. So a block collapses whole, its residual add included.
+        scoped = [(j, s) for j in node.inputs if (s := result[j])]
+        if scoped:
+            result[i] = max(scoped)[1]
+        else:
+            known = [s for j in node.inputs if result[j] is not None]
+            result[i] = "" if known else None
     users = graph.users
     for i in reversed(graph.ids):
         if result[i] is None:
@@ -195,7 +218,7 @@ def _group(graph: Graph, ids: Sequence[int], scope: dict[int, str],
     newest: dict[str, str] = {}
     pieces: dict[str, int] = {}
     for i in ids:
-        prefix = next((p for p in prefixes if _under(scope[i], p)), None)
+        prefix = next((m for p in prefixes if (m := _match(scope[i], p)) is not None), None)
         in_keys = {key_of[j] for j in graph.nodes[i].inputs if j in key_of}
         if prefix is None:
             key: Key = i
