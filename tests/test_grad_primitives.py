@@ -801,7 +801,30 @@ def test_second_order_through_conv2d() -> None:
 # --------------------------------------------------------------------------- coverage
 
 
+def test_grad_fused() -> None:
+    """A Fused node (a reduction with prologue and epilogue, and an elementwise chain with
+    broadcasting) inside a differentiated function, against central differences."""
+    from pyasg.trace.tracer import inline
+    from pyasg.transforms.fuse import fuse
+
+    def body(x, b):
+        h = pyasg.tanh(x * b + 1.0)
+        return pyasg.exp(h.sum(axis=1, keepdims=True) * 0.5) - h * h
+
+    x0 = np.random.default_rng(1).normal(size=(3, 4))
+    b0 = np.random.default_rng(2).normal(size=(4,))
+    fused = fuse(pyasg.make_graph(body)(x0, b0))
+    assert any(n.op.name == "fused" for n in fused.nodes.values())
+
+    def f(x, b):
+        return inline(fused, [x, b])[0]
+
+    np.testing.assert_allclose(pyasg.jit(f)(x0, b0), pyasg.jit(body)(x0, b0), rtol=1e-12)
+    check_grad(f, x0, b0, argnums=(0, 1))
+
+
 OP_TESTS = {
+    "Fused": test_grad_fused,
     "Neg": test_grad_neg,
     "Abs": test_grad_abs,
     "Sign": test_grad_sign,

@@ -12,11 +12,14 @@ Three kinds of evidence:
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import threading
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from strategies import random_cases
 
 import pyasg
@@ -24,7 +27,10 @@ from pyasg.asg import ops
 from pyasg.asg.graph import Graph
 from pyasg.kernels import lower
 from pyasg.kernels.numpy import NumpyBackend, evaluate
-from pyasg.transforms.jit import MemoryPlan
+from pyasg.transforms import jit as jit_module
+from pyasg.transforms import memory
+from pyasg.transforms.fuse import fuse_for
+from pyasg.transforms.jit import Executable
 
 
 def interpret(graph: Graph, arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -65,7 +71,7 @@ def check_kernels_do_not_alias(graph: Graph, arrays: list[np.ndarray]) -> None:
         env[i] = out
 
 
-def schedule_of(executable: pyasg.Executable) -> list[int]:
+def schedule_of(executable: Executable) -> list[int]:
     """The order the generated code computes values in (from its source)."""
     return [int(m) for m in re.findall(r"^\s*v(\d+) = ", executable.source, re.M)]
 
@@ -85,9 +91,18 @@ def view_kernels(graph: Graph) -> set[int]:
     return views
 
 
-def check_plan(graph: Graph, executable: pyasg.Executable) -> None:
-    """An independent check that no buffer is overwritten while something still reads it."""
-    plan = executable.plan
+def build(graph: Graph, fuse: bool = False, poison: bool = False) -> Executable:
+    """The numpy executable of `graph`, fused as jit_to_backend does or not at all."""
+    if fuse:
+        graph = fuse_for(graph, NumpyBackend())
+    return Executable(graph, NumpyBackend(), "test", poison=poison)
+
+
+def check_plan(executable: Executable) -> None:
+    """An independent check that no buffer is overwritten while something still reads it:
+    two values whose lifetimes (their views' included) overlap never share a static
+    buffer, except a kernel writing in place over an input that dies at it."""
+    graph, plan = executable.graph, executable.plan
     order = schedule_of(executable)
     assert sorted(order) == sorted(i for i in graph.live_ids if i not in graph.inputs)
     pos = {i: k for k, i in enumerate(order)}
@@ -100,57 +115,74 @@ def check_plan(graph: Graph, executable: pyasg.Executable) -> None:
     for i in graph.outputs:
         last_read[i] = end
     views = view_kernels(graph)
-    # the physical buffer each value lives in: None for inputs and constants (never
-    # written), the input's for views, the reused buffer for in-place nodes
-    buffer: dict[int, int | None] = {}
-    logical: dict[int, int | None] = {}  # the non-view value a view looks into
+    # the value whose memory each value lives in: None for inputs and constants, the
+    # looked-into value for views, itself otherwise
+    home: dict[int, int | None] = {}
     for i in [*graph.inputs, *order]:
         node = graph.nodes[i]
         if isinstance(node.op, (ops.Input, ops.Constant)):
-            buffer[i] = logical[i] = None
+            home[i] = None
         elif i in views:
-            buffer[i], logical[i] = buffer[node.inputs[0]], logical[node.inputs[0]]
-        elif i in plan.inplace:
-            j = plan.inplace[i]
-            assert j in node.inputs, f"%{i} writes into %{j}, which it does not read"
-            assert graph.nodes[j].type == node.type, f"%{i} reuses %{j} of another type"
-            assert buffer[j] is not None, f"%{i} writes into input/constant memory (%{j})"
-            assert j not in views, f"%{i} writes into %{j}, a view"
-            buffer[i], logical[i] = buffer[j], i
+            home[i] = home[node.inputs[0]]
         else:
-            buffer[i] = logical[i] = i
-    # every logical value lives from its definition to the last read of it or its views
+            home[i] = i
     live_until: dict[int, int] = {}
     for i in order:
-        if logical[i] is not None:
-            live_until[logical[i]] = max(live_until.get(logical[i], -1), last_read[i])
+        if home[i] is not None:
+            live_until[home[i]] = max(live_until.get(home[i], -1), last_read[i])
+    for i, b in plan.buffer_of.items():
+        assert home[i] == i, f"%{i} is a view but has a buffer of its own"
+        dtype, size = plan.buffers[b]
+        t = graph.nodes[i].type
+        assert dtype == t.dtype and size >= t.size * np.dtype(t.dtype).itemsize, (
+            f"%{i} ({t}) does not fit buffer {b} ({dtype}, {size} bytes)")
+        assert f"out=b{b}_" in executable.source.split(f"v{i} = ", 1)[1].split("\n")[0]
+    for i in graph.outputs:
+        assert home[i] not in plan.buffer_of, f"output %{i} lives in a static buffer"
+    sharing: dict[int, list[int]] = {}
+    for i, b in plan.buffer_of.items():
+        sharing.setdefault(b, []).append(i)
+    for b, values in sharing.items():
+        values.sort(key=pos.__getitem__)
+        for a, c in zip(values, values[1:]):
+            if plan.inplace.get(c) == a:
+                assert a in graph.nodes[c].inputs, f"%{c} writes into %{a}, not its input"
+                assert graph.nodes[a].type == graph.nodes[c].type
+                assert live_until[a] <= pos[c], (
+                    f"%{c} overwrites %{a} in place, which is still read at position "
+                    f"{live_until[a]} > {pos[c]}\n{executable.source}")
+            else:
+                assert live_until[a] < pos[c], (
+                    f"%{c} reuses buffer {b} of %{a}, which is still read at position "
+                    f"{live_until[a]} >= {pos[c]}\n{executable.source}")
     for i, j in plan.inplace.items():
-        assert live_until[logical[j]] <= pos[i], (
-            f"%{i} overwrites the buffer of %{j}, which is still read at position "
-            f"{live_until[logical[j]]} > {pos[i]}\n{executable.source}")
+        assert plan.buffer_of[i] == plan.buffer_of[j]
     for at, dead in plan.release_after.items():
         for d in dead:
             assert d not in graph.outputs, f"output %{d} is released"
             assert last_read[d] <= pos[at], f"%{d} is released at %{at} but read later"
 
 
-def run_checked(graph: Graph, *input_sets: list[np.ndarray]) -> list[tuple[np.ndarray, ...]]:
-    """Run the executable on each input set in turn, checking it against `interpret`."""
-    ex = pyasg.jit_to_backend(graph, "numpy")
-    check_plan(graph, ex)
+def run_checked(graph: Graph, *input_sets: list[np.ndarray],
+                fuse: bool = False) -> list[tuple[np.ndarray, ...]]:
+    """Run the executable (poisoned, and not) on each input set in turn, checking it
+    against `interpret`."""
+    plain, poisoned = build(graph, fuse), build(graph, fuse, poison=True)
+    check_plan(plain)
     check_kernels_do_not_alias(graph, input_sets[0])
     results = []
     for arrays in input_sets:
-        before = [np.array(a, copy=True) for a in arrays]
-        got = ex(*arrays)
-        for a, b in zip(arrays, before):
-            np.testing.assert_array_equal(a, b, err_msg="the executable wrote into an input")
         want = interpret(graph, arrays)
-        assert len(got) == len(want)
-        for g, w in zip(got, want):
-            assert np.shape(g) == w.shape and np.asarray(g).dtype == w.dtype
-            np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12 * float(
-                np.max(np.abs(w), initial=1.0)))
+        for ex in (poisoned, plain):
+            before = [np.array(a, copy=True) for a in arrays]
+            got = ex(*arrays)
+            for a, b in zip(arrays, before):
+                np.testing.assert_array_equal(a, b, err_msg="the executable wrote into an input")
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                assert np.shape(g) == w.shape and np.asarray(g).dtype == w.dtype
+                np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12 * float(
+                    np.max(np.abs(w), initial=1.0)))
         results.append(tuple(np.array(g, copy=True) for g in got))
     return results
 
@@ -164,24 +196,69 @@ def test_elementwise_chain_reuses_one_buffer() -> None:
 
     x = np.linspace(-1, 1, 12).reshape(3, 4)
     g = pyasg.make_graph(f)(x)
-    ex = pyasg.jit_to_backend(g)
-    assert ex.plan.inplace, ex.source
+    ex = build(g)
     assert "out=" in ex.source
-    assert len(ex.plan.inplace) >= 4  # tanh, mul, sin, add, cos all fit in exp's buffer
-    check_plan(g, ex)
+    # exp, tanh, mul, sin and add all live in one buffer (cos is the output)
+    assert len(ex.plan.inplace) == 4 and ex.plan.buffer_count == 1, ex.source
+    check_plan(ex)
     (out,) = ex(x)
     np.testing.assert_allclose(out, np.cos(np.sin(np.tanh(np.exp(x)) * 3.0) + 1.0), rtol=1e-15)
 
 
-def test_values_are_released_after_their_last_reader() -> None:
-    g = pyasg.make_graph(lambda x: pyasg.sum(pyasg.exp(x) * pyasg.sin(x)))(np.ones(5))
-    ex = pyasg.jit_to_backend(g)
+def test_buffers_are_reused_across_shapes_of_one_size_and_dtype() -> None:
+    def f(x, w):  # noqa: ANN001, ANN202
+        a = pyasg.exp(x) @ w             # [4, 6]
+        b = pyasg.tanh(a.reshape(6, 4))  # read through a view: not in place
+        c = pyasg.sum(b, axis=1)         # a's and b's buffers are free after this
+        d = pyasg.sin(w.T @ x.T)         # [6, 4] of the same size: a freed buffer
+        return c, pyasg.sum(d * 2.0)
+
+    x, w = np.linspace(-1, 1, 32).reshape(4, 8), np.linspace(-1, 1, 48).reshape(8, 6)
+    g = pyasg.make_graph(f)(x, w)
+    ex = build(g)
+    check_plan(ex)
+    naive = sum(g.nodes[i].type.size * 8 for i in ex.plan.buffer_of)
+    assert ex.plan.static_bytes < naive
+    shapes_per_buffer: dict[int, set] = {}
+    for i, b in ex.plan.buffer_of.items():
+        shapes_per_buffer.setdefault(b, set()).add(g.nodes[i].type.shape)
+    assert any(len(s) > 1 for s in shapes_per_buffer.values()), ex.source
+    c, e = ex(x, w)
+    np.testing.assert_allclose(c, np.tanh((np.exp(x) @ w).reshape(6, 4)).sum(1), rtol=1e-13)
+    np.testing.assert_allclose(e, (np.sin(w.T @ x.T) * 2.0).sum(), rtol=1e-13)
+
+
+def test_the_plan_reports_counts_and_bytes() -> None:
+    def f(x, w):  # noqa: ANN001, ANN202
+        return (pyasg.sum(pyasg.exp(x) @ w),)
+
+    x, w = np.ones((4, 8), np.float32), np.ones((8, 8), np.float32)
+    ex = build(pyasg.make_graph(f)(x, w))
+    plan = ex.plan
+    # by hand: exp [4, 8] f32 = 128 B; the matmul (128 B) writes over it in place (it
+    # dies there and has the same type); the sum, a 0-d output, is 4 B per call
+    assert plan.kernel_count == ex.kernel_count == 3
+    assert plan.buffer_count == 1 and plan.static_bytes == 128
+    assert plan.naive_bytes == 128 + 128 + 4
+    assert plan.output_bytes == 4 and plan.planned_peak_bytes == 132
+    assert len(plan.inplace) == 1
+    text = plan.report()
+    assert "3 kernels" in text and "1 static buffers" in text and "naive" in text
+
+
+def test_values_kernels_allocate_are_released_after_their_last_reader() -> None:
+    def f(x):  # noqa: ANN001, ANN202
+        return pyasg.sum(pyasg.argmax(pyasg.exp(x), axis=1) * 2)
+
+    g = pyasg.make_graph(f)(np.arange(12.0).reshape(3, 4))
+    ex = build(g)
+    argmax = next(i for i in g.live_ids if isinstance(g.nodes[i].op, ops.ArgMax))
+    assert ex.plan.allocating == (argmax,)  # argmax cannot take out= (see reductions.py)
     released = {d for dead in ex.plan.release_after.values() for d in dead}
-    internal = set(g.live_ids) - set(g.outputs) - set(g.inputs) - {
-        i for i in g.live_ids if isinstance(g.nodes[i].op, ops.Constant)}
-    assert released == internal
-    assert "del v" in ex.source
-    check_plan(g, ex)
+    assert released == {argmax}
+    assert f"del v{argmax}" in ex.source
+    check_plan(ex)
+    np.testing.assert_array_equal(ex(np.arange(12.0).reshape(3, 4))[0], 2 * 3 * 3)
 
 
 def test_inputs_are_never_written() -> None:
@@ -191,6 +268,7 @@ def test_inputs_are_never_written() -> None:
     x, y = np.ones(3), np.arange(3.0)
     ex = pyasg.jit_to_backend(pyasg.make_graph(f)(x, y))
     assert all(j not in ex.graph.inputs for j in ex.plan.inplace.values())
+    assert not set(ex.graph.inputs) & set(ex.plan.buffer_of)
     a, b = ex(x, y)
     np.testing.assert_array_equal(x, 1.0)
     np.testing.assert_array_equal(y, [0.0, 1.0, 2.0])
@@ -202,10 +280,10 @@ def test_inputs_are_never_written() -> None:
 
 
 @settings(deadline=None)
-@given(random_cases())
-def test_random_graphs_match_a_no_reuse_interpreter_and_numpy(case) -> None:  # noqa: ANN001
+@given(random_cases(), st.booleans())
+def test_random_graphs_match_a_no_reuse_interpreter_and_numpy(case, fuse) -> None:  # noqa: ANN001
     g = case.graph
-    first, second, third = run_checked(g, case.arrays, case.other_arrays, case.arrays)
+    first, second, third = run_checked(g, case.arrays, case.other_arrays, case.arrays, fuse=fuse)
     for out, ref in zip(first, case.reference(case.arrays)):
         np.testing.assert_allclose(out, ref, rtol=1e-9, atol=1e-9)
     for out, ref in zip(second, case.reference(case.other_arrays)):
@@ -215,9 +293,9 @@ def test_random_graphs_match_a_no_reuse_interpreter_and_numpy(case) -> None:  # 
 
 
 @settings(deadline=None)
-@given(random_cases())
-def test_simplified_random_graphs_match_too(case) -> None:  # noqa: ANN001
-    run_checked(pyasg.simplify(case.graph), case.arrays, case.other_arrays)
+@given(random_cases(), st.booleans())
+def test_simplified_random_graphs_match_too(case, fuse) -> None:  # noqa: ANN001
+    run_checked(pyasg.simplify(case.graph), case.arrays, case.other_arrays, fuse=fuse)
 
 
 @settings(deadline=None)
@@ -425,20 +503,115 @@ def test_the_same_output_twice() -> None:
     np.testing.assert_allclose(e, np.exp(np.tanh(x)), rtol=1e-15)
 
 
-def test_the_plan_checker_catches_a_buffer_overwritten_while_a_view_is_read() -> None:
+def test_the_plan_checker_and_poison_catch_a_broken_plan(monkeypatch) -> None:  # noqa: ANN001
     def f(x, w):  # noqa: ANN001, ANN202
         y = pyasg.exp(x)
-        return y + 1.0, y.T @ w
+        z = pyasg.tanh(x)
+        return (y.T @ w + pyasg.sum(z),)
 
-    g = pyasg.make_graph(f)(np.ones((3, 4)), np.ones((3, 2)))
-    ex = pyasg.jit_to_backend(g)
-    check_plan(g, ex)
+    x, w = np.linspace(-1, 1, 12).reshape(3, 4), np.linspace(-1, 1, 6).reshape(3, 2)
+    g = pyasg.make_graph(f)(x, w)
+    check_plan(build(g))
     y = next(i for i in g.ids if isinstance(g.nodes[i].op, ops.Exp))
-    z = next(i for i in g.ids if isinstance(g.nodes[i].op, ops.Add))
-    assert z not in ex.plan.inplace  # the real plan does not do this ...
-    ex.plan = MemoryPlan({z: y}, ex.plan.release_after)  # ... a broken one would
+    z = next(i for i in g.ids if isinstance(g.nodes[i].op, ops.Tanh))
+    real = memory.plan_memory
+
+    def broken(graph, schedule, kernels):  # noqa: ANN001, ANN202
+        plan = real(graph, schedule, kernels)  # y and z (both live) share one buffer
+        buffer_of = {**plan.buffer_of, z: plan.buffer_of[y]}
+        free = {k: tuple(b for b in v if b != plan.buffer_of[z])
+                for k, v in plan.free_after.items()}
+        after_z = schedule[schedule.index(z) + 1]
+        free[after_z] = free.get(after_z, ()) + (plan.buffer_of[y],)  # freed too early
+        return dataclasses.replace(plan, buffer_of=buffer_of, free_after=free)
+
+    monkeypatch.setattr(jit_module, "plan_memory", broken)
     with pytest.raises(AssertionError, match="still read"):
-        check_plan(g, ex)
-    ex.plan = MemoryPlan({}, {z: (y,)})  # releasing y while y.T is still to be read
-    with pytest.raises(AssertionError, match="read later"):
-        check_plan(g, ex)
+        check_plan(build(g))
+    (got,) = build(g, poison=True)(x, w)
+    assert np.isnan(got).all()  # the poisoned run shows the overlap
+
+
+def test_a_call_while_the_buffers_are_busy_runs_on_fresh_buffers() -> None:
+    def f(x, w):  # noqa: ANN001, ANN202
+        return (pyasg.sum(pyasg.tanh(x @ w) @ w.T, axis=0),)
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((6, 6))
+    ex = build(pyasg.make_graph(f)(np.ones((5, 6)), w))
+    assert ex.plan.buffer_count >= 1
+    xs = [rng.standard_normal((5, 6)) for _ in range(4)]
+    want = [(np.tanh(x @ w) @ w.T).sum(0) for x in xs]
+    with ex._lock:  # as if another thread were inside: the call must not wait or clash
+        np.testing.assert_allclose(ex(xs[0], w)[0], want[0], rtol=1e-13)
+    results: dict[int, list] = {}
+
+    def worker(k: int) -> None:
+        results[k] = [ex(xs[(k + n) % 4], w)[0] for n in range(50)]
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, outs in results.items():
+        for n, out in enumerate(outs):
+            np.testing.assert_allclose(out, want[(k + n) % 4], rtol=1e-13)
+
+
+# --------------------------------------------------------------------------- real training steps
+
+
+def _mlp_step_graph() -> tuple[Graph, list[np.ndarray]]:
+    layers = [pyasg.nn.Linear(12, 16), pyasg.nn.Linear(16, 16), pyasg.nn.Linear(16, 5)]
+    params = {str(i): layer.init(pyasg.random.key(i)) for i, layer in enumerate(layers)}
+
+    def step(p, x, y):  # noqa: ANN001, ANN202
+        def loss(p):  # noqa: ANN001, ANN202
+            h = pyasg.relu(layers[0](p["0"], x))
+            h = pyasg.relu(layers[1](p["1"], h))
+            return pyasg.losses.cross_entropy(layers[2](p["2"], h), y)
+
+        value, grads = pyasg.value_and_grad(loss)(p)
+        return pyasg.tree_map(lambda a, g: a - 0.1 * g, p, grads), value
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 12)).astype(np.float32)
+    y = rng.integers(0, 5, 8).astype(np.int32)
+    g = pyasg.simplify(pyasg.make_graph(step)(params, x, y))
+    leaves = [np.asarray(v) for _, v in pyasg.trace.tree.flatten_with_paths(
+        {"p": params, "x": x, "y": y})[0]]
+    return g, leaves
+
+
+def _transformer_step_graph() -> tuple[Graph, list[np.ndarray]]:
+    block = pyasg.nn.TransformerBlock(16, 4, causal=True)
+    params = block.init(pyasg.random.key(0))
+
+    def step(p, x, y):  # noqa: ANN001, ANN202
+        value, grads = pyasg.value_and_grad(lambda p: pyasg.mean((block(p, x) - y) ** 2))(p)
+        return pyasg.tree_map(lambda a, g: a - 0.1 * g, p, grads), value
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 8, 16)).astype(np.float32)
+    y = rng.standard_normal((2, 8, 16)).astype(np.float32)
+    g = pyasg.simplify(pyasg.make_graph(step)(params, x, y))
+    leaves = [np.asarray(v) for _, v in pyasg.trace.tree.flatten_with_paths(
+        {"p": params, "x": x, "y": y})[0]]
+    return g, leaves
+
+
+@pytest.mark.parametrize("fuse", [False, True])
+@pytest.mark.parametrize("make", [_mlp_step_graph, _transformer_step_graph])
+def test_poisoned_training_steps_match_the_no_reuse_interpreter(make, fuse) -> None:  # noqa: ANN001
+    g, arrays = make()
+    ex = build(g, fuse, poison=True)
+    check_plan(ex)
+    assert ex.plan.buffer_count > 0 and "# poison" in ex.source
+    want = interpret(g, arrays)
+    for _ in range(2):  # the second call runs on buffers the first one poisoned
+        got = ex(*arrays)
+        for a, b in zip(got, want):
+            assert np.all(np.isfinite(a))
+            # float32, and folded / batched GEMMs may round differently
+            np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)

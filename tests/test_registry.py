@@ -30,6 +30,15 @@ LEAVES = {"Input", "Constant"}
 
 #: Example values of every attribute kind that serialize.py supports. An attribute of a
 #: kind not listed here cannot be saved: add a case to encode_attr/decode_attr first.
+def _example_graph() -> object:
+    """A one-op sub-graph, the attribute of a Fused node."""
+    from pyasg.asg.graph import GraphBuilder
+
+    b = GraphBuilder()
+    x = b.add_input("in0", TensorType((2, 3)))
+    return b.build([b.add(ops.Exp(), (x,))])
+
+
 KIND_EXAMPLES: dict[str, list[object]] = {
     "int": [0, 3, -2, 2**40],
     "bool": [False, True],
@@ -39,6 +48,7 @@ KIND_EXAMPLES: dict[str, list[object]] = {
     "TensorType": [TensorType((), "bool"), TensorType((2, 0, 3), "uint32")],
     "tuple[int, ...]": [(), (1,), (0, -1, 5)],
     "tuple[tuple[int, int, int], ...]": [(), ((1, 2, 0),), ((0, 0, 1), (3, 0, 0))],
+    "Graph": [_example_graph()],
 }
 
 F32 = "float32"

@@ -10,7 +10,8 @@ Format (version 1)::
 
 Ops are looked up by class name in `pyasg.asg.ops.OPS` only; every attribute is
 checked against its declared type; every node's type is re-derived and must match
-the stored one. Any defect raises `GraphFormatError`.
+the stored one. Any defect raises `GraphFormatError`. A `Fused` node's attribute
+`graph` is a whole graph in this same format, nested and validated the same way.
 
 >>> from pyasg.asg.graph import GraphBuilder
 >>> from pyasg.asg.types import TensorType
@@ -29,6 +30,7 @@ from dataclasses import fields
 
 from pyrsistent import pmap, pvector
 
+from pyasg.asg import ops_fused  # noqa: F401  (registers `Fused`, whose attribute is a Graph)
 from pyasg.asg.graph import Graph, Node
 from pyasg.asg.ops import OPS, Input, Op
 from pyasg.asg.types import TensorType
@@ -56,6 +58,8 @@ def encode_attr(kind: str, value: object) -> object:
         return _enc_float(float(value))  # type: ignore[arg-type]
     if kind.startswith("tuple"):
         return json.loads(json.dumps(value))  # nested tuples -> nested lists
+    if kind == "Graph":  # a fused node's sub-graph: the same format, nested
+        return graph_to_dict(value)  # type: ignore[arg-type]
     return value
 
 
@@ -122,6 +126,12 @@ def decode_attr(kind: str, x: object, where: str) -> object:
         if not isinstance(x, list):
             raise _fail(f"{where} must be a list of [low, high, interior] triples")
         return tuple(_int_tuple(v, where, 3) for v in x)
+    if kind == "Graph":
+        try:
+            return graph_from_dict(x)
+        except GraphFormatError as e:
+            inner = e.message.removeprefix("bad graph file: ")
+            raise _fail(f"{where} (a nested graph): {inner}") from None
     raise _fail(f"{where}: attribute kind {kind!r} is not serialisable")
 
 

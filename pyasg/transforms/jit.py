@@ -22,8 +22,10 @@ batch size retraces; new numbers in arrays of the same shapes never do.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +40,7 @@ from pyasg.asg.types import TensorType
 from pyasg.errors import BackendError, TraceError
 from pyasg.kernels import lower
 from pyasg.kernels.numpy import NumpyBackend
+from pyasg.kernels.numpy import fused as _numpy_fused  # noqa: F401  (its kernel)
 from pyasg.trace.tracer import (
     Tracer,
     argument_names,
@@ -47,7 +50,9 @@ from pyasg.trace.tracer import (
     user_source,
 )
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
+from pyasg.transforms import fuse as _fuse  # also registers Fused's VJP rule
 from pyasg.transforms.dtypes import convert_dtypes
+from pyasg.transforms.memory import MemoryPlan, plan_memory  # noqa: F401 - re-exported
 from pyasg.transforms.simplify import simplify
 from pyasg.watch import WatchMap
 
@@ -90,68 +95,33 @@ def get_backend(name: str | object) -> object:
 # --------------------------------------------------------------------------- the executable
 
 
-@dataclass(frozen=True)
-class MemoryPlan:
-    """What the compiler decided about memory: reused buffers and released values."""
-
-    inplace: dict[int, int]  # node -> input whose buffer it writes into
-    release_after: dict[int, tuple[int, ...]]  # node -> values dead after it runs
-    #: outputs living in memory the executable does not own (a caller's input, a shared
-    #: constant, or a view of one): they are copied, so results never alias arguments
-    copy_outputs: frozenset[int] = frozenset()
-
-
-def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) -> MemoryPlan:
-    """Liveness over `schedule`, with views keeping the buffer they look into alive."""
-    outputs = set(graph.outputs)
-    position = {i: t for t, i in enumerate(schedule)}
-    end = len(schedule)
-    last_use = {i: (end if i in outputs else position[i]) for i in schedule}
-    for i in schedule:
-        for j in graph.nodes[i].inputs:
-            last_use[j] = max(last_use[j], position[i])
-    # the buffer each value lives in: its own (fresh kernel output), its input's (a
-    # view), or None (inputs and constants: never written into)
-    owner: dict[int, int | None] = {}
-    group_end: dict[int, int] = {}
-    inplace: dict[int, int] = {}
-    for i in schedule:
-        node = graph.nodes[i]
-        kernel = kernels.get(i)
-        if isinstance(node.op, (Input, Constant)):
-            owner[i] = None
-            continue
-        if kernel.view:
-            owner[i] = owner[node.inputs[0]]
-        else:
-            owner[i] = i
-            if kernel.writes_out and node.type.shape:  # 0-d results are numpy scalars
-                for j in node.inputs:
-                    if (owner.get(j) == j and group_end.get(j) == position[i]
-                            and graph.nodes[j].type == node.type and j not in inplace.values()):
-                        inplace[i] = j
-                        break
-        if owner[i] is not None:
-            group_end[owner[i]] = max(group_end.get(owner[i], -1), last_use[i])
-    release: dict[int, list[int]] = {}
-    for i in schedule:
-        if last_use[i] < end and not isinstance(graph.nodes[i].op, (Input, Constant)):
-            release.setdefault(schedule[last_use[i]], []).append(i)
-    borrowed = frozenset(i for i in graph.outputs if owner[i] is None)
-    return MemoryPlan(inplace, {k: tuple(v) for k, v in release.items()}, borrowed)
-
-
 class Executable:
     """A compiled graph: call it with one array per graph input; returns a tuple of arrays.
 
-    `source` is the generated Python; `plan` the memory plan; `kernel_count` the
-    number of kernel calls per run.
+    `source` is the generated Python; `plan` the memory plan (`plan.report()` says what
+    it holds); `kernel_count` the number of kernel calls per run. With `poison=True`
+    (or PYASG_POISON=1 when it is built) the generated code fills every static buffer
+    with NaN (integers: a sentinel) right after its last reader, so a plan that let
+    two live values share a buffer shows up as wrong results.
+
+    The static buffers belong to the executable, so one call at a time uses them: a
+    call made while another is running (another thread, or a kernel calling back)
+    runs on freshly allocated buffers instead, slower but correct.
+
+    >>> import pyasg, numpy as np
+    >>> ex = jit_to_backend(pyasg.make_graph(lambda x: (x @ x.T).sum())(np.ones((2, 3))))
+    >>> float(ex(np.ones((2, 3)))[0]), ex.plan.buffer_count
+    (12.0, 1)
     """
 
-    def __init__(self, graph: Graph, backend: object, name: str = "graph") -> None:
+    def __init__(self, graph: Graph, backend: object, name: str = "graph",
+                 poison: bool | None = None) -> None:
         self.graph = graph
         self.backend = backend
         self.name = name
+        if poison is None:
+            poison = os.environ.get("PYASG_POISON", "") not in ("", "0")
+        self.poison = poison
         schedule = [i for i in graph.live_ids]
         kernels: dict[int, Any] = {}
         for i in schedule:
@@ -161,14 +131,30 @@ class Executable:
             in_types = tuple(graph.nodes[j].type for j in node.inputs)
             kernel = lower(node.op, backend, in_types=in_types, out_type=node.type)
             kernels[i] = kernel
+        self.kernels = kernels
         self.plan = plan_memory(graph, schedule, kernels)
         self.kernel_count = len(kernels)
         self._input_types = graph.input_types
-        self._run, self.source, self._line_to_node = self._generate(schedule, kernels)
+        self._lock = threading.Lock()
+        self.source, self._line_to_node, self._scope, self._buffer_names = self._generate(
+            schedule, kernels)
+        self._make = self._compile_source()
+        self._run = self._make(**self._scope, **self._new_buffers())
+
+    def _new_buffers(self) -> dict[str, np.ndarray]:
+        """The static buffers, and the views of them the generated code names."""
+        flat = [np.empty(size // np.dtype(dtype).itemsize, dtype)
+                for dtype, size in self.plan.buffers]
+        views: dict[str, np.ndarray] = {f"B{k}": b for k, b in enumerate(flat)}
+        for name, (k, shape) in self._buffer_names.items():
+            views[name] = flat[k][:math.prod(shape)].reshape(shape)
+        return views
 
     def _generate(self, schedule: list[int], kernels: dict[int, Any]):  # noqa: ANN202
-        graph = self.graph
-        scope: dict[str, Any] = {}
+        graph, plan = self.graph, self.plan
+        scope: dict[str, Any] = {"empty": np.empty}
+        buffer_names: dict[str, tuple[int, tuple[int, ...]]] = {}
+        view_of: dict[tuple[int, tuple[int, ...]], str] = {}
         lines = [f"def run({', '.join(f'v{i}' for i in graph.inputs)}):"]
         line_to_node: dict[int, int] = {}
         for i in schedule:
@@ -183,30 +169,54 @@ class Executable:
                 continue
             scope[f"k{i}"] = kernels[i].fn
             args = ", ".join(f"v{j}" for j in node.inputs)
-            if i in self.plan.inplace:
-                args += f", out=v{self.plan.inplace[i]}"
+            if i in plan.buffer_of:
+                key = (plan.buffer_of[i], node.type.shape)
+                if key not in view_of:
+                    view_of[key] = f"b{key[0]}_{len(view_of)}"
+                    buffer_names[view_of[key]] = key
+                args += f", out={view_of[key]}"
+            elif i in plan.fresh:
+                scope[f"s{i}"], scope[f"d{i}"] = node.type.shape, np.dtype(node.type.dtype)
+                args += f", out=empty(s{i}, d{i})"
             line_to_node[len(lines) + 1] = i
             lines.append(f"    v{i} = k{i}({args})  # {node.op.name}")
-            for dead in self.plan.release_after.get(i, ()):
+            for dead in plan.release_after.get(i, ()):
                 lines.append(f"    del v{dead}")
-        outs = [f"v{i}.copy()" if i in self.plan.copy_outputs else f"v{i}"
-                for i in graph.outputs]
+            if self.poison:
+                for k in plan.free_after.get(i, ()):
+                    dtype = np.dtype(plan.buffers[k][0])
+                    scope[f"p{k}"] = _poison_value(dtype)
+                    lines.append(f"    B{k}.fill(p{k})  # poison")
+        outs = [f"v{i}.copy()" if i in plan.copy_outputs else f"v{i}" for i in graph.outputs]
         lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
-        # kernels and constants are closure cells of `run`: no name look-up per call
+        buffer_args = [f"B{k}" for k in range(plan.buffer_count)] + list(buffer_names)
+        # kernels, constants and buffers are closure cells of `run`: no look-up per call
         body = "\n".join("    " + line for line in lines)
-        source = f"def make({', '.join(scope)}):\n{body}\n    return run\n"
-        filename = f"<pyasg:{self.name}>"
-        namespace: dict[str, Any] = {}
-        exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our generated code
+        params = ", ".join([*scope, *buffer_args])
+        source = f"def make({params}):\n{body}\n    return run\n"
         line_to_node = {k + 1: v for k, v in line_to_node.items()}
-        return namespace["make"](**scope), source, line_to_node
+        return source, line_to_node, scope, buffer_names
+
+    def _compile_source(self) -> Callable[..., Callable[..., tuple]]:
+        namespace: dict[str, Any] = {}
+        filename = f"<pyasg:{self.name}>"
+        exec(compile(self.source, filename, "exec"), namespace)  # noqa: S102 - our generated code
+        return namespace["make"]
 
     def __call__(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
         if len(arrays) != len(self._input_types):
             raise BackendError(f"{self.name} takes {len(self._input_types)} arrays, "
                                f"got {len(arrays)}")
+        if self._lock.acquire(blocking=False):
+            try:
+                return self._run(*arrays)
+            except Exception as e:
+                raise self._explain(e) from e
+            finally:
+                self._lock.release()
+        # the static buffers are in use (another thread, or a call from inside a call)
         try:
-            return self._run(*arrays)
+            return self._make(**self._scope, **self._new_buffers())(*arrays)
         except Exception as e:
             raise self._explain(e) from e
 
@@ -223,9 +233,20 @@ class Executable:
                             f"{type(error).__name__}: {error}", node.source)
 
 
+def _poison_value(dtype: np.dtype) -> object:
+    """What freed buffers are filled with in poisoned runs: NaN, or an unlikely integer."""
+    if dtype.kind in "fc":
+        return dtype.type(np.nan)
+    if dtype.kind == "b":
+        return True
+    info = np.iinfo(dtype)
+    return info.max if dtype.kind == "u" else info.min + 7
+
+
 def jit_to_backend(graph: Graph, backend: str | object = "numpy",
-                   name: str = "graph") -> Executable:
-    """Compile `graph` for `backend`: kernels resolved once, memory planned.
+                   name: str = "graph", fuse: bool = True) -> Executable:
+    """Compile `graph` for `backend`: fused (`pyasg.transforms.fuse`, unless `fuse` is
+    False or the backend has no `Fused` kernel), kernels resolved once, memory planned.
 
     >>> import pyasg, numpy as np
     >>> g = pyasg.make_graph(lambda x: x * 2.0)(np.ones(2, np.float32))
@@ -236,6 +257,8 @@ def jit_to_backend(graph: Graph, backend: str | object = "numpy",
     converts = getattr(backend, "converts", None)  # dtypes the device lacks (documented)
     if converts:
         graph = convert_dtypes(graph, converts)
+    if fuse:
+        graph = _fuse.fuse_for(graph, backend)
     compile_graph = getattr(backend, "compile", None)  # backends with their own executable
     if compile_graph is not None:
         return compile_graph(graph, name)
@@ -346,7 +369,6 @@ class Jitted:
             return
         events.publish(events.NodeValues(request.name, request.kind, request.node,
                                           compiled.calls, value, grad))
-
 
     def _compile(self, args: Sequence[object], static: dict[int, object],
                  backend: str | object, signature: Sequence[tuple]) -> _Compiled:

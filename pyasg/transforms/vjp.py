@@ -250,6 +250,12 @@ def _(op, g, out, a, b):  # noqa: ANN001, ANN202
     if b.ndim == 1:
         g2 = F.expand_dims(g2, -1)
     ga = sum_to_shape(F.matmul(g2, F.swapaxes(b2, -1, -2)), F.type_of(a2).shape)
+    if b.ndim == 2 and a.ndim > 2:
+        # b was shared by every leading index of a: its gradient is ONE GEMM over the
+        # folded rows, [k, B*m] @ [B*m, n], not a batched matmul summed over B
+        k, n = b.shape
+        gb = F.matmul(F.swapaxes(F.reshape(a, (-1, k)), 0, 1), F.reshape(g2, (-1, n)))
+        return (F.reshape(ga, a.shape), gb)
     gb = sum_to_shape(F.matmul(F.swapaxes(a2, -1, -2), g2), F.type_of(b2).shape)
     return (F.reshape(ga, a.shape), F.reshape(gb, b.shape))
 

@@ -688,6 +688,29 @@ OPS_TEXT: dict[str, dict[str, dict[str, str]]] = {
                    "через скрытое состояние.",
         },
     },
+    # --- fusion ------------------------------------------------------------------------
+    "fused": {
+        "en": {
+            "what": "A group of elementwise ops (with a reduction or matmul they feed or "
+                    "follow) that the compiler runs as ONE kernel; it holds the group as "
+                    "its own small graph.",
+            "formula": "y = g(x₁, …, xₖ), g the sub-graph: one pass over memory instead of "
+                       "one per op",
+            "why": "Each separate op reads and writes the whole tensor; fusing a chain "
+                   "(bias, activation, normalisation arithmetic) saves memory traffic and "
+                   "kernel launches, which dominate small and elementwise-heavy models.",
+        },
+        "ru": {
+            "what": "Группа поэлементных операций (вместе с редукцией или матричным "
+                    "умножением рядом с ними), которую компилятор выполняет ОДНИМ ядром; "
+                    "группа хранится как отдельный маленький граф.",
+            "formula": "y = g(x₁, …, xₖ), g — подграф: один проход по памяти вместо "
+                       "прохода на каждую операцию",
+            "why": "Каждая отдельная операция читает и пишет весь тензор; слияние цепочки "
+                   "(смещение, активация, арифметика нормализации) экономит обращения к "
+                   "памяти и запуски ядер, которые и определяют скорость небольших моделей.",
+        },
+    },
     # --- convolution and pooling ------------------------------------------------------
     "conv2d": {
         "en": {

@@ -26,14 +26,22 @@ NUMPY = NumpyBackend()
 class NumpyKernel:
     """A compiled kernel: `fn(*arrays)` returns the node's value.
 
-    `writes_out`: `fn` also takes `out=` (a buffer of the output's shape and dtype),
-    so the memory plan can hand it a dead buffer. `view`: the result may share memory
-    with its first input, so that input's buffer stays alive while the result lives.
+    `writes_out`: `fn` also takes `out=` (a buffer of the output's shape and dtype)
+    and returns it, so the memory plan can give it a static buffer. `inplace` (with
+    `writes_out`): `out` may be the very buffer of an input that dies at this node,
+    which ufuncs and matmul handle (numpy copies when operands overlap); kernels that
+    write `out` before they have read all their inputs say False. `view`: the result
+    may share memory with its first input, so that input's buffer stays alive while
+    the result lives.
+
+    >>> NumpyKernel(np.add, writes_out=True).inplace
+    True
     """
 
     fn: Callable[..., np.ndarray]
     writes_out: bool = False
     view: bool = False
+    inplace: bool = True
 
 
 @lru_cache(maxsize=4096)

@@ -48,12 +48,19 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     n, out_c, ho, wo = out_type.shape
     kernel = in_types[1].shape[2:]
 
-    def conv2d(x, w):  # noqa: ANN001, ANN202
-        cols = _patches(x, op, kernel, (ho, wo))                     # [N, g, L, K]
-        out = cols @ _grouped_weight(w, op.groups).transpose(0, 2, 1)  # [N, g, L, O/g]
-        return np.ascontiguousarray(out.transpose(0, 1, 3, 2).reshape(n, out_c, ho, wo))
+    g = op.groups
 
-    return NumpyKernel(conv2d)
+    def conv2d(x, w, out=None):  # noqa: ANN001, ANN202
+        cols = _patches(x, op, kernel, (ho, wo))                     # [N, g, L, K]
+        res = cols @ _grouped_weight(w, g).transpose(0, 2, 1)         # [N, g, L, O/g]
+        if out is None:
+            out = np.empty(out_type.shape, out_type.dtype)
+        # the product stays cols @ W^T (W @ cols^T rounds differently, which showed as
+        # finite-difference noise in test_nn_layers); only the final copy goes to `out`
+        np.copyto(out.reshape(n, g, out_c // g, ho * wo), res.transpose(0, 1, 3, 2))
+        return out
+
+    return NumpyKernel(conv2d, writes_out=True, inplace=False)
 
 
 @lower.register(ops.Conv2dBackwardWeight, NumpyBackend)
@@ -61,14 +68,17 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     n, out_c, ho, wo = in_types[1].shape
     kernel, g = op.kernel_size, op.groups
 
-    def conv2d_backward_weight(x, grad):  # noqa: ANN001, ANN202
+    def conv2d_backward_weight(x, grad, out=None):  # noqa: ANN001, ANN202
         cols = _patches(x, op, kernel, (ho, wo))                      # [N, g, L, K]
         gr = grad.reshape(n, g, out_c // g, ho * wo)                  # [N, g, O/g, L]
         cols = cols.transpose(1, 0, 2, 3).reshape(g, n * ho * wo, -1)
         gr = gr.transpose(1, 2, 0, 3).reshape(g, out_c // g, n * ho * wo)
-        return (gr @ cols).reshape(out_type.shape)
+        if out is None:
+            return (gr @ cols).reshape(out_type.shape)
+        np.matmul(gr, cols, out=out.reshape(g, out_c // g, -1))
+        return out
 
-    return NumpyKernel(conv2d_backward_weight)
+    return NumpyKernel(conv2d_backward_weight, writes_out=True, inplace=False)
 
 
 @lower.register(ops.Conv2dBackwardInput, NumpyBackend)
@@ -79,7 +89,7 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     (ph, pw), (sh, sw), (dh, dw) = op.padding, op.stride, op.dilation
     h, w_ = out_type.shape[2:]
 
-    def conv2d_backward_input(grad, w):  # noqa: ANN001, ANN202
+    def conv2d_backward_input(grad, w, out=None):  # noqa: ANN001, ANN202
         gr = grad.reshape(n, g, out_c // g, ho * wo).transpose(0, 1, 3, 2)  # [N, g, L, O/g]
         cols = gr @ _grouped_weight(w, g)                                 # [N, g, L, K]
         cols = cols.reshape(n, g, ho, wo, cg, kh, kw).transpose(0, 1, 4, 5, 6, 2, 3)
@@ -88,10 +98,13 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
             for j in range(kw):
                 padded[:, :, :, i * dh: i * dh + sh * ho: sh,
                        j * dw: j * dw + sw * wo: sw] += cols[:, :, :, i, j]
-        return np.ascontiguousarray(
-            padded[:, :, :, ph: ph + h, pw: pw + w_].reshape(out_type.shape))
+        if out is None:
+            out = np.empty(out_type.shape, out_type.dtype)
+        np.copyto(out.reshape(n, g, cg, h, w_), padded[:, :, :, ph: ph + h, pw: pw + w_])
+        return out
 
-    return NumpyKernel(conv2d_backward_input)
+    # still allocates its zeroed, padded scratch image each call
+    return NumpyKernel(conv2d_backward_input, writes_out=True, inplace=False)
 
 
 @lower.register(ops.MaxPool2dIndices, NumpyBackend)
@@ -100,14 +113,36 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     ho, wo = out_type.shape[2:]
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = op.kernel_size, op.stride, op.padding, op.dilation
     base = (np.arange(n * c) * (h * w)).reshape(n, c, 1, 1)
+    # flat index of window offset (0, 0) of each output pixel; offset k adds step[k]
+    corner = (base + (np.arange(ho) * sh - ph).reshape(1, 1, ho, 1) * w
+              + (np.arange(wo) * sw - pw).reshape(1, 1, 1, wo)).astype(np.int32)
+    step = np.array([i * dh * w + j * dw for i in range(kh) for j in range(kw)], np.int32)
+    dtype = np.dtype(in_types[0].dtype)
 
-    def max_pool2d_indices(x):  # noqa: ANN001, ANN202
-        win = _windows(x, op.kernel_size, op.stride, op.padding, op.dilation, (ho, wo),
-                       fill=-np.inf).reshape(n, c, ho, wo, kh * kw)
-        arg = np.argmax(win, axis=-1)                    # first maximum, as PyTorch
-        i, j = np.divmod(arg, kw)
-        hh = (np.arange(ho) * sh - ph).reshape(1, 1, ho, 1) + i * dh
-        ww = (np.arange(wo) * sw - pw).reshape(1, 1, 1, wo) + j * dw
-        return (base + hh * w + ww).astype(np.int32)
+    def max_pool2d_indices(x, out=None):  # noqa: ANN001, ANN202
+        # one pass per window offset over output-sized arrays (no [.., kh*kw] copy and
+        # no argmax over a short last axis); ties keep the first offset and a NaN wins
+        # and stays, as np.argmax and PyTorch
+        if ph or pw:
+            x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+        win = x[:, :, : sh * (ho - 1) + 1: sh, : sw * (wo - 1) + 1: sw]
+        best = np.array(win, dtype=dtype)
+        arg = np.zeros(out_type.shape, np.uint8 if kh * kw < 256 else np.int32)
+        take, seen = np.empty(out_type.shape, bool), np.empty(out_type.shape, bool)
+        for k in range(1, kh * kw):
+            i, j = divmod(k, kw)
+            v = x[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh,
+                  j * dw: j * dw + sw * (wo - 1) + 1: sw]
+            np.less_equal(v, best, out=take)
+            np.logical_not(take, out=take)        # v > best, or v is NaN ...
+            np.equal(best, best, out=seen)
+            take &= seen                          # ... unless best is NaN already
+            np.copyto(best, v, where=take)
+            np.copyto(arg, k, where=take)
+        if out is None:
+            out = np.empty(out_type.shape, np.int32)
+        np.take(step, arg, out=out)
+        out += corner
+        return out
 
-    return NumpyKernel(max_pool2d_indices)
+    return NumpyKernel(max_pool2d_indices, writes_out=True, inplace=False)

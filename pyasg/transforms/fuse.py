@@ -1,0 +1,324 @@
+"""fuse: chains of elementwise ops, with a reduction or matmul they feed, become one `Fused` node.
+
+Fusion runs after `grad` and `simplify`, just before lowering (`jit_to_backend`).
+A group is grown backwards from its ROOT (its last op) through the producers it
+reads, following the rules in `RULES` below; the group becomes one `Fused` node
+whose attribute is the group's sub-graph, whose inputs are the values the group
+reads from outside (in id order) and whose value is the root's. On numpy a fused
+node runs as generated Python writing into buffers planned once; on wgpu as ONE
+generated WGSL kernel.
+
+The rules (`RULES`, the table the tests check row by row):
+
+- start: an elementwise op (unary, binary, comparison, where, cast) or a
+  reduction (sum, max) not yet in a group is the root of a new group;
+- grow: a producer joins when it is elementwise or a `broadcast_to`; a
+  reduction joins an elementwise group of its output's shape (its epilogue),
+  and what it reads then joins as its prologue; where the backend can use it
+  (`FuseOptions.matmul_epilogue`), a matmul heads an elementwise group of its
+  own type; a transpose joins as a leaf (its operand is read from outside
+  with permuted strides); scalar constants are copied in freely;
+- break: a producer stays outside when another op outside the group reads it
+  (multi-use), when it is a graph output, when it would take the group past
+  `max_inputs` external inputs or `max_depth` ops on one path, when it is a
+  second reduction or matmul, or when both a reduction's prologue and its
+  epilogue read it;
+- a group of one op is left as it is (nothing to gain).
+
+>>> import pyasg, numpy as np
+>>> g = pyasg.make_graph(lambda x: pyasg.exp(x * 2.0 + 1.0))(np.ones(3, np.float32))
+>>> [g2.nodes[i].op.name for g2 in [fuse(g)] for i in g2.live_ids]
+['input', 'fused']
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+from pyasg.asg import ops
+from pyasg.asg.graph import Graph, GraphBuilder, prune
+from pyasg.asg.ops_fused import Fused
+from pyasg.asg.types import is_float
+from pyasg.errors import PyasgError
+from pyasg.trace.tracer import inline
+from pyasg.transforms.vjp import vjp_rule
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of the fusion table: when (`stage`), for what (`what`), and the rule."""
+
+    stage: str  # "start", "grow" or "break"
+    what: str
+    rule: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("start", "elementwise op", "a unary, binary, comparison, where or cast op not yet "
+                                    "in a group is the root of a new group"),
+    Rule("start", "reduction", "a sum or max not yet in a group is the root of a new group; "
+                               "what it absorbs is its prologue"),
+    Rule("grow", "reduction", "a sum or max joins an elementwise group of its output's "
+                              "shape (the group is its epilogue); its producers then join "
+                              "as its prologue"),
+    Rule("grow", "elementwise producer", "joins when every op that reads it is in the group"),
+    Rule("grow", "broadcast_to", "joins like an elementwise op: inside a kernel it is index "
+                                 "arithmetic, not a copy"),
+    Rule("grow", "transpose", "joins as a leaf: its operand is a group input read with "
+                              "permuted strides (nothing is copied)"),
+    Rule("grow", "scalar constant", "is copied into every group that reads it (a literal); it "
+                                    "never counts as an input"),
+    Rule("grow", "matmul", "joins as the head of an elementwise group of its own shape and "
+                           "dtype when the backend absorbs matmul epilogues (numpy: yes)"),
+    Rule("break", "multi-use producer", "a producer also read outside the group stays outside "
+                                        "(its value is needed anyway)"),
+    Rule("break", "graph output", "a graph output stays outside (it must be materialised)"),
+    Rule("break", "input cap", "a producer that would take the group past max_inputs external "
+                               "inputs (one fewer with a reduction inside) stays outside "
+                               "(WGSL: 8 storage buffers with the output)"),
+    Rule("break", "depth cap", "a producer more than max_depth ops from the root stays outside"),
+    Rule("break", "one reduction or matmul", "a group holds at most one reduction or "
+                                             "matmul"),
+    Rule("break", "prologue and epilogue", "a value read both by a reduction's prologue and "
+                                           "by its epilogue stays outside"),
+    Rule("break", "single op", "a group of one op is left unfused"),
+)
+
+
+@dataclass(frozen=True)
+class FuseOptions:
+    """What a backend can use: input cap (storage buffers less the output), depth cap,
+    and whether a matmul may head an elementwise epilogue."""
+
+    max_inputs: int = 7
+    max_depth: int = 32
+    matmul_epilogue: bool = False
+    reduction_epilogue: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_inputs < 1 or self.max_depth < 1:
+            raise PyasgError(f"fuse: max_inputs and max_depth must be >= 1, got "
+                             f"{self.max_inputs} and {self.max_depth}")
+
+
+ELEMENTWISE = (ops.Unary, ops.Binary, ops.Where, ops.Cast)
+REDUCTIONS = (ops.Sum, ops.Max)
+
+
+def _is_scalar_constant(op: ops.Op) -> bool:
+    return isinstance(op, ops.Constant) and math.prod(op.shape) == 1
+
+
+def _joins(op: ops.Op) -> bool:
+    """Ops that join a group like elementwise ones (identity and broadcast included)."""
+    return isinstance(op, ELEMENTWISE + (ops.BroadcastTo, ops.StopGradient))
+
+
+def find_groups(graph: Graph, options: FuseOptions = FuseOptions()) -> list[list[int]]:
+    """The groups `fuse` would make: each a sorted list of node ids, its root last.
+
+    Scalar constants a group reads are listed in it too (they may be in several).
+    """
+    live = graph.live_ids
+    alive = set(live)
+    users = {i: tuple(u for u in graph.users[i] if u in alive) for i in live}
+    outputs = set(graph.outputs)
+    taken: set[int] = set()
+    groups: list[list[int]] = []
+    for root in reversed(live):
+        op = graph.nodes[root].op
+        if root in taken or not isinstance(op, ELEMENTWISE + REDUCTIONS):
+            continue
+        members = {root}
+        consts: set[int] = set()
+        depth = {root: 1}
+        has_head = isinstance(op, REDUCTIONS)  # one reduction or matmul per group
+        # with a reduction inside: its prologue (what it reads) runs at its input's
+        # coordinates, the rest (the epilogue) at the output's; no value may be both
+        prologue: set[int] = {root} if has_head else set()
+        external = {j for j in graph.nodes[root].inputs
+                    if not _is_scalar_constant(graph.nodes[j].op)}
+        heap = [-j for j in set(graph.nodes[root].inputs)]
+        heapq.heapify(heap)
+        seen: set[int] = set()
+        reads_outside: set[int] = set()  # members whose operands must be group inputs
+        while heap:  # largest id first: every in-group reader of j is decided before j
+            j = -heapq.heappop(heap)
+            if j in seen:
+                continue
+            seen.add(j)
+            node = graph.nodes[j]
+            if _is_scalar_constant(node.op):
+                consts.add(j)
+                external.discard(j)
+                continue
+            if j in taken or j in outputs:
+                continue
+            is_mm = isinstance(node.op, ops.MatMul)
+            is_red = isinstance(node.op, REDUCTIONS)
+            is_leaf = isinstance(node.op, ops.Transpose)  # read from outside, permuted
+            if not (_joins(node.op) or is_mm or is_red or is_leaf):
+                continue
+            if (is_mm or is_red) and has_head:
+                continue
+            if is_mm and (not options.matmul_epilogue or node.type != graph.nodes[root].type):
+                continue
+            if is_red and (not options.reduction_epilogue
+                           or node.type.shape != graph.nodes[root].type.shape):
+                continue  # an epilogue is elementwise over the reduced shape, no broadcast
+            if any(u not in members or u in reads_outside for u in users[j]):
+                continue  # used outside, or by a transpose leaf / matmul head
+            in_prologue = [u in prologue for u in users[j]]
+            if prologue and any(in_prologue) and not all(in_prologue):
+                continue  # read by the prologue and by the epilogue
+            d = 1 + max(depth[u] for u in users[j])
+            if d > options.max_depth:
+                continue
+            grown = (external - {j}) | {k for k in node.inputs if is_leaf
+                                        or not _is_scalar_constant(graph.nodes[k].op)}
+            # with a reduction, a split's second pass binds its scratch and the
+            # epilogue's inputs together: one binding fewer for inputs
+            cap = options.max_inputs - (1 if prologue or is_red else 0)
+            if len(grown) > max(cap, 1):
+                continue
+            members.add(j)
+            depth[j] = d
+            external = grown
+            if is_mm or is_leaf:
+                reads_outside.add(j)
+                has_head = has_head or is_mm
+                if prologue and all(in_prologue):
+                    prologue.add(j)
+                continue  # a matmul heads the group, a transpose is a leaf: operands are inputs
+            if is_red:
+                has_head = True
+                prologue.add(j)
+            elif prologue and all(in_prologue):
+                prologue.add(j)
+            for k in set(node.inputs):
+                heapq.heappush(heap, -k)
+        real = [m for m in members if not isinstance(graph.nodes[m].op, ops.StopGradient)]
+        if len(real) < 2:
+            continue
+        taken |= members
+        groups.append(sorted(members | consts))
+    groups.sort(key=lambda g: g[-1])
+    return groups
+
+
+def _subgraph(graph: Graph, group: list[int]) -> tuple[Graph, list[int]]:
+    """The group as a graph of its own, and the outer ids of its inputs in order."""
+    inside = set(group)
+    external = sorted({j for i in group for j in graph.nodes[i].inputs if j not in inside})
+    b = GraphBuilder()
+    env = {j: b.add_input(f"in{k}", graph.nodes[j].type) for k, j in enumerate(external)}
+    for i in group:
+        node = graph.nodes[i]
+        env[i] = b.add(node.op, [env[j] for j in node.inputs], node.name, node.source)
+    return b.build([env[group[-1]]]), external
+
+
+def fuse(graph: Graph, options: FuseOptions = FuseOptions()) -> Graph:
+    """Replace every group of `find_groups` by one `Fused` node (see the module docstring).
+
+    >>> import pyasg, numpy as np
+    >>> g = pyasg.make_graph(lambda x: (x * x).sum())(np.ones(3, np.float32))
+    >>> print(fuse(g).nodes[fuse(g).outputs[0]].op)
+    fused[mul, sum]
+    """
+    groups = find_groups(graph, options)
+    if not groups:
+        return graph
+    root_of = {g[-1]: g for g in groups}
+    inner = {i for g in groups for i in g[:-1]
+             if not isinstance(graph.nodes[i].op, ops.Constant)}
+    b = GraphBuilder()
+    env = {i: b.add_input(graph.nodes[i].op.path, graph.nodes[i].type, graph.nodes[i].source)
+           for i in graph.inputs}
+    for i in graph.live_ids:
+        if i in env or i in inner:
+            continue
+        node = graph.nodes[i]
+        if i in root_of:
+            sub, external = _subgraph(graph, root_of[i])
+            env[i] = b.add(Fused(sub), [env[j] for j in external], node.name, node.source)
+        else:
+            env[i] = b.add(node.op, [env[j] for j in node.inputs], node.name, node.source)
+    return prune(b.build([env[i] for i in graph.outputs]))
+
+
+def unfuse(graph: Graph) -> Graph:
+    """Inline every `Fused` node's sub-graph again (the inverse of `fuse`).
+
+    >>> import pyasg, numpy as np
+    >>> g = pyasg.make_graph(lambda x: pyasg.exp(x) * 2.0)(np.ones(3, np.float32))
+    >>> unfuse(fuse(g)) == g
+    True
+    """
+    b = GraphBuilder()
+    env = {i: b.add_input(graph.nodes[i].op.path, graph.nodes[i].type, graph.nodes[i].source)
+           for i in graph.inputs}
+    for i in graph.live_ids:
+        if i in env:
+            continue
+        node = graph.nodes[i]
+        if isinstance(node.op, Fused):
+            sub = node.op.graph
+            local = {s: env[j] for s, j in zip(sub.inputs, node.inputs)}
+            for s in sub.live_ids:
+                if s not in local:
+                    n = sub.nodes[s]
+                    local[s] = b.add(n.op, [local[k] for k in n.inputs], n.name, n.source)
+            env[i] = local[sub.outputs[0]]
+        else:
+            env[i] = b.add(node.op, [env[j] for j in node.inputs], node.name, node.source)
+    return prune(b.build([env[i] for i in graph.outputs]))
+
+
+@vjp_rule(Fused)
+def _fused_vjp(op, g, out, *xs):  # noqa: ANN001, ANN202
+    # differentiate the sub-graph and inline its backward pass: the result is made of
+    # primitives, so it can be differentiated (and fused) again
+    from pyasg.transforms.grad import vjp_graph  # grad imports this module's neighbours
+
+    sub = op.graph
+    wrt = [k for k, t in enumerate(sub.input_types) if is_float(t.dtype)]
+    if not wrt or not is_float(sub.output_types[0].dtype):
+        return (None,) * len(xs)
+    back = vjp_graph(sub, wrt, 0, seed=True)
+    grads = inline(back, [*xs, g])[1:]
+    found = dict(zip(wrt, grads))
+    return tuple(found.get(k) for k in range(len(xs)))
+
+
+#: Inputs a fused numpy kernel may read: no binding limit, the cap only bounds codegen.
+NUMPY_MAX_INPUTS = 32
+
+
+def options_for(backend: object) -> FuseOptions:
+    """The fusion options of a backend: wgpu reads its storage-buffer limit per stage
+    (one buffer is the output) and has no matmul epilogue yet; numpy fuses those too."""
+    if getattr(backend, "name", None) == "wgpu":
+        from pyasg.kernels.wgpu.device import get_device  # only where wgpu is in use
+
+        limit = int(get_device().limits.get("max-storage-buffers-per-shader-stage", 8))
+        return FuseOptions(max_inputs=max(1, limit - 1))
+    return FuseOptions(max_inputs=NUMPY_MAX_INPUTS, matmul_epilogue=True)
+
+
+def fuse_for(graph: Graph, backend: object) -> Graph:
+    """`fuse` with `backend`'s options, or `graph` itself if it cannot run `Fused`.
+
+    >>> import pyasg, numpy as np
+    >>> from pyasg.kernels.numpy import NumpyBackend
+    >>> g = pyasg.make_graph(lambda x: pyasg.exp(x) + 1.0)(np.ones(2, np.float32))
+    >>> len(fuse_for(g, NumpyBackend()).live_ids)
+    2
+    """
+    from pyasg.kernels import has_kernel
+
+    if not has_kernel(Fused, type(backend)):
+        return graph
+    return fuse(graph, options_for(backend))
