@@ -12,8 +12,14 @@ from __future__ import annotations
 
 import os
 
-import pytest
-from hypothesis import HealthCheck, settings
+# One BLAS thread per test process: `pytest -n 2` on 2 cores already fills them, and
+# OpenBLAS threads that spin-wait on a busy core stall a matmul 100-fold. Set before
+# the workers (and numpy in them) start; an explicit setting wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 pytest_plugins = ["pytester"]
 
