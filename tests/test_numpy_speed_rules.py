@@ -17,6 +17,7 @@ from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
 from pyasg.kernels.numpy import NumpyBackend
 from pyasg.kernels.numpy.elementwise import erf_float32
+from pyasg.transforms.simplify import simplify
 
 NUMPY = NumpyBackend()
 
@@ -167,3 +168,54 @@ def test_conv_kernels_write_into_out_and_equal_torch() -> None:
     np.testing.assert_allclose(gw, wt.grad.numpy(), rtol=1e-10, atol=1e-12)
     value = pyasg.jit(lambda x, w: pyasg.conv2d(x, w, stride=2, padding=1, groups=2))(x, w)
     np.testing.assert_allclose(value, y.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- where(c, x, 0)
+
+
+@pytest.mark.parametrize("zero_side", ["y", "x"])
+@pytest.mark.parametrize("special", [False, True])
+def test_where_with_a_zero_scalar_is_np_where(zero_side: str, special: bool) -> None:
+    """ReLU and its gradient take a multiply-by-mask path; it must equal np.where,
+    +0.0 included, written fresh, into a free buffer, or in place over its operand."""
+    rng = np.random.default_rng(5)
+    v = rng.normal(size=(6, 7)).astype(np.float32)
+    v[0, :3] = [0.0, -0.0, -1e-30]
+    if special:
+        v[1, :3] = [np.inf, -np.inf, np.nan]
+    c = rng.random((6, 7)) > 0.5
+    zero = np.zeros((), np.float32)
+
+    def args(value: np.ndarray) -> tuple:
+        return (c, value, zero) if zero_side == "y" else (c, zero, value)
+
+    kernel = lower(ops.Where(), NUMPY, in_types=tuple(TensorType.of(a) for a in args(v)),
+                   out_type=TensorType((6, 7), "float32"))
+    want = np.where(*args(v))
+    in_place = v.copy()
+    for got in (kernel.fn(*args(v)),
+                kernel.fn(*args(v), out=np.full((6, 7), 7.0, np.float32)),
+                kernel.fn(*args(in_place), out=in_place)):
+        np.testing.assert_array_equal(got, want)
+        unselected = ~c if zero_side == "y" else c
+        assert not np.signbit(got[unselected]).any()  # +0.0, as np.where gives
+
+
+def test_a_transposed_product_becomes_the_product_of_transposes() -> None:
+    """(xᵀ g)ᵀ, the weight gradient of x @ Wᵀ, is simplified to gᵀ x: one GEMM, no copy."""
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    g = np.random.default_rng(1).normal(size=(5, 4))
+
+    def weight_grad(x, g):
+        return pyasg.transpose(pyasg.transpose(x) @ g)
+
+    graph = simplify(pyasg.make_graph(weight_grad)(x, g))
+    names = [graph.nodes[i].op.name for i in graph.live_ids]
+    assert names.count("matmul") == 1 and names.count("transpose") == 1
+    out = graph.nodes[graph.outputs[0]]
+    assert graph.nodes[out.inputs[1]].op.name == "input"  # gᵀ @ x
+    np.testing.assert_allclose(pyasg.jit(weight_grad)(x, g), g.T @ x, rtol=1e-12)
+    # a product read twice is left alone (it would be computed twice)
+    twice = simplify(pyasg.make_graph(lambda x, g: (pyasg.transpose(pyasg.transpose(x) @ g),
+                                                    pyasg.transpose(x) @ g))(x, g))
+    assert sum(twice.nodes[i].op.name == "matmul" for i in twice.live_ids) == 1

@@ -49,11 +49,13 @@ class _Rewriter:
         for i in g.inputs:
             node = g.nodes[i]
             self.env[i] = self.b.add_input(node.op.path, node.op.type, node.source)
+        self.users = g.users
         for i in g.live_ids:
             if i in self.env:
                 continue
             node = g.nodes[i]
             inputs = tuple(self.env[j] for j in node.inputs)
+            self.current = i  # the original id of the node being rewritten
             self.env[i] = self.rewrite(node, inputs)
         return prune(self.b.build([self.env[i] for i in g.outputs]))
 
@@ -165,6 +167,40 @@ def _(r, node, ins):  # noqa: ANN001, ANN202  transpose(transpose(x)) -> one tra
             return inner.inputs[0]
         return r.add(ops.Transpose(perm), (inner.inputs[0],), node)
     return None
+
+
+def _swaps_last_two(perm: tuple[int, ...]) -> bool:
+    n = len(perm)
+    return n >= 2 and perm == (*range(n - 2), n - 1, n - 2)
+
+
+def _transposed(r: _Rewriter, i: int, node: Node) -> int:
+    """Node `i` with its last two axes swapped (undoing a transpose that did just that)."""
+    inner = r.b.node(i)
+    n = len(inner.type.shape)
+    if isinstance(inner.op, ops.Transpose) and _swaps_last_two(inner.op.perm):
+        return inner.inputs[0]
+    return r.add(ops.Transpose((*range(n - 2), n - 1, n - 2)), (i,), node)
+
+
+@rule(ops.Transpose)
+def _(r, node, ins):  # noqa: ANN001, ANN202  (a @ b).T -> b.T @ a.T
+    # A weight gradient comes out as (xᵀ g)ᵀ; as gᵀ x it is one GEMM writing the
+    # weight's own layout, instead of a GEMM and a strided copy. Only when the product
+    # has no other reader (else it would be computed twice).
+    inner = r.b.node(ins[0])
+    if not (isinstance(inner.op, ops.MatMul) and _swaps_last_two(node.op.perm)):
+        return None
+    a, b = inner.inputs
+    if min(len(r.b.type_of(a).shape), len(r.b.type_of(b).shape)) < 2:
+        return None
+    if not any(isinstance(r.b.node(k).op, ops.Transpose) and _swaps_last_two(r.b.node(k).op.perm)
+               for k in (a, b)):
+        return None  # two new transposes: the graph would grow
+    source = r.graph.nodes[r.current].inputs[0]
+    if len(r.users.get(source, ())) != 1 or source in r.graph.outputs:
+        return None
+    return r.add(ops.MatMul(), (_transposed(r, b, node), _transposed(r, a, node)), node)
 
 
 def simplify(graph: Graph) -> Graph:

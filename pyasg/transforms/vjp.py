@@ -149,7 +149,7 @@ def _(op, g, out, a, b): return _choose(op, g, a, b, F.less(a, b))  # noqa: E704
 
 @vjp_rule(ops.Where)
 def _(op, g, out, cond, x, y):  # noqa: ANN001, ANN202
-    zero = F.zeros_like(g)
+    zero = F.full((), 0, F.type_of(g).dtype, like=g)  # a scalar: no zeros tensor to fill
     return (None,) + _unbroadcast((F.where(cond, g, zero), x), (F.where(cond, zero, g), y))
 
 

@@ -113,12 +113,40 @@ for _cls, _ufunc in UFUNCS.items():
     _register_ufunc(_cls, _ufunc)
 
 
+def select_zero(c: np.ndarray, x: np.ndarray, y: np.ndarray, out: np.ndarray) -> bool:
+    """where(c, x, 0) or where(c, 0, y) for floats as one multiply by the mask (np.where
+    is ~8x slower: ReLU and its gradient are this); False when it does not apply.
+
+    Exact but for one sign of zero: a *selected* -0.0 comes out +0.0 (the + 0.0 that
+    turns an unselected -x * 0 = -0.0 into the +0.0 where gives). With a non-finite
+    value it does not apply (inf * 0 is NaN).
+    """
+    if out.dtype.kind != "f" or c.dtype != np.bool_ or out.shape != c.shape:
+        return False
+    if y.ndim == 0 and y == 0 and x.shape == out.shape:
+        value, mask = x, c
+    elif x.ndim == 0 and x == 0 and y.shape == out.shape:
+        value, mask = y, np.logical_not(c)
+    else:
+        return False
+    if np.may_share_memory(out, c) or not np.isfinite(value).all():  # inf * 0 is NaN
+        return False
+    np.multiply(value, mask, out=out)
+    np.add(out, 0.0, out=out)  # an unselected -x * 0 is -0.0: make it the +0.0 selected
+    return True
+
+
 @lower.register(ops.Where, NumpyBackend)
 def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     def where(c, x, y, out=None):  # noqa: ANN001, ANN202
-        # the memory plan only ever passes a dying full-size x or y as `out`
         if out is None:
+            out = np.empty(np.broadcast_shapes(c.shape, x.shape, y.shape),
+                           np.result_type(x, y))
+            if select_zero(c, x, y, out):
+                return out
             return np.where(c, x, y)
+        if select_zero(c, x, y, out):
+            return out
         if out is c:  # a bool where may be planned into its dying condition's buffer
             out[...] = np.where(c, x, y)
         elif out is y:

@@ -34,13 +34,14 @@ from pyasg.asg import ops
 from pyasg.asg.ops_fused import Fused
 from pyasg.kernels import lower
 from pyasg.kernels.numpy.backend import NUMPY, NumpyBackend, NumpyKernel
-from pyasg.kernels.numpy.elementwise import UFUNCS
+from pyasg.kernels.numpy.elementwise import UFUNCS, select_zero
 
 _ELEMENTWISE = (ops.Unary, ops.Binary)
 
 
 def _where(c: np.ndarray, x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
-    out[...] = np.where(c, x, y)  # numpy's where has no out=: one temporary
+    if not select_zero(c, x, y, out):
+        out[...] = np.where(c, x, y)  # numpy's where has no out=: one temporary
     return out
 
 
