@@ -38,6 +38,29 @@ def _patches(x: np.ndarray, op: ops._ConvBase, kernel: tuple[int, int],
     return win.reshape(n, g, out_hw[0] * out_hw[1], (c // g) * kernel[0] * kernel[1])
 
 
+def _offsets(op: ops._ConvBase, kernel: tuple[int, int], out_hw: tuple[int, int]):  # noqa: ANN202
+    """(i, j, rows, cols): each kernel offset and the slices of the padded input it reads."""
+    (sh, sw), (dh, dw) = op.stride, op.dilation
+    ho, wo = out_hw
+    return [(i, j, slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
+             slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+            for i in range(kernel[0]) for j in range(kernel[1])]
+
+
+def _columns(x: np.ndarray, op: ops._ConvBase, kernel: tuple[int, int],
+             out_hw: tuple[int, int]) -> np.ndarray:
+    """im2col for one group, [N, C, kh, kw, Ho, Wo]: one contiguous copy per kernel
+    offset (a strided 7-D transpose copy is several times slower), and per image the
+    [C*kh*kw, Ho*Wo] matrix a GEMM reads as it is."""
+    (ph, pw) = op.padding
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols = np.empty((*x.shape[:2], *kernel, *out_hw), x.dtype)
+    for i, j, rows, columns in _offsets(op, kernel, out_hw):
+        np.copyto(cols[:, :, i, j], x[:, :, rows, columns])
+    return cols
+
+
 def _grouped_weight(w: np.ndarray, groups: int) -> np.ndarray:
     """[O, C/g, kh, kw] -> [g, O/g, C/g*kh*kw]."""
     return w.reshape(groups, w.shape[0] // groups, -1)
@@ -51,12 +74,15 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     g = op.groups
 
     def conv2d(x, w, out=None):  # noqa: ANN001, ANN202
-        cols = _patches(x, op, kernel, (ho, wo))                     # [N, g, L, K]
-        res = cols @ _grouped_weight(w, g).transpose(0, 2, 1)         # [N, g, L, O/g]
         if out is None:
             out = np.empty(out_type.shape, out_type.dtype)
-        # the product stays cols @ W^T (W @ cols^T rounds differently, which showed as
-        # finite-difference noise in test_nn_layers); only the final copy goes to `out`
+        if g == 1:  # W [O, K] @ cols [N, K, L] is NCHW already: no transpose after
+            cols = _columns(x, op, kernel, (ho, wo))
+            np.matmul(w.reshape(out_c, -1), cols.reshape(n, -1, ho * wo),
+                      out=out.reshape(n, out_c, ho * wo))
+            return out
+        cols = _patches(x, op, kernel, (ho, wo))                     # [N, g, L, K]
+        res = cols @ _grouped_weight(w, g).transpose(0, 2, 1)         # [N, g, L, O/g]
         np.copyto(out.reshape(n, g, out_c // g, ho * wo), res.transpose(0, 1, 3, 2))
         return out
 
@@ -69,6 +95,13 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     kernel, g = op.kernel_size, op.groups
 
     def conv2d_backward_weight(x, grad, out=None):  # noqa: ANN001, ANN202
+        if g == 1:  # per image grad [O, L] @ cols^T [L, K], then the sum over images
+            cols = _columns(x, op, kernel, (ho, wo)).reshape(n, -1, ho * wo)
+            per_image = np.matmul(grad.reshape(n, out_c, ho * wo), cols.transpose(0, 2, 1))
+            if out is None:
+                out = np.empty(out_type.shape, out_type.dtype)
+            np.sum(per_image, axis=0, out=out.reshape(out_c, -1))
+            return out
         cols = _patches(x, op, kernel, (ho, wo))                      # [N, g, L, K]
         gr = grad.reshape(n, g, out_c // g, ho * wo)                  # [N, g, O/g, L]
         cols = cols.transpose(1, 0, 2, 3).reshape(g, n * ho * wo, -1)
@@ -90,6 +123,16 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     h, w_ = out_type.shape[2:]
 
     def conv2d_backward_input(grad, w, out=None):  # noqa: ANN001, ANN202
+        if out is None:
+            out = np.empty(out_type.shape, out_type.dtype)
+        if g == 1:  # cols [N, K, L] = W^T @ grad, then col2im: one add per kernel offset
+            cols = np.matmul(w.reshape(out_c, -1).T, grad.reshape(n, out_c, ho * wo))
+            cols = cols.reshape(n, cg, kh, kw, ho, wo)
+            padded = np.zeros((n, cg, h + 2 * ph + sh, w_ + 2 * pw + sw), grad.dtype)
+            for i, j, rows, columns in _offsets(op, (kh, kw), (ho, wo)):
+                padded[:, :, rows, columns] += cols[:, :, i, j]
+            np.copyto(out, padded[:, :, ph: ph + h, pw: pw + w_])
+            return out
         gr = grad.reshape(n, g, out_c // g, ho * wo).transpose(0, 1, 3, 2)  # [N, g, L, O/g]
         cols = gr @ _grouped_weight(w, g)                                 # [N, g, L, K]
         cols = cols.reshape(n, g, ho, wo, cg, kh, kw).transpose(0, 1, 4, 5, 6, 2, 3)
@@ -98,8 +141,6 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
             for j in range(kw):
                 padded[:, :, :, i * dh: i * dh + sh * ho: sh,
                        j * dw: j * dw + sw * wo: sw] += cols[:, :, :, i, j]
-        if out is None:
-            out = np.empty(out_type.shape, out_type.dtype)
         np.copyto(out.reshape(n, g, cg, h, w_), padded[:, :, :, ph: ph + h, pw: pw + w_])
         return out
 
@@ -125,24 +166,32 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
         # and stays, as np.argmax and PyTorch
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
-        win = x[:, :, : sh * (ho - 1) + 1: sh, : sw * (wo - 1) + 1: sw]
-        best = np.array(win, dtype=dtype)
-        arg = np.zeros(out_type.shape, np.uint8 if kh * kw < 256 else np.int32)
-        take, seen = np.empty(out_type.shape, bool), np.empty(out_type.shape, bool)
-        for k in range(1, kh * kw):
+        # each window offset's values as one contiguous array first: comparing strided
+        # views costs ~8x more than the copies
+        values = np.empty((kh * kw, *out_type.shape), dtype)
+        for k in range(kh * kw):
             i, j = divmod(k, kw)
-            v = x[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh,
-                  j * dw: j * dw + sw * (wo - 1) + 1: sw]
+            np.copyto(values[k], x[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh,
+                                   j * dw: j * dw + sw * (wo - 1) + 1: sw])
+        best = values[0]
+        # the flat index of the best offset so far, updated arithmetically: np.copyto
+        # with where= and np.take over a small table are each ~50x slower than a ufunc
+        index = np.zeros(out_type.shape, np.int32)
+        take, seen = np.empty(out_type.shape, bool), np.empty(out_type.shape, bool)
+        delta = np.empty(out_type.shape, np.int32)
+        for k in range(1, kh * kw):
+            v = values[k]
             np.less_equal(v, best, out=take)
             np.logical_not(take, out=take)        # v > best, or v is NaN ...
             np.equal(best, best, out=seen)
             take &= seen                          # ... unless best is NaN already
-            np.copyto(best, v, where=take)
-            np.copyto(arg, k, where=take)
+            np.maximum(best, v, out=best)         # the same choice (NaN wins and stays)
+            np.subtract(step[k], index, out=delta)
+            delta *= take
+            index += delta                        # index = step[k] where take
         if out is None:
             out = np.empty(out_type.shape, np.int32)
-        np.take(step, arg, out=out)
-        out += corner
+        np.add(index, corner, out=out)
         return out
 
     return NumpyKernel(max_pool2d_indices, writes_out=True, inplace=False)

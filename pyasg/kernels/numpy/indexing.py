@@ -24,9 +24,20 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     shape, dtype = out_type.shape, np.dtype(out_type.dtype)
     lead = (slice(None),) * op.axis
 
+    # along the only axis of a float result, bincount (float64 sums, rounded once) is
+    # ~20x faster than np.add.at: the max-pool and embedding gradients are this
+    flat = op.axis == 0 and len(in_types[0].shape) == len(in_types[1].shape) and dtype.kind == "f"
+
     def scatter_add(updates, idx, out=None):  # noqa: ANN001, ANN202
         if out is None:
             out = np.empty(shape, dtype)
+        if flat and idx.size:
+            if idx.min() < -shape[0] or idx.max() >= shape[0]:
+                raise IndexError(f"scatter_add: index out of range for size {shape[0]}")
+            np.copyto(out, np.bincount(np.where(idx < 0, idx + shape[0], idx).ravel(),
+                                       weights=updates.ravel(), minlength=shape[0]
+                                       ).reshape(shape), casting="unsafe")
+            return out
         out.fill(0)
         np.add.at(out, lead + (idx,), updates)
         return out
