@@ -19,7 +19,8 @@ from pyasg.transforms.fuse import RULES, FuseOptions, find_groups, fuse, unfuse
 from pyasg.transforms.jit import default_pipeline
 
 NUMPY_OPTS = FuseOptions(max_inputs=32, matmul_epilogue=True)
-WGPU_OPTS = FuseOptions(max_inputs=7)
+WGPU_OPTS = FuseOptions(max_inputs=7, matmul_epilogue=True, matmul_views=True)
+NO_MATMUL_OPTS = FuseOptions(max_inputs=7)
 
 
 def fused_nodes(g: Graph) -> list:
@@ -80,7 +81,12 @@ def random_graphs(draw):  # noqa: ANN001, ANN201
         elif kind == "matmul":
             full = b.add(ops.BroadcastTo((4, 4)), (a,))
             other = b.add(ops.BroadcastTo((4, 4)), (draw(st.sampled_from(vals)),))
-            vals.append(b.add(ops.Tanh(), (b.add(ops.MatMul(), (full, other)),)))
+            if draw(st.booleans()):  # a transposed operand: read through the view
+                other = b.add(ops.Transpose((1, 0)), (other,))
+            prod = b.add(ops.MatMul(), (full, other))
+            if draw(st.booleans()):  # a transposed store
+                prod = b.add(ops.Transpose((1, 0)), (prod,))
+            vals.append(b.add(ops.Tanh(), (prod,)) if draw(st.booleans()) else prod)
     extra = draw(st.lists(st.sampled_from(vals[len(shapes):] or vals), max_size=2))
     g = b.build([vals[-1], *extra])
     rng = np.random.default_rng(draw(st.integers(0, 2**16)))
@@ -254,7 +260,9 @@ def test_a_matmul_heads_an_epilogue_only_where_the_backend_can_use_it() -> None:
     g = graph_of(lambda x, w, b: pyasg.tanh(x @ w + b), X, w, bias)
     numpy_nodes = fused_nodes(fuse(g, NUMPY_OPTS))
     assert [n.op.op_names for n in numpy_nodes] == [("matmul", "add", "tanh")]
-    assert [n.op.op_names for n in fused_nodes(fuse(g, WGPU_OPTS))] == [("add", "tanh")]
+    assert [n.op.op_names for n in fused_nodes(fuse(g, NO_MATMUL_OPTS))] == [("add", "tanh")]
+    assert [n.op.op_names for n in fused_nodes(fuse(g, WGPU_OPTS))] == [("matmul", "add",
+                                                                         "tanh")]
     _close(run(fuse(g, NUMPY_OPTS), [X, w, bias]), run(g, [X, w, bias]), 0)
 
 
@@ -420,13 +428,32 @@ def test_w2_fusion_cuts_wgpu_dispatches(w2_case) -> None:  # noqa: ANN001
     before = pyasg.jit_to_backend(g, "wgpu", fuse=False)
     after = pyasg.jit_to_backend(g, "wgpu")
     print(f"W2 wgpu dispatches: {before.kernel_count} unfused, {after.kernel_count} fused")
-    # the issue's target is 3x; this fuser reaches ~1.75x on W2 (215 -> 122 on lavapipe):
-    # matmuls (32 dispatches with split-K) and the transposes feeding them stay separate,
-    # so 3x needs a matmul prologue/epilogue on wgpu. Assert what it does reach.
-    assert after.kernel_count < 0.6 * before.kernel_count
+    # the issue's target is 3x; with matmuls reading through views and storing through
+    # epilogues this reaches ~2.65x (202 -> 76 on lavapipe). Most of the rest: ten
+    # sum_to_shape / layer-norm gradient reductions split in two passes. Assert what
+    # it does reach.
+    assert after.kernel_count < 0.4 * before.kernel_count
     want = [np.asarray(o) for o in before(*leaves)]
     got = [np.asarray(o) for o in after(*leaves)]
     _close(got, want, 1e-5)
+
+
+@WGPU
+def test_w2_trains_on_wgpu_with_fusion_as_on_numpy(w2_case) -> None:  # noqa: ANN001
+    require_wgpu()
+    g, leaves = w2_case
+    n_io = len(g.outputs) - 1
+    losses = []
+    for backend in ("numpy", "wgpu"):
+        ex = pyasg.jit_to_backend(g, backend, fuse=backend == "wgpu")
+        args, seen = list(leaves), []
+        for _ in range(3):
+            out = ex(*args)
+            seen.append(float(np.asarray(out[0])))
+            args = list(out[1:]) + args[n_io:]  # parameters stay on the GPU
+        losses.append(seen)
+    assert losses[0][0] > losses[0][-1]
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
 
 
 def _operand_also_read_in_group() -> tuple[Graph, list]:
@@ -455,3 +482,160 @@ def test_a_leafs_operand_read_in_the_group_on_wgpu() -> None:
     require_wgpu()
     g, arrays = _operand_also_read_in_group()
     _close(run(fuse(g, WGPU_OPTS), arrays, "wgpu"), run(g, arrays), 1e-5)
+
+
+# --------------------------------------------------------------------------- matmul groups
+
+DIMS = [1, 3, 5, 17, 33, 70]  # odd sizes: none a multiple of a tile
+
+
+@st.composite
+def matmul_graphs(draw):  # noqa: ANN001, ANN201
+    """A matmul whose operands are inputs, transposes, broadcasts or (attention's) reshaped
+    and transposed heads; an optional transposed store; an optional epilogue (bias,
+    activation, residual, scale). Values are multiples of 1/4: the products are exact."""
+    m, n, k = (draw(st.sampled_from(DIMS)) for _ in range(3))
+    batch = draw(st.sampled_from([(), (2,), (2, 3)]))
+    b = GraphBuilder()
+    shapes: list[tuple[int, ...]] = []
+
+    def inp(shape: tuple[int, ...]) -> int:
+        shapes.append(shape)
+        return b.add_input(f"x{len(shapes)}", TensorType(shape))
+
+    swap = tuple(range(len(batch))) + (len(batch) + 1, len(batch))
+    kind_a = draw(st.sampled_from(["plain", "t", "bcast"] + (["heads"] if batch else [])))
+    if kind_a == "plain":
+        a = inp((*batch, m, k))
+    elif kind_a == "t":
+        a = b.add(ops.Transpose(swap), (inp((*batch, k, m)),))
+    elif kind_a == "bcast":
+        a = b.add(ops.BroadcastTo((*batch, m, k)), (inp((m, k)),))
+    else:  # (B, m, H*k) -> (B, m, H, k) -> (B, H, m, k), or with a leading batch of 1
+        lead, heads = batch[:-1], batch[-1]
+        x = inp((*lead, m, heads * k))
+        x = b.add(ops.Reshape((*lead, m, heads, k)), (x,))
+        a = b.add(ops.Transpose(tuple(range(len(lead))) + (len(lead) + 1, len(lead),
+                                                           len(lead) + 2)), (x,))
+    kind_b = draw(st.sampled_from(["plain", "t", "w", "wt"]))
+    if kind_b == "plain":
+        w = inp((*batch, k, n))
+    elif kind_b == "t":
+        w = b.add(ops.Transpose(swap), (inp((*batch, n, k)),))
+    elif kind_b == "w":
+        w = inp((k, n))
+    else:
+        w = b.add(ops.Transpose((1, 0)), (inp((n, k)),))
+    y = b.add(ops.MatMul(), (a, w))
+    rows, cols = m, n
+    if draw(st.booleans()):
+        perm = tuple(range(len(batch))) + (len(batch) + 1, len(batch))
+        y = b.add(ops.Transpose(perm), (y,))
+        rows, cols = n, m
+    epilogue = draw(st.sampled_from(["none", "bias", "bias_tanh", "residual", "scale"]))
+    if epilogue in ("bias", "bias_tanh"):
+        y = b.add(ops.Add(), (y, inp((cols,))))
+        if epilogue == "bias_tanh":
+            y = b.add(ops.Tanh(), (y,))
+    elif epilogue == "residual":
+        y = b.add(ops.Sub(), (inp((*batch, rows, cols)), y))
+    elif epilogue == "scale":
+        y = b.add(ops.Mul(), (y, b.add(ops.Constant.of(np.float32(0.5)))))
+    g = b.build([y])
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    arrays = [(rng.integers(-4, 5, s) / 4).astype(np.float32) for s in shapes]
+    return g, arrays
+
+
+def _moves_left(g: Graph) -> list[str]:
+    return [name for name in op_names(g) if name in ("transpose", "broadcast_to")]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(matmul_graphs())
+def test_a_matmul_group_reads_views_and_stores_transposed(case) -> None:  # noqa: ANN001
+    g, arrays = case
+    fused = fuse(g, WGPU_OPTS)
+    assert _moves_left(fused) == []  # every view and transposed store is in the group
+    assert len(fused_nodes(fused)) == (0 if op_names(g).count("matmul") == len(
+        op_names(g)) - len(arrays) else 1)  # a lone matmul of inputs stays as it is
+    # numpy's fused kernel is not written for these groups: the graph must mean the same
+    _close(run(unfuse(fused), arrays), run(g, arrays), 0)
+
+
+@WGPU
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(matmul_graphs())
+def test_a_matmul_group_on_wgpu_equals_numpy(case) -> None:  # noqa: ANN001
+    require_wgpu()
+    g, arrays = case
+    fused = fuse(g, WGPU_OPTS)
+    ex = pyasg.jit_to_backend(fused, "wgpu", fuse=False)
+    assert ex.kernel_count == 1  # one dispatch: no transpose or epilogue pass left
+    _close([np.asarray(o) for o in ex(*arrays)], run(g, arrays), 1e-5)
+
+
+def test_numpy_keeps_its_views_outside_the_matmul() -> None:
+    w, bias = X.copy(), np.arange(3, dtype=np.float32)
+    g = graph_of(lambda x, w, b: pyasg.tanh(x @ w.T + b), X, w, bias)
+    assert "transpose" in op_names(fuse(g, NUMPY_OPTS))
+    assert [n.op.op_names for n in fused_nodes(fuse(g, WGPU_OPTS))] == [
+        ("transpose", "matmul", "add", "tanh")]
+
+
+def test_a_view_read_outside_the_group_stays_outside_too() -> None:
+    w = X.copy()
+
+    def f(x, w):  # noqa: ANN001, ANN202
+        t = w.T
+        return x @ t * 2.0, pyasg.exp(t)
+
+    g = graph_of(f, X, w)
+    fused = fuse(g, WGPU_OPTS)
+    assert [n.op.op_names for n in fused_nodes(fused)] == [("transpose", "matmul", "mul")]
+    assert _moves_left(fused) == ["transpose"]  # exp still reads the transpose
+    _close(run(unfuse(fused), [X, w]), run(g, [X, w]), 0)
+
+
+def _stored_case() -> tuple[Graph, list]:
+    """A product stored transposed, read through a reshape twice by another matmul."""
+    a = np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 24
+
+    def f(a, w):  # noqa: ANN001, ANN202
+        t = pyasg.transpose(a @ w, (1, 0, 2)).reshape(3, 8)
+        return t.T @ t
+
+    w = np.arange(16, dtype=np.float32).reshape(4, 4) / 16
+    return graph_of(f, a, w), [a, w]
+
+
+def test_a_transpose_read_by_another_matmul_is_stored_by_its_own() -> None:
+    # the product is stored transposed once; its readers read that (no view chain
+    # through the store, which would read the product from inside another group)
+    g, (a, w) = _stored_case()
+    fused = fuse(g, WGPU_OPTS)
+    assert [n.op.op_names for n in fused_nodes(fused)] == [("matmul", "transpose"),
+                                                           ("reshape", "transpose", "matmul")]
+    _close(run(unfuse(fused), [a, w]), run(g, [a, w]), 0)
+
+
+@WGPU
+def test_views_and_stores_of_several_matmuls_on_wgpu() -> None:
+    require_wgpu()
+    g, arrays = _stored_case()
+    fused = fuse(g, WGPU_OPTS)
+    _close(run(fused, arrays, "wgpu"), run(g, arrays), 1e-5)
+
+
+@WGPU
+def test_a_split_matmul_carries_its_epilogue_in_the_second_pass() -> None:
+    require_wgpu()
+    rng = np.random.default_rng(3)
+    a = (rng.integers(-4, 5, (33, 3000)) / 4).astype(np.float32)
+    w = (rng.integers(-4, 5, (17, 3000)) / 4).astype(np.float32)
+    bias = np.linspace(-1, 1, 17, dtype=np.float32)
+    g = graph_of(lambda a, w, b: pyasg.tanh((a @ w.T + b) * 0.01), a, w, bias)
+    fused = fuse(g, WGPU_OPTS)
+    ex = pyasg.jit_to_backend(fused, "wgpu", fuse=False)
+    assert ex.kernel_count == 2  # one tile, K = 3000: the split pays, its sum stores
+    _close([np.asarray(o) for o in ex(a, w, bias)], run(g, [a, w, bias]), 1e-5)

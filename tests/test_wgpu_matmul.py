@@ -148,3 +148,17 @@ def test_a_tile_must_fit_the_webgpu_limits() -> None:
         mm.Tile(tm=64, tn=64, tk=8, rm=1, rn=1)
     with pytest.raises(ValueError, match="16 KiB"):
         mm.Tile(tm=128, tn=128, tk=32, rm=8, rn=8)
+
+
+def test_a_small_layers_weight_gradient_runs_in_one_pass() -> None:
+    # X^T @ dY of a 128-wide layer over 1024 rows: 16 tiles of 32 x 32, each thread 4K
+    # multiply-adds; a split's second dispatch would cost more than it saves
+    (d,) = _kernel((128, 1024), (1024, 128)).dispatches
+    assert math.prod(d.workgroups) == 16 and "tmp" not in str(d.bindings)
+    check((128, 1024), (1024, 128))
+
+
+def test_a_long_k_with_few_big_tiles_still_splits() -> None:
+    kernel = _kernel((512, 8192), (8192, 512))  # the H200 case of the module docstring
+    gemm, total = kernel.dispatches
+    assert gemm.bindings[-1] == ("tmp", 0) and math.prod(gemm.workgroups) > 16

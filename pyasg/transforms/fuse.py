@@ -72,6 +72,16 @@ RULES: tuple[Rule, ...] = (
                                     "never counts as an input"),
     Rule("grow", "matmul", "joins as the head of an elementwise group of its own shape and "
                            "dtype when the backend absorbs matmul epilogues (numpy: yes)"),
+    Rule("grow", "matmul operand view", "a chain of transposes, reshapes and broadcasts "
+                                        "(not reshapes alone) a matmul reads is copied into "
+                                        "its group; the chain's source is the input "
+                                        "(matmul_views: wgpu)"),
+    Rule("grow", "store transpose", "a transpose that alone reads a matmul, of the root's "
+                                    "type, joins as the matmul's store: the matmul then "
+                                    "heads the group (matmul_views: wgpu)"),
+    Rule("start", "matmul with views", "a matmul reading through a view chain, or a "
+                                       "transpose storing a matmul, not yet in a group is "
+                                       "the root of a new group (matmul_views: wgpu)"),
     Rule("break", "multi-use producer", "a producer also read outside the group stays outside "
                                         "(its value is needed anyway)"),
     Rule("break", "graph output", "a graph output stays outside (it must be materialised)"),
@@ -90,12 +100,14 @@ RULES: tuple[Rule, ...] = (
 @dataclass(frozen=True)
 class FuseOptions:
     """What a backend can use: input cap (storage buffers less the output), depth cap,
-    and whether a matmul may head an elementwise epilogue."""
+    whether a matmul may head an elementwise epilogue, and whether it reads its operands
+    through views (transposes, reshapes, broadcasts) and stores its product transposed."""
 
     max_inputs: int = 7
     max_depth: int = 32
     matmul_epilogue: bool = False
     reduction_epilogue: bool = True
+    matmul_views: bool = False
 
     def __post_init__(self) -> None:
         if self.max_inputs < 1 or self.max_depth < 1:
@@ -105,6 +117,8 @@ class FuseOptions:
 
 ELEMENTWISE = (ops.Unary, ops.Binary, ops.Where, ops.Cast)
 REDUCTIONS = (ops.Sum, ops.Max)
+#: Ops that only move elements: a matmul can read its operand through a chain of them.
+VIEWS = (ops.Transpose, ops.Reshape, ops.BroadcastTo, ops.StopGradient)
 
 
 def _is_scalar_constant(op: ops.Op) -> bool:
@@ -116,23 +130,87 @@ def _joins(op: ops.Op) -> bool:
     return isinstance(op, ELEMENTWISE + (ops.BroadcastTo, ops.StopGradient))
 
 
+def _operand_views(graph: Graph, mm: int, users: dict,
+                   outputs: set[int]) -> list[tuple[list[int], int]]:
+    """Per operand of matmul `mm`: the view chain it reads through and the value at its
+    end. A chain of reshapes alone is left out (a reshape costs nothing on its own), and
+    so is one that starts at a constant (a literal has no buffer to read). A chain ends
+    at a transpose that stores a matmul's product (`_stores`): that product is written
+    transposed, so reading it is cheaper than reading through it."""
+    found = []
+    for x in graph.nodes[mm].inputs:
+        chain = []
+        end = x
+        while isinstance(graph.nodes[end].op, VIEWS) and not _stores(graph, end, users,
+                                                                     outputs):
+            chain.append(end)
+            end = graph.nodes[end].inputs[0]
+        moves = any(isinstance(graph.nodes[c].op, (ops.Transpose, ops.BroadcastTo))
+                    for c in chain)
+        if not moves or isinstance(graph.nodes[end].op, ops.Constant):
+            chain, end = [], x
+        found.append((chain, end))
+    return found
+
+
+def _stores(graph: Graph, t: int, users: dict, outputs: set[int]) -> bool:
+    """Is `t` a transpose that can store the product of the matmul it alone reads (the
+    matmul then heads `t`'s group, writing each element at its transposed place)?"""
+    if not isinstance(graph.nodes[t].op, ops.Transpose):
+        return False
+    mm = graph.nodes[t].inputs[0]
+    return (isinstance(graph.nodes[mm].op, ops.MatMul) and users[mm] == (t,)
+            and mm not in outputs)
+
+
+def _store_transpose(graph: Graph, t: int, root: int, users: dict, taken: set[int],
+                     outputs: set[int]) -> bool:
+    """`_stores`, with `t` of the root's type and its matmul still free."""
+    return (_stores(graph, t, users, outputs) and graph.nodes[t].type ==
+            graph.nodes[root].type and graph.nodes[t].inputs[0] not in taken)
+
+
 def find_groups(graph: Graph, options: FuseOptions = FuseOptions()) -> list[list[int]]:
     """The groups `fuse` would make: each a sorted list of node ids, its root last.
 
-    Scalar constants a group reads are listed in it too (they may be in several).
+    Scalar constants a group reads are listed in it too (they may be in several), and
+    so are the views a matmul reads its operands through.
     """
+    return _find_groups(graph, options)[0]
+
+
+def _find_groups(graph: Graph, options: FuseOptions) -> tuple[list[list[int]], set[int]]:
+    """The groups, and the view nodes copied into them (they stay outside too)."""
     live = graph.live_ids
     alive = set(live)
     users = {i: tuple(u for u in graph.users[i] if u in alive) for i in live}
     outputs = set(graph.outputs)
     taken: set[int] = set()
     groups: list[list[int]] = []
+    all_copies: set[int] = set()
     for root in reversed(live):
         op = graph.nodes[root].op
-        if root in taken or not isinstance(op, ELEMENTWISE + REDUCTIONS):
+        if root in taken:
+            continue
+        views = options.matmul_epilogue and options.matmul_views
+        lone_mm = views and isinstance(op, ops.MatMul) and any(
+            chain for chain, _ in _operand_views(graph, root, users, outputs))
+        t_root = views and isinstance(op, ops.Transpose) and _store_transpose(
+            graph, root, root, users, taken, outputs)
+        if not (isinstance(op, ELEMENTWISE + REDUCTIONS) or lone_mm or t_root):
+            continue
+        if lone_mm:  # a matmul reading through views heads a group of its own
+            copies = {c for chain, _ in _operand_views(graph, root, users, outputs) for c in chain}
+            ends = {end for _, end in _operand_views(graph, root, users, outputs)}
+            if len(ends) <= options.max_inputs:
+                taken.add(root)
+                all_copies |= copies
+                groups.append(sorted(copies | {root}))
             continue
         members = {root}
         consts: set[int] = set()
+        copies = set()
+        store_t = root if t_root else None  # the transpose a matmul head stores through
         depth = {root: 1}
         has_head = isinstance(op, REDUCTIONS)  # one reduction or matmul per group
         # with a reduction inside: its prologue (what it reads) runs at its input's
@@ -163,8 +241,15 @@ def find_groups(graph: Graph, options: FuseOptions = FuseOptions()) -> list[list
                 continue
             if (is_mm or is_red) and has_head:
                 continue
-            if is_mm and (not options.matmul_epilogue or node.type != graph.nodes[root].type):
+            stored = store_t is not None and users[j] == (store_t,)
+            if is_mm and (not options.matmul_epilogue
+                          or (node.type != graph.nodes[root].type and not stored)):
                 continue
+            if (is_leaf and views and not has_head and not prologue and store_t is None
+                    and _store_transpose(graph, j, root, users, taken, outputs)
+                    and all(u in members and u not in reads_outside for u in users[j])):
+                is_leaf = False  # it stores the matmul it reads: that matmul may head
+                store_t = j
             if is_red and (not options.reduction_epilogue
                            or node.type.shape != graph.nodes[root].type.shape):
                 continue  # an epilogue is elementwise over the reduced shape, no broadcast
@@ -176,7 +261,11 @@ def find_groups(graph: Graph, options: FuseOptions = FuseOptions()) -> list[list
             d = 1 + max(depth[u] for u in users[j])
             if d > options.max_depth:
                 continue
-            grown = (external - {j}) | {k for k in node.inputs if is_leaf
+            reads = node.inputs
+            if is_mm and views:
+                mm_views = _operand_views(graph, j, users, outputs)
+                reads = tuple(end for _, end in mm_views)
+            grown = (external - {j}) | {k for k in reads if is_leaf or is_mm
                                         or not _is_scalar_constant(graph.nodes[k].op)}
             # with a reduction, a split's second pass binds its scratch and the
             # epilogue's inputs together: one binding fewer for inputs
@@ -186,6 +275,11 @@ def find_groups(graph: Graph, options: FuseOptions = FuseOptions()) -> list[list
             members.add(j)
             depth[j] = d
             external = grown
+            if is_mm and views:
+                copies |= {c for chain, _ in mm_views for c in chain}
+            if j == store_t:
+                heapq.heappush(heap, -node.inputs[0])
+                continue
             if is_mm or is_leaf:
                 reads_outside.add(j)
                 has_head = has_head or is_mm
@@ -200,12 +294,13 @@ def find_groups(graph: Graph, options: FuseOptions = FuseOptions()) -> list[list
             for k in set(node.inputs):
                 heapq.heappush(heap, -k)
         real = [m for m in members if not isinstance(graph.nodes[m].op, ops.StopGradient)]
-        if len(real) < 2:
+        if len(real) + len(copies) < 2:
             continue
         taken |= members
-        groups.append(sorted(members | consts))
+        all_copies |= copies
+        groups.append(sorted(members | consts | copies))
     groups.sort(key=lambda g: g[-1])
-    return groups
+    return groups, all_copies
 
 
 def _subgraph(graph: Graph, group: list[int]) -> tuple[Graph, list[int]]:
@@ -228,12 +323,12 @@ def fuse(graph: Graph, options: FuseOptions = FuseOptions()) -> Graph:
     >>> print(fuse(g).nodes[fuse(g).outputs[0]].op)
     fused[mul, sum]
     """
-    groups = find_groups(graph, options)
+    groups, copies = _find_groups(graph, options)
     if not groups:
         return graph
     root_of = {g[-1]: g for g in groups}
     inner = {i for g in groups for i in g[:-1]
-             if not isinstance(graph.nodes[i].op, ops.Constant)}
+             if not isinstance(graph.nodes[i].op, ops.Constant) and i not in copies}
     b = GraphBuilder()
     env = {i: b.add_input(graph.nodes[i].op.path, graph.nodes[i].type, graph.nodes[i].source)
            for i in graph.inputs}
@@ -299,12 +394,14 @@ NUMPY_MAX_INPUTS = 32
 
 def options_for(backend: object) -> FuseOptions:
     """The fusion options of a backend: wgpu reads its storage-buffer limit per stage
-    (one buffer is the output) and has no matmul epilogue yet; numpy fuses those too."""
+    (one buffer is the output) and its matmuls read through views and store through
+    epilogues; numpy fuses matmul epilogues but reads views as copies."""
     if getattr(backend, "name", None) == "wgpu":
         from pyasg.kernels.wgpu.device import get_device  # only where wgpu is in use
 
         limit = int(get_device().limits.get("max-storage-buffers-per-shader-stage", 8))
-        return FuseOptions(max_inputs=max(1, limit - 1))
+        return FuseOptions(max_inputs=max(1, limit - 1), matmul_epilogue=True,
+                           matmul_views=True)
     return FuseOptions(max_inputs=NUMPY_MAX_INPUTS, matmul_epilogue=True)
 
 

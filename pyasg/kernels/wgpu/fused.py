@@ -1,4 +1,4 @@
-"""WGSL kernel of `Fused`: ONE generated shader per group (two for a split reduction).
+"""WGSL kernel of `Fused`: ONE generated shader per group (two for a split reduction or K).
 
 Elementwise group: one thread per output element. Every value of the group is
 computed at the thread's output coordinates: an input (or a smaller intermediate)
@@ -10,6 +10,10 @@ is the op's expression from `elementwise.py`, so numpy's semantics carry over.
 Reduction group: the reduction planner of `reductions.py` runs as for a lone
 reduction, but its loads call `load_x(q)`, which evaluates the prologue at flat
 index q of the reduction's input, reading the group's inputs directly.
+
+Matmul group: the GEMM of `matmul.py` reads its operands through their view chains
+(`_view_offset`) and writes each product element through `store`, which places it
+(transposed, where a transpose stores it) and applies the epilogue there.
 
 Kernels are cached by (sub-graph, input types, output type), and pipelines by
 source text in `executable.pipeline`.
@@ -28,6 +32,7 @@ from pyasg.kernels import lower
 from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
 from pyasg.kernels.wgpu.codegen import bindings, coords, grid, literal, main, strides, wgsl_type
 from pyasg.kernels.wgpu.elementwise import HELPERS, _binary, _unary
+from pyasg.kernels.wgpu.matmul import Fusion, Problem, View, matmul_kernel
 from pyasg.kernels.wgpu.reductions import Reducer, Source, layout, plan
 
 
@@ -231,11 +236,88 @@ def _elementwise_kernel(op: Fused, in_types: tuple[TensorType, ...],
     return WgpuKernel((Dispatch(source, grid(out_type.size), binds),))
 
 
+def _view_offset(sub, x: int, p: Problem, left: bool,  # noqa: ANN001
+                 name: str) -> tuple[int, str | None]:
+    """(group input, WGSL lets ending in `off`) reading matmul operand `x` of the
+    sub-graph at element (r, c) of output batch bt through its chain of views; the
+    lets are None where `x` is itself a group input (the GEMM's fast path)."""
+    if x in sub.inputs:
+        return list(sub.inputs).index(x), None
+    shape = sub.nodes[x].type.shape
+    lines = [coords(p.batch, "bt", f"{name}b")] if p.batch else []
+    if len(shape) == 1:
+        at = ["c" if left else "r"]
+    else:
+        lead = len(p.batch) - (len(shape) - 2)
+        at = ["0u" if d == 1 else f"{name}b{lead + a}" for a, d in enumerate(shape[:-2])]
+        at += ["r", "c"]
+    node, n = x, 0
+    while node not in sub.inputs:  # walk the views back to the input they read
+        op, inner = sub.nodes[node].op, sub.nodes[node].inputs[0]
+        src = sub.nodes[inner].type.shape
+        if isinstance(op, ops.Transpose):  # axis a of the result is axis perm[a] of src
+            new = ["0u"] * len(src)
+            for a, q in enumerate(op.perm):
+                new[q] = at[a]
+            at = new
+        elif isinstance(op, ops.BroadcastTo):
+            lead = len(shape) - len(src)
+            at = ["0u" if d == 1 else at[lead + a] for a, d in enumerate(src)]
+        elif isinstance(op, ops.Reshape):  # through the flat index
+            flat = " + ".join(f"({v}) * {st}u" for v, st, d in zip(at, strides(shape), shape)
+                              if d != 1) or "0u"
+            lines.append(f"  let {name}f{n} = {flat};")
+            at = [f"({name}f{n} / {st}u) % {d}u" for st, d in zip(strides(src), src)]
+            n += 1
+        elif not isinstance(op, ops.StopGradient):
+            raise BackendError(f"internal: {op.name} is no view a matmul reads through")
+        node, shape = inner, src
+    off = " + ".join(f"({v}) * {st}u" for v, st, d in zip(at, strides(shape), shape)
+                     if d != 1) or "0u"
+    lines.append(f"  let off = {off};")
+    return list(sub.inputs).index(node), "\n".join(lines)
+
+
+def _matmul_kernel(op: Fused, mm: int, in_types: tuple[TensorType, ...],
+                   out_type: TensorType) -> WgpuKernel:
+    """A matmul reading its operands through views, its product stored through a
+    transpose and an elementwise epilogue (one GEMM, or a split's two passes)."""
+    sub = op.graph
+    node = sub.nodes[mm]
+    a, b = (sub.nodes[j].type for j in node.inputs)
+    p = Problem.of(a, b)
+    ka, a_view = _view_offset(sub, node.inputs[0], p, True, "a")
+    kb, b_view = _view_offset(sub, node.inputs[1], p, False, "b")
+    stored = [i for i in sub.live_ids if isinstance(sub.nodes[i].op, ops.Transpose)
+              and sub.nodes[i].inputs[0] == mm]
+    head = stored[0] if stored else mm
+    lines = []
+    if stored:  # element q of the product lands at its transposed place o
+        shape, perm = node.type.shape, sub.nodes[head].op.perm
+        lines.append(coords(shape, "q", "m"))
+        o = " + ".join(f"m{perm[a]} * {st}u" for a, st in enumerate(strides(out_type.shape))
+                       if out_type.shape[a] != 1) or "0u"
+        lines.append(f"  let o = {o};")
+    else:
+        lines.append("  let o = q;")
+    epi = _body(op, sub.outputs[0], out_type.shape, "o", {head: "r"})
+    ty = wgsl_type(out_type)
+    store = (f"fn store(q: u32, r: {ty}) {{\n" + "\n".join(x for x in lines + [epi.lets] if x)
+             + f"\n  out[o] = {epi.value};\n}}")
+    store = _with_helpers("\n\n".join(x for x in (epi.functions, store) if x), epi)
+    fusion = Fusion(View(ka, a_view), View(kb, b_view), store, epi.inputs,
+                    tuple(wgsl_type(t) for t in in_types))
+    return matmul_kernel(a, b, fusion=fusion)
+
+
 @lru_cache(maxsize=1024)
 def fused_kernel(op: Fused, in_types: tuple[TensorType, ...],
                  out_type: TensorType) -> WgpuKernel:
     """The kernel of one fused group (cached by sub-graph and types)."""
     sub = op.graph
+    heads = [i for i in sub.live_ids if isinstance(sub.nodes[i].op, ops.MatMul)]
+    if heads:
+        return _matmul_kernel(op, heads[0], in_types, out_type)
     reductions = [i for i in sub.live_ids if isinstance(sub.nodes[i].op, (ops.Sum, ops.Max))]
     if reductions:
         return _reduction_kernel(op, reductions[0], in_types, out_type)

@@ -31,7 +31,15 @@ Split K (`choose_splits`): when the output has too few tiles to fill a GPU but K
 long (a weight gradient X^T @ dY, a long dot product), each tile's K is split over
 several workgroups that write partial products to a scratch buffer, and a second
 dispatch (the reduction module's column sum) adds them up. On an H200 that took a
-512 x 8192 @ 8192 x 512 product from 1.3 ms to 0.28 ms.
+512 x 8192 @ 8192 x 512 product from 1.3 ms to 0.28 ms. Where a default tile alone
+gives `FEW_GROUPS` workgroups of short K (`_unsplit_tile`: a weight gradient of a
+small layer), the product runs in one pass: the second dispatch would cost more.
+
+Fused (`Fusion`, from `fused.py`): a matmul heading a fused group reads an operand
+through its views (a WGSL function from (batch, row, col) to the input's offset:
+transposes, reshapes and broadcasts cost index arithmetic, not a copy) and writes
+every product element through the group's `store` (a transposed place, an
+elementwise epilogue); a split's second pass carries the store.
 
 lavapipe (CI) checks that every variant is right; the defaults were measured on an
 H200 through Vulkan (see the comment at `LARGE`).
@@ -44,6 +52,7 @@ from dataclasses import dataclass
 
 from pyasg.asg import ops
 from pyasg.asg.types import TensorType
+from pyasg.errors import BackendError
 from pyasg.kernels import lower
 from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
 from pyasg.kernels.wgpu.codegen import bindings, broadcast_offset, coords, grid, wgsl_type
@@ -57,6 +66,11 @@ MAX_SPLITS = 64
 MIN_SPLIT_K = 256
 #: ... whose partial products take at most this many bytes.
 SPLIT_BYTES = 64 << 20
+#: No split where a default tile gives at least this many workgroups whose threads each
+#: do at most this many multiply-adds: the second dispatch would cost more than the
+#: extra parallelism saves (estimates: a dispatch boundary costs a few microseconds).
+FEW_GROUPS = 16
+MAX_THREAD_MACS = 16384
 
 
 @dataclass(frozen=True)
@@ -156,27 +170,87 @@ def batch_fn(name: str, out_batch: tuple[int, ...], in_batch: tuple[int, ...]) -
             f"  return {broadcast_offset(out_batch, in_batch)};\n}}")
 
 
-def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0) -> str:
+@dataclass(frozen=True)
+class View:
+    """Where a fused GEMM reads an operand: group input `k`, and `offset`, the WGSL
+    lets of a function of (bt, r, c) that end in `off`, the flat offset of element
+    (r, c) of output batch bt (transposes, reshapes, broadcasts of the input); None for
+    a row-major matrix per batch, the plain kernel's fast path (vec4 where rows allow)."""
+
+    k: int
+    offset: str | None = None
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """What a fused group adds to a matmul: its operands' views, and `store`, the WGSL of
+    `fn store(q: u32, r: T)` that writes product element q (the flat index in the
+    product's row-major order) through the group's epilogue; `reads` are the group
+    inputs `store` reads and `types` the WGSL element type of every group input."""
+
+    a: View
+    b: View
+    store: str
+    reads: tuple[int, ...]
+    types: tuple[str, ...]
+
+
+def _vec_loads(p: Problem, t: Tile, fusion: Fusion | None) -> tuple[bool, bool, bool]:
+    """vec4 global loads of A and B, vec4 stores: where rows are whole vec4s (K > 0: an
+    empty operand's 4-byte placeholder is too small to bind as an array of vec4), the
+    operand is a plain matrix, and its binding is read by nothing else."""
+    vec_a = p.k > 0 and p.k % 4 == 0 and t.tk % 4 == 0
+    vec_b = p.k > 0 and p.n % 4 == 0 and t.vn == 4  # and the B tile is vec4 too
+    if fusion is None:
+        return vec_a, vec_b, p.n % 4 == 0 and t.vn == 4
+    a, b = fusion.a, fusion.b
+    vec_a = vec_a and a.offset is None and a.k != b.k and a.k not in fusion.reads
+    vec_b = vec_b and b.offset is None and b.k != a.k and b.k not in fusion.reads
+    return vec_a, vec_b, False  # a fused store is scalar: the epilogue runs per element
+
+
+def gemm_bindings(p: Problem, t: Tile, splits: int,
+                  fusion: Fusion | None) -> tuple[str, tuple[tuple, ...]]:
+    """The binding declarations of the GEMM pass and what is bound, in order."""
+    ty = p.ty
+    vec_a, vec_b, vec_out = _vec_loads(p, t, fusion)
+    out = ("out4" if vec_out else "out", _vec(4 if vec_out else 1, ty), True)
+    sink: tuple = ("out",) if splits == 1 else ("tmp", 0)
+    if fusion is None:
+        decls = [("a4" if vec_a else "a", _vec(4 if vec_a else 1, ty), False),
+                 ("b4" if vec_b else "b", _vec(4 if vec_b else 1, ty), False), out]
+        return bindings(decls), (("in", 0), ("in", 1), sink)
+    vec = {fusion.a.k: vec_a, fusion.b.k: vec_b}
+    ks = list(dict.fromkeys([fusion.a.k, fusion.b.k]
+                            + (list(fusion.reads) if splits == 1 else [])))
+    decls = [(f"in{k}", _vec(4 if vec.get(k) else 1, fusion.types[k]), False) for k in ks]
+    return bindings(decls + [out]), tuple(("in", k) for k in ks) + (sink,)
+
+
+def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0,
+                fusion: Fusion | None = None) -> str:
     """The WGSL of a batched, broadcast, bounds-checked tiled matmul (module docstring).
 
     With `splits` > 1, workgroup (tile, s) sums only k in [s * k_split, ...) (k_split a
     multiple of tk, so no k-tile straddles two splits) and writes its partial product
     to slice s of a [splits][batch][m][n] buffer bound where the output would be.
+    With `fusion`, operands are read through their views and (unsplit) every product
+    element is written by `store`.
     """
     ty, vm, vn = p.ty, t.vm, t.vn
     tx_n, ty_n = t.tn // t.rn, t.tm // t.rm  # threads along N and along M
     tiles_n, tiles_m = -(-p.n // t.tn), -(-p.m // t.tm)
     n_out = math.prod(p.batch)
     groups = tiles_n * tiles_m * math.prod(p.batch) * splits
-    # vec4 global loads where rows are whole vec4s (K > 0: an empty operand's 4-byte
-    # placeholder buffer is too small to bind as an array of vec4)
-    vec_a = p.k > 0 and p.k % 4 == 0 and t.tk % 4 == 0
-    vec_b = p.k > 0 and p.n % 4 == 0 and vn == 4  # and the B tile is vec4 too
-    vec_out = p.n % 4 == 0 and vn == 4
-
-    decls = bindings([("a4" if vec_a else "a", _vec(4 if vec_a else 1, ty), False),
-                      ("b4" if vec_b else "b", _vec(4 if vec_b else 1, ty), False),
-                      ("out4" if vec_out else "out", _vec(4 if vec_out else 1, ty), True)])
+    vec_a, vec_b, vec_out = _vec_loads(p, t, fusion)
+    decls, _ = gemm_bindings(p, t, splits, fusion)
+    a_arr, b_arr = ("a", "b") if fusion is None else (f"in{fusion.a.k}", f"in{fusion.b.k}")
+    a_view = fusion.a.offset if fusion else None
+    b_view = fusion.b.offset if fusion else None
+    if vec_a:
+        a_arr = "a4" if fusion is None else a_arr
+    if vec_b:
+        b_arr = "b4" if fusion is None else b_arr
     shared = (f"var<workgroup> As: array<{_vec(vm, ty)}, {t.tk * t.tm // vm}>;  // [k][m]\n"
               f"var<workgroup> Bs: array<{_vec(vn, ty)}, {t.tk * t.tn // vn}>;  // [k][n]")
 
@@ -200,14 +274,15 @@ def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0) -> str:
                        "    let gm = m0 + m;", "    let gk = k0 + kq;",
                        f"    var v = vec4<{ty}>();",
                        f"    if (gm < {p.m}u && gk < {p.k}u) "
-                       f"{{ v = a4[(a_base + gm * {p.k}u + gk) / 4u]; }}"]
+                       f"{{ v = {a_arr}[(a_base + gm * {p.k}u + gk) / 4u]; }}"]
             load_a += ["    " + store_a(f"kq + {j}u", "m", f"v.{LANES[j]}") for j in range(4)]
         else:
             load_a += [guard, f"    let e = {e};", f"    let m = e / {t.tk}u;",
                        f"    let kk = e % {t.tk}u;", "    let gm = m0 + m;",
                        "    let gk = k0 + kk;", f"    var v = {ty}();",
                        f"    if (gm < {p.m}u && gk < {p.k}u) "
-                       f"{{ v = a[a_base + gm * {p.k}u + gk]; }}",
+                       + (f"{{ v = {a_arr}[a_off(bt, gm, gk)]; }}" if a_view is not None
+                          else f"{{ v = {a_arr}[a_base + gm * {p.k}u + gk]; }}"),
                        "    " + store_a("kk", "m", "v")]
         load_a.append("  }")
     load_b: list[str] = []
@@ -220,7 +295,7 @@ def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0) -> str:
                        f"    let nq = e % {t.tn // 4}u;", "    let gk = k0 + kk;",
                        "    let gn = n0 + nq * 4u;", f"    var v = vec4<{ty}>();",
                        f"    if (gk < {p.k}u && gn < {p.n}u) "
-                       f"{{ v = b4[(b_base + gk * {p.n}u + gn) / 4u]; }}",
+                       f"{{ v = {b_arr}[(b_base + gk * {p.n}u + gn) / 4u]; }}",
                        "    Bs[e] = v;"]
         else:
             target = (f"Bs[e / {vn}u][e % {vn}u]" if vn > 1 else "Bs[e]")  # e = kk*tn + n
@@ -228,7 +303,8 @@ def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0) -> str:
                        f"    let n = e % {t.tn}u;", "    let gk = k0 + kk;",
                        "    let gn = n0 + n;", f"    var v = {ty}();",
                        f"    if (gk < {p.k}u && gn < {p.n}u) "
-                       f"{{ v = b[b_base + gk * {p.n}u + gn]; }}",
+                       + (f"{{ v = {b_arr}[b_off(bt, gk, gn)]; }}" if b_view is not None
+                          else f"{{ v = {b_arr}[b_base + gk * {p.n}u + gn]; }}"),
                        f"    {target} = v;"]
         load_b.append("  }")
 
@@ -280,6 +356,11 @@ def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0) -> str:
             col, acc = f"col{r}_{c}", f"acc_{r}_{c}"
             emit(f"    let {col} = n0 + ({c * tx_n}u + tx) * {vn}u;")
             where = f"o_base + row{r} * {p.n}u + {col}"
+            if fusion is not None and splits == 1:
+                for lane in range(vn):
+                    emit(f"    if ({col} + {lane}u < {p.n}u) "
+                         f"{{ store({where} + {lane}u, {_lane(acc, vn, lane)}); }}")
+                continue
             if vec_out:
                 emit(f"    if ({col} < {p.n}u) {{ out4[({where}) / 4u] = {acc}; }}")
                 continue
@@ -293,8 +374,11 @@ def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0) -> str:
              "        @builtin(num_workgroups) nwg: vec3<u32>,\n"
              "        @builtin(local_invocation_index) lid: u32) {\n"
              + "\n".join(lines) + "\n}\n")
+    views = [f"fn {name}(bt: u32, r: u32, c: u32) -> u32 {{\n{lets}\n  return off;\n}}"
+             for name, lets in (("a_off", a_view), ("b_off", b_view)) if lets is not None]
+    store = [fusion.store] if fusion is not None and splits == 1 else []
     return "\n\n".join([decls, shared, batch_fn("a_batch", p.batch, p.a_batch),
-                        batch_fn("b_batch", p.batch, p.b_batch), entry])
+                        batch_fn("b_batch", p.batch, p.b_batch), *views, *store, entry])
 
 
 def choose_splits(p: Problem, t: Tile) -> tuple[int, int]:
@@ -312,13 +396,44 @@ def choose_splits(p: Problem, t: Tile) -> tuple[int, int]:
     return -(-p.k // k_split), k_split
 
 
+def _unsplit_tile(p: Problem, t: Tile) -> Tile | None:
+    """A tile that runs `p` in one pass where a split would not pay: the largest of `t`
+    and the smaller defaults that gives at least `FEW_GROUPS` workgroups whose threads
+    each do at most `MAX_THREAD_MACS` multiply-adds; None if none does."""
+    for c in [t] + [x for x in (MEDIUM, SMALL) if x.tm * x.tn < t.tm * t.tn]:
+        groups = -(-p.n // c.tn) * -(-p.m // c.tm) * math.prod(p.batch)
+        if groups >= FEW_GROUPS and c.rm * c.rn * p.k <= MAX_THREAD_MACS:
+            return c
+    return None
+
+
+def _store_through(d: Dispatch, fusion: Fusion) -> Dispatch:
+    """The split's final pass `d`, writing every sum through `fusion.store`."""
+    for store in ("out[o] = acc;", "out[i] = acc;"):
+        if store in d.source:
+            at = store[4]
+            source = d.source.replace(store, f"store({at}, acc);")
+            break
+    else:
+        raise BackendError("internal: no store in the split matmul's final pass")
+    n = len(d.bindings)
+    decls = "\n".join(f"@group(0) @binding({n + m}) var<storage, read> in{k}: "
+                      f"array<{fusion.types[k]}>;" for m, k in enumerate(fusion.reads))
+    return Dispatch("\n\n".join(x for x in (source, decls, fusion.store) if x), d.workgroups,
+                    d.bindings + tuple(("in", k) for k in fusion.reads))
+
+
 def matmul_kernel(a: TensorType, b: TensorType, tile: Tile | None = None,
-                  split: bool = True) -> WgpuKernel:
-    """The kernel of one MatMul node; `tile` overrides `choose_tile`.
+                  split: bool = True, fusion: Fusion | None = None) -> WgpuKernel:
+    """The kernel of one MatMul node, or with `fusion` of a fused group it heads;
+    `tile` overrides `choose_tile`.
 
     Split K: pass 1 writes `splits` partial products to a scratch buffer, laid out
     [split][batch][m][n], and the reduction planner's column sum (coalesced: neighbouring
-    threads own neighbouring outputs) adds them into the output.
+    threads own neighbouring outputs) adds them into the output, through the fused
+    group's `store` where there is one. A split is a second dispatch and a round trip
+    through memory: where a default tile alone gives enough short workgroups
+    (`_unsplit_tile`), the product runs in one pass instead.
     """
     p = Problem.of(a, b)
     size = p.m * p.n * math.prod(p.batch)
@@ -326,14 +441,21 @@ def matmul_kernel(a: TensorType, b: TensorType, tile: Tile | None = None,
         return WgpuKernel()  # an empty result: nothing to write
     t = tile or choose_tile(p.m, p.n, p.k)
     splits, k_split = choose_splits(p, t) if split else (1, p.k)
+    if splits > 1 and tile is None:
+        one_pass = _unsplit_tile(p, t)
+        if one_pass is not None:
+            t, splits, k_split = one_pass, 1, p.k
     groups = -(-p.n // t.tn) * -(-p.m // t.tm) * math.prod(p.batch) * splits
-    gemm = Dispatch(gemm_source(p, t, splits, k_split), grid(groups, 1),
-                    (("in", 0), ("in", 1), ("out",) if splits == 1 else ("tmp", 0)))
+    gemm = Dispatch(gemm_source(p, t, splits, k_split, fusion), grid(groups, 1),
+                    gemm_bindings(p, t, splits, fusion)[1])
     if splits == 1:
         return WgpuKernel((gemm,))
     partials = Layout(((size, 1),), ((splits, size),), size, splits)
     total, _ = plan(Reducer("sum", p.ty), partials, partials_source(p.ty, False), p.ty,
                     split=False)
+    if fusion is not None:
+        total = tuple(_store_through(d, fusion) if ("out",) in d.bindings else d
+                      for d in total)
     return WgpuKernel((gemm,) + total, scratch=(4 * size * splits,))
 
 
