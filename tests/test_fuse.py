@@ -639,3 +639,22 @@ def test_a_split_matmul_carries_its_epilogue_in_the_second_pass() -> None:
     ex = pyasg.jit_to_backend(fused, "wgpu", fuse=False)
     assert ex.kernel_count == 2  # one tile, K = 3000: the split pays, its sum stores
     _close([np.asarray(o) for o in ex(a, w, bias)], run(g, [a, w, bias]), 1e-5)
+
+
+def test_numpy_fused_kernel_whose_value_is_a_view() -> None:
+    """A group whose root is a transpose of its matmul (as wgpu fuses them) still writes
+    the transposed product into `out` on numpy, square or not."""
+    for shape in ((3, 3), (3, 5)):
+        b = GraphBuilder()
+        x = b.add_input("in0", TensorType((4, 3)))
+        y = b.add_input("in1", TensorType(shape))
+        product = b.add(ops.MatMul(), (x, y))
+        root = b.add(ops.Transpose((1, 0)), (b.add(ops.Exp(), (product,)),))
+        for sub in (b.build([root]), b.build([b.add(ops.Transpose((1, 0)), (product,))])):
+            kernel = fused_kernel(Fused(sub))
+            a = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+            c = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+            want = run(sub, [a, c])[0]
+            out = np.full(want.shape, np.nan, np.float32)
+            np.testing.assert_allclose(kernel.fn(a, c), want, rtol=1e-6)
+            np.testing.assert_allclose(kernel.fn(a, c, out=out), want, rtol=1e-6)

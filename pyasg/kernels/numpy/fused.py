@@ -103,6 +103,9 @@ def fused_kernel(op: Fused) -> NumpyKernel:
         if isinstance(node.op, ops.StopGradient):
             var[i] = args[0]  # an alias: its readers keep the input's buffer alive
             last[node.inputs[0]] = max(last.get(node.inputs[0], i), last.get(i, i))
+            if i == root:
+                body.append(f"    np.copyto(out, {args[0]})")
+                head_writes_out = True
             continue
         if isinstance(node.op, (ops.BroadcastTo, ops.Transpose)):
             var[i] = f"b{i}"
@@ -112,6 +115,9 @@ def fused_kernel(op: Fused) -> NumpyKernel:
                 body.append(f"    b{i} = np.transpose({args[0]}, {node.op.perm!r})")
             if node.inputs[0] in buffers:  # a view keeps the buffer it looks into alive
                 last[node.inputs[0]] = max(last.get(node.inputs[0], i), last.get(i, i))
+            if i == root:  # a view as the group's value: it must still land in `out`
+                body.append(f"    np.copyto(out, b{i})")
+                head_writes_out = True  # `out` may not be one of the inputs
             continue
         in_place = isinstance(node.op, _ELEMENTWISE + (ops.Cast,))
         if i == root:
