@@ -178,6 +178,15 @@ class Executable:
             elif i in plan.fresh:
                 scope[f"s{i}"], scope[f"d{i}"] = node.type.shape, np.dtype(node.type.dtype)
                 args += f", out=empty(s{i}, d{i})"
+            if i in plan.scratch_of:
+                names = []
+                for k, (shape, _) in zip(plan.scratch_of[i], kernels[i].scratch):
+                    key = (k, tuple(shape))
+                    if key not in view_of:
+                        view_of[key] = f"b{k}_{len(view_of)}"
+                        buffer_names[view_of[key]] = key
+                    names.append(view_of[key])
+                args += f", scratch=({', '.join(names)},)"
             line_to_node[len(lines) + 1] = i
             lines.append(f"    v{i} = k{i}({args})  # {node.op.name}")
             for dead in plan.release_after.get(i, ()):

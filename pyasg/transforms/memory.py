@@ -76,6 +76,8 @@ class MemoryPlan:
     #: peak bytes of the live values that allocating kernels return (not outputs)
     allocating_peak_bytes: int = 0
     allocating_names: tuple[str, ...] = ()
+    #: `scratch_of[i]`: the static buffers given to %i's kernel as its temporaries
+    scratch_of: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     @property
     def buffer_count(self) -> int:
@@ -153,6 +155,7 @@ def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) 
     ending: dict[int, list[int]] = {}
     inplace: dict[int, int] = {}
     free_after: dict[int, list[int]] = {}
+    scratch_of: dict[int, tuple[int, ...]] = {}
     for t, i in enumerate(schedule):
         node = graph.nodes[i]
         if pooled(i):
@@ -177,6 +180,22 @@ def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) 
             sizes[chosen] = max(sizes[chosen], need)
             buffer_of[i], occupant[chosen] = chosen, i
             ending.setdefault(group_end[i], []).append(chosen)
+        taken = []
+        for shape, dtype in getattr(kernels.get(i), "scratch", ()):
+            # a temporary lives while %i runs: never a buffer an input or %i holds
+            need = math.prod(shape) * np.dtype(dtype).itemsize
+            chosen = _pick(free.setdefault(dtype, []), sizes, need)
+            if chosen is None:
+                chosen = len(sizes)
+                sizes.append(need)
+                dtypes.append(dtype)
+            sizes[chosen] = max(sizes[chosen], need)
+            taken.append(chosen)
+        if taken:
+            scratch_of[i] = tuple(taken)
+            for b in taken:
+                free[dtypes[b]].append(b)
+            free_after.setdefault(i, []).extend(taken)
         for b in ending.pop(t, ()):
             if group_end[occupant[b]] == t:  # not taken over in place by %i
                 free[dtypes[b]].append(b)
@@ -212,11 +231,21 @@ def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) 
         free_after={k: tuple(v) for k, v in free_after.items()},
         allocating=tuple(allocating),
         kernel_count=sum(1 for i in schedule if i in kernels),
-        naive_bytes=sum(nbytes(graph.nodes[i].type) for i in computed),
+        naive_bytes=sum(_naive(graph.nodes[i]) for i in computed),
         output_bytes=sum(nbytes(graph.nodes[i].type) for i in out_values | copied),
         allocating_peak_bytes=peak,
         allocating_names=tuple(graph.nodes[i].op.name for i in allocating),
+        scratch_of=scratch_of,
     )
+
+
+def _naive(node: Any) -> int:
+    """Bytes of the values node computes: one, or a fused node's every inner value."""
+    inner = getattr(node.op, "graph", None)  # a Fused node: the group it stands for
+    if inner is None:
+        return nbytes(node.type)
+    return sum(nbytes(inner.nodes[i].type) for i in inner.live_ids
+               if not isinstance(inner.nodes[i].op, (Input, Constant)))
 
 
 def _pick(candidates: list[int], sizes: list[int], need: int) -> int | None:

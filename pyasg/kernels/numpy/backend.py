@@ -32,7 +32,7 @@ class NumpyKernel:
     which ufuncs and matmul handle (numpy copies when operands overlap); kernels that
     write `out` before they have read all their inputs say False. `view`: the result
     may share memory with its first input, so that input's buffer stays alive while
-    the result lives.
+    the result lives. `scratch`: temporaries the plan gives it, live only while it runs.
 
     >>> NumpyKernel(np.add, writes_out=True).inplace
     True
@@ -42,6 +42,10 @@ class NumpyKernel:
     writes_out: bool = False
     view: bool = False
     inplace: bool = True
+    #: (shape, dtype) of temporaries `fn` needs while it runs; with any, `fn` also takes
+    #: `scratch=` (a tuple of such arrays, from the memory plan) and allocates them
+    #: itself when it gets none
+    scratch: tuple[tuple[tuple[int, ...], str], ...] = ()
 
 
 @lru_cache(maxsize=4096)

@@ -1,14 +1,16 @@
 """numpy kernel of `Fused`: generated Python that runs the group with ufunc `out=`.
 
 When the kernel is built (compile time) every value of the group gets a scratch
-buffer, reused by liveness inside the group: an elementwise op writes into the
-buffer of an input that dies at it (same shape and dtype: exact for ufuncs),
-otherwise into a buffer freed earlier. The root writes into `out` (allocated per
-call only when the caller gives none). A matmul head writes straight into `out`
-when it has the output's type and the epilogue then runs in place on it; such a
-kernel says `inplace=False` (the head would overwrite an input the epilogue still
-reads), and if it is given one of its inputs as `out` anyway, it allocates. Scratch buffers are
-shared between calls: like the executable, a fused kernel is not re-entrant.
+slot, reused by liveness inside the group: an elementwise op writes into the slot
+of an input that dies at it (same shape and dtype: exact for ufuncs), otherwise
+into a slot freed earlier. The slots are the kernel's `scratch` (shape, dtype)
+list: an executable's memory plan gives them static buffers, live only while the
+kernel runs (`scratch=`); called alone, the kernel allocates them. The root
+writes into `out` (allocated per call only when the caller gives none). A matmul
+head writes straight into `out` when it has the output's type and the epilogue
+then runs in place on it; such a kernel says `inplace=False` (the head would
+overwrite an input the epilogue still reads), and if it is given one of its inputs
+as `out` anyway, it allocates.
 
 Each op runs through its own numpy kernel (`lower`, when that kernel takes `out=`),
 in the same order as unfused, so results are bitwise equal to the unfused graph's
@@ -73,6 +75,8 @@ def fused_kernel(op: Fused) -> NumpyKernel:
     scope: dict[str, Any] = {"np": np}
     var = {j: f"x{k}" for k, j in enumerate(sub.inputs)}
     buffers: dict[int, str] = {}  # value -> name of the buffer it lives in
+    slots: list[str] = []  # the temporaries, in the order `scratch=` hands them over
+    specs: list[tuple[tuple[int, ...], str]] = []
     free: dict[tuple, list[str]] = {}
     body: list[str] = []
     head_writes_out = False
@@ -88,7 +92,8 @@ def fused_kernel(op: Fused) -> NumpyKernel:
         if stack:
             return stack.pop()
         name = f"s{i}"
-        scope[name] = np.empty(t.shape, t.dtype)
+        slots.append(name)
+        specs.append((tuple(t.shape), str(t.dtype)))
         return name
 
     for i in order:
@@ -158,9 +163,13 @@ def fused_kernel(op: Fused) -> NumpyKernel:
     if head_writes_out:  # the head writes `out` before the epilogue reads every input
         guard += "".join(f" or out is {p}" for p in params)
     scope["out_shape"], scope["out_dtype"] = root_type.shape, np.dtype(root_type.dtype)
-    lines = [f"def fused({', '.join(params)}, out=None):",
+    scope["specs"] = tuple(specs)
+    unpack = [f"    {', '.join(slots)}, = scratch"] if slots else []
+    lines = [f"def fused({', '.join(params)}, out=None, scratch=None):",
              f"    if {guard}:", "        out = np.empty(out_shape, out_dtype)",
-             *body, "    return out"]
+             "    if scratch is None:  # called outside an executable's plan",
+             "        scratch = tuple(np.empty(shape, dtype) for shape, dtype in specs)",
+             *unpack, *body, "    return out"]
     source = "\n".join(lines)
     text = f"def make({', '.join(scope)}):\n" + "\n".join(
         "    " + line for line in lines) + "\n    return fused\n"
@@ -169,7 +178,7 @@ def fused_kernel(op: Fused) -> NumpyKernel:
     fn = namespace["make"](**scope)
     fn.source = source  # type: ignore[attr-defined]
     # a matmul head writes `out` before the epilogue has read every input
-    return NumpyKernel(fn, writes_out=True, inplace=not head_writes_out)
+    return NumpyKernel(fn, writes_out=True, inplace=not head_writes_out, scratch=tuple(specs))
 
 
 @lower.register(Fused, NumpyBackend)
