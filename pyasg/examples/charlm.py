@@ -289,7 +289,7 @@ class Trainer:
 
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The demo's flags (shared by ``pyasg demo`` and ``pyasg run charlm``)."""
-    p = example_parser(__doc__.splitlines()[0], steps=400, prog=prog)
+    p = example_parser(__doc__.splitlines()[0], steps=1200, prog=prog)
     p.add_argument("--save", metavar="DIR", help="write checkpoints into DIR")
     p.add_argument("--save-every", type=positive_int, metavar="N",
                    help="also checkpoint every N steps (with --save or --resume)")
