@@ -85,7 +85,8 @@ def bench_bandwidth(n: int, chain: int = 10) -> dict:
         return a
 
     zeros = np.zeros(n, np.float32)
-    exe = pyasg.jit_to_backend(pyasg.make_graph(adds)(zeros, zeros), "wgpu")
+    # unfused: this measures one kernel per add (fused, the chain is one kernel)
+    exe = pyasg.jit_to_backend(pyasg.make_graph(adds)(zeros, zeros), "wgpu", fuse=False)
     ident = pyasg.jit_to_backend(_copy_graph(n), "wgpu")
     t_adds = timed(lambda: exe(x, y), _wait, 10)
     t_copies = timed(lambda: ident(x, y), _wait, 10)
@@ -116,13 +117,13 @@ def bench_dispatch_overhead(chain: int = 200) -> dict:
 
     x = np.zeros(256, np.float32)
     graph = pyasg.make_graph(f)(x)
-    exe = pyasg.jit_to_backend(graph, "wgpu")
+    exe = pyasg.jit_to_backend(graph, "wgpu", fuse=False)  # one dispatch per add
     xd = DeviceArray.from_numpy(x)
     seconds = timed(lambda: exe(xd), _wait, 20)
     return {"dispatches": exe.kernel_count, "us_per_dispatch": seconds / exe.kernel_count * 1e6}
 
 
-def transformer_step(backend: str):  # noqa: ANN201
+def transformer_step(backend: str, fuse: bool = True):  # noqa: ANN201
     from pyasg import nn
 
     block = nn.TransformerBlock(128, 4, causal=True)
@@ -131,7 +132,7 @@ def transformer_step(backend: str):  # noqa: ANN201
     def loss_fn(params, x, y):  # noqa: ANN001, ANN202
         return pyasg.mean((block(params, x) - y) ** 2)
 
-    @pyasg.jit(backend=backend)
+    @pyasg.jit(backend=backend, fuse=fuse)
     def step(params, x, y):  # noqa: ANN001, ANN202
         loss, grads = pyasg.value_and_grad(loss_fn)(params, x, y)
         return pyasg.tree_map(lambda p, g: p - 0.01 * g, params, grads), loss
@@ -140,19 +141,23 @@ def transformer_step(backend: str):  # noqa: ANN201
 
 
 def bench_transformer() -> dict:
+    """The training step with fusion (as `pyasg.jit` compiles it) and without."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 64, 128), dtype=np.float32)
     y = rng.standard_normal((16, 64, 128), dtype=np.float32)
-    step, params = transformer_step("wgpu")
     xd, yd = DeviceArray.from_numpy(x), DeviceArray.from_numpy(y)
-    state = {"params": params}
+    result = {}
+    for fuse, key in ((True, ""), (False, "unfused_")):
+        step, params = transformer_step("wgpu", fuse)
+        state = {"params": params}
 
-    def run() -> None:
-        state["params"], _ = step(state["params"], xd, yd)
+        def run() -> None:
+            state["params"], _ = step(state["params"], xd, yd)  # noqa: B023 - run now
 
-    seconds = timed(run, _wait, 20)
-    exe = step.lower(state["params"], xd, yd)
-    return {"wgpu_ms": seconds * 1e3, "dispatches": exe.kernel_count}
+        seconds = timed(run, _wait, 20)
+        exe = step.lower(state["params"], xd, yd)
+        result.update({f"{key}wgpu_ms": seconds * 1e3, f"{key}dispatches": exe.kernel_count})
+    return result
 
 
 def bench_torch(sizes: list[int], n_bw: int) -> dict:
@@ -226,7 +231,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"{results['torch'].get('torch_copy_gbs', float('nan')):.0f})")
     print(f"per dispatch {results['dispatch']['us_per_dispatch']:.2f} us")
     tr = results["transformer"]
-    print(f"TransformerBlock step {tr['wgpu_ms']:.2f} ms ({tr['dispatches']} dispatches), "
+    print(f"TransformerBlock step {tr['wgpu_ms']:.2f} ms ({tr['dispatches']} dispatches; "
+          f"unfused {tr['unfused_wgpu_ms']:.2f} ms, {tr['unfused_dispatches']} dispatches), "
           f"torch eager {results['torch'].get('transformer_ms', float('nan')):.2f} ms")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

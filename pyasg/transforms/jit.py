@@ -301,9 +301,10 @@ class Jitted:
     """A function compiled per input signature; see `jit`."""
 
     def __init__(self, fn: Callable[..., Any], backend: str | object | None,
-                 static_argnums: Sequence[int], name: str | None) -> None:
+                 static_argnums: Sequence[int], name: str | None, fuse: bool = True) -> None:
         self.fn = fn
         self.backend = backend
+        self.fuse = fuse
         self.static_argnums = tuple(static_argnums)
         self.name = name or getattr(fn, "__name__", "fn")
         self._cache: dict[Any, _Compiled] = {}
@@ -385,10 +386,13 @@ class Jitted:
                     in zip(self._split(args)[1], signature)]
         traced = trace_function(self.fn, args, self.name, static, abstract=abstract)
         graph = default_pipeline(traced.graph)
-        executable = jit_to_backend(graph, backend, self.name)
+        executable = jit_to_backend(graph, backend, self.name, fuse=self.fuse)
         compiled = _Compiled(executable, traced.out_tree, graph)
         if events.has_subscribers(events.GraphReady):
             events.publish(events.GraphReady(self.name, traced.graph, "forward"))
+            ran = getattr(executable, "graph", None)  # after simplify and fusion
+            if isinstance(ran, Graph) and ran != traced.graph:
+                events.publish(events.GraphReady(self.name, ran, "fused"))
             compiled.traced_graph = traced.graph
             compiled.watch_maps = {**traced.watch_maps, (self.name, "forward"): WatchMap(
                 values={i: i for i in traced.graph.ids})}
@@ -406,11 +410,13 @@ class Jitted:
 
 
 def jit(fn: Callable[..., Any] | None = None, *, backend: str | object | None = None,
-        static_argnums: Sequence[int] | int = (), name: str | None = None) -> Any:
+        static_argnums: Sequence[int] | int = (), name: str | None = None,
+        fuse: bool = True) -> Any:
     """Trace `fn` once per input signature, simplify, compile for `backend`, and run.
 
     Usable as `@jit`, `@jit(backend="numpy")` or `jit(fn, static_argnums=1)`.
     Inside another traced function it is inlined (the whole step stays one graph).
+    `fuse=False` compiles without `pyasg.transforms.fuse` (to compare, or to debug).
 
     >>> import numpy as np
     >>> @jit
@@ -421,8 +427,8 @@ def jit(fn: Callable[..., Any] | None = None, *, backend: str | object | None = 
     """
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     if fn is None:
-        return lambda f: Jitted(f, backend, nums, name)
-    return Jitted(fn, backend, nums, name)
+        return lambda f: Jitted(f, backend, nums, name, fuse)
+    return Jitted(fn, backend, nums, name, fuse)
 
 
 def trace(fn: Callable[..., Any] | None = None, *, static_argnums: Sequence[int] | int = (),
