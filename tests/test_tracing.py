@@ -368,13 +368,15 @@ def test_graph_ready_once_per_compile_with_the_graph(subscribed):
 
     model(np.ones(3, F32))
     model(np.zeros(3, F32))  # cached: no new event
-    assert len(seen) == 1
+    # the traced graph, then the graph that runs (here exp and sum fused into one node)
+    assert [e.kind for e in seen] == ["forward", "fused"]
     event = seen[0]
     assert event.name == "model"
     assert isinstance(event.graph, pyasg.Graph)
     assert "exp" in op_names(event.graph) and event.graph.input_names == ("x",)
+    assert "fused" in op_names(seen[1].graph)
     model(np.ones(5, F32))  # a new signature compiles again
-    assert len(seen) == 2 and seen[1].graph.input_types[0].shape == (5,)
+    assert len(seen) == 4 and seen[2].graph.input_types[0].shape == (5,)
 
 
 def test_a_raising_subscriber_does_not_break_compilation(subscribed, capsys):
