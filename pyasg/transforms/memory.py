@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from pyasg.asg.graph import Graph
-from pyasg.asg.ops import Constant, Input
+from pyasg.asg.ops import BroadcastTo, Constant, Input, Reshape, StopGradient, Transpose
 from pyasg.asg.types import TensorType
 
 
@@ -244,8 +244,9 @@ def _naive(node: Any) -> int:
     inner = getattr(node.op, "graph", None)  # a Fused node: the group it stands for
     if inner is None:
         return nbytes(node.type)
+    free = (Input, Constant, Transpose, BroadcastTo, Reshape, StopGradient)  # no memory
     return sum(nbytes(inner.nodes[i].type) for i in inner.live_ids
-               if not isinstance(inner.nodes[i].op, (Input, Constant)))
+               if not isinstance(inner.nodes[i].op, free))
 
 
 def _pick(candidates: list[int], sizes: list[int], need: int) -> int | None:
