@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from pyasg import events
@@ -129,6 +130,30 @@ def to_numpy(value: Any) -> Any:
         return numpy() if callable(numpy) else np.asarray(x)
 
     return tree_map(one, value)
+
+
+def train_loop(name: str, steps: int, train_step: Callable[..., tuple], params: Any,
+               state: Any, batch: Callable[[int], tuple]) -> tuple[Any, Any, float, float]:
+    """Run `params, state, loss = train_step(params, state, *batch(step))` for steps
+    1..`steps` under a progress bar, publishing each loss (`report_step`).
+
+    Returns the final params and state, and the first and last loss.
+
+    >>> import numpy as np
+    >>> def halve(p, s, x): return p / 2, s, float(p)
+    >>> train_loop("halve", 3, halve, 8.0, None, lambda step: (None,), )[::2]
+    (1.0, 8.0)
+    """
+    first_loss = loss = float("nan")
+    with progress(steps, name, disable=steps < 1) as bar:
+        for step in range(1, steps + 1):
+            params, state, loss_value = train_step(params, state, *batch(step))
+            loss = float(to_numpy(loss_value))
+            first_loss = loss if step == 1 else first_loss
+            report_step(step, loss)
+            bar.set_postfix(loss=loss, refresh=False)
+            bar.update()
+    return params, state, first_loss, loss
 
 
 def finish(name: str, metrics: dict[str, float]) -> dict[str, float]:

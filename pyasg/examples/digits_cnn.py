@@ -18,7 +18,12 @@ import numpy as np
 
 import pyasg
 from pyasg.data import ArrayDataset, DataLoader
-from pyasg.examples._common import example_parser, finish, progress, report_step, to_numpy
+from pyasg.examples._common import (
+    example_parser,
+    finish,
+    to_numpy,
+    train_loop,
+)
 from pyasg.examples.digits_mlp import forever, load_digits_split
 from pyasg.losses import cross_entropy
 from pyasg.metrics import accuracy
@@ -61,17 +66,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         params, state = opt.update(grads, state, params)
         return params, state, loss
 
-    first_loss = loss = float("nan")
     batches = forever(loader)
-    with progress(args.steps, "digits_cnn") as bar:
-        for step in range(1, args.steps + 1):
-            x, y = next(batches)
-            params, state, loss_value = train_step(params, state, x, y)
-            loss = float(to_numpy(loss_value))
-            first_loss = loss if step == 1 else first_loss
-            report_step(step, loss)
-            bar.set_postfix(loss=loss, refresh=False)
-            bar.update()
+    params, state, first_loss, loss = train_loop("digits_cnn", args.steps, train_step,
+                                               params, state, lambda step: next(batches))
 
     params = to_numpy(params)
     train_pred = np.asarray(model(params, x_train)).argmax(axis=1)

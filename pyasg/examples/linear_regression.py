@@ -16,7 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 import pyasg
-from pyasg.examples._common import example_parser, finish, progress, report_step, to_numpy
+from pyasg.examples._common import (
+    example_parser,
+    finish,
+    to_numpy,
+    train_loop,
+)
 from pyasg.losses import mse_loss
 from pyasg.nn import Linear
 from pyasg.optim import SGD
@@ -64,15 +69,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         params, state = opt.update(grads, state, params)
         return params, state, loss
 
-    first_loss = loss = float("nan")
-    with progress(args.steps, "linear_regression") as bar:
-        for step in range(1, args.steps + 1):
-            params, state, loss_value = train_step(params, state, x, y)
-            loss = float(to_numpy(loss_value))
-            first_loss = loss if step == 1 else first_loss
-            report_step(step, loss)
-            bar.set_postfix(loss=loss, refresh=False)
-            bar.update()
+    params, state, first_loss, loss = train_loop("linear_regression", args.steps, train_step,
+                                               params, state, lambda step: (x, y))
 
     params = to_numpy(params)
     return finish("linear_regression", {

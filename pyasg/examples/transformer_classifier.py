@@ -27,7 +27,12 @@ import numpy as np
 
 import pyasg
 from pyasg import nn
-from pyasg.examples._common import example_parser, finish, progress, report_step, to_numpy
+from pyasg.examples._common import (
+    example_parser,
+    finish,
+    to_numpy,
+    train_loop,
+)
 from pyasg.losses import cross_entropy
 from pyasg.metrics import accuracy
 from pyasg.optim import AdamW
@@ -130,16 +135,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         params, state = opt.update(grads, state, params)
         return params, state, loss
 
-    first_loss = loss = float("nan")
-    with progress(args.steps, "transformer_classifier") as bar:
-        for step in range(1, args.steps + 1):
-            ids, y = make_sequences(args.batch_size, seed=[args.seed, 1, step])
-            params, state, loss_value = train_step(params, state, ids, y)
-            loss = float(to_numpy(loss_value))
-            first_loss = loss if step == 1 else first_loss
-            report_step(step, loss)
-            bar.set_postfix(loss=loss, refresh=False)
-            bar.update()
+    def batch(step: int) -> tuple:  # fresh sequences every step, seeded by it
+        return make_sequences(args.batch_size, seed=[args.seed, 1, step])
+
+    params, state, first_loss, loss = train_loop("transformer_classifier", args.steps,
+                                                 train_step, params, state, batch)
 
     predicted = np.asarray(model(to_numpy(params), x_test)).argmax(axis=1)
     return finish("transformer_classifier", {"first_loss": first_loss, "final_loss": loss,

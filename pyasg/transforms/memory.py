@@ -156,6 +156,16 @@ def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) 
     inplace: dict[int, int] = {}
     free_after: dict[int, list[int]] = {}
     scratch_of: dict[int, tuple[int, ...]] = {}
+
+    def take(dtype: str, need: int) -> int:
+        """A free buffer of `dtype` for `need` bytes (grown if smaller), else a new one."""
+        chosen = _pick(free.setdefault(dtype, []), sizes, need)
+        if chosen is None:
+            chosen = len(sizes)
+            sizes.append(need)
+            dtypes.append(dtype)
+        return chosen
+
     for t, i in enumerate(schedule):
         node = graph.nodes[i]
         if pooled(i):
@@ -172,11 +182,7 @@ def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) 
                         chosen, inplace[i] = b, j
                         break
             if chosen is None:
-                chosen = _pick(free.setdefault(dtype, []), sizes, need)
-            if chosen is None:
-                chosen = len(sizes)
-                sizes.append(need)
-                dtypes.append(dtype)
+                chosen = take(dtype, need)
             sizes[chosen] = max(sizes[chosen], need)
             buffer_of[i], occupant[chosen] = chosen, i
             ending.setdefault(group_end[i], []).append(chosen)
@@ -184,11 +190,7 @@ def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) 
         for shape, dtype in getattr(kernels.get(i), "scratch", ()):
             # a temporary lives while %i runs: never a buffer an input or %i holds
             need = math.prod(shape) * np.dtype(dtype).itemsize
-            chosen = _pick(free.setdefault(dtype, []), sizes, need)
-            if chosen is None:
-                chosen = len(sizes)
-                sizes.append(need)
-                dtypes.append(dtype)
+            chosen = take(dtype, need)
             sizes[chosen] = max(sizes[chosen], need)
             taken.append(chosen)
         if taken:
