@@ -219,3 +219,22 @@ def test_a_transposed_product_becomes_the_product_of_transposes() -> None:
     twice = simplify(pyasg.make_graph(lambda x, g: (pyasg.transpose(pyasg.transpose(x) @ g),
                                                     pyasg.transpose(x) @ g))(x, g))
     assert sum(twice.nodes[i].op.name == "matmul" for i in twice.live_ids) == 1
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+def test_scatter_add_matches_add_at_with_repeats_and_negative_indices(dtype: str) -> None:
+    """The float fast path (bincount) and the general one agree with np.add.at."""
+    rng = np.random.default_rng(3)
+    for idx_shape, size in (((50,), 7), ((4, 6), 9)):
+        idx = rng.integers(-size, size, idx_shape).astype(np.int32)
+        updates = rng.normal(size=idx_shape).astype(dtype) if dtype != "int32" else \
+            rng.integers(-5, 5, idx_shape).astype(dtype)
+        op = ops.ScatterAdd(axis=0, size=size)
+        kernel = lower(op, NUMPY, in_types=(TensorType.of(updates), TensorType.of(idx)),
+                       out_type=op.infer(TensorType.of(updates), TensorType.of(idx)))
+        want = np.zeros(size, dtype)
+        np.add.at(want, idx.ravel(), updates.ravel())
+        got = kernel.fn(updates, idx, out=np.full(size, 99, dtype))
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+        with pytest.raises(IndexError):
+            kernel.fn(updates, np.full(idx_shape, size, np.int32))

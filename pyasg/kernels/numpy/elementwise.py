@@ -118,8 +118,8 @@ def select_zero(c: np.ndarray, x: np.ndarray, y: np.ndarray, out: np.ndarray) ->
     is ~8x slower: ReLU and its gradient are this); False when it does not apply.
 
     Exact but for one sign of zero: a *selected* -0.0 comes out +0.0 (the + 0.0 that
-    turns an unselected -x * 0 = -0.0 into the +0.0 where gives). With a non-finite
-    value it does not apply (inf * 0 is NaN).
+    turns an unselected -x * 0 = -0.0 into the +0.0 where gives). An unselected inf or
+    NaN gives NaN (inf * 0): a sum of the result notices, and those are zeroed.
     """
     if out.dtype.kind != "f" or c.dtype != np.bool_ or out.shape != c.shape:
         return False
@@ -129,10 +129,13 @@ def select_zero(c: np.ndarray, x: np.ndarray, y: np.ndarray, out: np.ndarray) ->
         value, mask = y, np.logical_not(c)
     else:
         return False
-    if np.may_share_memory(out, c) or not np.isfinite(value).all():  # inf * 0 is NaN
+    if np.may_share_memory(out, c):
         return False
-    np.multiply(value, mask, out=out)
+    with np.errstate(invalid="ignore"):  # inf * 0: repaired below, not the user's NaN
+        np.multiply(value, mask, out=out)
     np.add(out, 0.0, out=out)  # an unselected -x * 0 is -0.0: make it the +0.0 selected
+    if not np.isfinite(np.add.reduce(out, axis=None)):  # inf * 0 = NaN where unselected?
+        np.copyto(out, 0, where=np.logical_not(mask))  # (rare) zero those exactly
     return True
 
 
