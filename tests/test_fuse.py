@@ -428,11 +428,11 @@ def test_w2_fusion_cuts_wgpu_dispatches(w2_case) -> None:  # noqa: ANN001
     before = pyasg.jit_to_backend(g, "wgpu", fuse=False)
     after = pyasg.jit_to_backend(g, "wgpu")
     print(f"W2 wgpu dispatches: {before.kernel_count} unfused, {after.kernel_count} fused")
-    # the target is 3x; with matmuls reading through views and storing through
-    # epilogues this reaches ~2.65x (202 -> 76 on lavapipe). Most of the rest: ten
-    # sum_to_shape / layer-norm gradient reductions split in two passes. Assert what
-    # it does reach.
-    assert after.kernel_count < 0.4 * before.kernel_count
+    # the target is 3x; matmuls reading through views and storing through
+    # epilogues reach 2.9x (192 -> 66 on lavapipe). What is left outside groups: cheap
+    # elementwise values read by several groups (softmax's mask, GELU and layer-norm
+    # parts), which fusion does not recompute. Assert what it does reach.
+    assert 2.8 * after.kernel_count <= before.kernel_count
     want = [np.asarray(o) for o in before(*leaves)]
     got = [np.asarray(o) for o in after(*leaves)]
     _close(got, want, 1e-5)
