@@ -19,7 +19,9 @@ from pyasg.transforms.fuse import RULES, FuseOptions, find_groups, fuse, unfuse
 from pyasg.transforms.jit import default_pipeline
 
 NUMPY_OPTS = FuseOptions(max_inputs=32, matmul_epilogue=True)
-WGPU_OPTS = FuseOptions(max_inputs=7, matmul_epilogue=True, matmul_views=True)
+WGPU_OPTS = FuseOptions(max_inputs=7, matmul_epilogue=True, matmul_views=True,
+                        recompute_fraction=1 / 16)
+RECOMPUTE_OPTS = FuseOptions(max_inputs=32, matmul_epilogue=True, recompute_fraction=1 / 4)
 NO_MATMUL_OPTS = FuseOptions(max_inputs=7)
 
 
@@ -110,6 +112,12 @@ def test_fuse_then_run_equals_run_on_numpy(case) -> None:  # noqa: ANN001
     assert sorted(str(n.op) for n in map(unfuse(fused).nodes.get, unfuse(fused).live_ids)) == \
         sorted(str(g.nodes[i].op) for i in g.live_ids)
     _close(run(fused, arrays), run(g, arrays), 1e-6)
+
+
+@given(random_graphs())
+def test_fuse_with_recomputed_copies_equals_run_on_numpy(case) -> None:  # noqa: ANN001
+    g, arrays = case
+    _close(run(fuse(g, RECOMPUTE_OPTS), arrays), run(g, arrays), 1e-6)
 
 
 @WGPU
@@ -428,11 +436,10 @@ def test_w2_fusion_cuts_wgpu_dispatches(w2_case) -> None:  # noqa: ANN001
     before = pyasg.jit_to_backend(g, "wgpu", fuse=False)
     after = pyasg.jit_to_backend(g, "wgpu")
     print(f"W2 wgpu dispatches: {before.kernel_count} unfused, {after.kernel_count} fused")
-    # the issue's target is 3x; matmuls reading through views and storing through
-    # epilogues reach 2.9x (192 -> 66 on lavapipe). What is left outside groups: cheap
-    # elementwise values read by several groups (softmax's mask, GELU and layer-norm
-    # parts), which fusion does not recompute. Assert what it does reach.
-    assert 2.8 * after.kernel_count <= before.kernel_count
+    # the issue's target: at least 3x fewer (matmuls read through views and store
+    # through epilogues; small per-row values are recomputed in each group reading
+    # them; 192 -> 63 on lavapipe)
+    assert 3 * after.kernel_count <= before.kernel_count
     want = [np.asarray(o) for o in before(*leaves)]
     got = [np.asarray(o) for o in after(*leaves)]
     _close(got, want, 1e-5)
@@ -658,3 +665,40 @@ def test_numpy_fused_kernel_whose_value_is_a_view() -> None:
             out = np.full(want.shape, np.nan, np.float32)
             np.testing.assert_allclose(kernel.fn(a, c), want, rtol=1e-6)
             np.testing.assert_allclose(kernel.fn(a, c, out=out), want, rtol=1e-6)
+
+
+def _softmax_case() -> tuple[Graph, list]:
+    """A softmax with a guard on its row sums: the small per-row values (the guarded
+    sum) are read by two groups."""
+    x = np.random.default_rng(4).normal(size=(8, 16)).astype(np.float32)
+
+    def f(x):  # noqa: ANN001, ANN202
+        e = pyasg.exp(x - pyasg.max(x, axis=1, keepdims=True))
+        s = pyasg.sum(e, axis=1, keepdims=True)
+        safe = pyasg.where(s > 0.0, s, 1.0)
+        return e / safe, pyasg.log(safe) * 2.0 + x
+
+    return graph_of(f, x), [x]
+
+
+def test_a_small_shared_value_is_recomputed_in_each_group() -> None:
+    g, arrays = _softmax_case()
+    plain, copied = fuse(g, NUMPY_OPTS), fuse(g, RECOMPUTE_OPTS)
+    outer = [copied.nodes[i].op.name for i in copied.live_ids]
+    assert "where" not in outer and "greater" not in outer  # no kernel of their own
+    def computing_where(graph: Graph) -> list:
+        return [i for i in graph.live_ids if graph.nodes[i].op.name == "where"
+                or "where" in getattr(graph.nodes[i].op, "op_names", ())]
+
+    # without copies the guarded sum is a kernel of its own, read by two groups; with
+    # them, each of the two groups computes it again and that kernel is gone
+    assert len(computing_where(plain)) == 1 and len(computing_where(copied)) == 2
+    assert copied.nodes[copied.outputs[0]].op.op_names == ("greater", "where", "div")
+    _close(run(copied, arrays), run(g, arrays), 1e-6)
+
+
+@WGPU
+def test_a_recomputed_value_on_wgpu() -> None:
+    require_wgpu()
+    g, arrays = _softmax_case()
+    _close(run(fuse(g, WGPU_OPTS), arrays, "wgpu"), run(g, arrays), 1e-5)

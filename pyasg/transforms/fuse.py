@@ -18,6 +18,11 @@ The rules (`RULES`, the table the tests check row by row):
   (`FuseOptions.matmul_epilogue`), a matmul heads an elementwise group of its
   own type; a transpose joins as a leaf (its operand is read from outside
   with permuted strides); scalar constants are copied in freely;
+- recompute: where the backend asks for it (`FuseOptions.recompute_fraction`,
+  wgpu), an elementwise value also read outside the group but small next to the
+  root (a softmax's or a norm's per-row values) is computed again inside the group
+  as a copy, with the small elementwise values it reads; what such a copy reads
+  from outside stays a value of the outer graph (pinned);
 - break: a producer stays outside when another op outside the group reads it
   (multi-use), when it is a graph output, when it would take the group past
   `max_inputs` external inputs or `max_depth` ops on one path, when it is a
@@ -82,6 +87,11 @@ RULES: tuple[Rule, ...] = (
     Rule("start", "matmul with views", "a matmul reading through a view chain, or a "
                                        "transpose storing a matmul, not yet in a group is "
                                        "the root of a new group (matmul_views: wgpu)"),
+    Rule("grow", "small shared value", "an elementwise value also read outside the group, "
+                                       "no larger than recompute_fraction of the root, is "
+                                       "computed again inside it (a copy), as are the small "
+                                       "elementwise values it reads; the rest it reads are "
+                                       "inputs (wgpu: a softmax's or a norm's per-row values)"),
     Rule("break", "multi-use producer", "a producer also read outside the group stays outside "
                                         "(its value is needed anyway)"),
     Rule("break", "graph output", "a graph output stays outside (it must be materialised)"),
@@ -107,6 +117,9 @@ class FuseOptions:
     max_depth: int = 32
     matmul_epilogue: bool = False
     reduction_epilogue: bool = True
+    #: an elementwise value read by several groups, at most this fraction of the root's
+    #: size, is computed again inside each of them (0: never)
+    recompute_fraction: float = 0.0
     matmul_views: bool = False
 
     def __post_init__(self) -> None:
@@ -186,6 +199,8 @@ def _find_groups(graph: Graph, options: FuseOptions) -> tuple[list[list[int]], s
     users = {i: tuple(u for u in graph.users[i] if u in alive) for i in live}
     outputs = set(graph.outputs)
     taken: set[int] = set()
+    roots: set[int] = set()  # the values fused nodes still produce
+    pinned: set[int] = set()  # read by a copy in some group: must stay outside groups
     groups: list[list[int]] = []
     all_copies: set[int] = set()
     for root in reversed(live):
@@ -222,6 +237,8 @@ def _find_groups(graph: Graph, options: FuseOptions) -> tuple[list[list[int]], s
         heapq.heapify(heap)
         seen: set[int] = set()
         reads_outside: set[int] = set()  # members whose operands must be group inputs
+        copy_only: set[int] = set()  # read by a recomputed copy: may only be copied too
+        small = options.recompute_fraction * graph.nodes[root].type.size
         while heap:  # largest id first: every in-group reader of j is decided before j
             j = -heapq.heappop(heap)
             if j in seen:
@@ -232,7 +249,27 @@ def _find_groups(graph: Graph, options: FuseOptions) -> tuple[list[list[int]], s
                 consts.add(j)
                 external.discard(j)
                 continue
-            if j in taken or j in outputs:
+            if j in outputs:
+                continue
+            if j not in copies and (j in copy_only or any(
+                    u not in members and u not in copies for u in users[j])) \
+                    and isinstance(node.op, ELEMENTWISE) and 0 < node.type.size <= small:
+                grown = (external - {j}) | {k for k in node.inputs
+                                            if not _is_scalar_constant(graph.nodes[k].op)}
+                cap = options.max_inputs - (1 if prologue else 0)
+                readers = [u for u in users[j] if u in members or u in copies]
+                # what a copy reads from outside must stay a value of the outer graph
+                reads_inner = any(k in taken and k not in roots for k in node.inputs)
+                if readers and not reads_inner and len(grown) <= max(cap, 1) and not (
+                        prologue and any(u in prologue for u in readers)
+                        and not all(u in prologue for u in readers)):
+                    copies.add(j)  # computed again here; the original stays for the others
+                    external = grown
+                    for k in set(node.inputs):
+                        copy_only.add(k)
+                        heapq.heappush(heap, -k)
+                continue
+            if j in taken or j in copy_only or j in pinned:
                 continue
             is_mm = isinstance(node.op, ops.MatMul)
             is_red = isinstance(node.op, REDUCTIONS)
@@ -297,7 +334,11 @@ def _find_groups(graph: Graph, options: FuseOptions) -> tuple[list[list[int]], s
         if len(real) + len(copies) < 2:
             continue
         taken |= members
+        roots.add(root)
         all_copies |= copies
+        # values the copies read from outside: no later group may make them inner
+        pinned |= {k for c in copies for k in graph.nodes[c].inputs
+                   if k not in copies and k not in members}
         groups.append(sorted(members | consts | copies))
     groups.sort(key=lambda g: g[-1])
     return groups, all_copies
@@ -401,7 +442,7 @@ def options_for(backend: object) -> FuseOptions:
 
         limit = int(get_device().limits.get("max-storage-buffers-per-shader-stage", 8))
         return FuseOptions(max_inputs=max(1, limit - 1), matmul_epilogue=True,
-                           matmul_views=True)
+                           matmul_views=True, recompute_fraction=1 / 16)
     return FuseOptions(max_inputs=NUMPY_MAX_INPUTS, matmul_epilogue=True)
 
 
