@@ -233,7 +233,7 @@ def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) 
         free_after={k: tuple(v) for k, v in free_after.items()},
         allocating=tuple(allocating),
         kernel_count=sum(1 for i in schedule if i in kernels),
-        naive_bytes=sum(_naive(graph.nodes[i]) for i in computed),
+        naive_bytes=sum(_naive(graph.nodes[i], kernels.get(i)) for i in computed),
         output_bytes=sum(nbytes(graph.nodes[i].type) for i in out_values | copied),
         allocating_peak_bytes=peak,
         allocating_names=tuple(graph.nodes[i].op.name for i in allocating),
@@ -241,11 +241,13 @@ def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) 
     )
 
 
-def _naive(node: Any) -> int:
-    """Bytes of the values node computes: one, or a fused node's every inner value."""
+def _naive(node: Any, kernel: Any = None) -> int:
+    """Bytes of the values node computes (one, or a fused node's every inner value) and
+    of its kernel's temporaries (an im2col's columns)."""
     inner = getattr(node.op, "graph", None)  # a Fused node: the group it stands for
     if inner is None:
-        return nbytes(node.type)
+        return nbytes(node.type) + sum(math.prod(shape) * np.dtype(dtype).itemsize
+                                       for shape, dtype in getattr(kernel, "scratch", ()))
     free = (Input, Constant, Transpose, BroadcastTo, Reshape, StopGradient)  # no memory
     return sum(nbytes(inner.nodes[i].type) for i in inner.live_ids
                if not isinstance(inner.nodes[i].op, free))

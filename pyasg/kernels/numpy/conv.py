@@ -11,6 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from pyasg.asg import ops_conv as ops
+from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
 from pyasg.kernels.numpy.backend import NumpyBackend, NumpyKernel
 
@@ -48,17 +49,42 @@ def _offsets(op: ops._ConvBase, kernel: tuple[int, int], out_hw: tuple[int, int]
 
 
 def _columns(x: np.ndarray, op: ops._ConvBase, kernel: tuple[int, int],
-             out_hw: tuple[int, int]) -> np.ndarray:
+             out_hw: tuple[int, int], cols: np.ndarray | None = None,
+             padded: np.ndarray | None = None) -> np.ndarray:
     """im2col for one group, [N, C, kh, kw, Ho, Wo]: one contiguous copy per kernel
     offset (a strided 7-D transpose copy is several times slower), and per image the
-    [C*kh*kw, Ho*Wo] matrix a GEMM reads as it is."""
+    [C*kh*kw, Ho*Wo] matrix a GEMM reads as it is. `cols` and `padded` (the input
+    with its zero border) may be given: the memory plan's scratch buffers."""
     (ph, pw) = op.padding
+    n, c, h, w = x.shape
     if ph or pw:
-        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    cols = np.empty((*x.shape[:2], *kernel, *out_hw), x.dtype)
+        if padded is None:
+            padded = np.empty((n, c, h + 2 * ph, w + 2 * pw), x.dtype)
+        padded.fill(0)
+        padded[:, :, ph: ph + h, pw: pw + w] = x
+        x = padded
+    if cols is None:
+        cols = np.empty((n, c, *kernel, *out_hw), x.dtype)
     for i, j, rows, columns in _offsets(op, kernel, out_hw):
         np.copyto(cols[:, :, i, j], x[:, :, rows, columns])
     return cols
+
+
+def _column_scratch(op: ops._ConvBase, x: TensorType, kernel: tuple[int, int],
+                    out_hw: tuple[int, int]) -> tuple[tuple[tuple[int, ...], str], ...]:
+    """The (shape, dtype) of `_columns`' buffers: the columns, and the padded input."""
+    n, c, h, w = x.shape
+    (ph, pw) = op.padding
+    specs = [((n, c, *kernel, *out_hw), x.dtype)]
+    if ph or pw:
+        specs.append(((n, c, h + 2 * ph, w + 2 * pw), x.dtype))
+    return tuple(specs)
+
+
+def _pair_of(scratch: tuple) -> tuple:
+    """(cols, padded) from a kernel's scratch; an empty slot (no padding) is None."""
+    cols, padded = (tuple(scratch) + (None, None))[:2]
+    return cols, (padded if padded is not None and padded.size else None)
 
 
 def _grouped_weight(w: np.ndarray, groups: int) -> np.ndarray:
@@ -73,11 +99,11 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
 
     g = op.groups
 
-    def conv2d(x, w, out=None):  # noqa: ANN001, ANN202
+    def conv2d(x, w, out=None, scratch=(None, None)):  # noqa: ANN001, ANN202
         if out is None:
             out = np.empty(out_type.shape, out_type.dtype)
         if g == 1:  # W [O, K] @ cols [N, K, L] is NCHW already: no transpose after
-            cols = _columns(x, op, kernel, (ho, wo))
+            cols = _columns(x, op, kernel, (ho, wo), *_pair_of(scratch))
             np.matmul(w.reshape(out_c, -1), cols.reshape(n, -1, ho * wo),
                       out=out.reshape(n, out_c, ho * wo))
             return out
@@ -86,7 +112,8 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
         np.copyto(out.reshape(n, g, out_c // g, ho * wo), res.transpose(0, 1, 3, 2))
         return out
 
-    return NumpyKernel(conv2d, writes_out=True, inplace=False)
+    return NumpyKernel(conv2d, writes_out=True, inplace=False, scratch=(
+        _column_scratch(op, in_types[0], kernel, (ho, wo)) if g == 1 else ()))
 
 
 @lower.register(ops.Conv2dBackwardWeight, NumpyBackend)
@@ -94,10 +121,13 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     n, out_c, ho, wo = in_types[1].shape
     kernel, g = op.kernel_size, op.groups
 
-    def conv2d_backward_weight(x, grad, out=None):  # noqa: ANN001, ANN202
+    def conv2d_backward_weight(x, grad, out=None, scratch=None):  # noqa: ANN001, ANN202
         if g == 1:  # per image grad [O, L] @ cols^T [L, K], then the sum over images
-            cols = _columns(x, op, kernel, (ho, wo)).reshape(n, -1, ho * wo)
-            per_image = np.matmul(grad.reshape(n, out_c, ho * wo), cols.transpose(0, 2, 1))
+            *columns, per_image = scratch or (None, None, None)
+            cols = _columns(x, op, kernel, (ho, wo), *_pair_of(tuple(columns)))
+            cols = cols.reshape(n, -1, ho * wo)
+            per_image = np.matmul(grad.reshape(n, out_c, ho * wo), cols.transpose(0, 2, 1),
+                                  out=per_image)
             if out is None:
                 out = np.empty(out_type.shape, out_type.dtype)
             np.sum(per_image, axis=0, out=out.reshape(out_c, -1))
@@ -111,7 +141,13 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
         np.matmul(gr, cols, out=out.reshape(g, out_c // g, -1))
         return out
 
-    return NumpyKernel(conv2d_backward_weight, writes_out=True, inplace=False)
+    cin = in_types[0].shape[1]
+    specs = _column_scratch(op, in_types[0], kernel, (ho, wo))
+    if len(specs) == 1:
+        specs += (((0,), in_types[0].dtype),)  # no padding: an empty slot keeps the order
+    specs += (((n, out_c, cin * kernel[0] * kernel[1]), out_type.dtype),)
+    return NumpyKernel(conv2d_backward_weight, writes_out=True, inplace=False,
+                       scratch=specs if g == 1 else ())
 
 
 @lower.register(ops.Conv2dBackwardInput, NumpyBackend)
@@ -122,13 +158,17 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     (ph, pw), (sh, sw), (dh, dw) = op.padding, op.stride, op.dilation
     h, w_ = out_type.shape[2:]
 
-    def conv2d_backward_input(grad, w, out=None):  # noqa: ANN001, ANN202
+    def conv2d_backward_input(grad, w, out=None, scratch=(None, None)):  # noqa: ANN001, ANN202
         if out is None:
             out = np.empty(out_type.shape, out_type.dtype)
         if g == 1:  # cols [N, K, L] = W^T @ grad, then col2im: one add per kernel offset
-            cols = np.matmul(w.reshape(out_c, -1).T, grad.reshape(n, out_c, ho * wo))
+            cols, padded = scratch
+            cols = np.matmul(w.reshape(out_c, -1).T, grad.reshape(n, out_c, ho * wo),
+                             out=cols)
             cols = cols.reshape(n, cg, kh, kw, ho, wo)
-            padded = np.zeros((n, cg, h + 2 * ph + sh, w_ + 2 * pw + sw), grad.dtype)
+            if padded is None:
+                padded = np.empty(padded_shape, grad.dtype)
+            padded.fill(0)
             for i, j, rows, columns in _offsets(op, (kh, kw), (ho, wo)):
                 padded[:, :, rows, columns] += cols[:, :, i, j]
             np.copyto(out, padded[:, :, ph: ph + h, pw: pw + w_])
@@ -144,8 +184,10 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
         np.copyto(out.reshape(n, g, cg, h, w_), padded[:, :, :, ph: ph + h, pw: pw + w_])
         return out
 
-    # still allocates its zeroed, padded scratch image each call
-    return NumpyKernel(conv2d_backward_input, writes_out=True, inplace=False)
+    padded_shape = (n, cg, h + 2 * ph + sh, w_ + 2 * pw + sw)
+    specs = (((n, cg * kh * kw, ho * wo), out_type.dtype), (padded_shape, out_type.dtype))
+    return NumpyKernel(conv2d_backward_input, writes_out=True, inplace=False,
+                       scratch=specs if g == 1 else ())
 
 
 @lower.register(ops.MaxPool2dIndices, NumpyBackend)
