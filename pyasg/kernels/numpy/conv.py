@@ -202,15 +202,24 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     step = np.array([i * dh * w + j * dw for i in range(kh) for j in range(kw)], np.int32)
     dtype = np.dtype(in_types[0].dtype)
 
-    def max_pool2d_indices(x, out=None):  # noqa: ANN001, ANN202
+    shape = out_type.shape
+    padded_shape = (n, c, h + 2 * ph, w + 2 * pw) if ph or pw else (0,)
+    specs = (((kh * kw, *shape), dtype.name), (shape, "int32"), (shape, "bool"),
+             (shape, "bool"), (shape, "int32"), (padded_shape, dtype.name))
+
+    def max_pool2d_indices(x, out=None, scratch=None):  # noqa: ANN001, ANN202
         # one pass per window offset over output-sized arrays (no [.., kh*kw] copy and
         # no argmax over a short last axis); ties keep the first offset and a NaN wins
         # and stays, as np.argmax and PyTorch
+        if scratch is None:  # called outside an executable's plan
+            scratch = tuple(np.empty(s, d) for s, d in specs)
+        values, index, take, seen, delta, padded = scratch
         if ph or pw:
-            x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+            padded.fill(-np.inf)
+            padded[:, :, ph: ph + h, pw: pw + w] = x
+            x = padded
         # each window offset's values as one contiguous array first: comparing strided
         # views costs ~8x more than the copies
-        values = np.empty((kh * kw, *out_type.shape), dtype)
         for k in range(kh * kw):
             i, j = divmod(k, kw)
             np.copyto(values[k], x[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh,
@@ -218,9 +227,7 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
         best = values[0]
         # the flat index of the best offset so far, updated arithmetically: np.copyto
         # with where= and np.take over a small table are each ~50x slower than a ufunc
-        index = np.zeros(out_type.shape, np.int32)
-        take, seen = np.empty(out_type.shape, bool), np.empty(out_type.shape, bool)
-        delta = np.empty(out_type.shape, np.int32)
+        index.fill(0)
         for k in range(1, kh * kw):
             v = values[k]
             np.less_equal(v, best, out=take)
@@ -236,4 +243,4 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
         np.add(index, corner, out=out)
         return out
 
-    return NumpyKernel(max_pool2d_indices, writes_out=True, inplace=False)
+    return NumpyKernel(max_pool2d_indices, writes_out=True, inplace=False, scratch=specs)
