@@ -2,7 +2,8 @@
 
 A plain Python function is traced once into an immutable graph of primitive ops
 (the ASG); transforms map graphs to graphs (grad, simplify, infer_shapes); kernels
-chosen once by multipledispatch run the result.
+chosen once by multipledispatch run the result. This module only re-exports the
+public names; `docs/ARCHITECTURE.md` says where each part lives.
 
 >>> import pyasg, numpy as np
 >>> @pyasg.trace
@@ -13,13 +14,20 @@ chosen once by multipledispatch run the result.
 [[4.0], [4.0]]
 """
 
-__version__ = "0.1.0"
-
 import sys as _sys
 
-from pyasg import data, functional, io, losses, metrics, nn, optim, random, viewer  # noqa: F401
+from pyasg import data, io, metrics, nn, optim, viewer  # noqa: F401
+from pyasg._version import __version__
+from pyasg.api import grad, hessian, jacobian, jit, make_graph, trace, value_and_grad
+from pyasg.array import functional, random  # noqa: F401
+from pyasg.array.functional import *  # noqa: F403
+from pyasg.array.functional import max, min, sum  # noqa: A004, F401
+from pyasg.array.random import dropout, dropout2d
 from pyasg.asg import Graph, TensorType
 from pyasg.asg.serialize import graph_from_json, graph_to_json
+from pyasg.compile.pipeline import jit_to_backend
+from pyasg.compile.protocol import Backend, Executable
+from pyasg.compile.registry import default_backend, set_default_backend
 from pyasg.errors import (
     BackendError,
     CheckpointError,
@@ -30,35 +38,29 @@ from pyasg.errors import (
     TraceError,
 )
 from pyasg.events import GraphReady, RunFinished, StepDone, publish, subscribe
-from pyasg.functional import *  # noqa: F403
-from pyasg.functional import max, min, sum  # noqa: A004, F401
 from pyasg.io import load_graph, save_graph
+from pyasg.nn import losses  # noqa: F401
 from pyasg.trace.tracer import Tracer
 from pyasg.trace.tree import flatten, tree_leaves, tree_map, unflatten
-from pyasg.transforms.grad import grad, hessian, jacobian, value_and_grad, vjp_graph
-from pyasg.transforms.jit import (
-    Executable,
-    default_backend,
-    jit,
-    jit_to_backend,
-    make_graph,
-    set_default_backend,
-    trace,
-)
 from pyasg.transforms.shapes import infer_shapes
 from pyasg.transforms.simplify import simplify
+from pyasg.transforms.vjp import vjp_graph
 
 # `pyasg.trace` is the decorator; keep the subpackage's modules reachable from it too.
 for _name in ("tracer", "tree"):
     setattr(trace, _name, _sys.modules[f"pyasg.trace.{_name}"])
+# The public module paths users import (`import pyasg.random as R`, `from pyasg.losses
+# import mse_loss`), each the module of its layer: the array layer and the training stack.
+for _alias, _module in {"functional": functional, "random": random, "losses": losses}.items():
+    _sys.modules[f"pyasg.{_alias}"] = _module
 
 __all__ = [
-    "BackendError", "CheckpointError", "data", "io", "load_graph", "metrics", "save_graph",
-    "Executable", "GradError", "Graph", "GraphFormatError",
-    "GraphReady", "PyasgError", "RunFinished", "ShapeError", "StepDone", "TensorType",
-    "TraceError", "Tracer", "default_backend", "flatten", "functional", "grad",
-    "graph_from_json", "graph_to_json", "hessian", "infer_shapes", "jacobian", "jit",
-    "jit_to_backend", "losses", "make_graph", "nn", "optim", "publish", "random",
-    "set_default_backend", "simplify", "subscribe", "viewer", "trace", "tree_leaves", "tree_map",
-    "unflatten", "value_and_grad", "vjp_graph",
+    "Backend", "BackendError", "CheckpointError", "data", "dropout", "dropout2d", "io",
+    "load_graph", "metrics", "save_graph", "Executable", "GradError", "Graph",
+    "GraphFormatError", "GraphReady", "PyasgError", "RunFinished", "ShapeError", "StepDone",
+    "TensorType", "TraceError", "Tracer", "__version__", "default_backend", "flatten",
+    "functional", "grad", "graph_from_json", "graph_to_json", "hessian", "infer_shapes",
+    "jacobian", "jit", "jit_to_backend", "losses", "make_graph", "nn", "optim", "publish",
+    "random", "set_default_backend", "simplify", "subscribe", "viewer", "trace", "tree_leaves",
+    "tree_map", "unflatten", "value_and_grad", "vjp_graph",
 ]

@@ -22,7 +22,12 @@ import platform
 import sys
 from collections.abc import Callable, Sequence
 
+from pyasg import events, viewer
+from pyasg._version import __version__
+from pyasg.errors import PyasgError
+from pyasg.examples import _names, available, run
 from pyasg.examples._common import OneLineParser
+from pyasg.io import load_graph
 
 #: Optional backends, by import name, with the extra that installs each.
 OPTIONAL_BACKENDS: dict[str, str] = {"wgpu": "gpu", "dearpygui": "viewer"}
@@ -33,9 +38,7 @@ FORWARDED: dict[str, str] = {"demo": "charlm"}
 
 
 def _version() -> str:
-    """The installed pyasg version (imported here, not at module load)."""
-    from pyasg import __version__
-
+    """The installed pyasg version."""
     return __version__
 
 
@@ -52,7 +55,7 @@ def _adapter() -> tuple[bool, str]:
     if importlib.util.find_spec("wgpu") is None:
         return False, 'none: wgpu is not installed (pip install "pyasg[gpu]")'
     try:
-        from pyasg.kernels.wgpu.device import adapter_name, get_adapter
+        from pyasg.kernels.wgpu.device import adapter_name, get_adapter  # optional: wgpu
 
         adapter = get_adapter()
     except Exception as e:  # noqa: BLE001 - any failure here is the answer to "why none"
@@ -115,17 +118,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def _view(path: str, lang: str) -> int:
     """Open a graph file in the viewer and wait until its window is closed."""
-    from pyasg import events
-    from pyasg.errors import PyasgError
-    from pyasg.io import load_graph
-    from pyasg.viewer import launch
-
     try:
         graph = load_graph(path)
     except PyasgError as e:
         print(f"pyasg view: {e.message}", file=sys.stderr)
         return 2
-    handle = launch(lang=lang)
+    handle = viewer.launch(lang=lang)
     name = path.rsplit("/", 1)[-1].removesuffix(".json")
     events.publish(events.GraphReady(name, graph, "forward"))
     handle.process.join()
@@ -133,7 +131,6 @@ def _view(path: str, lang: str) -> int:
 
 
 def _examples() -> str:
-    from pyasg.examples import available
 
     listing = available()
     width = max(map(len, listing), default=0)
@@ -142,7 +139,6 @@ def _examples() -> str:
 
 
 def _run_example(name: str | None, args: Sequence[str], command: str | None = None) -> int:
-    from pyasg.examples import _names, run
 
     if name is None or name not in _names():
         what = "which example? give a NAME" if name is None else f"unknown example {name!r}"
@@ -164,8 +160,6 @@ def _usage_error(message: str) -> int:
 
 def _guarded(command: Callable[[], int]) -> int:
     """Run `command`: a PyasgError is one line and code 1; argparse's exits keep their code."""
-    from pyasg.errors import PyasgError
-
     try:
         return command()
     except SystemExit as exit_:

@@ -30,7 +30,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import pyasg
-from pyasg import primitives as P
+from pyasg.array import primitives as P
 from pyasg.asg import ops
 from pyasg.asg.graph import Graph, GraphBuilder
 from pyasg.asg.types import TensorType

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import pyasg
-from pyasg.asg import ops, ops_conv
-from pyasg.primitives import bind, pad_general, scatter_add, slice_axes
+from pyasg.array.primitives import bind, pad_general, scatter_add, slice_axes
+from pyasg.asg import ops
 from pyasg.transforms.vjp import VJP_RULES
 
 # --------------------------------------------------------------------------- strategies
@@ -750,7 +750,7 @@ def test_grad_conv2d(c: dict) -> None:
 def test_grad_conv2d_backward_input(c: dict) -> None:
     x, w, g = _conv_arrays(c)
     p = _conv_params(c)
-    op = ops_conv.Conv2dBackwardInput(**p, input_size=c["size"])
+    op = ops.Conv2dBackwardInput(**p, input_size=c["size"])
 
     def f(g, w):  # noqa: ANN001, ANN202
         return bind(op, g, w)
@@ -766,7 +766,7 @@ def test_grad_conv2d_backward_input(c: dict) -> None:
 def test_grad_conv2d_backward_weight(c: dict) -> None:
     x, w, g = _conv_arrays(c)
     p = _conv_params(c)
-    op = ops_conv.Conv2dBackwardWeight(**p, kernel_size=c["kernel"])
+    op = ops.Conv2dBackwardWeight(**p, kernel_size=c["kernel"])
 
     def f(x, g):  # noqa: ANN001, ANN202
         return bind(op, x, g)

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyasg
-from pyasg.functional import At, getitem
+from pyasg.array.functional import At, getitem
 
 shapes_1_4 = hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=5)
 

@@ -25,12 +25,10 @@ from strategies import random_cases
 import pyasg
 from pyasg.asg import ops
 from pyasg.asg.graph import Graph
+from pyasg.compile.pipeline import lower_graph
 from pyasg.kernels import lower
-from pyasg.kernels.numpy import NumpyBackend, evaluate
-from pyasg.transforms import jit as jit_module
-from pyasg.transforms import memory
-from pyasg.transforms.fuse import fuse_for
-from pyasg.transforms.jit import Executable
+from pyasg.kernels.numpy import Executable, NumpyBackend, evaluate, memory
+from pyasg.kernels.numpy import executable as jit_module
 
 
 def interpret(graph: Graph, arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -94,7 +92,7 @@ def view_kernels(graph: Graph) -> set[int]:
 def build(graph: Graph, fuse: bool = False, poison: bool = False) -> Executable:
     """The numpy executable of `graph`, fused as jit_to_backend does or not at all."""
     if fuse:
-        graph = fuse_for(graph, NumpyBackend())
+        graph = lower_graph(graph, NumpyBackend())
     return Executable(graph, NumpyBackend(), "test", poison=poison)
 
 

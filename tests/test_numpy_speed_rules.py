@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import pyasg
-from pyasg.asg import ops, ops_conv
+from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
 from pyasg.kernels.numpy import NumpyBackend
@@ -139,7 +139,7 @@ def test_max_pool_indices_equal_a_hand_loop(k: int, s: int, p: int, seed: int,
     x = rng.integers(-3, 3, (2, 3, 6, 5)).astype(np.float32)  # many ties
     if nans:
         x[rng.random(x.shape) < 0.1] = np.nan
-    op = ops_conv.MaxPool2dIndices((k, k), (s, s), (p, p), (1, 1))
+    op = ops.MaxPool2dIndices((k, k), (s, s), (p, p), (1, 1))
     out_type = op.infer(TensorType.of(x))
     kernel = lower(op, NUMPY, in_types=(TensorType.of(x),), out_type=out_type)
     want = np_max_pool_indices(x, k, s, p)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import pyasg
 from pyasg import random as R
-from pyasg.kernels.numpy.random import threefry2x32
+from pyasg.kernels.reference.random import threefry2x32
 
 N = 100_000
 M32 = 0xFFFFFFFF

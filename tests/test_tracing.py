@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 import pyasg
 from pyasg import BackendError, GraphReady, RunFinished, StepDone
+from pyasg.compile import registry as jit_module
 from pyasg.trace.tree import TreeDef, flatten_with_paths
-from pyasg.transforms import jit as jit_module
 
 F32 = np.float32
 Point = namedtuple("Point", ["x", "y"])

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pyasg
-from pyasg import primitives as P
-from pyasg.asg.ops_conv import (
+from pyasg.array import primitives as P
+from pyasg.asg.ops import (
     Conv2d,
     Conv2dBackwardInput,
     Conv2dBackwardWeight,

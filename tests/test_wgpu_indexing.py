@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from wgpu_util import WGPU, require_wgpu, wgpu_parity
 
 import pyasg
-from pyasg import primitives as P
+from pyasg.array import primitives as P
 
 pytestmark = WGPU
 

@@ -1,9 +1,12 @@
-"""WHAT is computed — never how: types, the primitive ops, and the immutable graph."""
+"""WHAT is computed — never how: types, the primitive ops, and the immutable graph.
 
-from pyasg.asg import ops, ops_conv
+Importing `pyasg.asg` imports every op category (`pyasg.asg.ops`), so the op registry
+`OPS` is complete by construction.
+"""
+
+from pyasg.asg import ops
 from pyasg.asg.graph import Graph, GraphBuilder, Node, prune
 from pyasg.asg.ops import OPS, Op
 from pyasg.asg.types import DTYPES, TensorType
 
-__all__ = ["DTYPES", "OPS", "Graph", "GraphBuilder", "Node", "Op", "TensorType", "ops", "ops_conv",
-           "prune"]
+__all__ = ["DTYPES", "OPS", "Graph", "GraphBuilder", "Node", "Op", "TensorType", "ops", "prune"]

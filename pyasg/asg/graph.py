@@ -25,7 +25,7 @@ from functools import cached_property
 
 from pyrsistent import PMap, PVector, pmap, pvector
 
-from pyasg.asg.ops import Constant, Input, Op
+from pyasg.asg.ops.base import Constant, Input, Op
 from pyasg.asg.types import TensorType
 from pyasg.errors import PyasgError, ShapeError
 
@@ -122,14 +122,10 @@ class Graph:
         node = self.nodes[node_id]
         return node.name or f"%{node_id}"
 
-    def input_paths_of(self, node_id: int) -> list[str]:
-        """The graph inputs a node depends on (for error messages)."""
-        return input_paths(self.nodes.__getitem__, node_id)
-
     # ------------------------------------------------------------------ other forms
     def to_networkx(self):  # -> networkx.DiGraph
         """A networkx DiGraph: node attrs op, category, type, name, source; edge attr `index`."""
-        import networkx as nx
+        import networkx as nx  # imported when used: it is slow to import
 
         g = nx.DiGraph()
         for i in self.ids:
@@ -139,19 +135,6 @@ class Graph:
             for k, j in enumerate(n.inputs):
                 g.add_edge(j, i, index=k)
         return g
-
-    def to_json(self, indent: int | None = None) -> str:
-        """A stable JSON text of the graph (see `pyasg.asg.serialize`)."""
-        from pyasg.asg.serialize import graph_to_json
-
-        return graph_to_json(self, indent=indent)
-
-    @staticmethod
-    def from_json(text: str | bytes) -> Graph:
-        """Parse and validate a graph; any defect raises `GraphFormatError`."""
-        from pyasg.asg.serialize import graph_from_json
-
-        return graph_from_json(text)
 
     def __str__(self) -> str:
         def arg(i: int) -> str:

@@ -30,7 +30,6 @@ from dataclasses import fields
 
 from pyrsistent import pmap, pvector
 
-from pyasg.asg import ops_fused  # noqa: F401  (registers `Fused`, whose attribute is a Graph)
 from pyasg.asg.graph import Graph, Node
 from pyasg.asg.ops import OPS, Input, Op
 from pyasg.asg.types import TensorType

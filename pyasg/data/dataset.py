@@ -30,8 +30,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from pyasg.errors import PyasgError
-from pyasg.trace.tracer import user_source
+from pyasg.errors import PyasgError, user_source
 from pyasg.trace.tree import flatten_with_paths, unflatten
 
 __all__ = [

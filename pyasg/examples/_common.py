@@ -17,7 +17,10 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+import numpy as np
+
 from pyasg import events
+from pyasg.trace.tree import tree_map
 
 __all__ = ["BACKEND_CHOICES", "OneLineParser", "example_parser", "finish", "positive_int",
            "progress", "report_step", "to_numpy"]
@@ -121,10 +124,6 @@ def to_numpy(value: Any) -> Any:
     >>> to_numpy({"w": np.ones(2, np.float32)})["w"].tolist()
     [1.0, 1.0]
     """
-    import numpy as np
-
-    from pyasg.trace.tree import tree_map
-
     def one(x: Any) -> Any:
         numpy = getattr(x, "numpy", None)  # device arrays read back on request
         return numpy() if callable(numpy) else np.asarray(x)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 import pyasg
-from pyasg import events, nn
+from pyasg import events, nn, viewer
 from pyasg.errors import CheckpointError, PyasgError
 from pyasg.examples._common import (
     example_parser,
@@ -48,8 +48,9 @@ from pyasg.examples._common import (
     report_step,
     to_numpy,
 )
-from pyasg.losses import cross_entropy
+from pyasg.nn.losses import cross_entropy
 from pyasg.optim import AdamW, clip_grad_norm
+from pyasg.viewer.texts import resolve_lang
 
 #: The standard-library modules whose source is the training text, in this order. Plain,
 #: long-lived modules of mostly prose-like code and docstrings (about 350 kB in 3.11);
@@ -348,20 +349,16 @@ def _train(args: argparse.Namespace) -> dict[str, float]:
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     """Train the character-level model on `argv`'s flags; print and return its metrics."""
     args = parser().parse_args(argv)
-    from pyasg.viewer.texts import resolve_lang
-
     lang = resolve_lang(args.lang)  # warns on stderr, naming the choices, and falls back
     if args.temperature < 0:
         raise PyasgError(f"charlm: --temperature must be >= 0, got {args.temperature}")
     if not args.visualize:
         return _run(args)
-    from pyasg.viewer import launch
-
-    with launch(lang=lang) as viewer:
+    with viewer.launch(lang=lang) as handle:
         metrics = _run(args)
-        if viewer.alive:
+        if handle.alive:
             print("charlm: training finished; close the viewer window to exit", file=sys.stderr)
-            viewer.process.join()
+            handle.process.join()
     return metrics
 
 

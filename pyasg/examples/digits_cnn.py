@@ -25,9 +25,9 @@ from pyasg.examples._common import (
     train_loop,
 )
 from pyasg.examples.digits_mlp import forever, load_digits_split
-from pyasg.losses import cross_entropy
 from pyasg.metrics import accuracy
 from pyasg.nn import Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sequential
+from pyasg.nn.losses import cross_entropy
 from pyasg.optim import Adam, CosineAnnealingLR
 
 

@@ -22,8 +22,8 @@ from pyasg.examples._common import (
     to_numpy,
     train_loop,
 )
-from pyasg.losses import mse_loss
 from pyasg.nn import Linear
+from pyasg.nn.losses import mse_loss
 from pyasg.optim import SGD
 
 TRUE_WEIGHT, TRUE_BIAS, NOISE = 2.0, 1.0, 0.05

@@ -26,9 +26,9 @@ from pyasg.examples._common import (
     to_numpy,
     train_loop,
 )
-from pyasg.losses import cross_entropy
 from pyasg.metrics import accuracy
 from pyasg.nn import Conv2d, Flatten, GlobalAvgPool2d, Linear, MaxPool2d, ReLU, Sequential
+from pyasg.nn.losses import cross_entropy
 from pyasg.optim import Adam
 
 CLASSES = ("horizontal", "vertical", "diagonal", "checkerboard")

@@ -22,9 +22,9 @@ from pyasg.examples._common import (
     to_numpy,
     train_loop,
 )
-from pyasg.losses import cross_entropy
 from pyasg.metrics import accuracy
 from pyasg.nn import Linear, ReLU, Sequential
+from pyasg.nn.losses import cross_entropy
 from pyasg.optim import Adam
 
 

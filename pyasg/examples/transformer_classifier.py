@@ -33,8 +33,8 @@ from pyasg.examples._common import (
     to_numpy,
     train_loop,
 )
-from pyasg.losses import cross_entropy
 from pyasg.metrics import accuracy
+from pyasg.nn.losses import cross_entropy
 from pyasg.optim import AdamW
 
 #: Token ids: A and B are the two marked tokens, the rest (up to VOCAB) are fillers;

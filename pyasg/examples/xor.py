@@ -23,9 +23,9 @@ from pyasg.examples._common import (
     to_numpy,
     train_loop,
 )
-from pyasg.losses import binary_cross_entropy
 from pyasg.metrics import accuracy
 from pyasg.nn import Linear, Sequential, Sigmoid, Tanh
+from pyasg.nn.losses import binary_cross_entropy
 from pyasg.optim import Adam
 
 #: The four inputs and their XOR.

@@ -34,6 +34,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from pyasg._version import __version__
 from pyasg.errors import CheckpointError, PyasgError
 from pyasg.io.atomic import PathLike, atomic_write
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
@@ -149,11 +150,9 @@ def write_tree(path: PathLike, tree: Any, metadata: Mapping[str, str]) -> Path:
     module uses this for its reserved keys. Most code wants `save`."""
     import safetensors.numpy  # only writing uses it: reading checks the format itself
 
-    import pyasg  # at call time: pyasg/__init__ may still be importing this module
-
     path = Path(path)
     tensors, tree_json = _tensors(tree, path)
-    header = {**metadata, VERSION_KEY: pyasg.__version__, TREE_KEY: tree_json}
+    header = {**metadata, VERSION_KEY: __version__, TREE_KEY: tree_json}
     header[CRC_KEY] = checksum(tensors, header)
 
     def write(tmp: Path) -> None:
@@ -492,6 +491,7 @@ def load(path: PathLike, expected: Any = None) -> Any:
     pyasg.errors.CheckpointError: ...: does not match the expected tree:
       missing: b
       'w' has shape [2, 2], expected [3, 2]
+      ...
     """
     arrays, metadata = read_tensors(path)
     if expected is not None:

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from pyasg.errors import PyasgError
-from pyasg.trace.tracer import user_source
 
 #: dtype kinds a metric accepts as numbers
 _NUMERIC = "biuf"
@@ -28,7 +27,7 @@ class MetricWarning(UserWarning):
 
 
 def _fail(message: str) -> MetricError:
-    return MetricError(message, user_source())
+    return MetricError(message)
 
 
 def _warn(message: str) -> None:

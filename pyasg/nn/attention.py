@@ -23,14 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from pyasg import functional as F
-from pyasg import random
+from pyasg.array import functional as F
+from pyasg.array import random
 from pyasg.asg.types import is_float
 from pyasg.errors import PyasgError, ShapeError
 from pyasg.nn import init
 from pyasg.nn.layers import Linear
 from pyasg.nn.module import Module, register_roles
-from pyasg.trace.tracer import user_source
 
 
 def causal_mask(T: int, S: int | None = None) -> np.ndarray:
@@ -107,18 +106,15 @@ class MultiHeadAttention(Module):
     ((1, 4, 8), (1, 2, 4, 6))
     """
 
-    kind = "MultiHeadAttention"
-
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  kdim: int | None = None, vdim: int | None = None, batch_first: bool = True,
                  dtype: str = "float32") -> None:
         embed_dim, num_heads = int(embed_dim), int(num_heads)
         if num_heads <= 0 or embed_dim % num_heads:
             raise PyasgError(f"MultiHeadAttention: embed_dim {embed_dim} must be a positive "
-                             f"multiple of num_heads {num_heads}", user_source())
+                             f"multiple of num_heads {num_heads}")
         if not 0.0 <= dropout <= 1.0:
-            raise PyasgError(f"dropout probability must be in [0, 1], got {dropout}",
-                             user_source())
+            raise PyasgError(f"dropout probability must be in [0, 1], got {dropout}")
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.head_dim = embed_dim // num_heads
         self.kdim = embed_dim if kdim is None else int(kdim)
@@ -199,7 +195,7 @@ class MultiHeadAttention(Module):
         if rope is not None:
             if T > S:
                 raise ShapeError(f"RoPE in attention places the {T} queries at the last of "
-                                 f"the {S} key positions, so it needs T <= S", user_source())
+                                 f"the {S} key positions, so it needs T <= S")
             q, k = rope.rotate(q, offset=S - T), rope.rotate(k, offset=0)
 
         scores = F.mul(F.matmul(q, F.swapaxes(k, -1, -2)), 1.0 / math.sqrt(D))  # [B,H,T,S]
@@ -226,8 +222,8 @@ class MultiHeadAttention(Module):
         if training and self.dropout > 0.0:
             if rng is None:
                 raise PyasgError("MultiHeadAttention with dropout in training mode needs a "
-                                 "random key: rng=… (pyasg.random.key)", user_source())
-            weights = F.dropout(weights, self.dropout, rng, training=True)
+                                 "random key: rng=… (pyasg.random.key)")
+            weights = random.dropout(weights, self.dropout, rng, training=True)
         heads = F.matmul(weights, v)  # [B, H, T, D]
         joined = F.reshape(F.transpose(heads, (0, 2, 1, 3)), (B, T, H * D))
         out = self.w_o(params["w_o"], joined)
@@ -251,14 +247,12 @@ class MultiHeadAttention(Module):
         for t, dim, name in want:
             if t.ndim != 3 or t.shape[-1] != dim:
                 raise ShapeError(f"MultiHeadAttention: {name} must be [batch, length, {dim}] "
-                                 f"(batch_first={self.batch_first}), got {t!r}", user_source())
+                                 f"(batch_first={self.batch_first}), got {t!r}")
             if not is_float(t.dtype):
-                raise ShapeError(f"MultiHeadAttention: {name} must be float, got {t!r}",
-                                 user_source())
+                raise ShapeError(f"MultiHeadAttention: {name} must be float, got {t!r}")
         if tk.shape[:2] != tv.shape[:2] or tk.shape[0] != tq.shape[0]:
             raise ShapeError(f"MultiHeadAttention: query {tq!r}, key {tk!r} and value {tv!r} "
-                             f"need one batch size, and key and value one length",
-                             user_source())
+                             f"need one batch size, and key and value one length")
 
     def _mask_4d(self, mask: object, what: str, B: int, T: int, S: int) -> object:
         """A mask or bias as an array that broadcasts against the scores [B, H, T, S]."""
@@ -266,11 +260,11 @@ class MultiHeadAttention(Module):
         H = self.num_heads
         if t.dtype != "bool" and not is_float(t.dtype):
             raise ShapeError(f"MultiHeadAttention: {what} must be bool (True = blocked) or "
-                             f"float (added to the scores), got {t!r}", user_source())
+                             f"float (added to the scores), got {t!r}")
         if what == "key_padding_mask":
             if t.shape != (B, S):
                 raise ShapeError(f"MultiHeadAttention: key_padding_mask must be [batch, "
-                                 f"source length] = [{B}, {S}], got {t!r}", user_source())
+                                 f"source length] = [{B}, {S}], got {t!r}")
             return F.reshape(mask, (B, 1, 1, S))
         if t.ndim == 2 and t.shape == (T, S):
             return mask
@@ -283,7 +277,7 @@ class MultiHeadAttention(Module):
         shapes = f"[{T}, {S}], [{B * H}, {T}, {S}]" if what == "attn_mask" else \
             f"[{H}, {T}, {S}]"
         raise ShapeError(f"MultiHeadAttention: {what} must be {shapes}, or 4-d broadcastable "
-                         f"to [B, H, T, S] = [{B}, {H}, {T}, {S}]; got {t!r}", user_source())
+                         f"to [B, H, T, S] = [{B}, {H}, {T}, {S}]; got {t!r}")
 
 
 register_roles("MultiHeadAttention", {

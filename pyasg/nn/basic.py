@@ -17,14 +17,14 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from pyasg import functional as F
-from pyasg import random
+from pyasg.array import functional as F
+from pyasg.array import random
 from pyasg.asg.types import INT_DTYPES
 from pyasg.errors import PyasgError, ShapeError
 from pyasg.nn import init
 from pyasg.nn.layers import Dropout
 from pyasg.nn.module import Module, register_roles
-from pyasg.trace.tracer import Tracer, user_source
+from pyasg.trace.tracer import Tracer
 
 # --------------------------------------------------------------------------- Embedding
 
@@ -46,8 +46,6 @@ class Embedding(Module):
     [0.0, 0.0, 0.0]
     """
 
-    kind = "Embedding"
-
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  dtype: str = "float32") -> None:
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
@@ -67,14 +65,13 @@ class Embedding(Module):
     def __call__(self, params: dict, ids: object) -> object:
         t = F.type_of(ids)
         if t.dtype not in INT_DTYPES:
-            raise ShapeError(f"Embedding: ids must be integers, got {t!r}", user_source())
+            raise ShapeError(f"Embedding: ids must be integers, got {t!r}")
         if not isinstance(ids, Tracer):
             # concrete ids can be checked now (a traced value cannot be, without a sync)
             ids_np = np.asarray(ids)
             if ids_np.size and not (0 <= ids_np.min() and ids_np.max() < self.num_embeddings):
                 raise PyasgError(f"Embedding({self.num_embeddings}, …): ids must be in "
-                                 f"[0, {self.num_embeddings}), got {ids_np.min()}..{ids_np.max()}",
-                                 user_source())
+                                 f"[0, {self.num_embeddings}), got {ids_np.min()}..{ids_np.max()}")
         return F.embedding(ids, params["weight"], self.padding_idx)
 
 
@@ -94,15 +91,13 @@ class SpatialDropout(Dropout):
     True
     """
 
-    kind = "SpatialDropout"
-
     def __call__(self, params: dict, x: object, key: object = None,
                  training: bool = True) -> object:
         if F.type_of(x).ndim not in (3, 4):
             raise ShapeError(f"SpatialDropout: input must be [N, C, H, W] or [N, C, L], got "
-                             f"{F.type_of(x)!r}", user_source())
+                             f"{F.type_of(x)!r}")
         self.check_key(key, training)
-        return F.dropout2d(x, self.p, key, training)
+        return random.dropout2d(x, self.p, key, training)
 
 
 Dropout2d = SpatialDropout
@@ -117,8 +112,6 @@ class Flatten(Module):
     ((2, 60), (6, 4))
     """
 
-    kind = "Flatten"
-
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
         self.start_dim, self.end_dim = int(start_dim), int(end_dim)
 
@@ -127,18 +120,16 @@ class Flatten(Module):
         n = max(len(shape), 1)
         if not (-n <= self.start_dim < n and -n <= self.end_dim < n):
             raise ShapeError(f"Flatten({self.start_dim}, {self.end_dim}) is out of range for "
-                             f"input {F.type_of(x)!r}", user_source())
+                             f"input {F.type_of(x)!r}")
         start, end = self.start_dim % n, self.end_dim % n
         if start > end:
             raise ShapeError(f"Flatten: start_dim {self.start_dim} comes after end_dim "
-                             f"{self.end_dim} for input {F.type_of(x)!r}", user_source())
+                             f"{self.end_dim} for input {F.type_of(x)!r}")
         return F.reshape(x, shape[:start] + (-1,) + shape[end + 1:])
 
 
 class Identity(Module):
     """Returns its input, as torch.nn.Identity."""
-
-    kind = "Identity"
 
     def __call__(self, params: dict, x: object) -> object:
         return x
@@ -150,8 +141,6 @@ class Identity(Module):
 class ReLU(Module):
     """max(x, 0)."""
 
-    kind = "ReLU"
-
     def __call__(self, params: dict, x: object) -> object:
         return F.relu(x)
 
@@ -159,8 +148,6 @@ class ReLU(Module):
 class GELU(Module):
     """Gaussian error linear unit; `approximate` is PyTorch's "none" (exact, erf) or
     "tanh" (also accepted: False / True, as in `pyasg.functional.gelu`)."""
-
-    kind = "GELU"
 
     def __init__(self, approximate: str | bool = "none") -> None:
         if approximate not in ("none", "tanh", False, True):
@@ -174,16 +161,12 @@ class GELU(Module):
 class SiLU(Module):
     """x * sigmoid(x)."""
 
-    kind = "SiLU"
-
     def __call__(self, params: dict, x: object) -> object:
         return F.silu(x)
 
 
 class Sigmoid(Module):
     """1 / (1 + exp(-x))."""
-
-    kind = "Sigmoid"
 
     def __call__(self, params: dict, x: object) -> object:
         return F.sigmoid(x)
@@ -192,16 +175,12 @@ class Sigmoid(Module):
 class Tanh(Module):
     """tanh(x)."""
 
-    kind = "Tanh"
-
     def __call__(self, params: dict, x: object) -> object:
         return F.tanh(x)
 
 
 class LeakyReLU(Module):
     """x where x > 0, else negative_slope * x (PyTorch's default 0.01)."""
-
-    kind = "LeakyReLU"
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         self.negative_slope = float(negative_slope)
@@ -213,8 +192,6 @@ class LeakyReLU(Module):
 class ELU(Module):
     """x where x > 0, else alpha * (exp(x) - 1)."""
 
-    kind = "ELU"
-
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = float(alpha)
 
@@ -224,8 +201,6 @@ class ELU(Module):
 
 class Softplus(Module):
     """log(1 + exp(beta x)) / beta, linear where beta x > threshold (PyTorch's)."""
-
-    kind = "Softplus"
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         self.beta, self.threshold = float(beta), float(threshold)
@@ -238,8 +213,6 @@ class Softmax(Module):
     """softmax along `dim`. Unlike torch.nn.Softmax, `dim` is required: PyTorch's
     dim=None guesses the axis from the input's rank and warns that it is deprecated."""
 
-    kind = "Softmax"
-
     def __init__(self, dim: int) -> None:
         self.dim = int(dim)
 
@@ -249,8 +222,6 @@ class Softmax(Module):
 
 class LogSoftmax(Module):
     """log_softmax along `dim` (required, as for Softmax)."""
-
-    kind = "LogSoftmax"
 
     def __init__(self, dim: int) -> None:
         self.dim = int(dim)
@@ -304,8 +275,6 @@ class Sequential(Module):
     (1, 2)
     """
 
-    kind = "Sequential"
-
     def __init__(self, *layers: Module | Mapping[str, Module]) -> None:
         if len(layers) == 1 and isinstance(layers[0], Mapping):
             named = dict(layers[0])
@@ -352,8 +321,7 @@ class Sequential(Module):
         stateful = self.has_state()
         if stateful and state is None:
             raise PyasgError("Sequential has stateful layers (BatchNorm): pass state=… "
-                             "(from model.init_state()); it returns (y, new_state)",
-                             user_source())
+                             "(from model.init_state()); it returns (y, new_state)")
         keys = None
         if key is not None and _takes(self, "key"):
             keys = random.split(key, len(self._layers))
@@ -364,7 +332,7 @@ class Sequential(Module):
                 if training is None:
                     raise PyasgError(f"Sequential: layer {name!r} ({layer.kind}) behaves "
                                      f"differently in training and eval: pass "
-                                     f"training=True or training=False", user_source())
+                                     f"training=True or training=False")
                 kwargs["training"] = training
             if keys is not None and _takes(layer, "key"):
                 kwargs["key"] = keys[i]

@@ -16,8 +16,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pyasg import functional as F
-from pyasg import random
+from pyasg.array import functional as F
+from pyasg.array import random
 from pyasg.errors import PyasgError
 from pyasg.nn import init
 from pyasg.nn.module import Module, register_roles
@@ -63,8 +63,6 @@ class Conv2d(Module):
     "same" (stride 1). Only `padding_mode="zeros"` is supported.
     """
 
-    kind = "Conv2d"
-
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
                  stride: int | Sequence[int] = 1, padding: int | Sequence[int] | str = 0,
                  dilation: int | Sequence[int] = 1, groups: int = 1, bias: bool = True,
@@ -103,8 +101,6 @@ class ConvTranspose2d(Module):
     >>> params["weight"].shape, up(params, np.zeros((1, 8, 5, 5), np.float32)).shape
     ((8, 4, 3, 3), (1, 4, 10, 10))
     """
-
-    kind = "ConvTranspose2d"
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
                  stride: int | Sequence[int] = 1, padding: int | Sequence[int] = 0,
@@ -153,8 +149,6 @@ class MaxPool2d(Module):
     [[[[5.0, 7.0], [13.0, 15.0]]]]
     """
 
-    kind = "MaxPool2d"
-
     def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
                  padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
@@ -183,8 +177,6 @@ class AvgPool2d(Module):
     [[[[1.0, 1.0], [1.0, 1.0]]]]
     """
 
-    kind = "AvgPool2d"
-
     def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
                  padding: int | Sequence[int] = 0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:
@@ -209,8 +201,6 @@ class AdaptiveAvgPool2d(Module):
     (1, 3, 2, 5)
     """
 
-    kind = "AdaptiveAvgPool2d"
-
     def __init__(self, output_size: int | Sequence[int | None]) -> None:
         self.output_size = output_size
 
@@ -229,8 +219,6 @@ class GlobalAvgPool2d(Module):
     >>> GlobalAvgPool2d()({}, np.arange(8.0).reshape(1, 2, 2, 2)).tolist()
     [[[[1.5]], [[5.5]]]]
     """
-
-    kind = "GlobalAvgPool2d"
 
     def __call__(self, params: dict, x: object) -> object:
         if F.type_of(x).ndim not in (3, 4):

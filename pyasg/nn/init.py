@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pyasg import random
+from pyasg.array import random
 from pyasg.errors import PyasgError
 
 Shape = Sequence[int]

@@ -14,12 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pyasg import functional as F
-from pyasg import random
+from pyasg.array import functional as F
+from pyasg.array import random
 from pyasg.errors import PyasgError
 from pyasg.nn import init
 from pyasg.nn.module import Module, register_roles
-from pyasg.trace.tracer import user_source
 
 
 class Linear(Module):
@@ -27,8 +26,6 @@ class Linear(Module):
 
     Initialised as torch.nn.Linear: weight and bias U(-1/sqrt(in), 1/sqrt(in)).
     """
-
-    kind = "Linear"
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  dtype: str = "float32") -> None:
@@ -52,8 +49,6 @@ class Linear(Module):
 class LayerNorm(Module):
     """Normalise over the last len(normalized_shape) axes, then scale by weight (γ) and
     shift by bias (β), as torch.nn.LayerNorm."""
-
-    kind = "LayerNorm"
 
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True,
@@ -86,8 +81,6 @@ class Dropout(Module):
     Call as `layer(params, x, key=key, training=True)`; `training=False` is the identity.
     """
 
-    kind = "Dropout"
-
     def __init__(self, p: float = 0.5) -> None:
         if not 0.0 <= p <= 1.0:
             raise PyasgError(f"dropout probability must be in [0, 1], got {p}")
@@ -95,13 +88,12 @@ class Dropout(Module):
 
     def check_key(self, key: object, training: bool) -> None:
         if training and self.p > 0.0 and key is None:
-            raise PyasgError(f"{self.kind} in training mode needs key=… (pyasg.random.key)",
-                             user_source())
+            raise PyasgError(f"{self.kind} in training mode needs key=… (pyasg.random.key)")
 
     def __call__(self, params: dict, x: object, key: object = None,
                  training: bool = True) -> object:
         self.check_key(key, training)
-        return F.dropout(x, self.p, key, training)
+        return random.dropout(x, self.p, key, training)
 
 
 register_roles("Linear", {"weight": "weight matrix [out, in]: maps inputs to outputs",

@@ -20,7 +20,6 @@ Conventions every layer follows:
 
 >>> import pyasg.random as R
 >>> class Scale(Module):
-...     kind = "Scale"
 ...     def init(self, key): return {"weight": np.ones(3, np.float32)}
 ...     def __call__(self, params, x): return x * params["weight"]
 >>> Scale().param_kinds(prefix="model")
@@ -78,12 +77,16 @@ def _describing(init: Callable[..., dict]) -> Callable[..., dict]:
 class Module:
     """Base of every layer. Subclasses implement `init` and `__call__`."""
 
+    #: The layer kind the viewer explains parameters by ("Linear" for `Linear.weight`):
+    #: the class name, unless a class sets it.
     kind: ClassVar[str] = "Module"
     #: Stateful layers take `state=` and return `(y, new_state)`.
     stateful: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "kind" not in cls.__dict__:
+            cls.kind = cls.__name__
         init = cls.__dict__.get("init")
         if init is not None and not getattr(init, "_pyasg_describes", False):
             cls.init = _describing(init)  # type: ignore[method-assign]

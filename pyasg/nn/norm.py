@@ -22,11 +22,10 @@ import math
 
 import numpy as np
 
-from pyasg import functional as F
+from pyasg.array import functional as F
 from pyasg.errors import PyasgError, ShapeError
 from pyasg.nn import init
 from pyasg.nn.module import Module, register_roles
-from pyasg.trace.tracer import user_source
 
 
 class BatchNorm(Module):
@@ -58,8 +57,6 @@ class BatchNorm(Module):
     (1, 5, 2)
     """
 
-    kind = "BatchNorm"
-
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, axis: int = 1,
                  dtype: str = "float32") -> None:
@@ -89,7 +86,7 @@ class BatchNorm(Module):
     def _channel_axis(self, ndim: int) -> int:
         if not -ndim <= self.axis < ndim:
             raise ShapeError(f"BatchNorm axis {self.axis} is out of range for a "
-                             f"{ndim}-d input", user_source())
+                             f"{ndim}-d input")
         return self.axis % ndim
 
     def __call__(self, params: dict, x: object, state: dict | None = None,
@@ -98,11 +95,10 @@ class BatchNorm(Module):
         axis = self._channel_axis(t.ndim)
         if t.shape[axis] != self.num_features:
             raise ShapeError(f"BatchNorm({self.num_features}) got input {t!r} with "
-                             f"{t.shape[axis]} channels on axis {self.axis}", user_source())
+                             f"{t.shape[axis]} channels on axis {self.axis}")
         if self.track_running_stats and state is None:
             raise PyasgError("BatchNorm with running statistics needs state=… "
-                             "(from layer.init_state()) and returns (y, new_state)",
-                             user_source())
+                             "(from layer.init_state()) and returns (y, new_state)")
         reduce_axes = tuple(a for a in range(t.ndim) if a != axis)
         per_channel = tuple(-1 if a == axis else 1 for a in range(t.ndim))  # [C] -> broadcast
 
@@ -114,7 +110,7 @@ class BatchNorm(Module):
             if n < 2 and training:
                 # PyTorch refuses too: one value per channel has no variance to normalise by
                 raise ShapeError(f"BatchNorm in training mode needs more than one value per "
-                                 f"channel, got input {t!r}", user_source())
+                                 f"channel, got input {t!r}")
             mean = F.mean(x, reduce_axes, keepdims=True)
             centred = F.sub(x, mean)
             var = F.mean(F.mul(centred, centred), reduce_axes, keepdims=True)  # biased

@@ -23,11 +23,10 @@ import math
 
 import numpy as np
 
-from pyasg import functional as F
+from pyasg.array import functional as F
 from pyasg.errors import PyasgError, ShapeError
 from pyasg.nn import init
 from pyasg.nn.module import Module, register_roles
-from pyasg.trace.tracer import user_source
 
 
 def _rows(table: object, T: int, offset: object, who: str) -> object:
@@ -39,16 +38,13 @@ def _rows(table: object, T: int, offset: object, who: str) -> object:
         offset = int(offset)
         if offset < 0 or offset + T > max_len:
             raise ShapeError(f"{who}: positions {offset}..{offset + T - 1} do not fit in "
-                             f"max_len={max_len} (sequence length {T}, offset {offset})",
-                             user_source())
+                             f"max_len={max_len} (sequence length {T}, offset {offset})")
         return table[offset:offset + T]
     t = F.type_of(offset)
     if t.shape != () or t.dtype not in ("int32", "int64", "uint32"):
-        raise ShapeError(f"{who}: offset must be an int or an integer scalar, got {t!r}",
-                         user_source())
+        raise ShapeError(f"{who}: offset must be an int or an integer scalar, got {t!r}")
     if T > max_len:
-        raise ShapeError(f"{who}: sequence length {T} exceeds max_len={max_len}",
-                         user_source())
+        raise ShapeError(f"{who}: sequence length {T} exceeds max_len={max_len}")
     # a traced offset: gather the rows (no retrace per decoding step)
     return F.take(table, F.add(offset, np.arange(T, dtype=t.dtype)), axis=0)
 
@@ -56,7 +52,7 @@ def _rows(table: object, T: int, offset: object, who: str) -> object:
 def _sequence_length(x: object, dim: int, who: str) -> int:
     t = F.type_of(x)
     if t.ndim < 2 or t.shape[-1] != dim:
-        raise ShapeError(f"{who}: input must be [..., T, {dim}], got {t!r}", user_source())
+        raise ShapeError(f"{who}: input must be [..., T, {dim}], got {t!r}")
     return t.shape[-2]
 
 
@@ -74,8 +70,6 @@ class SinusoidalPositionalEncoding(Module):
     >>> SinusoidalPositionalEncoding(2, max_len=8)({}, np.zeros((1, 2), np.float32)).tolist()
     [[0.0, 1.0]]
     """
-
-    kind = "SinusoidalPositionalEncoding"
 
     def __init__(self, dim: int, max_len: int = 5000, base: float = 10000.0) -> None:
         self.dim, self.max_len, self.base = int(dim), int(max_len), float(base)
@@ -111,8 +105,6 @@ class LearnedPositionalEmbedding(Module):
     ((8, 4), (2, 5, 4))
     """
 
-    kind = "LearnedPositionalEmbedding"
-
     def __init__(self, max_len: int, dim: int, std: float = 0.02,
                  dtype: str = "float32") -> None:
         self.max_len, self.dim, self.std, self.dtype = int(max_len), int(dim), float(std), dtype
@@ -143,12 +135,9 @@ class RoPE(Module):
     [[0.5403, 0.8415]]
     """
 
-    kind = "RoPE"
-
     def __init__(self, head_dim: int, max_len: int = 4096, base: float = 10000.0) -> None:
         if head_dim <= 0 or head_dim % 2:
-            raise PyasgError(f"RoPE: head_dim must be positive and even, got {head_dim}",
-                             user_source())
+            raise PyasgError(f"RoPE: head_dim must be positive and even, got {head_dim}")
         self.head_dim, self.max_len, self.base = int(head_dim), int(max_len), float(base)
         inv_freq = self.base ** (-np.arange(0, self.head_dim, 2, dtype=np.float64)
                                  / self.head_dim)
@@ -183,7 +172,7 @@ def alibi_slopes(num_heads: int) -> np.ndarray:
     """
     n = int(num_heads)
     if n <= 0:
-        raise PyasgError(f"ALiBi needs at least one head, got {num_heads}", user_source())
+        raise PyasgError(f"ALiBi needs at least one head, got {num_heads}")
     p = 2 ** int(math.floor(math.log2(n)))
     slopes = [2.0 ** (-8.0 * k / p) for k in range(1, p + 1)]
     extra = [2.0 ** (-8.0 * k / (2 * p)) for k in range(1, 2 * p + 1, 2)]
@@ -203,8 +192,6 @@ class ALiBi(Module):
     >>> ALiBi(2).bias(2, causal=True).tolist()
     [[[0.0, -inf], [-0.0625, 0.0]], [[0.0, -inf], [-0.00390625, 0.0]]]
     """
-
-    kind = "ALiBi"
 
     def __init__(self, num_heads: int) -> None:
         self.num_heads = int(num_heads)
@@ -227,7 +214,7 @@ class ALiBi(Module):
         t = F.type_of(scores)
         if t.ndim < 3 or t.shape[-3] != self.num_heads:
             raise ShapeError(f"ALiBi({self.num_heads}): scores must be [..., "
-                             f"{self.num_heads}, T, S], got {t!r}", user_source())
+                             f"{self.num_heads}, T, S], got {t!r}")
         return F.add(scores, self.bias(t.shape[-2], t.shape[-1], causal, t.dtype))
 
 

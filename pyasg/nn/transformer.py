@@ -16,13 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pyasg import functional as F
-from pyasg import random
+from pyasg.array import functional as F
+from pyasg.array import random
 from pyasg.errors import PyasgError
 from pyasg.nn.attention import MultiHeadAttention
 from pyasg.nn.layers import Dropout, LayerNorm, Linear
 from pyasg.nn.module import Module, register_roles
-from pyasg.trace.tracer import user_source
 
 ACTIVATIONS: dict[str, Callable[[object], object]] = {
     "gelu": F.gelu,  # the exact erf form, as PyTorch's default
@@ -35,11 +34,11 @@ ACTIVATIONS: dict[str, Callable[[object], object]] = {
 def _dropout_key(key: object, rng: object, who: str, needed: bool) -> object:
     """The layer protocol's `key=`; `rng=` is accepted too, as MultiHeadAttention's name."""
     if key is not None and rng is not None:
-        raise PyasgError(f"{who}: pass the dropout key once, as key=… or rng=…", user_source())
+        raise PyasgError(f"{who}: pass the dropout key once, as key=… or rng=…")
     key = rng if key is None else key
     if needed and key is None:
         raise PyasgError(f"{who} with dropout in training mode needs key=… "
-                         f"(pyasg.random.key)", user_source())
+                         f"(pyasg.random.key)")
     return key
 
 
@@ -59,8 +58,6 @@ class FeedForward(Module):
     ((16, 4), (2, 4))
     """
 
-    kind = "FeedForward"
-
     def __init__(self, embed_dim: int, hidden_dim: int | None = None,
                  activation: str | Callable[[object], object] = "gelu", dropout: float = 0.0,
                  bias: bool = True, dtype: str = "float32") -> None:
@@ -69,10 +66,10 @@ class FeedForward(Module):
         if isinstance(activation, str):
             if activation not in ACTIVATIONS:
                 raise PyasgError(f"FeedForward: unknown activation {activation!r}; choose one "
-                                 f"of {sorted(ACTIVATIONS)} or pass a function", user_source())
+                                 f"of {sorted(ACTIVATIONS)} or pass a function")
         elif not callable(activation):
             raise PyasgError(f"FeedForward: activation must be a name or a function, got "
-                             f"{activation!r}", user_source())
+                             f"{activation!r}")
         self.activation = activation
         self.dropout = float(dropout)
         self.fc1 = Linear(self.embed_dim, self.hidden_dim, bias, dtype)
@@ -126,8 +123,6 @@ class TransformerBlock(Module):
     >>> block(p, x, key=pyasg.random.key(1), training=True).shape
     (2, 3, 8)
     """
-
-    kind = "TransformerBlock"
 
     def __init__(self, embed_dim: int, num_heads: int, ff_hidden: int | None = None,
                  dropout: float = 0.0, activation: str | Callable[[object], object] = "gelu",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyasg import functional as F
+from pyasg.array import functional as F
 from pyasg.optim.base import Optimizer, Schedule, beta_correction, check, l2
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from pyasg import functional as F
+from pyasg.array import functional as F
 from pyasg.asg.types import is_float
 from pyasg.errors import PyasgError, ShapeError
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pyasg import functional as F
+from pyasg.array import functional as F
 from pyasg.asg.types import promote
 from pyasg.optim.base import check
 from pyasg.trace.tracer import Tracer

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pyasg import functional as F
+from pyasg.array import functional as F
 from pyasg.optim.base import LR_DTYPE, check
 
 

@@ -14,8 +14,6 @@ that says where, which argument the value came from, and what to do instead.
 from __future__ import annotations
 
 import inspect
-import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,33 +22,10 @@ import numpy as np
 
 from pyasg.asg.graph import Graph, GraphBuilder, input_paths
 from pyasg.asg.ops import Constant, Op
+from pyasg.asg.rewrite import copy_into
 from pyasg.asg.types import DEFAULT_FLOAT, DEFAULT_INT, TensorType, check_dtype
-from pyasg.errors import PyasgError, TraceError
+from pyasg.errors import PyasgError, TraceError, user_source
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
-
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_SHORT_NAMES: dict[str, str] = {}
-
-
-def _short(filename: str) -> str:
-    short = _SHORT_NAMES.get(filename)
-    if short is None:
-        cwd = os.getcwd() + os.sep
-        short = filename[len(cwd):] if filename.startswith(cwd) else os.path.basename(filename)
-        _SHORT_NAMES[filename] = short
-    return short
-
-
-def user_source() -> str | None:
-    """`file:line` of the innermost caller outside the pyasg package."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_PACKAGE_DIR) and not filename.startswith("<frozen"):
-            return f"{_short(filename)}:{frame.f_lineno}"
-        frame = frame.f_back
-    return None
-
 
 # --------------------------------------------------------------------------- traces
 
@@ -112,7 +87,7 @@ class Trace:
             op = Constant.of(value, dtype)
         except (TypeError, ValueError, PyasgError) as e:
             raise TraceError(f"cannot use {type(value).__name__} {value!r:.60} as an array "
-                             f"({e})", user_source()) from None
+                             f"({e})") from None
         return self.tracer(self.builder.add(op, (), source=self.source()), weak)
 
     def lift(self, value: object) -> Tracer:
@@ -193,7 +168,7 @@ class Tracer:
 
     def __len__(self) -> int:
         if not self.type.shape:
-            raise TraceError("len() of a 0-d traced value", user_source())
+            raise TraceError("len() of a 0-d traced value")
         return self.type.shape[0]
 
     @property
@@ -209,7 +184,7 @@ class Tracer:
             raise TraceError(
                 f"a traced value {self.type!r}{made} was used "
                 f"after its trace '{self.trace.name}' ended; return it from the traced "
-                f"function instead of keeping it in a global or a closure", user_source())
+                f"function instead of keeping it in a global or a closure")
 
     # -- values used as Python data: each raises a TraceError that teaches
     def origin(self) -> str:
@@ -225,7 +200,7 @@ class Tracer:
             f"{what} needs the value of a traced array {self.type!r} ({self.origin()}{made}). "
             f"While tracing, arrays have shapes and dtypes but no numbers yet, and pyasg "
             f"never freezes a value into the graph silently. "
-            f"Instead: {instead}", user_source())
+            f"Instead: {instead}")
 
     def __bool__(self) -> bool:
         raise self._value_error(
@@ -264,7 +239,7 @@ class Tracer:
         raise TraceError(
             f"traced arrays are immutable: `x[...] = v` cannot record into {self.type!r} "
             f"({self.origin()}). Instead build a new array: x = x.at[index].set(v) "
-            f"(or .add(v)), or x = pyasg.where(mask, v, x).", user_source())
+            f"(or .add(v)), or x = pyasg.where(mask, v, x).")
 
     def __array__(self, *args: object, **kwargs: object) -> np.ndarray:
         raise self._value_error(
@@ -277,14 +252,13 @@ class Tracer:
         raise TraceError(
             f"numpy.{name} was called on a traced array {self.type!r} ({self.origin()}). numpy "
             f"needs numbers, which a traced array does not have yet. Use pyasg.{name} instead, "
-            f"which records the operation in the graph.", user_source())
+            f"which records the operation in the graph.")
 
     def __hash__(self) -> int:
         return id(self)
 
     def __reduce__(self):
-        raise TraceError("a traced array cannot be pickled or copied out of its trace",
-                         user_source())
+        raise TraceError("a traced array cannot be pickled or copied out of its trace")
 
 
 # --------------------------------------------------------------------------- tracing a function
@@ -308,10 +282,9 @@ def leaf_signature(path: str, leaf: object) -> tuple[tuple[int, ...], str, bool]
         try:
             return tuple(arr.shape), check_dtype(arr.dtype), False
         except PyasgError as e:
-            raise TraceError(f"argument '{path}': {e.message}", user_source()) from None
+            raise TraceError(f"argument '{path}': {e.message}") from None
     raise TraceError(f"argument '{path}' is a {type(leaf).__name__}, not an array or a "
-                     f"number; pass it as a static argument (static_argnums) or close over it",
-                     user_source())
+                     f"number; pass it as a static argument (static_argnums) or close over it")
 
 
 def argument_names(fn: Callable[..., Any], n: int) -> list[str]:
@@ -395,17 +368,12 @@ def inline(graph: Graph, inputs: Sequence[object],
         raise TraceError("inline needs an active trace")
     if len(inputs) != len(graph.inputs):
         raise PyasgError(f"graph takes {len(graph.inputs)} inputs, got {len(inputs)}")
-    env: dict[int, int] = {}
+    feeds: dict[int, int] = {}
     weak: dict[int, bool] = {}
     for i, value in zip(graph.inputs, inputs):
         t = trace.lift(value)
-        env[i], weak[i] = t.node, t.weak
-    builder = trace.builder
-    for i in graph.live_ids:
-        if i in env:
-            continue
-        node = graph.nodes[i]
-        env[i] = builder.add(node.op, [env[j] for j in node.inputs], node.name, node.source)
+        feeds[i], weak[i] = t.node, t.weak
+    env = copy_into(trace.builder, graph, feeds)
     if mapping is not None:
         mapping.update(env)
     return [trace.tracer(env[i], weak.get(i, False)) for i in graph.outputs]

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from pyasg.asg import ops
-from pyasg.asg.graph import Graph, GraphBuilder
+from pyasg.asg.graph import Graph, Node
+from pyasg.asg.rewrite import Rebuild, rebuild
 from pyasg.asg.types import TensorType
 
 
@@ -24,21 +25,14 @@ def convert_dtypes(graph: Graph, mapping: Mapping[str, str]) -> Graph:
     """`graph` with every dtype in `mapping`'s keys replaced by its value."""
     if not any(n.type.dtype in mapping for n in graph.nodes.values()):
         return graph
-    b = GraphBuilder()
-    env: dict[int, int] = {}
-    for i in graph.inputs:
-        node = graph.nodes[i]
-        t = node.op.type
-        env[i] = b.add_input(node.op.path, TensorType(t.shape, mapping.get(t.dtype, t.dtype)),
-                             node.source)
-    for i in graph.live_ids:
-        if i in env:
-            continue
-        node = graph.nodes[i]
+
+    def convert(ctx: Rebuild, i: int, node: Node, inputs: tuple[int, ...]) -> int:
         op = node.op
         if isinstance(op, ops.Constant) and op.dtype in mapping:
             op = ops.Constant.of(op.value, mapping[op.dtype])
         elif isinstance(op, ops.Cast) and op.dtype in mapping:
             op = ops.Cast(mapping[op.dtype])
-        env[i] = b.add(op, [env[j] for j in node.inputs], node.name, node.source)
-    return b.build([env[i] for i in graph.outputs])
+        return ctx.add(op, inputs, node)
+
+    types = [TensorType(t.shape, mapping.get(t.dtype, t.dtype)) for t in graph.input_types]
+    return rebuild(graph, convert, types)

@@ -44,11 +44,11 @@ from dataclasses import dataclass
 
 from pyasg.asg import ops
 from pyasg.asg.graph import Graph, GraphBuilder, prune
-from pyasg.asg.ops_fused import Fused
-from pyasg.asg.types import is_float
-from pyasg.errors import PyasgError
-from pyasg.trace.tracer import inline
-from pyasg.transforms.vjp import vjp_rule
+from pyasg.asg.ops import Fused
+from pyasg.compile.protocol import FuseOptions
+
+#: The options `fuse` uses when none are given.
+DEFAULT_OPTIONS = FuseOptions()
 
 
 @dataclass(frozen=True)
@@ -107,27 +107,6 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class FuseOptions:
-    """What a backend can use: input cap (storage buffers less the output), depth cap,
-    whether a matmul may head an elementwise epilogue, and whether it reads its operands
-    through views (transposes, reshapes, broadcasts) and stores its product transposed."""
-
-    max_inputs: int = 7
-    max_depth: int = 32
-    matmul_epilogue: bool = False
-    reduction_epilogue: bool = True
-    #: an elementwise value read by several groups, at most this fraction of the root's
-    #: size, is computed again inside each of them (0: never)
-    recompute_fraction: float = 0.0
-    matmul_views: bool = False
-
-    def __post_init__(self) -> None:
-        if self.max_inputs < 1 or self.max_depth < 1:
-            raise PyasgError(f"fuse: max_inputs and max_depth must be >= 1, got "
-                             f"{self.max_inputs} and {self.max_depth}")
-
-
 ELEMENTWISE = (ops.Unary, ops.Binary, ops.Where, ops.Cast)
 REDUCTIONS = (ops.Sum, ops.Max)
 #: Ops that only move elements: a matmul can read its operand through a chain of them.
@@ -183,7 +162,7 @@ def _store_transpose(graph: Graph, t: int, root: int, users: dict, taken: set[in
             graph.nodes[root].type and graph.nodes[t].inputs[0] not in taken)
 
 
-def find_groups(graph: Graph, options: FuseOptions = FuseOptions()) -> list[list[int]]:
+def find_groups(graph: Graph, options: FuseOptions = DEFAULT_OPTIONS) -> list[list[int]]:
     """The groups `fuse` would make: each a sorted list of node ids, its root last.
 
     Scalar constants a group reads are listed in it too (they may be in several), and
@@ -356,7 +335,7 @@ def _subgraph(graph: Graph, group: list[int]) -> tuple[Graph, list[int]]:
     return b.build([env[group[-1]]]), external
 
 
-def fuse(graph: Graph, options: FuseOptions = FuseOptions()) -> Graph:
+def fuse(graph: Graph, options: FuseOptions = DEFAULT_OPTIONS) -> Graph:
     """Replace every group of `find_groups` by one `Fused` node (see the module docstring).
 
     >>> import pyasg, numpy as np
@@ -411,52 +390,3 @@ def unfuse(graph: Graph) -> Graph:
         else:
             env[i] = b.add(node.op, [env[j] for j in node.inputs], node.name, node.source)
     return prune(b.build([env[i] for i in graph.outputs]))
-
-
-@vjp_rule(Fused)
-def _fused_vjp(op, g, out, *xs):  # noqa: ANN001, ANN202
-    # differentiate the sub-graph and inline its backward pass: the result is made of
-    # primitives, so it can be differentiated (and fused) again
-    from pyasg.transforms.grad import vjp_graph  # grad imports this module's neighbours
-
-    sub = op.graph
-    wrt = [k for k, t in enumerate(sub.input_types) if is_float(t.dtype)]
-    if not wrt or not is_float(sub.output_types[0].dtype):
-        return (None,) * len(xs)
-    back = vjp_graph(sub, wrt, 0, seed=True)
-    grads = inline(back, [*xs, g])[1:]
-    found = dict(zip(wrt, grads))
-    return tuple(found.get(k) for k in range(len(xs)))
-
-
-#: Inputs a fused numpy kernel may read: no binding limit, the cap only bounds codegen.
-NUMPY_MAX_INPUTS = 32
-
-
-def options_for(backend: object) -> FuseOptions:
-    """The fusion options of a backend: wgpu reads its storage-buffer limit per stage
-    (one buffer is the output) and its matmuls read through views and store through
-    epilogues; numpy fuses matmul epilogues but reads views as copies."""
-    if getattr(backend, "name", None) == "wgpu":
-        from pyasg.kernels.wgpu.device import get_device  # only where wgpu is in use
-
-        limit = int(get_device().limits.get("max-storage-buffers-per-shader-stage", 8))
-        return FuseOptions(max_inputs=max(1, limit - 1), matmul_epilogue=True,
-                           matmul_views=True, recompute_fraction=1 / 16)
-    return FuseOptions(max_inputs=NUMPY_MAX_INPUTS, matmul_epilogue=True)
-
-
-def fuse_for(graph: Graph, backend: object) -> Graph:
-    """`fuse` with `backend`'s options, or `graph` itself if it cannot run `Fused`.
-
-    >>> import pyasg, numpy as np
-    >>> from pyasg.kernels.numpy import NumpyBackend
-    >>> g = pyasg.make_graph(lambda x: pyasg.exp(x) + 1.0)(np.ones(2, np.float32))
-    >>> len(fuse_for(g, NumpyBackend()).live_ids)
-    2
-    """
-    from pyasg.kernels import has_kernel
-
-    if not has_kernel(Fused, type(backend)):
-        return graph
-    return fuse(graph, options_for(backend))

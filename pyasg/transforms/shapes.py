@@ -15,28 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyasg.asg import ops
-from pyasg.asg.graph import Graph, GraphBuilder
+from pyasg.asg.graph import Graph
+from pyasg.asg.rewrite import rebuild
 from pyasg.asg.types import TensorType
 from pyasg.errors import ShapeError
 
 
 def infer_shapes(graph: Graph, input_types: Sequence[TensorType] | None = None) -> Graph:
-    """The same graph with its inputs retyped to `input_types` (default: as they are)."""
+    """The same graph with its inputs retyped to `input_types` (default: as they are);
+    nodes no output needs are dropped, not re-checked."""
     types = list(graph.input_types if input_types is None else input_types)
     if len(types) != len(graph.inputs):
         raise ShapeError(f"infer_shapes: the graph has {len(graph.inputs)} inputs, got "
                          f"{len(types)} types")
-    b = GraphBuilder()
-    env: dict[int, int] = {}
-    for i, t in zip(graph.inputs, types):
-        node = graph.nodes[i]
-        env[i] = b.add_input(node.op.path, t, node.source)
-    for i in graph.live_ids:  # nodes no output needs are dropped, not re-checked
-        if i in env:
-            continue
-        node = graph.nodes[i]
-        if isinstance(node.op, ops.Input):
-            raise ShapeError(f"infer_shapes: input node %{i} is not listed among the inputs")
-        env[i] = b.add(node.op, [env[j] for j in node.inputs], node.name, node.source)
-    return b.build([env[i] for i in graph.outputs])
+    return rebuild(graph, input_types=types)

@@ -19,8 +19,9 @@ from collections.abc import Callable
 import numpy as np
 
 from pyasg.asg import ops
-from pyasg.asg.graph import Graph, GraphBuilder, Node, prune
-from pyasg.kernels.numpy import evaluate
+from pyasg.asg.graph import Graph, Node
+from pyasg.asg.rewrite import Rebuild, rebuild
+from pyasg.kernels.reference import evaluate
 
 #: Fold a node whose inputs are all constants when its result is at most this many
 #: elements, or no larger than its inputs together (folding must not bloat the graph).
@@ -28,10 +29,17 @@ FOLD_LIMIT = 4096
 
 
 class _Rewriter:
+    """The per-node rule of `simplify` (see `pyasg.asg.rewrite.rebuild`): each node is
+    offered to the rewrites of its op class, then to constant folding."""
+
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
-        self.b = GraphBuilder()
-        self.env: dict[int, int] = {}
+        self.users = graph.users
+
+    def __call__(self, ctx: Rebuild, i: int, node: Node, inputs: tuple[int, ...]) -> int:
+        self.b = ctx.builder
+        self.current = i  # the original id of the node being rewritten
+        return self.rewrite(node, inputs)
 
     def const_value(self, i: int) -> np.ndarray | None:
         op = self.b.node(i).op
@@ -44,21 +52,6 @@ class _Rewriter:
     def add(self, op: ops.Op, inputs: tuple[int, ...], node: Node) -> int:
         return self.b.add(op, inputs, node.name, node.source)
 
-    def run(self) -> Graph:
-        g = self.graph
-        for i in g.inputs:
-            node = g.nodes[i]
-            self.env[i] = self.b.add_input(node.op.path, node.op.type, node.source)
-        self.users = g.users
-        for i in g.live_ids:
-            if i in self.env:
-                continue
-            node = g.nodes[i]
-            inputs = tuple(self.env[j] for j in node.inputs)
-            self.current = i  # the original id of the node being rewritten
-            self.env[i] = self.rewrite(node, inputs)
-        return prune(self.b.build([self.env[i] for i in g.outputs]))
-
     def rewrite(self, node: Node, inputs: tuple[int, ...]) -> int:
         for rule in RULES.get(type(node.op), ()):
             found = rule(self, node, inputs)
@@ -68,7 +61,9 @@ class _Rewriter:
         return folded if folded is not None else self.add(node.op, inputs, node)
 
     def fold(self, node: Node, inputs: tuple[int, ...]) -> int | None:
-        if isinstance(node.op, (ops.Input, ops.Constant)):
+        # a view of a constant stays a view: folding it would store its elements again
+        # (a broadcast scalar as a dense batch-sized array)
+        if node.op.fusion_role in ("leaf", "view"):
             return None
         values = [self.const_value(j) for j in inputs]
         if any(v is None for v in values):
@@ -205,4 +200,4 @@ def _(r, node, ins):  # noqa: ANN001, ANN202  (a @ b).T -> b.T @ a.T
 
 def simplify(graph: Graph) -> Graph:
     """A graph that computes the same outputs with no more nodes (see the module doc)."""
-    return _Rewriter(graph).run()
+    return rebuild(graph, _Rewriter(graph))

@@ -1,23 +1,39 @@
-"""The VJP table: one reverse-mode rule per differentiable primitive, all in one place.
+"""Reverse mode as a graph-to-graph transform: `vjp_graph`, and the VJP table.
 
-A rule receives the op, the output cotangent `g`, the op's output and its inputs
-(all tracers) and returns one cotangent per input (`None`: no gradient flows
-there, e.g. integer indices). Rules are written with the same functions users
-write, so the gradient graph can be differentiated again. Broadcasting in the
-forward pass is undone by `sum_to_shape`, the only place that does so.
+`vjp_graph(graph, wrt)` returns a new graph whose extra outputs are the gradients:
+the gradient is itself an ASG, so it can be simplified, shown, and differentiated
+again. The table `VJP_RULES` holds one reverse-mode rule per differentiable
+primitive, all in one place (the `Fused` op's too). A rule receives the op, the
+output cotangent `g`, the op's output and its inputs (all tracers) and returns one
+cotangent per input (`None`: no gradient flows there, e.g. integer indices). Rules
+are written with the same functions users write, so the gradient graph can be
+differentiated again. Broadcasting in the forward pass is undone by `sum_to_shape`,
+the only place that does so.
+
+>>> import pyasg, numpy as np
+>>> g = pyasg.make_graph(lambda x: (x * x).sum())(np.ones(3))
+>>> vjp_graph(g, [0]).output_types
+(f64[], f64[3])
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from pyasg import functional as F
-from pyasg import primitives as P
-from pyasg.asg import ops, ops_conv
+import numpy as np
+
+from pyasg.array import functional as F
+from pyasg.array import primitives as P
+from pyasg.asg import ops
+from pyasg.asg.graph import Graph, prune
+from pyasg.asg.ops import Constant, Input
 from pyasg.asg.types import is_float
+from pyasg.errors import GradError
+from pyasg.trace.tracer import Trace, Tracer, inline
 
 Rule = Callable[..., tuple]
+#: op class -> its reverse-mode rule; an op class missing here is not differentiable.
 VJP_RULES: dict[type, Rule] = {}
 
 
@@ -278,22 +294,124 @@ def _conv_params(op) -> dict:  # noqa: ANN001
             "groups": op.groups}
 
 
-@vjp_rule(ops_conv.Conv2d)
+@vjp_rule(ops.Conv2d)
 def _(op, g, out, x, w):  # noqa: ANN001, ANN202
     p = _conv_params(op)
-    return (P.bind(ops_conv.Conv2dBackwardInput(**p, input_size=x.shape[2:]), g, w),
-            P.bind(ops_conv.Conv2dBackwardWeight(**p, kernel_size=w.shape[2:]), x, g))
+    return (P.bind(ops.Conv2dBackwardInput(**p, input_size=x.shape[2:]), g, w),
+            P.bind(ops.Conv2dBackwardWeight(**p, kernel_size=w.shape[2:]), x, g))
 
 
-@vjp_rule(ops_conv.Conv2dBackwardInput)
+@vjp_rule(ops.Conv2dBackwardInput)
 def _(op, c, out, g, w):  # noqa: ANN001, ANN202
     p = _conv_params(op)
-    return (P.bind(ops_conv.Conv2d(**p), c, w),
-            P.bind(ops_conv.Conv2dBackwardWeight(**p, kernel_size=w.shape[2:]), c, g))
+    return (P.bind(ops.Conv2d(**p), c, w),
+            P.bind(ops.Conv2dBackwardWeight(**p, kernel_size=w.shape[2:]), c, g))
 
 
-@vjp_rule(ops_conv.Conv2dBackwardWeight)
+@vjp_rule(ops.Conv2dBackwardWeight)
 def _(op, c, out, x, g):  # noqa: ANN001, ANN202
     p = _conv_params(op)
-    return (P.bind(ops_conv.Conv2dBackwardInput(**p, input_size=x.shape[2:]), g, c),
-            P.bind(ops_conv.Conv2d(**p), x, c))
+    return (P.bind(ops.Conv2dBackwardInput(**p, input_size=x.shape[2:]), g, c),
+            P.bind(ops.Conv2d(**p), x, c))
+
+# --------------------------------------------------------------------------- fused groups
+
+
+@vjp_rule(ops.Fused)
+def _(op, g, out, *xs):  # noqa: ANN001, ANN202
+    # differentiate the sub-graph and inline its backward pass: the result is made of
+    # primitives, so it can be differentiated (and fused) again
+    sub = op.graph
+    wrt = [k for k, t in enumerate(sub.input_types) if is_float(t.dtype)]
+    if not wrt or not is_float(sub.output_types[0].dtype):
+        return (None,) * len(xs)
+    back = vjp_graph(sub, wrt, 0, seed=True)
+    grads = inline(back, [*xs, g])[1:]
+    found = dict(zip(wrt, grads))
+    return tuple(found.get(k) for k in range(len(xs)))
+
+
+# --------------------------------------------------------------------------- the transform
+
+
+def _needed(graph: Graph, wrt: set[int], of: int) -> set[int]:
+    """Float nodes on some path from a `wrt` input to node `of`."""
+    forward = set(wrt)
+    for i in graph.ids:
+        node = graph.nodes[i]
+        if i not in forward and is_float(node.type.dtype) and any(j in forward
+                                                                  for j in node.inputs):
+            forward.add(i)
+    needed, stack = set(), [of] if of in forward else []
+    while stack:
+        i = stack.pop()
+        if i in needed:
+            continue
+        needed.add(i)
+        stack.extend(j for j in graph.nodes[i].inputs if j in forward)
+    return needed
+
+
+def vjp_graph(graph: Graph, wrt: Sequence[int], of: int = 0, seed: bool = False,
+              cotangent_ids: dict[int, int] | None = None) -> Graph:
+    """Append to `graph` the gradients of output `of` with respect to inputs `wrt`.
+
+    `wrt` are positions in `graph.inputs`. Without `seed` the output must be a float
+    scalar (its cotangent is 1); with `seed` a new last input named `cotangent` of
+    the output's type carries it (a vector-Jacobian product). The new graph's
+    outputs are the old ones followed by one gradient per `wrt` entry. Node ids of
+    `graph` keep their meaning in the result; `cotangent_ids`, when given, receives
+    for each node of `graph` on a differentiated path the id of the node holding its
+    total cotangent (the gradient of the output with respect to that node).
+    """
+    out_id = graph.outputs[of]
+    out_type = graph.nodes[out_id].type
+    wrt_ids = [graph.inputs[k] for k in wrt]
+    for k, i in zip(wrt, wrt_ids):
+        t = graph.nodes[i].type
+        if not is_float(t.dtype):
+            raise GradError(f"cannot differentiate with respect to input '{graph.input_names[k]}'"
+                            f" of type {t!r}: gradients need float inputs")
+    if not is_float(out_type.dtype) or (not seed and out_type.shape != ()):
+        raise GradError(f"grad needs a float scalar output, got {out_type!r}; reduce it "
+                        f"first (.sum(), .mean()) or use pyasg.jacobian",
+                        graph.nodes[out_id].source)
+    needed = _needed(graph, set(wrt_ids), out_id)
+    trace = Trace("grad", base=graph)
+    with trace:
+        if seed:
+            cotangents: dict[int, Tracer] = {out_id: trace.new_input("cotangent", out_type)}
+        else:
+            cotangents = {out_id: trace.constant(np.ones((), out_type.dtype))}
+        for i in reversed(graph.ids):
+            if i not in cotangents or i not in needed:
+                continue
+            node = graph.nodes[i]
+            if isinstance(node.op, (Input, Constant)):
+                continue
+            rule = VJP_RULES.get(type(node.op))
+            if rule is None:
+                raise GradError(f"op '{node.op.name}' has no gradient rule (it is not "
+                                f"differentiable), but the output depends on it through a "
+                                f"float path; wrap its input in pyasg.stop_gradient if that is "
+                                f"intended", node.source)
+            trace.source_override = node.source
+            inputs = [trace.tracer(j) for j in node.inputs]
+            in_cts = rule(node.op, cotangents[i], trace.tracer(i), *inputs)
+            for j, ct in zip(node.inputs, in_cts):
+                if ct is None or j not in needed:
+                    continue
+                ct = trace.lift(ct)
+                if ct.type != graph.nodes[j].type:
+                    raise GradError(f"internal: the VJP of {node.op.name} gave {ct.type!r} for "
+                                    f"an input of type {graph.nodes[j].type!r}", node.source)
+                cotangents[j] = F.add(cotangents[j], ct) if j in cotangents else ct
+        trace.source_override = None
+        grads = [cotangents[i] if i in cotangents else F.zeros_like(trace.tracer(i))
+                 for i in wrt_ids]
+        outputs = list(graph.outputs) + [trace.lift(g).node for g in grads]
+    result = prune(trace.builder.build(outputs))
+    if cotangent_ids is not None:
+        cotangent_ids.update({i: c for i, ct in cotangents.items()
+                              if (c := ct.node) in result.nodes})
+    return result

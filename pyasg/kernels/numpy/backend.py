@@ -1,4 +1,6 @@
-"""The numpy backend object, the kernel record, and eager evaluation of one op."""
+"""The numpy backend: the fast CPU path (its kernels may use any speed trick that the
+parity tests against the reference backend allow), the kernel record, and evaluation
+of one op on concrete arrays."""
 
 from __future__ import annotations
 
@@ -8,15 +10,28 @@ from functools import lru_cache
 
 import numpy as np
 
+from pyasg.asg.graph import Graph
 from pyasg.asg.ops import Op
 from pyasg.asg.types import TensorType
+from pyasg.compile.protocol import Backend, FuseOptions
 from pyasg.kernels import lower
+from pyasg.kernels.numpy.executable import Executable
+
+#: Inputs a fused numpy kernel may read: no binding limit, the cap only bounds codegen.
+MAX_FUSED_INPUTS = 32
 
 
-class NumpyBackend:
-    """Runs graphs with numpy on the CPU."""
+class NumpyBackend(Backend):
+    """Runs graphs with numpy on the CPU: straight-line generated code, planned buffers."""
 
     name = "numpy"
+
+    def fusion_options(self) -> FuseOptions:
+        """Matmul epilogues fuse (written into the product's buffer); views are copies."""
+        return FuseOptions(max_inputs=MAX_FUSED_INPUTS, matmul_epilogue=True)
+
+    def compile(self, graph: Graph, name: str = "graph") -> Executable:
+        return Executable(graph, self, name)
 
 
 NUMPY = NumpyBackend()

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from pyasg.asg import ops
-from pyasg.asg.ops_fused import Fused
+from pyasg.asg.ops import Fused
 from pyasg.kernels import lower
 from pyasg.kernels.numpy.backend import NUMPY, NumpyBackend, NumpyKernel
 from pyasg.kernels.numpy.elementwise import UFUNCS, select_zero

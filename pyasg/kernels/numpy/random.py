@@ -1,46 +1,11 @@
-"""numpy kernel of random_bits: Threefry-2x32 (20 rounds), bit-exact with the WGSL one.
-
-Element i of the flat output is word i % 2 of threefry(key, counter=(i // 2, 0)).
-"""
+"""numpy kernel of random_bits: the reference Threefry-2x32, already vectorised numpy."""
 
 from __future__ import annotations
-
-import numpy as np
 
 from pyasg.asg import ops
 from pyasg.kernels import lower
 from pyasg.kernels.numpy.backend import NumpyBackend, NumpyKernel
-
-ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-PARITY = 0x1BD11BDA
-
-
-def _rotl(x: np.ndarray, r: int) -> np.ndarray:
-    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
-
-
-def threefry2x32(key: np.ndarray, x0: np.ndarray, x1: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Threefry-2x32-20 of counter words (x0, x1) under a uint32[2] key."""
-    k0, k1 = np.uint32(key[0]), np.uint32(key[1])
-    ks = (k0, k1, np.uint32(k0 ^ k1 ^ np.uint32(PARITY)))
-    with np.errstate(over="ignore"):
-        x0 = x0.astype(np.uint32) + ks[0]
-        x1 = x1.astype(np.uint32) + ks[1]
-        for block in range(5):
-            for r in ROTATIONS[block % 2]:
-                x0 = x0 + x1
-                x1 = _rotl(x1, r) ^ x0
-            x0 = x0 + ks[(block + 1) % 3]
-            x1 = x1 + ks[(block + 2) % 3] + np.uint32(block + 1)
-    return x0, x1
-
-
-def random_bits(key: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    n = int(np.prod(shape, dtype=np.int64))
-    blocks = (n + 1) // 2
-    y0, y1 = threefry2x32(key, np.arange(blocks, dtype=np.uint32),
-                          np.zeros(blocks, dtype=np.uint32))
-    return np.stack([y0, y1], axis=1).reshape(-1)[:n].reshape(shape)
+from pyasg.kernels.reference.random import random_bits
 
 
 @lower.register(ops.RandomBits, NumpyBackend)

@@ -14,8 +14,9 @@ from pyasg.kernels.wgpu import (  # noqa: F401  (importing registers the kernels
     shape,
 )
 from pyasg.kernels.wgpu.array import COUNTERS, DeviceArray
-from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
+from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.executable import WgpuExecutable
+from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
 
 __all__ = ["COUNTERS", "DeviceArray", "Dispatch", "WgpuBackend", "WgpuExecutable",
            "WgpuKernel"]

@@ -1,49 +1,32 @@
-"""The wgpu backend object and the kernel record every WGSL kernel returns.
+"""The wgpu backend: WGSL kernels through WebGPU (Vulkan, Metal, DX12, or lavapipe).
 
-A kernel is a list of dispatches. Each dispatch is one WGSL compute shader, its
-workgroup counts, and what its bindings are, in binding order: `("in", k)` the
-node's k-th input, `("out",)` its output, `("tmp", k)` the kernel's k-th scratch
-buffer. Shapes are static, so they are baked into the shader source as constants;
-pipelines are cached by source text.
+Its fusion options come from the device: a fused kernel binds at most the adapter's
+storage buffers per shader stage (one of them the output); matmuls read their
+operands through views and store through epilogues; small values read by several
+groups are recomputed in each.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pyasg.asg.graph import Graph
+from pyasg.compile.protocol import Backend, FuseOptions
+from pyasg.kernels.wgpu.array import DeviceArray
+from pyasg.kernels.wgpu.device import get_device
+from pyasg.kernels.wgpu.executable import WgpuExecutable
 
 
-class WgpuBackend:
+class WgpuBackend(Backend):
     """Runs graphs on a GPU through WebGPU (Vulkan, Metal, DX12, or lavapipe)."""
 
     name = "wgpu"
-    #: Dtypes the GPU lacks, converted on the way in by `pyasg.jit` (documented).
+    #: WebGPU has no 64-bit types: such values are computed in 32 bits (documented).
     converts = {"float64": "float32", "int64": "int32"}
+    device_array = DeviceArray
 
-    def compile(self, graph, name: str = "graph"):  # noqa: ANN001, ANN201
-        from pyasg.kernels.wgpu.executable import WgpuExecutable
+    def fusion_options(self) -> FuseOptions:
+        limit = int(get_device().limits.get("max-storage-buffers-per-shader-stage", 8))
+        return FuseOptions(max_inputs=max(1, limit - 1), matmul_epilogue=True,
+                           matmul_views=True, recompute_fraction=1 / 16)
 
+    def compile(self, graph: Graph, name: str = "graph") -> WgpuExecutable:
         return WgpuExecutable(graph, self, name)
-
-
-@dataclass(frozen=True)
-class Dispatch:
-    """One compute shader run: source, workgroup counts (x, y, z), bindings in order."""
-
-    source: str
-    workgroups: tuple[int, int, int]
-    bindings: tuple[tuple, ...]
-
-
-@dataclass(frozen=True)
-class WgpuKernel:
-    """How one node runs on the GPU.
-
-    `alias`: no dispatch; the output is the first input's buffer (reshape).
-    `zero_output`: the output is cleared before the dispatches (scatter-add).
-    `scratch`: byte sizes of scratch buffers the dispatches use as ("tmp", k).
-    """
-
-    dispatches: tuple[Dispatch, ...] = ()
-    scratch: tuple[int, ...] = ()
-    alias: bool = False
-    zero_output: bool = False

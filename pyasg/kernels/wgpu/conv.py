@@ -42,10 +42,11 @@ WebGPU limits respected: 3 storage buffers per dispatch, workgroups on a 2-d gri
 
 from __future__ import annotations
 
-from pyasg.asg import ops_conv as ops
+from pyasg.asg import ops
 from pyasg.kernels import lower
-from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
+from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.codegen import WORKGROUP, bindings, grid, main
+from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
 
 #: Taps per workgroup of the weight gradient: one f32 partial sum each per thread.
 WEIGHT_TAP_BLOCK = 16

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
-from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
+from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.codegen import (
     bindings,
     broadcast_offset,
@@ -20,6 +20,7 @@ from pyasg.kernels.wgpu.codegen import (
     main,
     wgsl_type,
 )
+from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
 
 # Helper functions a shader may need, emitted only when used.
 HELPERS = {

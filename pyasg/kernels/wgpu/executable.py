@@ -29,8 +29,8 @@ from pyasg.kernels.wgpu.array import (
     create_buffer,
     upload,
 )
-from pyasg.kernels.wgpu.backend import WgpuKernel
 from pyasg.kernels.wgpu.device import get_device
+from pyasg.kernels.wgpu.kernel import WgpuKernel
 
 _PIPELINES: dict[str, Any] = {}
 

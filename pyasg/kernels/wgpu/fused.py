@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from pyasg.asg import ops
-from pyasg.asg.ops_fused import Fused
+from pyasg.asg.ops import Fused
 from pyasg.asg.types import TensorType
 from pyasg.errors import BackendError
 from pyasg.kernels import lower
-from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
+from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.codegen import bindings, coords, grid, literal, main, strides, wgsl_type
 from pyasg.kernels.wgpu.elementwise import HELPERS, _binary, _unary
+from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
 from pyasg.kernels.wgpu.matmul import Fusion, Problem, View, matmul_kernel
 from pyasg.kernels.wgpu.reductions import Reducer, Source, layout, plan
 

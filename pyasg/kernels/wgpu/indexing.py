@@ -27,8 +27,9 @@ import math
 from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
-from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
+from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.codegen import bindings, grid, main, wgsl_type
+from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
 
 
 def split_index(shape: tuple[int, ...], axis: int, k: int) -> tuple[int, int]:

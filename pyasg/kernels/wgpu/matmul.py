@@ -54,8 +54,9 @@ from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.errors import BackendError
 from pyasg.kernels import lower
-from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
+from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.codegen import bindings, broadcast_offset, coords, grid, wgsl_type
+from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
 from pyasg.kernels.wgpu.reductions import Layout, Reducer, partials_source, plan
 
 LANES = "xyzw"

@@ -1,7 +1,7 @@
 """WGSL kernel of random_bits: Threefry-2x32-20 in u32 arithmetic, bit-exact with numpy.
 
 Element i of the flat output is word i % 2 of threefry(key, counter=(i // 2, 0)),
-the layout of `pyasg.kernels.numpy.random`. One thread per output element computes
+the layout of `pyasg.kernels.reference.random`. One thread per output element computes
 its whole block (so the two threads of a block both do the 20 rounds: no shared
 memory and no synchronisation, and an odd size needs no special case). The rounds
 are unrolled from the numpy kernel's own rotation table, so the two cannot drift
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from pyasg.asg import ops
 from pyasg.kernels import lower
-from pyasg.kernels.numpy.random import PARITY, ROTATIONS
-from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
+from pyasg.kernels.reference.random import PARITY, ROTATIONS
+from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.codegen import bindings, grid, main
+from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
 
 
 def threefry_body(size: int) -> str:

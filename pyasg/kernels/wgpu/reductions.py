@@ -48,8 +48,9 @@ from dataclasses import dataclass
 from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
-from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
+from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.codegen import bindings, grid, main, strides, wgsl_type
+from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
 
 #: Reduced sizes up to this run one thread per output with a serial loop.
 SMALL = 64

@@ -19,7 +19,7 @@ import numpy as np
 from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
-from pyasg.kernels.wgpu.backend import Dispatch, WgpuBackend, WgpuKernel
+from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.codegen import (
     bindings,
     broadcast_offset,
@@ -30,6 +30,7 @@ from pyasg.kernels.wgpu.codegen import (
     strides,
     wgsl_type,
 )
+from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
 
 
 def _linear(terms: list[tuple[str, int]], base: int = 0) -> str:

@@ -16,19 +16,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pyasg import primitives as P
-from pyasg.asg.ops import BroadcastTo
-from pyasg.asg.types import DEFAULT_FLOAT, check_dtype, is_float
-from pyasg.convolution import (  # noqa: F401  (re-exported: PyTorch's functional forms)
+from pyasg.array import primitives as P
+from pyasg.array.convolution import (  # noqa: F401  (re-exported: PyTorch's functional forms)
     adaptive_avg_pool2d,
     avg_pool2d,
     conv2d,
     conv_transpose2d,
     max_pool2d,
 )
-from pyasg.errors import ShapeError
-from pyasg.indexing import At, getitem  # noqa: F401
-from pyasg.primitives import (  # noqa: F401  (re-exported: the public surface)
+from pyasg.array.indexing import At, getitem  # noqa: F401
+from pyasg.array.primitives import (  # noqa: F401  (re-exported: the public surface)
     abs,
     add,
     argmax,
@@ -68,7 +65,10 @@ from pyasg.primitives import (  # noqa: F401  (re-exported: the public surface)
     type_of,
     where,
 )
-from pyasg.trace.tracer import Tracer, record, user_source
+from pyasg.asg.ops import BroadcastTo
+from pyasg.asg.types import DEFAULT_FLOAT, check_dtype, is_float
+from pyasg.errors import ShapeError, TraceError
+from pyasg.trace.tracer import Tracer, record
 
 Axis = "int | Sequence[int] | None"
 
@@ -329,8 +329,7 @@ def squeeze(x: object, axis: int | Sequence[int] | None = None):
         axes = P._axes(axis, t.ndim, "squeeze")
     for a in axes:
         if t.shape[a] != 1:
-            raise ShapeError(f"squeeze: axis {a} of {t!r} has size {t.shape[a]}, not 1",
-                             user_source())
+            raise ShapeError(f"squeeze: axis {a} of {t!r} has size {t.shape[a]}, not 1")
     return reshape(x, [d for i, d in enumerate(t.shape) if i not in axes])
 
 
@@ -365,7 +364,7 @@ def stack(xs: Sequence[object], axis: int = 0):
     """Join arrays of one shape along a new axis."""
     xs = list(xs)
     if not xs:
-        raise ShapeError("stack needs at least one array", user_source())
+        raise ShapeError("stack needs at least one array")
     axis = P.normalize_axis(axis, type_of(xs[0]).ndim + 1, "stack")
     return concatenate([expand_dims(x, axis) for x in xs], axis=axis)
 
@@ -378,7 +377,7 @@ def split(x: object, indices_or_sections: int | Sequence[int], axis: int = 0) ->
     if isinstance(indices_or_sections, int):
         if indices_or_sections <= 0 or n % indices_or_sections:
             raise ShapeError(f"split: axis {axis} of size {n} does not divide into "
-                             f"{indices_or_sections} equal parts", user_source())
+                             f"{indices_or_sections} equal parts")
         step = n // indices_or_sections
         bounds = list(range(0, n + 1, step))
     else:
@@ -397,7 +396,7 @@ def pad(x: object, pad_width: int | Sequence, constant_values: float = 0.0):
     t = type_of(x)
     widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (t.ndim, 2))
     if (widths < 0).any():
-        raise ShapeError(f"pad: widths must be non-negative, got {pad_width}", user_source())
+        raise ShapeError(f"pad: widths must be non-negative, got {pad_width}")
     return P.pad_general(x, [(int(a), int(b), 0) for a, b in widths], constant_values)
 
 
@@ -459,31 +458,6 @@ def embedding(ids: object, weight: object, padding_idx: int | None = None):
     return where(keep, out, stop_gradient(out))
 
 
-def dropout(x: object, p: float, key: object, training: bool = True,
-            noise_shape: Sequence[int] | None = None):
-    """Zero each element with probability `p` and scale the rest by 1/(1-p) (inverted
-    dropout, as PyTorch); the identity when not `training`. The mask comes from `key`
-    (same key, same mask, on every backend). `noise_shape` broadcasts one draw over
-    axes of size 1 (whole channels: see `dropout2d`)."""
-    if not 0.0 <= p <= 1.0:
-        raise ShapeError(f"dropout probability must be in [0, 1], got {p}", user_source())
-    if not training or p == 0.0:
-        return x
-    if p == 1.0:
-        return mul(x, 0.0)
-    from pyasg.random import bernoulli
-
-    shape = type_of(x).shape if noise_shape is None else tuple(noise_shape)
-    keep = bernoulli(key, 1.0 - p, shape)
-    return where(keep, mul(x, 1.0 / (1.0 - p)), 0.0)
-
-
-def dropout2d(x: object, p: float, key: object, training: bool = True):
-    """Spatial dropout: drop whole channels of [N, C, H, W] (or [N, C, L]) input."""
-    shape = type_of(x).shape
-    return dropout(x, p, key, training, noise_shape=shape[:2] + (1,) * (len(shape) - 2))
-
-
 # --------------------------------------------------------------------------- Tracer methods
 
 
@@ -517,13 +491,10 @@ def _array_ufunc(self: Tracer, ufunc, method, *inputs, **kwargs):  # noqa: ANN00
     fn = _UFUNC_METHODS.get(ufunc)
     if fn is not None and method == "__call__" and not kwargs:
         return fn(*inputs)
-    from pyasg.errors import TraceError
-
     raise TraceError(
         f"numpy.{ufunc.__name__} was called on a traced array {self.type!r} "
         f"({self.origin()}). numpy needs numbers, which a traced array does not have yet. "
-        f"Use pyasg.{ufunc.__name__} instead, which records the operation in the graph.",
-        user_source())
+        f"Use pyasg.{ufunc.__name__} instead, which records the operation in the graph.")
 
 
 _METHODS = {

@@ -24,11 +24,10 @@ import warnings
 
 import numpy as np
 
-from pyasg import functional as F
+from pyasg.array import functional as F
+from pyasg.array.primitives import is_tracer
 from pyasg.asg.types import INT_DTYPES, is_float
 from pyasg.errors import PyasgError, ShapeError
-from pyasg.primitives import is_tracer
-from pyasg.trace.tracer import user_source
 
 __all__ = [
     "LossError", "binary_cross_entropy", "binary_cross_entropy_with_logits",
@@ -51,8 +50,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 def _check_reduction(reduction: str, name: str, choices: tuple[str, ...] = _REDUCTIONS) -> None:
     if not isinstance(reduction, str) or reduction not in choices:
         raise LossError(f"{name}: reduction must be one of "
-                        f"{', '.join(repr(c) for c in choices)}; got {reduction!r}",
-                        user_source())
+                        f"{', '.join(repr(c) for c in choices)}; got {reduction!r}")
 
 
 def _reduce(loss: object, reduction: str) -> object:
@@ -71,7 +69,7 @@ def _same_size(input: object, target: object, name: str, strict: bool) -> None:
     message = (f"{name}: target shape {b} differs from input shape {a}; they will "
                f"broadcast, which is likely a bug (PyTorch warns too)")
     if strict:
-        raise ShapeError(f"{name}: target shape {b} must equal input shape {a}", user_source())
+        raise ShapeError(f"{name}: target shape {b} must equal input shape {a}")
     warnings.warn(message, UserWarning, stacklevel=3)
 
 
@@ -131,7 +129,7 @@ def smooth_l1_loss(input: object, target: object, *, reduction: str = "mean",
     """
     _check_reduction(reduction, "smooth_l1_loss")
     if beta < 0:
-        raise LossError(f"smooth_l1_loss: beta must be >= 0, got {beta}", user_source())
+        raise LossError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     if beta == 0:  # the quadratic branch would divide by zero (nan in its gradient)
         return l1_loss(input, target, reduction=reduction)
     _same_size(input, target, "smooth_l1_loss", strict=False)
@@ -150,7 +148,7 @@ def huber_loss(input: object, target: object, reduction: str = "mean",
     """
     _check_reduction(reduction, "huber_loss")
     if not delta > 0:
-        raise LossError(f"huber_loss: delta must be > 0, got {delta}", user_source())
+        raise LossError(f"huber_loss: delta must be > 0, got {delta}")
     _same_size(input, target, "huber_loss", strict=False)
     z = F.abs(F.sub(input, target))
     loss = F.where(F.less(z, delta), F.mul(F.mul(z, z), 0.5), F.mul(F.sub(z, 0.5 * delta), delta))
@@ -165,7 +163,7 @@ def _class_last(input: object, name: str) -> object:
     t = F.type_of(input)
     if t.ndim == 0:
         raise ShapeError(f"{name}: input {t!r} has no class axis; expected [C], [N, C] or "
-                         f"[N, C, d1, ...]", user_source())
+                         f"[N, C, d1, ...]")
     return F.moveaxis(input, 1, -1) if t.ndim > 2 else input
 
 
@@ -173,7 +171,7 @@ def _class_weight(weight: object | None, logp: object, name: str) -> object | No
     n_classes = F.type_of(logp).shape[-1]
     if weight is not None and F.type_of(weight).shape != (n_classes,):
         raise ShapeError(f"{name}: weight must have one entry per class, shape ({n_classes},); "
-                         f"got {F.type_of(weight)!r}", user_source())
+                         f"got {F.type_of(weight)!r}")
     return _weight_like(weight, logp)
 
 
@@ -186,7 +184,7 @@ def _bad_target(target: object, input_shape: tuple[int, ...], name: str) -> None
         f"{name}: for input {input_shape} the target is class indices of shape "
         f"{_sample_shape(input_shape)} (integers)"
         + ("" if name == "nll_loss" else f" or class probabilities of shape {input_shape} "
-           f"(floats)") + f"; got {F.type_of(target)!r}", user_source())
+           f"(floats)") + f"; got {F.type_of(target)!r}")
 
 
 def _class_hits(target: object, input_shape: tuple[int, ...], n_classes: int,
@@ -203,7 +201,7 @@ def _class_hits(target: object, input_shape: tuple[int, ...], n_classes: int,
         if bad.any():
             raise LossError(f"{name}: target {ids[bad].flat[0]} is out of range for "
                             f"{n_classes} classes (0 to {n_classes - 1}, or ignore_index="
-                            f"{ignore_index})", user_source())
+                            f"{ignore_index})")
     if t.dtype == "uint32":  # a negative ignore_index does not fit uint32; class ids do fit int32
         target = F.astype(target, "int32")
     ids = F.expand_dims(target, -1)
@@ -277,7 +275,7 @@ def cross_entropy(input: object, target: object, weight: object | None = None, *
     _check_reduction(reduction, "cross_entropy")
     if not 0.0 <= label_smoothing <= 1.0:
         raise LossError(f"cross_entropy: label_smoothing must be in [0, 1], got "
-                        f"{label_smoothing}", user_source())
+                        f"{label_smoothing}")
     logp = F.log_softmax(_class_last(input, "cross_entropy"), axis=-1)
     in_type, t_type = F.type_of(input), F.type_of(target)
     n_classes = F.type_of(logp).shape[-1]
@@ -289,7 +287,7 @@ def cross_entropy(input: object, target: object, weight: object | None = None, *
             _bad_target(target, in_type.shape, "cross_entropy")
         if ignore_index >= 0:
             raise LossError("cross_entropy: ignore_index is not supported for class-"
-                            "probability targets (as PyTorch)", user_source())
+                            "probability targets (as PyTorch)")
         q = _class_last(target, "cross_entropy")
         if eps > 0:
             q = F.add(F.mul(q, 1.0 - eps), eps / n_classes)
@@ -531,7 +529,7 @@ def triplet_margin_loss(anchor: object, positive: object, negative: object,
     """
     _check_reduction(reduction, "triplet_margin_loss")
     if not p > 0:
-        raise LossError(f"triplet_margin_loss: p must be > 0 (or inf), got {p}", user_source())
+        raise LossError(f"triplet_margin_loss: p must be > 0 (or inf), got {p}")
     d_pos = _pairwise_distance(anchor, positive, p, eps)
     d_neg = _pairwise_distance(anchor, negative, p, eps)
     if swap:

@@ -24,10 +24,10 @@ from math import ceil, floor
 
 import numpy as np
 
-from pyasg import primitives as P
-from pyasg.asg.ops_conv import Conv2d, Conv2dBackwardInput, MaxPool2dIndices
+from pyasg.array import primitives as P
+from pyasg.asg.ops import Conv2d, Conv2dBackwardInput, MaxPool2dIndices
 from pyasg.errors import ShapeError
-from pyasg.trace.tracer import user_source
+from pyasg.kernels.reference import evaluate
 
 IntPair = "int | Sequence[int]"
 
@@ -35,7 +35,7 @@ IntPair = "int | Sequence[int]"
 def _pair(v: int | Sequence[int], name: str) -> tuple[int, int]:
     pair = (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(int(a) for a in v)
     if len(pair) != 2:
-        raise ShapeError(f"{name} must be an int or a pair of ints, got {v!r}", user_source())
+        raise ShapeError(f"{name} must be an int or a pair of ints, got {v!r}")
     return pair  # type: ignore[return-value]
 
 
@@ -45,7 +45,7 @@ def _batched(x: object, fn_name: str) -> tuple[object, bool]:
         return P.reshape(x, (1,) + P.type_of(x).shape), True
     if ndim != 4:
         raise ShapeError(f"{fn_name}: input must be [N, C, H, W] or [C, H, W], got "
-                         f"{P.type_of(x)!r}", user_source())
+                         f"{P.type_of(x)!r}")
     return x, False
 
 
@@ -74,14 +74,14 @@ def conv2d(x: object, weight: object, bias: object | None = None, stride: IntPai
             padding = (0, 0)
         elif padding == "same":
             if stride != (1, 1):
-                raise ShapeError("conv2d: padding='same' needs stride 1", user_source())
+                raise ShapeError("conv2d: padding='same' needs stride 1")
             totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
             x = P.pad_general(x, [(0, 0, 0), (0, 0, 0)] + [(t // 2, t - t // 2, 0)
                                                           for t in totals])
             padding = (0, 0)
         else:
             raise ShapeError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', "
-                             f"got {padding!r}", user_source())
+                             f"got {padding!r}")
     op = Conv2d(stride, _pair(padding, "padding"), dilation, int(groups))
     return _unbatched(_add_bias(P.bind(op, x, weight), bias), squeeze)
 
@@ -99,8 +99,7 @@ def conv_transpose2d(x: object, weight: object, bias: object | None = None, stri
     for op_, s, d in zip(output_padding, stride, dilation):
         if not 0 <= op_ < max(s, d):
             raise ShapeError(f"conv_transpose2d: output_padding {output_padding} must be "
-                             f"smaller than stride {stride} or dilation {dilation}",
-                             user_source())
+                             f"smaller than stride {stride} or dilation {dilation}")
     in_hw = P.type_of(x).shape[2:]
     kernel = P.type_of(weight).shape[2:]
     size = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1 for n, s, p, d, k, o in
@@ -112,13 +111,13 @@ def conv_transpose2d(x: object, weight: object, bias: object | None = None, stri
 def _pool_params(kernel_size: IntPair, stride: IntPair | None, padding: IntPair,
                  ceil_mode: bool, name: str) -> tuple[tuple[int, int], ...]:
     if ceil_mode:
-        raise ShapeError(f"{name}: ceil_mode=True is not supported", user_source())
+        raise ShapeError(f"{name}: ceil_mode=True is not supported")
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None else _pair(stride, "stride")
     padding = _pair(padding, "padding")
     if any(p > k // 2 for p, k in zip(padding, kernel)):
         raise ShapeError(f"{name}: padding {padding} must be at most half the kernel "
-                         f"{kernel}", user_source())
+                         f"{kernel}")
     return kernel, stride, padding
 
 
@@ -158,8 +157,6 @@ def avg_pool2d(x: object, kernel_size: IntPair, stride: IntPair | None = None,
     elif count_include_pad:
         divisor = float(kernel[0] * kernel[1])
     else:  # how many real pixels each window covers: a constant, computed now
-        from pyasg.kernels.numpy import evaluate
-
         divisor = evaluate(op, np.ones((1, 1, h, w), dtype), ones)[0, 0]
     return _unbatched(P.div(summed, divisor), squeeze)
 
@@ -181,8 +178,7 @@ def adaptive_avg_pool2d(x: object, output_size: int | Sequence[int | None]) -> o
     sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
     oh, ow = (h if sizes[0] is None else int(sizes[0])), (w if sizes[1] is None else int(sizes[1]))
     if oh < 1 or ow < 1:
-        raise ShapeError(f"adaptive_avg_pool2d: output size must be positive, got {sizes}",
-                         user_source())
+        raise ShapeError(f"adaptive_avg_pool2d: output size must be positive, got {sizes}")
     y = P.matmul(_adaptive_matrix(h, oh, dtype), x)
     y = P.matmul(y, _adaptive_matrix(w, ow, dtype).T.copy())
     return _unbatched(y, squeeze)

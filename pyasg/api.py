@@ -1,9 +1,11 @@
-"""Reverse-mode differentiation as a graph-to-graph transform, and the function forms.
+"""The function forms users call: `grad`, `value_and_grad`, `jacobian`, `hessian`, `jit`,
+`trace` and `make_graph`.
 
-`vjp_graph(graph, wrt)` returns a new graph whose extra outputs are the gradients:
-the gradient is itself an ASG, so it can be simplified, shown, and differentiated
-again. `grad(f)` traces `f` into its own graph, differentiates that graph and inlines
-the result into the caller's trace, which is why `grad(grad(f))` just works.
+Each traces the user's function into a graph and hands it to a graph-to-graph
+transform (`pyasg.transforms.vjp`) or to the compiler (`pyasg.compile`). `grad(f)`
+traces `f` into its own graph, differentiates that graph and inlines the result into
+the caller's trace, which is why `grad(grad(f))` just works; called with concrete
+arrays, a transformed function is traced, compiled and cached like a `jit` function.
 
 >>> import pyasg, numpy as np
 >>> float(pyasg.grad(lambda x: x ** 3)(np.float64(2.0)))
@@ -18,110 +20,23 @@ from typing import Any
 import numpy as np
 
 from pyasg import events
-from pyasg import functional as F
-from pyasg.asg.graph import Graph, prune
-from pyasg.asg.ops import Constant, Input
+from pyasg.array import functional as F
+from pyasg.asg.graph import Graph
 from pyasg.asg.types import is_float
-from pyasg.errors import GradError
+from pyasg.compile.cache import Jitted
+from pyasg.compile.protocol import Backend
+from pyasg.errors import GradError, TraceError
 from pyasg.trace.tracer import (
-    Trace,
     Tracer,
     argument_names,
     current_trace,
     inline,
     is_python_scalar,
     trace_function,
-    user_source,
 )
 from pyasg.trace.tree import flatten_with_paths, unflatten
-from pyasg.transforms.vjp import VJP_RULES
+from pyasg.transforms.vjp import vjp_graph
 from pyasg.watch import WatchMap
-
-
-def _needed(graph: Graph, wrt: set[int], of: int) -> set[int]:
-    """Float nodes on some path from a `wrt` input to node `of`."""
-    forward = set(wrt)
-    for i in graph.ids:
-        node = graph.nodes[i]
-        if i not in forward and is_float(node.type.dtype) and any(j in forward
-                                                                  for j in node.inputs):
-            forward.add(i)
-    needed, stack = set(), [of] if of in forward else []
-    while stack:
-        i = stack.pop()
-        if i in needed:
-            continue
-        needed.add(i)
-        stack.extend(j for j in graph.nodes[i].inputs if j in forward)
-    return needed
-
-
-def vjp_graph(graph: Graph, wrt: Sequence[int], of: int = 0, seed: bool = False,
-              cotangent_ids: dict[int, int] | None = None) -> Graph:
-    """Append to `graph` the gradients of output `of` with respect to inputs `wrt`.
-
-    `wrt` are positions in `graph.inputs`. Without `seed` the output must be a float
-    scalar (its cotangent is 1); with `seed` a new last input named `cotangent` of
-    the output's type carries it (a vector-Jacobian product). The new graph's
-    outputs are the old ones followed by one gradient per `wrt` entry. Node ids of
-    `graph` keep their meaning in the result; `cotangent_ids`, when given, receives
-    for each node of `graph` on a differentiated path the id of the node holding its
-    total cotangent (the gradient of the output with respect to that node).
-    """
-    out_id = graph.outputs[of]
-    out_type = graph.nodes[out_id].type
-    wrt_ids = [graph.inputs[k] for k in wrt]
-    for k, i in zip(wrt, wrt_ids):
-        t = graph.nodes[i].type
-        if not is_float(t.dtype):
-            raise GradError(f"cannot differentiate with respect to input '{graph.input_names[k]}'"
-                            f" of type {t!r}: gradients need float inputs")
-    if not is_float(out_type.dtype) or (not seed and out_type.shape != ()):
-        raise GradError(f"grad needs a float scalar output, got {out_type!r}; reduce it "
-                        f"first (.sum(), .mean()) or use pyasg.jacobian",
-                        graph.nodes[out_id].source)
-    needed = _needed(graph, set(wrt_ids), out_id)
-    trace = Trace("grad", base=graph)
-    with trace:
-        if seed:
-            cotangents: dict[int, Tracer] = {out_id: trace.new_input("cotangent", out_type)}
-        else:
-            cotangents = {out_id: trace.constant(np.ones((), out_type.dtype))}
-        for i in reversed(graph.ids):
-            if i not in cotangents or i not in needed:
-                continue
-            node = graph.nodes[i]
-            if isinstance(node.op, (Input, Constant)):
-                continue
-            rule = VJP_RULES.get(type(node.op))
-            if rule is None:
-                raise GradError(f"op '{node.op.name}' has no gradient rule (it is not "
-                                f"differentiable), but the output depends on it through a "
-                                f"float path; wrap its input in pyasg.stop_gradient if that is "
-                                f"intended", node.source)
-            trace.source_override = node.source
-            inputs = [trace.tracer(j) for j in node.inputs]
-            in_cts = rule(node.op, cotangents[i], trace.tracer(i), *inputs)
-            for j, ct in zip(node.inputs, in_cts):
-                if ct is None or j not in needed:
-                    continue
-                ct = trace.lift(ct)
-                if ct.type != graph.nodes[j].type:
-                    raise GradError(f"internal: the VJP of {node.op.name} gave {ct.type!r} for "
-                                    f"an input of type {graph.nodes[j].type!r}", node.source)
-                cotangents[j] = F.add(cotangents[j], ct) if j in cotangents else ct
-        trace.source_override = None
-        grads = [cotangents[i] if i in cotangents else F.zeros_like(trace.tracer(i))
-                 for i in wrt_ids]
-        outputs = list(graph.outputs) + [trace.lift(g).node for g in grads]
-    result = prune(trace.builder.build(outputs))
-    if cotangent_ids is not None:
-        cotangent_ids.update({i: c for i, ct in cotangents.items()
-                              if (c := ct.node) in result.nodes})
-    return result
-
-
-# --------------------------------------------------------------------------- function forms
 
 
 def _argnums(argnums: int | Sequence[int], n: int) -> tuple[int, ...]:
@@ -150,7 +65,7 @@ def _trace_scalar_fn(fn, args, argnums, has_aux, what):  # noqa: ANN001, ANN202
         if not is_float(t.dtype):
             raise GradError(f"{what}: argument '{path}' has type {t!r}; differentiate only "
                             f"with respect to float arrays (pass integer data as another "
-                            f"argument, outside argnums)", user_source())
+                            f"argument, outside argnums)")
         abstract.append((path, t, isinstance(leaf, Tracer) and leaf.weak
                          or is_python_scalar(leaf)))
 
@@ -300,8 +215,58 @@ def _top_level(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A transformed function called with concrete arrays: trace, compile, cache, run."""
     jitted = getattr(fn, "_pyasg_jitted", None)
     if jitted is None:
-        from pyasg.transforms.jit import jit
-
         jitted = jit(fn)
         fn._pyasg_jitted = jitted  # type: ignore[attr-defined]
     return jitted
+
+
+def jit(fn: Callable[..., Any] | None = None, *, backend: str | Backend | None = None,
+        static_argnums: Sequence[int] | int = (), name: str | None = None,
+        fuse: bool = True) -> Any:
+    """Trace `fn` once per input signature, simplify, compile for `backend`, and run.
+
+    Usable as `@jit`, `@jit(backend="numpy")` or `jit(fn, static_argnums=1)`.
+    Inside another traced function it is inlined (the whole step stays one graph).
+    `fuse=False` compiles without `pyasg.transforms.fuse` (to compare, or to debug).
+
+    >>> import numpy as np
+    >>> @jit
+    ... def f(x, n):
+    ...     return x * n
+    >>> f(np.ones(2, np.float32), 3).tolist()
+    [3.0, 3.0]
+    """
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    if fn is None:
+        return lambda f: Jitted(f, backend, nums, name, fuse)
+    return Jitted(fn, backend, nums, name, fuse)
+
+
+def trace(fn: Callable[..., Any] | None = None, *, static_argnums: Sequence[int] | int = (),
+          name: str | None = None) -> Any:
+    """`@pyasg.trace`: `jit` with the default backend (see `set_default_backend`)."""
+    return jit(fn, backend=None, static_argnums=static_argnums, name=name)
+
+
+def make_graph(fn: Callable[..., Any], static_argnums: Sequence[int] | int = ()) -> Callable:
+    """`make_graph(f)(*example_args)` returns f's `Graph` without running it.
+
+    >>> import pyasg, numpy as np
+    >>> print(pyasg.make_graph(lambda x: x + 1.0)(np.ones(2, np.float32)))
+    graph(%0: f32[2] x) {
+      %1: f32[] = const 1.0  # <doctest ...>:1
+      %2: f32[2] = add %0 %1  # <doctest ...>:1
+      return %2
+    }
+    """
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+
+    def build(*args: object) -> Graph:
+        n = len(args)
+        static = {i % n: args[i % n] for i in nums}
+        for _, leaf in flatten_with_paths(list(args))[0]:
+            if isinstance(leaf, Tracer):
+                raise TraceError("make_graph needs example arrays, not traced values")
+        return trace_function(fn, args, static=static).graph
+
+    return build

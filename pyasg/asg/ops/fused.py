@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from pyasg.asg.graph import Graph
-from pyasg.asg.ops import Constant, Input, Op
+from pyasg.asg.ops.base import Constant, Input, Op
 from pyasg.asg.types import TensorType
 from pyasg.errors import ShapeError
 

@@ -32,8 +32,8 @@ from pyasg.asg.types import (
     promote,
 )
 from pyasg.errors import ShapeError
-from pyasg.kernels.numpy import evaluate
-from pyasg.trace.tracer import Tracer, is_python_scalar, record, user_source
+from pyasg.kernels.reference import evaluate
+from pyasg.trace.tracer import Tracer, is_python_scalar, record
 
 Array = "Tracer | np.ndarray"
 
@@ -50,7 +50,7 @@ def normalize_axis(axis: int, ndim: int, name: str) -> int:
     try:
         return ops.normalize_axis(axis, ndim, name)
     except ShapeError as e:
-        raise ShapeError(e.message, user_source()) from None
+        raise ShapeError(e.message) from None
 
 
 def check_indices(indices: object, size: int, what: str) -> None:
@@ -61,7 +61,7 @@ def check_indices(indices: object, size: int, what: str) -> None:
     bad = arr[(arr < -size) | (arr >= size)]
     if bad.size:
         raise ShapeError(f"{what}: index {bad.flat[0]} is out of bounds for an axis of size "
-                         f"{size}", user_source())
+                         f"{size}")
 
 
 def _type_weak(x: object) -> tuple[TensorType, bool]:
@@ -75,8 +75,7 @@ def _type_weak(x: object) -> tuple[TensorType, bool]:
         arr = np.asarray(x)
         return TensorType(tuple(arr.shape), check_dtype(arr.dtype)), False
     except (ShapeError, TypeError, ValueError) as e:
-        raise ShapeError(f"cannot use {type(x).__name__} {x!r:.60} as an array ({e})",
-                         user_source()) from None
+        raise ShapeError(f"cannot use {type(x).__name__} {x!r:.60} as an array ({e})") from None
 
 
 def type_of(x: object) -> TensorType:
@@ -110,7 +109,7 @@ def bind(op: Op, *operands: object, weak: bool = False) -> Tracer | np.ndarray:
     try:
         return evaluate(op, *(np.asarray(x) for x in operands))
     except ShapeError as e:
-        raise ShapeError(e.message, user_source()) from None
+        raise ShapeError(e.message) from None
 
 
 def astype(x: object, dtype: object) -> Tracer | np.ndarray:
@@ -136,8 +135,7 @@ def _coerce(x: object, dtype: str) -> object:
     try:
         return np.asarray(x, dtype=dtype)
     except OverflowError:
-        raise ShapeError(f"the number {x!r} does not fit the operation's dtype {dtype}",
-                         user_source()) from None
+        raise ShapeError(f"the number {x!r} does not fit the operation's dtype {dtype}") from None
 
 
 # --------------------------------------------------------------------------- elementwise
@@ -237,7 +235,7 @@ def argmax(x: object, axis: int | None = None, keepdims: bool = False) -> Tracer
     """Index (int32) of the first maximum; over the flattened array when `axis` is None."""
     if axis is None:
         if keepdims:
-            raise ShapeError("argmax: keepdims needs an axis", user_source())
+            raise ShapeError("argmax: keepdims needs an axis")
         x, axis = reshape(x, (-1,)), 0
     t = type_of(x)
     return bind(ops.ArgMax(normalize_axis(axis, t.ndim, "argmax"), keepdims), x)
@@ -253,7 +251,7 @@ def reshape(x: object, shape: int | Sequence[int]) -> Tracer | np.ndarray:
         if resolve_reshape(t.shape, shape) == t.shape:
             return x  # type: ignore[return-value]
     except ShapeError as e:
-        raise ShapeError(e.message, user_source()) from None
+        raise ShapeError(e.message) from None
     return bind(ops.Reshape(shape), x)
 
 
@@ -295,7 +293,7 @@ def concatenate(xs: Sequence[object], axis: int = 0) -> Tracer | np.ndarray:
     """Join arrays along an existing axis (dtypes promote as numpy)."""
     xs = list(xs)
     if not xs:
-        raise ShapeError("concatenate needs at least one array", user_source())
+        raise ShapeError("concatenate needs at least one array")
     dtype = result_dtype(*xs)
     ndim = type_of(xs[0]).ndim
     if len(xs) == 1:
@@ -319,7 +317,7 @@ def take(x: object, indices: object, axis: int = 0) -> Tracer | np.ndarray:
     it = type_of(indices)
     if it.dtype not in ("int32", "int64", "uint32"):
         if is_tracer(indices) or it.dtype == "bool":
-            raise ShapeError(f"take: indices must be integers, got {it!r}", user_source())
+            raise ShapeError(f"take: indices must be integers, got {it!r}")
         indices = np.asarray(indices).astype(np.int64)
     check_indices(indices, t.shape[axis], "take")
     return bind(ops.Gather(axis), x, indices)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pyasg.asg.ops import Op
+from pyasg.asg.ops.base import Op
 from pyasg.asg.types import FLOAT_DTYPES, TensorType
 from pyasg.errors import ShapeError
 

@@ -17,9 +17,9 @@ from math import prod
 
 import numpy as np
 
-from pyasg import primitives as P
+from pyasg.array import primitives as P
 from pyasg.errors import ShapeError, TraceError
-from pyasg.trace.tracer import Tracer, user_source
+from pyasg.trace.tracer import Tracer
 
 
 def _is_index_array(i: object) -> bool:
@@ -40,24 +40,22 @@ def _normalise(x_ndim: int, index: object) -> list[object]:
             raise TraceError(
                 f"indexing with a traced boolean mask {i.type!r} ({i.origin()}) would give a "
                 f"shape that depends on values. Use pyasg.where(mask, x, 0) to keep the shape, "
-                f"or compute the mask outside the traced function.", user_source())
+                f"or compute the mask outside the traced function.")
         if isinstance(i, (Tracer, np.ndarray)) and i.dtype not in ("int32", "int64", "uint32") \
                 and not (isinstance(i, np.ndarray) and i.dtype.kind in "iu"):
-            raise ShapeError(f"index arrays must be integers or booleans, got {i.dtype}",
-                             user_source())
+            raise ShapeError(f"index arrays must be integers or booleans, got {i.dtype}")
         if isinstance(i, np.ndarray) and i.ndim == 0:
             i = int(i)
         if isinstance(i, (np.integer,)):
             i = int(i)
         if not (i is None or i is Ellipsis or isinstance(i, (int, slice)) or _is_index_array(i)):
-            raise ShapeError(f"unsupported index {i!r:.60} of type {type(i).__name__}",
-                             user_source())
+            raise ShapeError(f"unsupported index {i!r:.60} of type {type(i).__name__}")
         out.append(i)
     if sum(i is Ellipsis for i in out) > 1:
-        raise ShapeError("an index can only have a single ellipsis ('...')", user_source())
+        raise ShapeError("an index can only have a single ellipsis ('...')")
     consumed = sum(1 for i in out if i is not None and i is not Ellipsis)
     if consumed > x_ndim:
-        raise ShapeError(f"too many indices ({consumed}) for a {x_ndim}-d array", user_source())
+        raise ShapeError(f"too many indices ({consumed}) for a {x_ndim}-d array")
     positions = [k for k, i in enumerate(out) if i is Ellipsis]
     if positions:
         k = positions[0]
@@ -83,8 +81,7 @@ def getitem(x: object, index: object) -> object:
         size = shape[dim]
         if isinstance(i, int):
             if not -size <= i < size:
-                raise ShapeError(f"index {i} is out of bounds for axis {dim} with size {size}",
-                                 user_source())
+                raise ShapeError(f"index {i} is out of bounds for axis {dim} with size {size}")
             k = i % size
             starts.append(k), stops.append(k + 1), steps.append(1)
             if advanced:

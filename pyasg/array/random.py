@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pyasg import functional as F
-from pyasg import primitives as P
+from pyasg.array import functional as F
+from pyasg.array import primitives as P
 from pyasg.asg.types import DEFAULT_FLOAT, check_dtype
-from pyasg.errors import PyasgError
+from pyasg.errors import PyasgError, ShapeError
 
 
 def key(seed: int) -> np.ndarray:
@@ -63,3 +63,26 @@ def normal(key: object, shape: Sequence[int] = (), dtype: object = DEFAULT_FLOAT
 def bernoulli(key: object, p: float | object = 0.5, shape: Sequence[int] = ()):
     """Booleans that are True with probability `p`."""
     return P.less(uniform(key, shape), p)
+
+
+def dropout(x: object, p: float, key: object, training: bool = True,
+            noise_shape: Sequence[int] | None = None):
+    """Zero each element with probability `p` and scale the rest by 1/(1-p) (inverted
+    dropout, as PyTorch); the identity when not `training`. The mask comes from `key`
+    (same key, same mask, on every backend). `noise_shape` broadcasts one draw over
+    axes of size 1 (whole channels: see `dropout2d`)."""
+    if not 0.0 <= p <= 1.0:
+        raise ShapeError(f"dropout probability must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return F.mul(x, 0.0)
+    shape = F.type_of(x).shape if noise_shape is None else tuple(noise_shape)
+    keep = bernoulli(key, 1.0 - p, shape)
+    return F.where(keep, F.mul(x, 1.0 / (1.0 - p)), 0.0)
+
+
+def dropout2d(x: object, p: float, key: object, training: bool = True):
+    """Spatial dropout: drop whole channels of [N, C, H, W] (or [N, C, L]) input."""
+    shape = F.type_of(x).shape
+    return dropout(x, p, key, training, noise_shape=shape[:2] + (1,) * (len(shape) - 2))

@@ -1,0 +1,48 @@
+"""The pipeline from a traced graph to an executable: simplify, convert, fuse, compile.
+
+`default_pipeline` is what every compiled function's graph goes through first;
+`jit_to_backend` then converts the dtypes the backend lacks, fuses with the
+backend's options, and hands the graph to the backend's `compile`.
+
+>>> import pyasg, numpy as np
+>>> g = pyasg.make_graph(lambda x: x * 2.0)(np.ones(2, np.float32))
+>>> jit_to_backend(g)(np.ones(2, np.float32))[0].tolist()
+[2.0, 2.0]
+"""
+
+from __future__ import annotations
+
+from pyasg.asg.graph import Graph
+from pyasg.compile.protocol import Backend, Executable
+from pyasg.compile.registry import get_backend
+from pyasg.transforms.dtypes import convert_dtypes
+from pyasg.transforms.fuse import fuse as fuse_graph
+from pyasg.transforms.simplify import simplify
+
+
+def default_pipeline(graph: Graph) -> Graph:
+    """The transforms every compiled function goes through before lowering."""
+    return simplify(graph)
+
+
+def lower_graph(graph: Graph, backend: Backend, fuse: bool = True) -> Graph:
+    """`graph` as `backend` runs it: its missing dtypes converted, fused by its options.
+
+    >>> import pyasg, numpy as np
+    >>> g = pyasg.make_graph(lambda x: pyasg.exp(x) + 1.0)(np.ones(2, np.float32))
+    >>> len(lower_graph(g, get_backend("numpy")).live_ids)
+    2
+    """
+    if backend.converts:
+        graph = convert_dtypes(graph, backend.converts)
+    options = backend.fusion_options() if fuse else None
+    return graph if options is None else fuse_graph(graph, options)
+
+
+def jit_to_backend(graph: Graph, backend: str | Backend = "numpy", name: str = "graph",
+                   fuse: bool = True) -> Executable:
+    """Compile `graph` for `backend`: converted and fused (`lower_graph`; `fuse=False`
+    leaves it unfused), then the backend's `compile` (kernels resolved once, memory
+    planned)."""
+    backend = get_backend(backend)
+    return backend.compile(lower_graph(graph, backend, fuse), name)
