@@ -27,7 +27,7 @@ from pyasg.io.torch_names import from_torch_state_dict, to_torch_state_dict
 _RENAMES = (("attn.", "self_attn."), ("ff.fc1.", "linear1."), ("ff.fc2.", "linear2."))
 
 
-class _Blocks(torch.nn.ModuleList):
+class Blocks(torch.nn.ModuleList):
     """Encoder layers one after another, each with the causal mask."""
 
     def __init__(self, layers: list[torch.nn.Module], seq: int) -> None:
@@ -53,15 +53,21 @@ def _module(w: Any) -> torch.nn.Module:
         return torch.nn.Sequential(*layers)
     if w.name == "W2":
         E = c["d_model"]
-        return _Blocks([torch.nn.TransformerEncoderLayer(
-            E, c["heads"], 4 * E, dropout=0.0, activation="gelu", batch_first=True,
-            norm_first=True) for _ in range(c["blocks"])], c["seq"])
+        return encoder_blocks(E, c["heads"], c["blocks"], c["seq"])
     c0, c1, c2 = c["channels"]
     flat = c2 * (c["image"] // 4) ** 2
     return torch.nn.Sequential(
         torch.nn.Conv2d(c0, c1, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
         torch.nn.Conv2d(c1, c2, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
         torch.nn.Flatten(), torch.nn.Linear(flat, c["classes"]))
+
+
+def encoder_blocks(d_model: int, heads: int, layers: int, seq: int) -> Blocks:
+    """`layers` TransformerEncoderLayers as pyasg's TransformerBlock(d_model, heads,
+    causal=True): norm_first, FFN 4 * d_model, exact GELU, no dropout, causal mask."""
+    return Blocks([torch.nn.TransformerEncoderLayer(
+        d_model, heads, 4 * d_model, dropout=0.0, activation="gelu", batch_first=True,
+        norm_first=True) for _ in range(layers)], seq)
 
 
 def _to_torch_names(name: str) -> str:
@@ -76,15 +82,28 @@ def _from_torch_names(name: str) -> str:
     return name
 
 
+def torch_state(params: dict) -> dict[str, torch.Tensor]:
+    """pyasg params (TransformerBlocks under Sequential-style "<i>." prefixes) -> a
+    state_dict for the modules above: q, k, v packed into in_proj_*, attn/ff renamed."""
+    return {_to_torch_names(k): torch.from_numpy(np.array(v))
+            for k, v in to_torch_state_dict(params).items()}
+
+
+def pyasg_params(module: torch.nn.Module, expected: dict) -> dict:
+    """A torch module's current parameters as a pyasg params tree of numpy arrays
+    shaped like `expected` (the inverse of `torch_state`)."""
+    state = {_from_torch_names(k): v.detach().cpu().numpy().copy()
+             for k, v in module.state_dict().items()}
+    return from_torch_state_dict(state, expected=expected)
+
+
 class TorchStep:
     """One workload's model and SGD optimiser in PyTorch; `step(x, y)` returns the loss."""
 
     def __init__(self, w: Any) -> None:
         self.workload = w
         self.module = _module(w)
-        state = {_to_torch_names(k): torch.from_numpy(np.array(v, np.float32))
-                 for k, v in to_torch_state_dict(w.params).items()}
-        self.module.load_state_dict(state, strict=True)
+        self.module.load_state_dict(torch_state(w.params), strict=True)
         self.opt = torch.optim.SGD(self.module.parameters(), lr=w.lr)
         self.loss_fn = (torch.nn.functional.mse_loss if w.name == "W2"
                         else torch.nn.functional.cross_entropy)
@@ -105,9 +124,7 @@ class TorchStep:
 
     def params(self) -> dict:
         """The current parameters as a pyasg params tree of numpy arrays."""
-        state = {_from_torch_names(k): v.detach().numpy().copy()
-                 for k, v in self.module.state_dict().items()}
-        return from_torch_state_dict(state, expected=self.workload.params)
+        return pyasg_params(self.module, self.workload.params)
 
 
 def make(w: Any) -> TorchStep:
