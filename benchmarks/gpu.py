@@ -1,6 +1,8 @@
 """GPU benchmark of the wgpu backend against PyTorch CUDA on the same GPU.
 
     python -m benchmarks.gpu [--out results.json] [--quick]
+    python -m benchmarks.gpu --lm [--configs B16-T64-d128-H4-L1,...]
+                             [--frameworks pyasg,torch,compile,jax] [--quick] [--out FILE]
 
 Prints a table and writes the raw figures as JSON:
 - matmul TFLOP/s at n = 1024, 2048, 4096 (float32) vs torch.matmul with TF32 OFF;
@@ -9,6 +11,9 @@ Prints a table and writes the raw figures as JSON:
 - per-dispatch overhead: a chain of 200 tiny adds in one submission;
 - a TransformerBlock training step (batch 16, seq 64, d_model 128, 4 heads, MSE,
   plain SGD) in ms vs the same model in PyTorch CUDA eager.
+
+`--lm` runs only the GPT-like LM training-step benchmark instead (pyasg wgpu, PyTorch
+eager, torch.compile, JAX; see benchmarks/lm_bench.py).
 
 GPU time is measured from the host: `reps` calls submitted back to back, then one
 wait for the queue (wgpu) or `torch.cuda.synchronize()`, median of several rounds.
@@ -43,10 +48,12 @@ def _wait() -> None:
     get_device().queue.read_buffer(_FENCE[0], 0, 4)
 
 
-def timed(run: Callable[[], object], wait: Callable[[], None], reps: int,
-          rounds: int = 5) -> float:
-    """Median seconds per call over `rounds` rounds of `reps` back-to-back calls."""
-    run()
+def timed_rounds(run: Callable[[], object], wait: Callable[[], None], reps: int,
+                 rounds: int = 5, warmup: int = 1) -> list[float]:
+    """Seconds per call in each of `rounds` rounds of `reps` back-to-back calls, each
+    round waited for once (after `warmup` calls, waited for)."""
+    for _ in range(warmup):
+        run()
     wait()
     times = []
     for _ in range(rounds):
@@ -55,7 +62,13 @@ def timed(run: Callable[[], object], wait: Callable[[], None], reps: int,
             run()
         wait()
         times.append((time.perf_counter() - start) / reps)
-    return statistics.median(times)
+    return times
+
+
+def timed(run: Callable[[], object], wait: Callable[[], None], reps: int,
+          rounds: int = 5) -> float:
+    """Median seconds per call over `rounds` rounds of `reps` back-to-back calls."""
+    return statistics.median(timed_rounds(run, wait, reps, rounds))
 
 
 def bench_matmul(sizes: list[int]) -> list[dict]:
@@ -204,7 +217,27 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="write the results as JSON here")
     parser.add_argument("--quick", action="store_true", help="small sizes (for lavapipe)")
+    parser.add_argument("--lm", action="store_true",
+                        help="only the GPT-like LM training-step benchmark (lm_bench.py)")
+    parser.add_argument("--configs", help="--lm: comma list of configs such as "
+                        "B16-T64-d128-H4-L1 (default: the four of lm.CONFIGS; with --quick "
+                        "two tiny ones)")
+    parser.add_argument("--frameworks", help="--lm: comma list of pyasg,torch,compile,jax "
+                        "(default: all)")
     args = parser.parse_args(argv)
+    if args.lm:
+        from benchmarks import lm_bench
+
+        try:
+            if args.configs is not None:
+                lm_bench.parse_list(args.configs, (), None, "config")
+            lm_bench.parse_list(args.frameworks, lm_bench.FRAMEWORKS, lm_bench.FRAMEWORKS,
+                                "framework")
+        except ValueError as e:
+            parser.error(str(e))
+        return lm_bench.main(args.configs, args.frameworks, args.quick, args.out)
+    if args.configs or args.frameworks:
+        parser.error("--configs and --frameworks go with --lm")
     sizes = [128, 256] if args.quick else [1024, 2048, 4096]
     n_bw = 1 << 16 if args.quick else 1 << 26
     adapter = get_adapter()
