@@ -6,8 +6,8 @@ over all B*T positions, gradient, AdamW) per config, in:
 - **pyasg** on wgpu: the whole step is one `pyasg.jit(..., backend="wgpu")` function
   (lm.build_lm_step); params and optimiser state are fed back as the DeviceArrays the
   step returns, so they stay on the GPU. The dispatch count is `kernel_count` of the
-  executable in that jit's cache, got with `step.lower(...)` after the timing (it runs
-  one more step and returns the cached executable: no second compile).
+  executable in that jit's cache for the step's arguments, got with `step.lower(...)`
+  after the timing (a cache hit: no second compile).
 - **torch**: PyTorch eager on CUDA (TF32 off), torch.nn modules, torch.optim.AdamW.
 - **compile**: the same under torch.compile (loss forward, its AOTAutograd backward,
   and the optimiser step compiled; lm_torch.py). Recorded as skipped, with the
