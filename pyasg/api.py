@@ -36,7 +36,6 @@ from pyasg.trace.tracer import (
 )
 from pyasg.trace.tree import flatten_with_paths, unflatten
 from pyasg.transforms.vjp import vjp_graph
-from pyasg.watch import WatchMap
 
 
 def _argnums(argnums: int | Sequence[int], n: int) -> tuple[int, ...]:
@@ -108,18 +107,19 @@ def value_and_grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
             return _top_level(value_and_grad_fn)(*args)
         nums = _argnums(argnums, len(args))
         traced, pairs, diff_tree = _trace_scalar_fn(fn, args, nums, has_aux, "grad")
-        shown = events.has_subscribers(events.GraphReady)  # the viewer shows both graphs
+        name = getattr(fn, "__name__", "fn")
+        mapped = events.has_subscribers(events.GradientInlined)  # where nodes went
         cotangent_ids: dict[int, int] = {}
         graph = vjp_graph(traced.graph, range(len(pairs)), of=0,
-                          cotangent_ids=cotangent_ids if shown else None)
-        if shown:
-            name = getattr(fn, "__name__", "fn")
+                          cotangent_ids=cotangent_ids if mapped else None)
+        if events.has_subscribers(events.GraphReady):  # the viewer shows both graphs
             events.publish(events.GraphReady(name, traced.graph, "forward"))
             events.publish(events.GraphReady(name, graph, "gradient"))
         env: dict[int, int] = {}
         outs = inline(graph, [leaf for _, leaf in pairs] + list(traced.captured), env)
-        if shown:
-            _record_watch_maps(name, traced.graph, cotangent_ids, env)
+        if mapped:
+            events.publish(events.GradientInlined(name, current_trace().serial, traced.graph,
+                                                  cotangent_ids, env))
         n_out = len(traced.graph.outputs)
         values, grads = outs[:n_out], outs[n_out:]
         result = unflatten(traced.out_tree, values)
@@ -130,18 +130,6 @@ def value_and_grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
 
     value_and_grad_fn.__name__ = f"value_and_grad_{getattr(fn, '__name__', 'fn')}"
     return value_and_grad_fn
-
-
-def _record_watch_maps(name: str, forward: Graph, cotangent_ids: dict[int, int],
-                       env: dict[int, int]) -> None:
-    """Tell the enclosing trace where the published graphs' nodes went (live values)."""
-    trace = current_trace()
-    if trace is None:
-        return
-    trace.watch_maps[(name, "forward")] = WatchMap(
-        values={i: env[i] for i in forward.ids if i in env},
-        grads={i: env[c] for i, c in cotangent_ids.items() if c in env})
-    trace.watch_maps[(name, "gradient")] = WatchMap(values=dict(env))
 
 
 def grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,

@@ -1,10 +1,25 @@
 """Run events and subscriptions: a small publish/subscribe hub.
 
 The library publishes `GraphReady` when it compiles a graph, `ParamsDescribed` when a
-layer initialises its parameters, and `NodeValues` for a node the viewer watches
-(see `pyasg.watch`); training code publishes `StepDone` and `RunFinished`. Anything
-can subscribe (the viewer does, over a queue).
-A subscriber that raises is reported on stderr and never stops the publisher.
+layer initialises its parameters; training code publishes `StepDone` and `RunFinished`;
+the viewer's live values publish `NodeValues`. Anything can subscribe (the viewer
+does, over a queue). A subscriber that raises is reported on stderr and never stops
+the publisher.
+
+Three events exist for observers of the compiler, above all the viewer's live values
+(`pyasg.viewer.watch`), and are published only while someone listens for them:
+
+* `GradientInlined`: `value_and_grad` inlined a gradient graph into an enclosing
+  trace; it says where the forward and gradient graphs' nodes went, and names that
+  trace by its `serial`.
+* `Compiled`: `pyasg.jit` compiled one entry (one input signature) from the graph a
+  trace produced; it names the same trace serial again, so an observer joins the
+  `GradientInlined` events of that trace to the entry, and gives the entry an
+  identity of its own.
+* `Called`: one call of a compiled entry, with its arguments (the arrays the
+  executable was given, not copies).
+
+With nobody subscribed, a call of a jit function costs one `has_subscribers` check.
 
 >>> seen = []
 >>> unsubscribe = subscribe(seen.append, StepDone)
@@ -71,7 +86,7 @@ class NodeValues(Event):
     """Statistics of one node of graph (`name`, `kind`), computed by the training process
     for the viewer after call `step` of the function that runs it: `value` and `grad`
     (the gradient of the differentiated scalar with respect to that node, when there is
-    one) are `pyasg.watch.summarize` dicts, or None."""
+    one) are `pyasg.viewer.watch.summarize` dicts, or None."""
 
     name: str
     kind: str
@@ -81,10 +96,55 @@ class NodeValues(Event):
     grad: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class GradientInlined(Event):
+    """`value_and_grad` differentiated `forward` (published as graph `name`) and inlined
+    its gradient graph into the trace numbered `trace` (`Trace.serial`).
+
+    `cotangents` maps a node of `forward` to the node of the gradient graph holding the
+    gradient of the scalar output with respect to it (for nodes on a differentiated
+    path); `placed` maps each node of the gradient graph (whose ids include those of
+    `forward`) to the node of the enclosing trace that holds its value.
+    """
+
+    name: str
+    trace: int
+    forward: Graph
+    cotangents: dict[int, int]
+    placed: dict[int, int]
+
+
+@dataclass(frozen=True)
+class Compiled(Event):
+    """`pyasg.jit` function `name` compiled one entry, numbered `entry` in `Called`, from
+    `traced`, the graph of the trace numbered `trace`; `published` holds the graphs it
+    publishes as `GraphReady` (while anyone listens for those) by kind: "forward" is
+    `traced`, "fused" the graph that runs, when simplification or fusion changed it."""
+
+    name: str
+    entry: int
+    trace: int
+    traced: Graph
+    published: dict[str, Graph]
+
+
+@dataclass(frozen=True)
+class Called(Event):
+    """Compiled entry `entry` ran on `arguments` (the leaves the executable received, in
+    the order of the traced graph's inputs; not copies). `calls` counts this entry's
+    calls made while someone listened for `Called`, this one included."""
+
+    entry: int
+    calls: int
+    arguments: tuple[Any, ...]
+
+
 Subscriber = Callable[[Event], Any]
 _subscribers: list[tuple[type[Event], Subscriber]] = []
 _lock = threading.Lock()
 _described: dict[str, str] = {}
+#: `has_subscribers` answers by event type, recomputed after each (un)subscription.
+_listened: dict[type[Event], bool] = {}
 
 
 def subscribe(callback: Subscriber, event_type: type[Event] = Event) -> Callable[[], None]:
@@ -95,18 +155,35 @@ def subscribe(callback: Subscriber, event_type: type[Event] = Event) -> Callable
     entry = (event_type, callback)
     with _lock:
         _subscribers.append(entry)
+        _listened.clear()
 
     def unsubscribe() -> None:
         with _lock:
             if entry in _subscribers:
                 _subscribers.remove(entry)
+                _listened.clear()
 
     return unsubscribe
 
 
 def has_subscribers(event_type: type[Event] = Event) -> bool:
-    """Whether anyone listens for `event_type` (publishers may skip building events)."""
-    return any(issubclass(event_type, t) or issubclass(t, event_type) for t, _ in _subscribers)
+    """Whether anyone listens for `event_type` (publishers may skip building events).
+
+    One dictionary look-up once answered: a publisher may ask on every call.
+
+    >>> class Probe(Event): ...
+    >>> unsubscribe = subscribe(print, Probe)
+    >>> has_subscribers(Probe)
+    True
+    >>> unsubscribe()
+    """
+    known = _listened.get(event_type)
+    if known is not None:
+        return known
+    with _lock:  # computed and stored under the lock, so no (un)subscription is missed
+        known = _listened[event_type] = any(
+            issubclass(event_type, t) or issubclass(t, event_type) for t, _ in _subscribers)
+    return known
 
 
 def publish(event: Event) -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import pyasg
 from pyasg import BackendError, GraphReady, RunFinished, StepDone
 from pyasg.compile import registry as jit_module
+from pyasg.events import Called, Compiled, GradientInlined
 from pyasg.trace.tree import TreeDef, flatten_with_paths
 
 F32 = np.float32
@@ -413,6 +414,77 @@ def test_step_done_and_run_finished_are_delivered_by_type(subscribed):
     assert [(e.step, e.loss) for e in steps] == [(1, 0.5), (2, 0.25)]
     assert steps[0].metrics == {"acc": 0.9} and steps[1].metrics == {}
     assert [type(e) for e in everything] == [StepDone, StepDone, RunFinished]
+
+
+def test_has_subscribers_follows_every_subscription_and_its_end(subscribed):
+    class Probe(StepDone):
+        pass
+
+    assert not pyasg.events.has_subscribers(Probe)
+    off_all = subscribed(print)  # every event, so also Probe
+    assert pyasg.events.has_subscribers(Probe)
+    off_all()
+    assert not pyasg.events.has_subscribers(Probe)
+    off_sub = subscribed(print, Probe)  # a listener of the subclass: a StepDone is wanted
+    assert pyasg.events.has_subscribers(StepDone) and pyasg.events.has_subscribers(Probe)
+    off_sub()
+    assert not pyasg.events.has_subscribers(StepDone)
+
+
+def test_compiled_once_and_called_per_call_with_the_arrays_themselves(subscribed):
+    compiled, called = [], []
+    subscribed(compiled.append, Compiled)
+    subscribed(called.append, Called)
+
+    @pyasg.jit(backend="numpy")
+    def model(x, y):
+        return pyasg.exp(x).sum() + y
+
+    x, y = np.ones(3, F32), np.float32(2.0)
+    model(x, y)
+    model(x, y)
+    (event,) = compiled
+    assert event.name == "model" and event.published["forward"] is event.traced
+    assert event.traced.input_names == ("x", "y") and "exp" in op_names(event.traced)
+    assert "fused" in op_names(event.published["fused"])
+    assert [(c.entry, c.calls) for c in called] == [(event.entry, 1), (event.entry, 2)]
+    assert called[0].arguments[0] is x  # the caller's array: no copy
+    model(np.ones(4, F32), y)  # a new signature is a new entry
+    assert len({e.entry for e in compiled}) == 2 and called[-1].entry == compiled[-1].entry
+
+
+def test_tracing_compiling_and_calls_publish_nothing_while_nobody_listens(monkeypatch):
+    published = []
+    monkeypatch.setattr(pyasg.events, "publish", published.append)
+    step = pyasg.jit(pyasg.value_and_grad(lambda w: (w * w).sum()), backend="numpy")
+    for _ in range(3):
+        step(np.ones(2, F32))
+    assert published == []
+
+
+def test_gradient_inlined_names_the_trace_that_compiled_names_again(subscribed):
+    inlined, compiled = [], []
+    subscribed(inlined.append, GradientInlined)
+    subscribed(compiled.append, Compiled)
+
+    def loss(w, x):
+        return pyasg.mean(pyasg.tanh(x @ w) ** 2)
+
+    @pyasg.jit(backend="numpy")
+    def step(w, x):
+        return pyasg.value_and_grad(loss)(w, x)
+
+    step(np.ones((3, 2), F32), np.ones((4, 3), F32))
+    (inner,), (outer,) = inlined, compiled
+    assert inner.name == "loss" and inner.trace == outer.trace
+    forward, traced = inner.forward, outer.traced
+    for i in forward.ids:  # each forward op sits at its placed node of the step's graph
+        if forward.nodes[i].op.name != "input":
+            assert traced.nodes[inner.placed[i]].op == forward.nodes[i].op
+    w_grad = inner.placed[inner.cotangents[forward.inputs[0]]]
+    assert w_grad == traced.outputs[1]  # d loss / d w is the step's gradient output
+    seed = traced.nodes[inner.placed[inner.cotangents[forward.outputs[0]]]]
+    assert seed.op.name == "constant" and float(seed.op.value) == 1.0
 
 
 @settings(deadline=None, max_examples=10)

@@ -1,7 +1,8 @@
 """Live values: the viewer watches a node; the training process sends its statistics.
 
 Expected statistics are computed here with numpy from the same parameters (the steps
-below do not update them, so every evaluation sees the same values).
+below do not update them, so every evaluation sees the same values). In-process tests
+drive a `Watcher` the way a viewer's handle does.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import numpy as np
 import pytest
 
 import pyasg
-from pyasg import events, watch
-from pyasg.events import NodeValues, ParamsDescribed, StepDone
+from pyasg import events
+from pyasg.compile.pipeline import jit_to_backend
+from pyasg.events import Called, NodeValues, ParamsDescribed, StepDone
 from pyasg.nn.layers import LayerNorm, Linear
 from pyasg.nn.module import Module
-from pyasg.viewer import texts
+from pyasg.viewer import texts, watch
 from pyasg.viewer.process import launch
 from pyasg.viewer.protocol import (
     ProtocolError,
@@ -100,15 +102,30 @@ def check_summary(summary, array, rtol=1e-4):
 
 @pytest.fixture
 def published():
-    """Graphs and NodeValues published while a test runs; no watch left behind."""
+    """Graphs and NodeValues published while a test runs, and a started `Watcher`;
+    nothing left subscribed afterwards."""
     graphs, values = {}, []
     off = [events.subscribe(lambda e: graphs.__setitem__((e.name, e.kind), e.graph),
                             events.GraphReady),
            events.subscribe(values.append, NodeValues)]
-    yield graphs, values
+    watcher = watch.Watcher().start()
+    yield graphs, values, watcher
+    watcher.close()
     for unsubscribe in off:
         unsubscribe()
-    watch.clear()
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """The graphs the watcher compiles for watched nodes, in order."""
+    seen = []
+
+    def counting(graph, *args, **kwargs):
+        seen.append(graph)
+        return jit_to_backend(graph, *args, **kwargs)
+
+    monkeypatch.setattr(watch, "jit_to_backend", counting)
+    return seen
 
 
 def _node(graph, op: str) -> int:
@@ -118,52 +135,89 @@ def _node(graph, op: str) -> int:
 # --------------------------------------------------------------------------- in-process
 
 
-def test_value_and_gradient_of_a_forward_node(published):
-    graphs, values = published
+def test_value_and_gradient_of_a_forward_node(published, compiles):
+    graphs, values, watcher = published
     params, x = setup_data()
     step = make_step()
     step(params, x)
     assert {("loss", "forward"), ("loss", "gradient"), ("step", "forward")} <= set(graphs)
     node = _node(graphs[("loss", "forward")], "matmul")
-    watch.request("loss", "forward", node, every=3)
+    watcher.request("loss", "forward", node, every=3)
     for _ in range(7):
         step(params, x)
     assert [v.step for v in values] == [1, 4, 7]  # at once, then every third call
+    assert len(compiles) == 1  # one executable for the node, reused
     mm, d_mm = reference(params, x)
     check_summary(values[-1].value, mm)
     check_summary(values[-1].grad, d_mm)
 
 
 def test_nodes_of_the_gradient_graph_and_of_the_step(published):
-    graphs, values = published
+    graphs, values, watcher = published
     params, x = setup_data(batch=7)
     step = make_step()
     step(params, x)
     mm, _ = reference(params, x)
     for name, kind in (("loss", "gradient"), ("step", "forward")):
         values.clear()
-        watch.request(name, kind, _node(graphs[(name, kind)], "matmul"), every=1)
+        watcher.request(name, kind, _node(graphs[(name, kind)], "matmul"), every=1)
         step(params, x)
         (got,) = values
         assert got.grad is None  # only a differentiated forward graph has gradients
         check_summary(got.value, mm)
 
 
-def test_nothing_is_computed_without_a_watch(published):
-    graphs, values = published
+def test_nothing_is_computed_without_a_watch(published, compiles):
+    graphs, values, watcher = published
     params, x = setup_data()
     step = make_step()
     step(params, x)
     node = _node(graphs[("loss", "forward")], "matmul")
+    assert not events.has_subscribers(Called)  # a started watcher alone: calls go unseen
     for _ in range(3):
         step(params, x)
-    watch.request("other", "forward", node)  # a graph this function does not run
+    watcher.request("other", "forward", node)  # a graph this function does not run
     step(params, x)
-    watch.request("loss", "forward", node)
-    watch.clear()
+    watcher.request("loss", "forward", node)
+    watcher.clear()
+    assert not events.has_subscribers(Called)
     step(params, x)
-    compiled = next(iter(step._cache.values()))
-    assert values == [] and compiled.watch_runs == {}
+    assert values == [] and compiles == []
+
+
+def test_a_graph_compiled_before_the_watcher_started_is_not_watched(published, compiles):
+    graphs, values, watcher = published
+    params, x = setup_data()
+    watcher.close()
+    step = make_step()
+    step(params, x)  # its Compiled event had no listener
+    watcher.start().request("loss", "forward", _node(graphs[("loss", "forward")], "matmul"))
+    step(params, x)
+    assert values == [] and compiles == []
+    fresh = make_step()
+    fresh(params, x)  # compiled while the watcher listens
+    assert [v.step for v in values] == [1] and len(compiles) == 1
+
+
+def test_a_traced_but_uncompiled_gradient_is_forgotten(published):
+    graphs, values, watcher = published
+    params, x = setup_data()
+    pyasg.make_graph(make_step().fn)(params, x)  # a trace that inlines value_and_grad
+    assert watcher._inlined  # waits for its trace to compile, which never comes
+    step = make_step()
+    step(params, x)
+    assert not watcher._inlined
+    watcher.request("loss", "forward", _node(graphs[("loss", "forward")], "matmul"), every=1)
+    step(params, x)
+    check_summary(values[-1].value, reference(params, x)[0])
+
+
+def test_a_request_that_is_not_a_count_of_calls_is_refused(published):
+    _, _, watcher = published
+    for every in (0, -2, 1.5, True, "3"):
+        with pytest.raises(watch.WatchError, match="every must count calls"):
+            watcher.request("loss", "forward", 1, every=every)
+    assert watcher.current is None and issubclass(watch.WatchError, pyasg.PyasgError)
 
 
 def test_summarize_counts_non_finite_values():
@@ -209,14 +263,15 @@ def test_recorded_kinds_reach_a_viewer_started_later(tmp_path):
 
 
 def test_a_watch_from_the_viewer_process_and_its_end(tmp_path, published):
-    graphs, _ = published
+    graphs, _, watcher = published
     params, x = setup_data()
-    step = make_step()
-    step(params, x)
+    make_step()(params, x)
     node = _node(graphs[("loss", "forward")], "matmul")
+    watcher.close()
     log = tmp_path / "log.jsonl"
     handle = launch(target=STUB, path=str(log),
                     watch={"name": "loss", "kind": "forward", "node": node, "every": 2})
+    step = make_step()  # traced and compiled while the viewer runs, as in training
     try:
         deadline = time.monotonic() + 30
         got = []
@@ -228,11 +283,12 @@ def test_a_watch_from_the_viewer_process_and_its_end(tmp_path, published):
             got = [m for m in map(decode, lines) if isinstance(m, NodeValues)]
         assert got, "no NodeValues reached the viewer"
         check_summary(got[0].value, reference(params, x)[0])
-        assert watch.ACTIVE
+        assert handle.watcher.current is not None and events.has_subscribers(Called)
         handle.process.kill()  # the window is closed
         handle.process.join(10)
         events.publish(StepDone(step=1, loss=0.0))
-        assert not watch.ACTIVE  # a closed viewer costs the step nothing
+        assert handle.watcher.current is None
+        assert not events.has_subscribers(Called)  # a closed viewer costs the step nothing
     finally:
         handle.close(timeout=5.0)
 

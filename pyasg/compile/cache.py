@@ -4,20 +4,22 @@ When does pyasg retrace? A `jit` function is traced once per input signature: th
 tree structure of the arguments, every leaf's shape and dtype (a Python number
 counts as a weak 0-d value), the values of static arguments, and the backend. A new
 batch size retraces; new numbers in arrays of the same shapes never do.
+
+For observers (the viewer), an entry publishes `pyasg.events.Compiled` once and
+`pyasg.events.Called` per call, each only while someone listens for it.
 """
 
 from __future__ import annotations
 
-import sys
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from pyrsistent import pvector
 
-from pyasg import events, watch
-from pyasg.asg.graph import Graph, prune
+from pyasg import events
+from pyasg.asg.graph import Graph
 from pyasg.asg.types import TensorType
 from pyasg.compile.pipeline import default_pipeline, jit_to_backend
 from pyasg.compile.protocol import Backend, Executable
@@ -25,7 +27,8 @@ from pyasg.compile.registry import default_backend, get_backend
 from pyasg.errors import TraceError
 from pyasg.trace.tracer import argument_names, current_trace, leaf_signature, trace_function
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
-from pyasg.watch import WatchMap
+
+_entries = itertools.count(1)
 
 
 @dataclass
@@ -33,14 +36,10 @@ class _Compiled:
     executable: Executable
     out_tree: TreeDef
     graph: Graph
-    #: For live values (pyasg.watch): the traced graph, where the published graphs'
-    #: nodes are in it, and the executables compiled for watched nodes.
-    traced_graph: Graph | None = None
-    watch_maps: dict[tuple[str, str], WatchMap] = field(default_factory=dict)
-    watch_runs: dict[tuple[int | None, int | None], Executable] = field(default_factory=dict)
-    watch_serial: int = 0
+    #: Names this entry in `Compiled` and `Called` events; unique in the process.
+    entry: int = field(default_factory=lambda: next(_entries))
+    #: Calls published as `Called` events so far.
     calls: int = 0
-    last_watched: int = 0
 
 
 class Jitted:
@@ -75,8 +74,9 @@ class Jitted:
                   else np.asarray(leaf, dtype=sig[1])
                   for (_, leaf), sig in zip(pairs, signature)]
         outs = compiled.executable(*arrays)
-        if watch.ACTIVE:  # the viewer watches a node: maybe evaluate it (see pyasg.watch)
-            self._watch(compiled, arrays)
+        if events.has_subscribers(events.Called):  # e.g. the viewer watches a node
+            compiled.calls += 1
+            events.publish(events.Called(compiled.entry, compiled.calls, tuple(arrays)))
         return unflatten(compiled.out_tree, list(outs))
 
     def _compiled(self, args: Sequence[object]) -> _Compiled:
@@ -100,40 +100,6 @@ class Jitted:
             self._cache[key] = compiled
         return compiled, backend, pairs, signature
 
-    def _watch(self, compiled: _Compiled, arrays: Sequence[object]) -> None:
-        compiled.calls += 1
-        request = watch.current()
-        if request is None or compiled.traced_graph is None:
-            return
-        where = compiled.watch_maps.get((request.name, request.kind))
-        if where is None:
-            return
-        if (request.serial == compiled.watch_serial
-                and compiled.calls - compiled.last_watched < request.every):
-            return
-        compiled.watch_serial, compiled.last_watched = request.serial, compiled.calls
-        key = (where.values.get(request.node), where.grads.get(request.node))
-        try:
-            run = compiled.watch_runs.get(key)
-            if run is None:
-                traced = compiled.traced_graph
-                wanted = [i for i in key if i is not None]
-                if not wanted:
-                    return
-                graph = prune(Graph(traced.nodes, traced.inputs, pvector(wanted)))
-                run = compiled.watch_runs[key] = jit_to_backend(graph, "numpy",
-                                                                f"{self.name}:watch")
-            results = list(run(*(np.asarray(a) for a in arrays)))
-            value = watch.summarize(results.pop(0)) if key[0] is not None else None
-            grad = watch.summarize(results.pop(0)) if key[1] is not None else None
-        except Exception as e:  # live values must never break training
-            print(f"pyasg: cannot compute live values of node %{request.node} of "
-                  f"{request.name}/{request.kind}: {type(e).__name__}: {e}", file=sys.stderr)
-            watch.clear()
-            return
-        events.publish(events.NodeValues(request.name, request.kind, request.node,
-                                          compiled.calls, value, grad))
-
     def _compile(self, args: Sequence[object], static: dict[int, object],
                  backend: Backend, signature: Sequence[tuple]) -> _Compiled:
         abstract = [(path, TensorType(shape, dtype), weak) for (path, _), (shape, dtype, weak)
@@ -142,14 +108,19 @@ class Jitted:
         graph = default_pipeline(traced.graph)
         executable = jit_to_backend(graph, backend, self.name, fuse=self.fuse)
         compiled = _Compiled(executable, traced.out_tree, graph)
-        if events.has_subscribers(events.GraphReady):
-            events.publish(events.GraphReady(self.name, traced.graph, "forward"))
+        shown = events.has_subscribers(events.GraphReady)
+        observed = events.has_subscribers(events.Compiled)
+        if shown or observed:
+            published = {"forward": traced.graph}
             ran = getattr(executable, "graph", None)  # after simplify and fusion
             if isinstance(ran, Graph) and ran != traced.graph:
-                events.publish(events.GraphReady(self.name, ran, "fused"))
-            compiled.traced_graph = traced.graph
-            compiled.watch_maps = {**traced.watch_maps, (self.name, "forward"): WatchMap(
-                values={i: i for i in traced.graph.ids})}
+                published["fused"] = ran
+            if shown:
+                for kind, g in published.items():
+                    events.publish(events.GraphReady(self.name, g, kind))
+            if observed:
+                events.publish(events.Compiled(self.name, compiled.entry, traced.serial,
+                                               traced.graph, published))
         return compiled
 
     def lower(self, *args: object) -> Executable:

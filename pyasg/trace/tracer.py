@@ -14,8 +14,9 @@ that says where, which argument the value came from, and what to do instead.
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
 # --------------------------------------------------------------------------- traces
 
 _ACTIVE: list[Trace] = []
+_serials = itertools.count(1)
 
 
 def current_trace() -> Trace | None:
@@ -55,9 +57,8 @@ class Trace:
         #: When set, new nodes take this source instead of the caller's line (the
         #: gradient of a node points at the user's line of the node).
         self.source_override: str | None = None
-        #: Published graphs inlined into this one, and where their nodes went
-        #: ((name, kind) -> pyasg.watch.WatchMap), for the viewer's live values.
-        self.watch_maps: dict[tuple[str, str], Any] = {}
+        #: Unique in the process: run events name a trace by it (`pyasg.events`).
+        self.serial = next(_serials)
 
     def source(self) -> str | None:
         return self.source_override or user_source()
@@ -314,8 +315,8 @@ class Traced:
     out_tree: TreeDef
     #: Outer tracers feeding the trailing `captured.*` inputs (empty at top level).
     captured: tuple[Tracer, ...]
-    #: See `Trace.watch_maps`.
-    watch_maps: dict[tuple[str, str], Any] = field(default_factory=dict)
+    #: The `Trace.serial` of the trace that produced it.
+    serial: int
 
 
 def trace_function(fn: Callable[..., Any], args: Sequence[object], name: str | None = None,
@@ -353,7 +354,7 @@ def trace_function(fn: Callable[..., Any], args: Sequence[object], name: str | N
                                  f"numbers, and dicts/lists/tuples of them")
             outputs.append(trace.lift(leaf).node)
         graph = trace.builder.build(outputs)
-    return Traced(graph, in_tree, out_tree, tuple(trace.captured), dict(trace.watch_maps))
+    return Traced(graph, in_tree, out_tree, tuple(trace.captured), trace.serial)
 
 
 def inline(graph: Graph, inputs: Sequence[object],

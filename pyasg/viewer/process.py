@@ -3,9 +3,10 @@
 `launch` starts ``target`` (a ``"module:function"`` path, by default the Dear PyGui app)
 in a fresh *spawned* process as ``function(queue, lang, requests=..., **kwargs)`` (the
 second queue carries the viewer's requests back) and subscribes to
-every `pyasg.events` event. Each event crosses the boundary as the JSON text of
-`pyasg.viewer.protocol.encode` (read it back with `decode`); nothing is pickled but
-that text, the target's path, `lang` and `kwargs` (which must be plain data).
+the run events the viewer reads (`pyasg.viewer.protocol.EVENTS`). Each event crosses
+the boundary as the JSON text of `pyasg.viewer.protocol.encode` (read it back with
+`decode`); nothing is pickled but that text, the target's path, `lang` and `kwargs`
+(which must be plain data).
 
 Guarantees for the training process:
 
@@ -17,9 +18,10 @@ Guarantees for the training process:
   already published one) and ``Close``, waits up to ``timeout`` seconds for the viewer
   to exit, then terminates it.
 * Live values: the viewer asks for a node's values on a second queue (`Watch`
-  messages, see `pyasg.watch`); the handle reads that queue without waiting each
-  time it forwards an event, and stops every watch when the viewer goes away, so a
-  closed viewer costs a training step nothing.
+  messages); the handle's `pyasg.viewer.watch.Watcher`, subscribed while the viewer
+  runs, answers them. The handle reads that queue without waiting each time it
+  forwards an event, and closes the watcher when the viewer goes away, so a closed
+  viewer costs a training step nothing.
 * Leaving it with an exception sends ``RunFinished(error=repr(exc))`` and leaves the
   viewer open on the last state. The process is not a daemon, so at interpreter exit
   Python waits until the window is closed (call `ViewerHandle.close` to end it sooner).
@@ -43,10 +45,11 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from pyasg import events, watch
+from pyasg import events
 from pyasg.errors import PyasgError
 from pyasg.events import Event, ParamsDescribed, RunFinished
-from pyasg.viewer.protocol import ProtocolError, decode_watch, encode, encode_close
+from pyasg.viewer.protocol import EVENTS, ProtocolError, decode_watch, encode, encode_close
+from pyasg.viewer.watch import Watcher
 
 DEFAULT_TARGET = "pyasg.viewer.app:run"
 
@@ -77,8 +80,9 @@ def _entry(target_path: str, queue: Any, lang: str, kwargs: dict[str, Any]) -> N
 class ViewerHandle:
     """A viewer process and the subscription that forwards run events to it.
 
-    `start` spawns the process and subscribes; `close` unsubscribes, asks the viewer
-    to exit, and terminates it after `timeout` seconds. Usable as a context manager.
+    `start` spawns the process and subscribes (the event forwarding, and `watcher`
+    for live values); `close` unsubscribes, asks the viewer to exit, and terminates it
+    after `timeout` seconds. Usable as a context manager.
 
     >>> handle = ViewerHandle("tests.viewer_stub:run", "en", {"path": "log.jsonl"})
     >>> handle.alive, handle.dropped
@@ -100,7 +104,9 @@ class ViewerHandle:
         self._requests: Any = None
         self.bad_requests = 0
         self._process: Any = None
-        self._unsubscribe: Callable[[], None] | None = None
+        self._subscriptions: list[Callable[[], None]] = []
+        #: The live values the viewer asks for (subscribed while it runs).
+        self.watcher = Watcher()
         self._finished_sent = False
         self._lock = threading.Lock()
 
@@ -124,7 +130,7 @@ class ViewerHandle:
     # -------------------------------------------------------------- lifecycle
 
     def start(self) -> ViewerHandle:
-        """Spawn the viewer process and subscribe it to every run event."""
+        """Spawn the viewer process and subscribe it to the run events it reads."""
         if self._process is not None:
             raise ViewerError("this viewer was already started; launch a new one")
         self._queue = self._context.Queue(self.queue_size)
@@ -149,14 +155,20 @@ class ViewerHandle:
         kinds = events.described_params()  # layers initialised before the viewer started
         if kinds:
             self._send(encode(ParamsDescribed(kinds)))
-        self._unsubscribe = events.subscribe(self._forward, Event)
+        self.watcher.start()
+        self._subscriptions = [events.subscribe(self._forward, t) for t in EVENTS]
         return self
 
+    @property
+    def forwarding(self) -> bool:
+        """Whether run events still go to the viewer (and its watch is subscribed)."""
+        return bool(self._subscriptions)
+
     def _stop_forwarding(self) -> None:
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
-            watch.clear()
+        for unsubscribe in self._subscriptions:
+            unsubscribe()
+        self._subscriptions = []
+        self.watcher.close()
 
     def _read_requests(self) -> None:
         """Apply the viewer's Watch requests, never waiting for one."""
@@ -170,7 +182,7 @@ class ViewerHandle:
             except ProtocolError:
                 self.bad_requests += 1
                 continue
-            watch.request(r.name, r.kind, r.node, r.every)
+            self.watcher.request(r.name, r.kind, r.node, r.every)
 
     def _send(self, text: str) -> bool:
         with self._lock:

@@ -15,7 +15,7 @@ and one message the viewer sends back, on its own queue::
 
     Watch        {"name": str, "kind": str, "node": int, "every": int}
 
-A <summary> is `pyasg.watch.summarize`'s dict: {"shape": [int], "dtype": str,
+A <summary> is `pyasg.viewer.watch.summarize`'s dict: {"shape": [int], "dtype": str,
 "nonfinite": int, "min", "max", "mean", "std": number, "hist": [int],
 "edges": [number, number]}.
 
@@ -51,11 +51,15 @@ from pyasg.events import (
     RunFinished,
     StepDone,
 )
-from pyasg.watch import Request
+from pyasg.viewer.watch import Request
 
 PROTOCOL = "pyasg.viewer"
 VERSION = 1
 CLOSE = "Close"
+#: The run events that cross to the viewer (what `encode` writes); the compiler's
+#: other events (`Compiled`, `Called`, ...) stay in the training process.
+EVENTS: tuple[type[Event], ...] = (GraphReady, StepDone, RunFinished, ParamsDescribed,
+                                   NodeValues)
 _HEADER = ("protocol", "version", "type")
 WATCH = "Watch"
 _FIELDS = {
@@ -136,12 +140,12 @@ def _enc_summary(summary: dict[str, Any] | None, where: str) -> dict[str, Any] |
                 "hist": [int(c) for c in summary["hist"]],
                 "edges": [_enc_float(e, f"{where}.edges") for e in summary["edges"]]}
     except (KeyError, TypeError, ValueError) as e:
-        raise ProtocolError(f"viewer message: {where} is not a pyasg.watch summary "
+        raise ProtocolError(f"viewer message: {where} is not a pyasg.viewer.watch summary "
                             f"({type(e).__name__}: {e})") from None
 
 
 def encode_watch(name: str, kind: str, node: int, every: int) -> str:
-    """The viewer's request for live values of one node (see `pyasg.watch`).
+    """The viewer's request for live values of one node (see `pyasg.viewer.watch`).
 
     >>> decode_watch(encode_watch("loss", "forward", 3, 10))
     Request(name='loss', kind='forward', node=3, every=10, serial=0)
@@ -199,7 +203,8 @@ def _dec_summary(x: object, where: str) -> dict[str, Any] | None:
 
 
 def decode_watch(text: str | bytes) -> Request:
-    """The viewer's Watch message back to a `pyasg.watch.Request` (raises ProtocolError)."""
+    """The viewer's Watch message back to a `pyasg.viewer.watch.Request` (raises
+    ProtocolError)."""
     data = _parse(text)
     if data["type"] != WATCH:
         raise _fail(f"expected a {WATCH} message, got {data['type']}")
