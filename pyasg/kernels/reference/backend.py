@@ -22,7 +22,10 @@ from pyasg.kernels.reference.kernels import run_graph
 
 
 class ReferenceExecutable:
-    """A graph run by the reference kernels; call with one array per graph input."""
+    """A graph run by the reference kernels; call with one array per graph input, each
+    of exactly its input's shape and dtype (the oracle computes what the graph says,
+    never a promoted variant of it). A failing kernel raises a `BackendError` naming
+    its node and the user's line that made it."""
 
     def __init__(self, graph: Graph, name: str = "graph") -> None:
         self.graph, self.name = graph, name
@@ -35,16 +38,12 @@ class ReferenceExecutable:
             raise BackendError(f"{self.name} takes {len(graph.inputs)} arrays, "
                                f"got {len(arrays)}")
         values = [np.asarray(a) for a in arrays]
-        try:
-            outs = run_graph(graph, values)
-        except Exception as e:
-            node_id = getattr(e, "node_id", None)
-            if node_id is None:
-                raise BackendError(f"running {self.name} failed: {type(e).__name__}: {e}") \
-                    from e
-            node = graph.nodes[node_id]
-            raise BackendError(f"{node.op} (node %{node_id}) failed while running "
-                               f"{self.name}: {type(e).__name__}: {e}", node.source) from e
+        for k, (value, want) in enumerate(zip(values, graph.input_types)):
+            if value.shape != want.shape or value.dtype != np.dtype(want.dtype):
+                path = graph.nodes[graph.inputs[k]].op.path
+                raise BackendError(f"{self.name}: argument {k} ({path}) is {value.dtype}"
+                                   f"{list(value.shape)}, the graph takes {want!r}")
+        outs = run_graph(graph, values, self.name)
         # results never alias the arguments, as on the other backends
         return tuple(np.array(o, copy=True) for o in outs)
 

@@ -3,7 +3,8 @@
 `KERNELS[op class](op, *arrays)` returns the op's value. No buffers, no speed tricks:
 each kernel is numpy's own function for what the op means, so this table is the
 oracle the numpy and wgpu backends are tested against, and what eager calls and
-constant folding evaluate with (`evaluate`).
+constant folding evaluate with (`evaluate`). Nothing is coerced: a kernel whose
+value is not of the type its op's shape rule gives is an error, not a silent cast.
 
 >>> from pyasg.asg.ops import Exp
 >>> float(evaluate(Exp(), np.zeros((), np.float32)))
@@ -20,6 +21,7 @@ import numpy as np
 from pyasg.asg import ops
 from pyasg.asg.graph import Graph
 from pyasg.asg.types import TensorType
+from pyasg.errors import BackendError
 from pyasg.kernels.reference import conv
 from pyasg.kernels.reference.random import random_bits
 
@@ -51,8 +53,10 @@ UFUNCS: dict[type, Callable] = {
 
 
 def _slice(op: ops.Slice, x: np.ndarray) -> np.ndarray:
-    return x[tuple(slice(a, b if b >= 0 else None, c)
-                   for a, b, c in zip(op.starts, op.stops, op.steps))]
+    # element k of an axis is start + k step for k < len(range(start, stop, step)), as
+    # the shape rule counts: a literal range, so a stop of -1 means "past index 0"
+    # going down and "nothing" going up (Python's slice would read it from the end)
+    return x[np.ix_(*(np.arange(a, b, c) for a, b, c in zip(op.starts, op.stops, op.steps)))]
 
 
 def _pad(op: ops.Pad, x: np.ndarray) -> np.ndarray:
@@ -106,7 +110,7 @@ KERNELS: dict[type, Callable[..., np.ndarray]] = {
     ops.Reshape: lambda op, x: x.reshape(ops.resolve_reshape(x.shape, op.shape)).copy(),
     ops.Transpose: lambda op, x: np.transpose(x, op.perm).copy(),
     ops.BroadcastTo: lambda op, x: np.broadcast_to(x, op.shape).copy(),
-    ops.Slice: lambda op, x: _slice(op, x).copy(),
+    ops.Slice: _slice,
     ops.Pad: _pad,
     ops.Concatenate: lambda op, *xs: np.concatenate(xs, axis=op.axis),
     ops.MatMul: lambda op, a, b: np.matmul(a, b),
@@ -122,20 +126,45 @@ KERNELS: dict[type, Callable[..., np.ndarray]] = {
 
 
 def evaluate(op: ops.Op, *arrays: np.ndarray) -> np.ndarray:
-    """Run one op on concrete arrays, in the op's output dtype.
+    """Run one op on concrete arrays; the value has exactly the type `op.infer` gives.
 
     >>> from pyasg.asg.ops import Add
     >>> evaluate(Add(), np.ones(2, np.float32), np.ones(2, np.float32)).tolist()
     [2.0, 2.0]
     """
     out_type = op.infer(*(TensorType.of(a) for a in arrays))
-    value = np.asarray(KERNELS[type(op)](op, *arrays))
-    return value.astype(out_type.dtype, copy=False).reshape(out_type.shape)
+    kernel = KERNELS.get(type(op))
+    if kernel is None:
+        raise BackendError(f"the reference backend has no kernel for {op.name}")
+    value = np.asarray(kernel(op, *arrays))
+    if value.shape != out_type.shape or value.dtype != np.dtype(out_type.dtype):
+        # a wrong kernel, never the user's input: the oracle must not hide it by a cast
+        raise BackendError(f"the reference kernel of {op} gave {value.dtype}{list(value.shape)}"
+                           f", its shape rule says {out_type!r}")
+    return value
 
 
-def run_graph(graph: Graph, arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+class NodeFailed(BackendError):
+    """Evaluating node %`node_id` of a graph raised `error` (kept as the cause too)."""
+
+    def __init__(self, graph: Graph, node_id: int, name: str, error: Exception) -> None:
+        node = graph.nodes[node_id]
+        self.node_id, self.error = node_id, error
+        super().__init__(f"{node.op} (node %{node_id}) failed while running {name}: "
+                         f"{type(error).__name__}: {error}", node.source)
+
+
+def run_graph(graph: Graph, arrays: Sequence[np.ndarray],
+              name: str = "graph") -> tuple[np.ndarray, ...]:
     """Evaluate every live node of `graph` in order from its input arrays; returns the
-    outputs. An error while evaluating node %i carries it as `node_id`."""
+    outputs. A failing kernel raises `NodeFailed` naming its node (for a node inside a
+    fused node's sub-graph: the fused node).
+
+    >>> from pyasg.asg.graph import GraphBuilder
+    >>> b = GraphBuilder(); x = b.add_input("x", TensorType((2,)))
+    >>> run_graph(b.build([b.add(ops.Neg(), (x,))]), [np.ones(2, np.float32)])[0].tolist()
+    [-1.0, -1.0]
+    """
     values = dict(zip(graph.inputs, arrays))
     for i in graph.live_ids:
         if i in values:
@@ -146,8 +175,8 @@ def run_graph(graph: Graph, arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, .
             continue
         try:
             values[i] = evaluate(node.op, *(values[j] for j in node.inputs))
+        except NodeFailed as e:  # raised inside a fused node's sub-graph
+            raise NodeFailed(graph, i, name, e.error) from e.error
         except Exception as e:
-            if not hasattr(e, "node_id"):
-                e.node_id = i  # type: ignore[attr-defined]
-            raise
+            raise NodeFailed(graph, i, name, e) from e
     return tuple(values[i] for i in graph.outputs)
