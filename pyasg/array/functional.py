@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pyasg.array import primitives as P
+from pyasg.array.attention import scaled_dot_product_attention  # noqa: F401  (re-exported)
 from pyasg.array.convolution import (  # noqa: F401  (re-exported: PyTorch's functional forms)
     adaptive_avg_pool2d,
     avg_pool2d,

@@ -415,3 +415,28 @@ def vjp_graph(graph: Graph, wrt: Sequence[int], of: int = 0, seed: bool = False,
         cotangent_ids.update({i: c for i, ct in cotangents.items()
                               if (c := ct.node) in result.nodes})
     return result
+
+
+# --------------------------------------------------------------------------- attention
+# The rule of the fused attention op (pyasg.asg.ops.attention), written with its gradient
+# ops: each recomputes the probabilities block by block from q, k and the row
+# log-sum-exp, so no [B, H, T, S] value is kept between the passes. The gradient ops
+# have no rules of their own: a second derivative through attention raises GradError.
+
+
+@vjp_rule(ops.Attention)
+def _(op, g, out, q, k, v, *bias):  # noqa: ANN001, ANN202
+    attrs = (op.scale, op.is_causal)
+    lse = P.bind(ops.AttentionLSE(*attrs), q, k, *bias)
+    delta = F.sum(F.mul(g, out), axis=-1)  # rowsum(dout * out): [B, H, T]
+    operands = (q, k, v, g, lse, delta, *bias)
+    dq = P.bind(ops.AttentionGradQ(*attrs), *operands)
+    dk = P.bind(ops.AttentionGradK(*attrs), *operands)
+    dv = P.bind(ops.AttentionGradV(*attrs), q, k, g, lse, *bias)
+    if not bias:
+        return dq, dk, dv
+    # the bias's gradient is the scores' gradient summed over its broadcast axes: a
+    # [B, H, T, S] node, kept only where the bias is on a differentiated path (a mask
+    # is not: the node is pruned)
+    ds = P.bind(ops.AttentionGradScores(*attrs), *operands)
+    return dq, dk, dv, sum_to_shape(ds, bias[0].shape)

@@ -8,6 +8,7 @@ by construction. Everything that is not an op here is a composite over these ops
 f32[2]
 """
 
+from pyasg.asg.ops.attention import *  # noqa: F403  (Attention, AttentionLSE, AttentionGrad*)
 from pyasg.asg.ops.base import (
     FUSION_ROLES,
     OPS,

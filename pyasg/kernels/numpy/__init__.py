@@ -6,6 +6,7 @@ construction.
 """
 
 from pyasg.kernels.numpy import (
+    attention,
     conv,
     elementwise,
     fused,
@@ -18,5 +19,6 @@ from pyasg.kernels.numpy import (
 from pyasg.kernels.numpy.backend import NumpyBackend, NumpyKernel, evaluate
 from pyasg.kernels.numpy.executable import Executable
 
-__all__ = ["Executable", "NumpyBackend", "NumpyKernel", "evaluate", "conv", "elementwise",
+__all__ = ["Executable", "NumpyBackend", "NumpyKernel", "evaluate", "attention", "conv",
+           "elementwise",
            "fused", "indexing", "linalg", "random", "reductions", "shape"]

@@ -22,7 +22,7 @@ from pyasg.asg import ops
 from pyasg.asg.graph import Graph
 from pyasg.asg.types import TensorType
 from pyasg.errors import BackendError
-from pyasg.kernels.reference import conv
+from pyasg.kernels.reference import attention, conv
 from pyasg.kernels.reference.random import random_bits
 
 try:
@@ -122,6 +122,7 @@ KERNELS: dict[type, Callable[..., np.ndarray]] = {
     ops.Conv2dBackwardWeight: _conv_weight,
     ops.MaxPool2dIndices: _max_pool,
     ops.Fused: _fused,
+    **attention.KERNELS,
 }
 
 
