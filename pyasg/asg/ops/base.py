@@ -3,9 +3,9 @@
 An op is a frozen, hashable dataclass: its fields are its attributes, `infer(*types)`
 is its mandatory shape rule (the output type, or a `ShapeError` naming both shapes),
 and its class variables say what it is to the rest of the system: `category` (what the
-viewer colours it by), `differentiable`, `arity`, and `fusion_role` (how
-`pyasg.transforms.fuse` may group it). Every concrete subclass registers itself in
-`OPS` by class name, the only way a serialised graph names an op.
+viewer colours it by), `differentiable`, `arity`, and `fusion_role` and, for views,
+`view_kind` (how `pyasg.transforms.fuse` may group it). Every concrete subclass
+registers itself in `OPS` by class name, the only way a serialised graph names an op.
 
 >>> Input("x", TensorType((2,))).infer()
 f32[2]
@@ -76,6 +76,11 @@ class Op:
     name: ClassVar[str] = "op"
     abstract: ClassVar[bool] = True
     fusion_role: ClassVar[str] = "opaque"
+    #: For a "view" op, what it does to element positions (the fusion rules read it where
+    #: views differ): "identity" (none move: a no-op), "broadcast" (size-1 axes repeat:
+    #: index arithmetic in a kernel), "permute" (axes permuted: a kernel reads or writes
+    #: through permuted strides) or "reshape" (same order, axes regrouped).
+    view_kind: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

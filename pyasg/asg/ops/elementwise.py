@@ -232,6 +232,7 @@ class StopGradient(Op):
 
     category: ClassVar[str] = "identity"
     fusion_role: ClassVar[str] = "view"
+    view_kind: ClassVar[str | None] = "identity"
 
     def infer(self, x: TensorType) -> TensorType:
         return x

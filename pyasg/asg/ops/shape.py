@@ -22,6 +22,7 @@ class Reshape(Op):
     shape: tuple[int, ...]
     category: ClassVar[str] = "shape"
     fusion_role: ClassVar[str] = "view"
+    view_kind: ClassVar[str | None] = "reshape"
 
     def infer(self, x: TensorType) -> TensorType:
         return TensorType(resolve_reshape(x.shape, self.shape), x.dtype)
@@ -50,6 +51,7 @@ class Transpose(Op):
     perm: tuple[int, ...]
     category: ClassVar[str] = "shape"
     fusion_role: ClassVar[str] = "view"
+    view_kind: ClassVar[str | None] = "permute"
 
     def infer(self, x: TensorType) -> TensorType:
         if sorted(self.perm) != list(range(x.ndim)):
@@ -64,6 +66,7 @@ class BroadcastTo(Op):
     shape: tuple[int, ...]
     category: ClassVar[str] = "shape"
     fusion_role: ClassVar[str] = "view"
+    view_kind: ClassVar[str | None] = "broadcast"
 
     def infer(self, x: TensorType) -> TensorType:
         if broadcast_shapes(x.shape, self.shape, op="broadcast_to") != self.shape:
