@@ -22,6 +22,10 @@ NO_ADAPTER_HELP = (
     "/usr/share/vulkan/icd.d/nvidia_icd.json)."
 )
 
+#: Device features requested where the adapter offers them: timestamp queries, which
+#: only `pyasg.profile` uses (pyasg.kernels.wgpu.profile).
+OPTIONAL_FEATURES = ("timestamp-query", "timestamp-query-inside-passes")
+
 _RANK = {"discrete-gpu": 0, "DiscreteGPU": 0, "integrated-gpu": 1, "IntegratedGPU": 1,
          "cpu": 3, "CPU": 3}
 
@@ -63,7 +67,8 @@ def get_adapter() -> Any:
 
 @lru_cache(maxsize=1)
 def get_device() -> Any:
-    """The device (created once), with the adapter's full storage limits requested."""
+    """The device (created once), with the adapter's full storage limits requested and
+    the `OPTIONAL_FEATURES` it offers."""
     adapter = get_adapter()
     limits = adapter.limits
     wanted = {k: limits[k] for k in ("max-storage-buffer-binding-size", "max-buffer-size",
@@ -71,4 +76,5 @@ def get_device() -> Any:
                                       "max-compute-workgroup-storage-size",
                                       "max-compute-invocations-per-workgroup")
               if k in limits}
-    return adapter.request_device_sync(required_limits=wanted)
+    features = [f for f in OPTIONAL_FEATURES if f in adapter.features]
+    return adapter.request_device_sync(required_features=features, required_limits=wanted)
