@@ -26,6 +26,7 @@ from pyasg.array.random import dropout, dropout2d
 from pyasg.asg import Graph, TensorType
 from pyasg.asg.serialize import graph_from_json, graph_to_json
 from pyasg.compile.pipeline import jit_to_backend
+from pyasg.compile.profile import profile
 from pyasg.compile.protocol import Backend, Executable
 from pyasg.compile.registry import default_backend, set_default_backend
 from pyasg.errors import (
@@ -62,5 +63,5 @@ __all__ = [
     "functional", "grad", "graph_from_json", "graph_to_json", "hessian", "infer_shapes",
     "jacobian", "jit", "jit_to_backend", "losses", "make_graph", "nn", "optim", "publish",
     "random", "set_default_backend", "simplify", "subscribe", "viewer", "trace", "tree_leaves",
-    "tree_map", "unflatten", "value_and_grad", "vjp_graph",
+    "tree_map", "unflatten", "value_and_grad", "vjp_graph", "profile",
 ]

@@ -25,6 +25,8 @@ LAZY = {
         "the wgpu backend needs the optional `wgpu` package: imported when asked for",
     ("pyasg.cli", "pyasg.kernels.wgpu.device"):
         "`pyasg info` reports the adapter only where the optional `wgpu` is installed",
+    ("pyasg.compile.profile", "pyasg.kernels.wgpu.profile"):
+        "the wgpu profiler, like the wgpu backend, is imported only when it is asked for",
 }
 
 
