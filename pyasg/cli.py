@@ -6,6 +6,9 @@
 - ``pyasg examples`` lists the examples; ``pyasg run NAME [ARGS...]`` runs one, ARGS
   going to its own flags (``pyasg run charlm`` is ``pyasg demo``).
 - ``pyasg view GRAPH.json [--lang en|ru]`` opens a saved graph in the viewer.
+- ``pyasg profile [--backend numpy|wgpu] [--batch B] [--seq T] [--d-model E] [--heads H]
+  [--layers L] [--top N] [--json FILE] ...`` times every kernel of the demo's training
+  step (`pyasg.profile`) and prints the table.
 - ``pyasg info`` prints versions, the backends there are and the GPU adapter found.
 - ``pyasg --version``; ``pyasg help``, or no command at all, prints the help.
 
@@ -18,15 +21,20 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import importlib.util
+import json
 import platform
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
 
 from pyasg import events, viewer
 from pyasg._version import __version__
+from pyasg.compile.profile import PROFILERS, Profile, profile
 from pyasg.errors import PyasgError
-from pyasg.examples import _names, available, run
-from pyasg.examples._common import OneLineParser
+from pyasg.examples import _names, available, charlm, run
+from pyasg.examples._common import BACKEND_CHOICES, OneLineParser, positive_int
 from pyasg.io import load_graph
 
 #: Optional backends, by import name, with the extra that installs each.
@@ -113,7 +121,39 @@ def _parser() -> argparse.ArgumentParser:
     view.add_argument("graph", help="the graph's JSON file")
     view.add_argument("--lang", default="en",
                       help="language of the explanations: en or ru (others fall back to en)")
+    _profile_flags(commands.add_parser(
+        "profile", help="time every kernel of the demo's training step (pyasg.profile)",
+        description="Time every kernel of the demo's training step (the character-level "
+                    "transformer of pyasg demo: forward, gradient, clipping, AdamW) and "
+                    "print where the time goes."))
     return parser
+
+
+def _non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return 0 if text.strip() == "0" else positive_int(text)
+
+
+def _profile_flags(p: argparse.ArgumentParser) -> None:
+    defaults = charlm.ModelConfig()
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default="numpy",
+                   help="where the step runs (default numpy)")
+    for flag, default, what in (
+            ("--batch", 16, "sequences per step"),
+            ("--seq", defaults.context, "characters per sequence"),
+            ("--d-model", defaults.embed_dim, "model width"),
+            ("--heads", defaults.num_heads, "attention heads (must divide --d-model)"),
+            ("--layers", defaults.num_layers, "transformer blocks"),
+            ("--top", 20, "nodes and op groups shown"),
+            ("--repeat", 10, "timed rounds")):
+        p.add_argument(flag, type=positive_int, default=default, metavar="N",
+                       help=f"{what} (default {default})")
+    p.add_argument("--warmup", type=_non_negative_int, default=2, metavar="N",
+                   help="untimed steps first (default 2)")
+    p.add_argument("--method", help="the backend's timing method (numpy: instrumented; "
+                                    "wgpu: timestamps, pass-timestamps or isolated; default: "
+                                    "the best the device has)")
+    p.add_argument("--json", metavar="FILE", help="also write the profile as JSON to FILE")
 
 
 def _view(path: str, lang: str) -> int:
@@ -127,6 +167,51 @@ def _view(path: str, lang: str) -> int:
     name = path.rsplit("/", 1)[-1].removesuffix(".json")
     events.publish(events.GraphReady(name, graph, "forward"))
     handle.process.join()
+    return 0
+
+
+def profile_demo_step(backend: str, batch: int, seq: int, d_model: int, heads: int,
+                      layers: int, repeat: int = 10, warmup: int = 2,
+                      method: str | None = None) -> Profile:
+    """The profile of the demo's training step (`pyasg.examples.charlm`) at these sizes,
+    on a batch of random characters (the times do not depend on the text).
+
+    >>> p = profile_demo_step("numpy", 1, 4, 8, 2, 1, repeat=1, warmup=0)  # doctest: +SKIP
+    >>> p.name                                                           # doctest: +SKIP
+    'charlm_train_step'
+    """
+    config = charlm.ModelConfig(context=seq, embed_dim=d_model, num_heads=heads,
+                                num_layers=layers)
+    data = np.random.default_rng(0).integers(0, len(charlm.VOCAB), batch * seq + seq + 2,
+                                             dtype=np.int32)
+    trainer = charlm.Trainer(config, backend=backend, batch_size=batch, data=data)
+    x, y = charlm.batch(data, trainer.seed, 1, batch, seq)
+    return profile(trainer._train_step, trainer.params, trainer.opt_state, x, y,
+                   repeat=repeat, warmup=warmup, method=method)
+
+
+def _profile(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """`pyasg profile`: check the flags (exit 2), profile, print, maybe write JSON."""
+    if args.d_model % args.heads:
+        parser.error(f"--d-model {args.d_model} is not a multiple of --heads {args.heads}")
+    methods = PROFILERS[args.backend]().METHODS
+    if args.method is not None and args.method not in methods:
+        parser.error(f"--method {args.method!r} is not one of the {args.backend} backend's: "
+                     f"{', '.join(methods)}")
+    sizes = {"batch": args.batch, "seq": args.seq, "d_model": args.d_model,
+             "heads": args.heads, "layers": args.layers}
+    result = profile_demo_step(args.backend, **sizes, repeat=args.repeat,
+                               warmup=args.warmup, method=args.method)
+    print("pyasg profile: the demo's training step, " +
+          ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    print(result.table(top=args.top))
+    if args.json:
+        try:
+            Path(args.json).write_text(json.dumps({"model": sizes, **result.to_dict()},
+                                                  indent=1, allow_nan=False) + "\n")
+        except OSError as e:
+            print(f"pyasg: error: cannot write {args.json}: {e.strerror or e}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -204,6 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _guarded(lambda: _run_example(args.name, args.args))
     elif args.command == "view":
         return _view(args.graph, args.lang)
+    elif args.command == "profile":
+        return _guarded(lambda: _profile(args, parser))
     else:  # no command, or `pyasg help`
         parser.print_help()
     return 0
