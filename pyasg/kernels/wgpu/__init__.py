@@ -4,6 +4,7 @@ Importing this module registers the kernels; it needs the `wgpu` package.
 """
 
 from pyasg.kernels.wgpu import (  # noqa: F401  (importing registers the kernels)
+    attention,
     conv,
     elementwise,
     fused,
