@@ -18,7 +18,19 @@ from wgpu_util import WGPU, require_wgpu
 
 import pyasg
 from pyasg import cli
-from pyasg.asg.ops import Constant, Conv2d, Conv2dBackwardInput, Conv2dBackwardWeight, Input
+from pyasg.asg.ops import (
+    Attention,
+    AttentionGradK,
+    AttentionGradQ,
+    AttentionGradScores,
+    AttentionGradV,
+    AttentionLSE,
+    Constant,
+    Conv2d,
+    Conv2dBackwardInput,
+    Conv2dBackwardWeight,
+    Input,
+)
 from pyasg.asg.types import TensorType
 from pyasg.compile.flops import node_flops
 from pyasg.compile.profile import ProfileError, op_text
@@ -106,6 +118,26 @@ def test_convolution_flops_and_their_gradients_count_the_forwards_multiply_adds(
     dw = Conv2dBackwardWeight((2, 2), (1, 1), (1, 1), 2, kernel_size=(3, 3))
     assert node_flops(dx, (out, w), dx.infer(out, w)) == forward
     assert node_flops(dw, (x, out), dw.infer(x, out)) == forward
+
+
+def test_attention_flops_count_each_product_over_all_scores():
+    b, h, t, s, d, dv = 2, 3, 5, 7, 4, 6
+    q, k, v = TensorType((b, h, t, d)), TensorType((b, h, s, d)), TensorType((b, h, s, dv))
+    dout, row = TensorType((b, h, t, dv)), TensorType((b, h, t))
+    bias = TensorType((b, 1, 1, s))
+    mac = b * h * t * s  # one multiply-add per score and per length of the product
+    grads = (q, k, v, dout, row, row)
+    cases = [
+        (Attention(0.5), (q, k, v), 2 * mac * (d + dv)),            # q kᵀ, then p v
+        (Attention(0.5, True), (q, k, v, bias), 2 * mac * (d + dv)),  # causal: all counted
+        (AttentionLSE(0.5), (q, k), 2 * mac * d),
+        (AttentionGradQ(0.5), grads, 2 * mac * (d + dv + d)),       # s, dout vᵀ, ds k
+        (AttentionGradK(0.5), grads, 2 * mac * (d + dv + d)),       # s, dout vᵀ, dsᵀ q
+        (AttentionGradV(0.5), (q, k, dout, row), 2 * mac * (d + dv)),  # s, pᵀ dout
+        (AttentionGradScores(0.5), grads, 2 * mac * (d + dv)),      # s, dout vᵀ
+    ]
+    for op, ins, want in cases:
+        assert node_flops(op, ins, op.infer(*ins)) == want, op
 
 
 def test_rows_are_sorted_by_time_and_groups_partition_them(numpy_profile):

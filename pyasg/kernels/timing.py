@@ -8,8 +8,8 @@ turns it into the report; the record says in words (`measures`) what its seconds
 
 >>> t = Timing("instrumented", "wall time of each kernel call", "numpy",
 ...            (KernelTime(3, 1, 0.002), KernelTime(5, 1, 0.001)), step_seconds=0.004)
->>> round(t.kernel_seconds, 6), t.dispatches
-(0.003, 2)
+>>> [k.node for k in t.kernels], t.step_seconds
+([3, 5], 0.004)
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class KernelTime:
     """One node's kernel: its node id, how many dispatches (numpy: calls) it makes per
-    step, and its seconds per step (the median over the timed rounds)."""
+    step, and its seconds per step over the timed rounds (numpy: the fastest round;
+    wgpu: the median; `Timing.measures` says which)."""
 
     node: int
     dispatches: int
@@ -33,8 +34,8 @@ class KernelTime:
 class Timing:
     """What one backend measured of one executable (see the module docstring).
 
-    `step_seconds`: the median wall time of a plain, uninstrumented call until its
-    results are ready. `span_seconds`: the wall (numpy: instrumented run) or GPU
+    `step_seconds`: the wall time of a plain, uninstrumented call until its results
+    are ready, by the same statistic over rounds as the kernels. `span_seconds`: the wall (numpy: instrumented run) or GPU
     (wgpu timestamps: first to last timestamp) time that the kernel times are parts
     of, or None where the method has none. `host_seconds`: wgpu's time to encode and
     submit a plain call (None on numpy, where the host is the device).
@@ -49,16 +50,6 @@ class Timing:
     host_seconds: float | None = None
     repeat: int = 1
     warmup: int = 0
-
-    @property
-    def kernel_seconds(self) -> float:
-        """The sum of the kernels' times."""
-        return sum(k.seconds for k in self.kernels)
-
-    @property
-    def dispatches(self) -> int:
-        """Kernel calls (numpy) or dispatches (wgpu) per step."""
-        return sum(k.dispatches for k in self.kernels)
 
 
 def median(values: Sequence[float]) -> float:
