@@ -1,6 +1,7 @@
 """The rules table groups exactly as the loop it replaced (`fuse_legacy`): the training
 steps of W1, W2, W3 and the charlm demo, and random graphs, with the numpy and wgpu
-options and a few that stress the caps and switches."""
+options and a few that stress the caps and switches. (A change meant to group
+differently deletes this test and `fuse_legacy.py`.)"""
 
 from __future__ import annotations
 

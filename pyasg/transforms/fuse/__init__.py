@@ -29,9 +29,9 @@ elementwise root - An elementwise op (unary, binary, comparison, where, cast) no
 """
 
 from pyasg.compile.protocol import FuseOptions
-from pyasg.transforms.fuse.apply import fuse, subgraph, unfuse
+from pyasg.transforms.fuse.apply import fuse, unfuse
 from pyasg.transforms.fuse.driver import DEFAULT_OPTIONS, find_groups
 from pyasg.transforms.fuse.rules import RULES, Rule, UnknownRuleError, without
 
 __all__ = ["DEFAULT_OPTIONS", "RULES", "FuseOptions", "Rule", "UnknownRuleError", "find_groups",
-           "fuse", "subgraph", "unfuse", "without"]
+           "fuse", "unfuse", "without"]

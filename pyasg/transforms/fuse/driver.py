@@ -40,8 +40,8 @@ def find_groups(graph: Graph, options: FuseOptions = DEFAULT_OPTIONS,
     rules = without(disabled)
     starts = [r for r in rules if r.stage == "start"]
     grows = [r for r in rules if r.stage == "grow"]
-    breaks = [r for r in rules if r.stage == "break" and r.judges != ("group",)]
-    drops = [r for r in rules if r.judges == ("group",)]
+    breaks = [r for r in rules if r.stage == "break" and "group" not in r.judges]
+    drops = [r for r in rules if "group" in r.judges]
     f = Fusion.of(graph, options)
     for root in reversed(graph.live_ids):
         seed = None if root in f.taken else _first(starts, f, root)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+from pyasg.asg.types import TensorType
 from pyasg.errors import PyasgError
 from pyasg.transforms.fuse.state import Fusion, Group, Join, computed, leaf_read, matmul
 
@@ -57,7 +58,7 @@ def _views(f: Fusion) -> bool:
     return f.options.matmul_epilogue and f.options.matmul_views
 
 
-def _type(f: Fusion, i: int) -> object:
+def _type(f: Fusion, i: int) -> TensorType:
     return f.graph.nodes[i].type
 
 
@@ -178,7 +179,8 @@ def matmul_operand_views(f: Fusion, group: Group, j: int) -> Join | None:
 
 def matmul_head(f: Fusion, group: Group, j: int) -> Join | None:
     """(matmul_epilogue) A matmul joins as the head of an elementwise group of its own
-    shape and dtype (its epilogue); its operands are inputs."""
+    shape and dtype (its epilogue), or of the group of the transpose that stores it; its
+    operands are inputs."""
     return matmul(f, j, "matmul head", views=False) if _may_head(f, group, j) else None
 
 

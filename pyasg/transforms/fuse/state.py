@@ -9,11 +9,12 @@ sit in a group: computed from values it reads, or a leaf read from outside.
 >>> import pyasg, numpy as np
 >>> g = pyasg.make_graph(lambda x: pyasg.exp(x) * 2.0)(np.ones(3, np.float32))
 >>> f = Fusion.of(g, FuseOptions())
->>> root = g.outputs[0]
->>> group = Group.start(f, computed(f, root, "elementwise root"))
->>> sorted(group.external) == sorted(set(g.nodes[root].inputs) - {i for i in g.live_ids
-...                                  if f.is_scalar_constant(i)})
+>>> mul = g.outputs[0]; exp, two = g.nodes[mul].inputs
+>>> group = Group.start(f, computed(f, mul, "elementwise root"))
+>>> group.external == {exp}  # the scalar is a literal, not an input
 True
+>>> group.next() == max(exp, two), group.next() == min(exp, two), group.next()
+(True, True, None)
 """
 
 from __future__ import annotations
@@ -24,13 +25,6 @@ from dataclasses import dataclass, field
 from pyasg.asg.graph import Graph
 from pyasg.asg.ops import Constant
 from pyasg.compile.protocol import FuseOptions
-
-#: How a node takes part in a group (`Join.kind`).
-KINDS = {
-    "member": "computed in the group; its value lives only there unless others read it",
-    "copy": "computed again in the group; the original stays a value of the outer graph",
-    "literal": "a scalar constant written into the group's code; never an input",
-}
 
 
 @dataclass
@@ -115,11 +109,14 @@ class Fusion:
 
 @dataclass(frozen=True)
 class Join:
-    """How node `node` would join a group, as the rule `rule` proposes it."""
+    """How node `node` would join a group, as the rule `rule` proposes it. Its `kind`:
+    "member" (computed in the group), "copy" (computed again in the group, the original
+    staying a value of the outer graph) or "literal" (a scalar constant written into the
+    group's code, never an input)."""
 
     node: int
     rule: str
-    kind: str = "member"  # one of `KINDS`
+    kind: str = "member"
     #: the values it reads from outside the group: the group's new inputs
     reads: frozenset[int] = frozenset()
     #: the producers to consider next (what it reads that may join too)
