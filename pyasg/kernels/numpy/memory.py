@@ -1,11 +1,12 @@
-"""The memory plan of a compiled graph: liveness over the schedule, static buffers, a report.
+"""The memory plan of a compiled graph: static buffers by liveness over the schedule, a report.
 
 Every value a kernel writes with `out=` (a `writes_out` kernel) gets a buffer from a
-pool, assigned at compile time by interval colouring over the schedule: a buffer is
-free again once the last reader of its value (and of every view into it) has run,
-and is reused for a later value of the same dtype, of any shape (a reshape view of
-it, made once). A kernel marked `inplace` may write into the buffer of an input that
-dies at that very node. Buffers are allocated once, when the executable is built.
+pool, assigned at compile time by the shared liveness analysis and its interval
+colouring (`pyasg.compile.liveness`): a buffer is free again once the last reader
+of its storage (the value, and every view into it) has run, and is reused for a
+later value of the same dtype, of any shape (a reshape view of it, made once). A
+kernel marked `inplace` may write into the buffer of an input that dies at that
+very node. Buffers are allocated once, when the executable is built.
 
 Exceptions, so that callers and arguments are never surprised:
 
@@ -35,6 +36,7 @@ import numpy as np
 from pyasg.asg.graph import Graph
 from pyasg.asg.ops import BroadcastTo, Constant, Input, Reshape, StopGradient, Transpose
 from pyasg.asg.types import TensorType
+from pyasg.compile.liveness import Allocator, liveness
 
 
 def nbytes(t: TensorType) -> int:
@@ -116,124 +118,65 @@ def _flag(kernel: object, name: str, default: bool = False) -> bool:
 
 
 def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) -> MemoryPlan:
-    """Liveness over `schedule` and static buffers by interval colouring (module doc).
+    """Static buffers for `schedule` by interval colouring (module doc), from the shared
+    liveness analysis (`pyasg.compile.liveness`) and its allocator.
 
     `kernels[i]` has flags `writes_out`, `inplace` and `view` (see NumpyKernel).
     """
-    outputs = set(graph.outputs)
-    position = {i: t for t, i in enumerate(schedule)}
-    end = len(schedule)
-    last_use = {i: (end if i in outputs else position[i]) for i in schedule}
-    for i in schedule:
-        for j in graph.nodes[i].inputs:
-            last_use[j] = max(last_use[j], position[i])
-    # `home[i]`: the value whose memory %i lives in: itself, the value a view looks
-    # into, or None for inputs and constants (never written)
-    home: dict[int, int | None] = {}
-    group_end: dict[int, int] = {}
-    hosts_output: set[int] = set()
-    for i in schedule:
-        node = graph.nodes[i]
-        if isinstance(node.op, (Input, Constant)):
-            home[i] = None
-            continue
-        home[i] = home[node.inputs[0]] if _flag(kernels[i], "view") else i
-        h = home[i]
-        if h is not None:
-            group_end[h] = max(group_end.get(h, -1), last_use[i])
-            if i in outputs:
-                hosts_output.add(h)
-
-    def pooled(i: int) -> bool:
-        return home.get(i) == i and _flag(kernels[i], "writes_out") and i not in hosts_output
-
-    buffer_of: dict[int, int] = {}
-    sizes: list[int] = []
-    dtypes: list[str] = []
-    occupant: dict[int, int] = {}
-    free: dict[str, list[int]] = {}
-    ending: dict[int, list[int]] = {}
-    inplace: dict[int, int] = {}
-    free_after: dict[int, list[int]] = {}
+    live = liveness(graph, schedule, [i for i, k in kernels.items() if _flag(k, "view")])
+    end = len(live.schedule)
+    # values computed into memory the executable owns: not inputs, constants or views
+    owned = {i for i in live.schedule if live.storage[i] == i
+             and not isinstance(graph.nodes[i].op, (Input, Constant))}
+    hosts_output = live.holds_output & owned
+    alloc = Allocator(live)
+    free_after: dict[int, tuple[int, ...]] = {}
     scratch_of: dict[int, tuple[int, ...]] = {}
-
-    def take(dtype: str, need: int) -> int:
-        """A free buffer of `dtype` for `need` bytes (grown if smaller), else a new one."""
-        chosen = _pick(free.setdefault(dtype, []), sizes, need)
-        if chosen is None:
-            chosen = len(sizes)
-            sizes.append(need)
-            dtypes.append(dtype)
-        return chosen
-
-    for t, i in enumerate(schedule):
-        node = graph.nodes[i]
-        if pooled(i):
-            need, dtype = nbytes(node.type), node.type.dtype
-            chosen = None
-            if _flag(kernels[i], "inplace", True):
-                for j in node.inputs:
-                    b = buffer_of.get(j)
-                    # only when %i reads that buffer through %j itself, never through a
-                    # view of it: a kernel may write `out` before it reads every input
-                    if (b is not None and home[j] == j and occupant[b] == j
-                            and group_end[j] == t and graph.nodes[j].type == node.type
-                            and all(home[k] != j or k == j for k in node.inputs)):
-                        chosen, inplace[i] = b, j
-                        break
-            if chosen is None:
-                chosen = take(dtype, need)
-            sizes[chosen] = max(sizes[chosen], need)
-            buffer_of[i], occupant[chosen] = chosen, i
-            ending.setdefault(group_end[i], []).append(chosen)
-        taken = []
-        for shape, dtype in getattr(kernels.get(i), "scratch", ()):
-            # a temporary lives while %i runs: never a buffer an input or %i holds
-            need = math.prod(shape) * np.dtype(dtype).itemsize
-            chosen = take(dtype, need)
-            sizes[chosen] = max(sizes[chosen], need)
-            taken.append(chosen)
+    for i in live.schedule:
+        kernel = kernels.get(i)
+        if i in owned and i not in hosts_output and _flag(kernel, "writes_out"):
+            t = graph.nodes[i].type
+            alloc.take(i, t.dtype, nbytes(t), inplace=_flag(kernel, "inplace", True))
+        # a temporary lives while %i runs: never a buffer an input or %i holds
+        taken = tuple(alloc.temporary(dtype, math.prod(shape) * np.dtype(dtype).itemsize)
+                      for shape, dtype in getattr(kernel, "scratch", ()))
         if taken:
-            scratch_of[i] = tuple(taken)
-            for b in taken:
-                free[dtypes[b]].append(b)
-            free_after.setdefault(i, []).extend(taken)
-        for b in ending.pop(t, ()):
-            if group_end[occupant[b]] == t:  # not taken over in place by %i
-                free[dtypes[b]].append(b)
-                free_after.setdefault(i, []).append(b)
+            scratch_of[i] = taken
+        freed = alloc.step()
+        if freed:
+            free_after[i] = freed
 
-    allocating = [i for i in schedule if home.get(i) == i and not _flag(kernels[i], "writes_out")]
-    fresh = frozenset(i for i in schedule if home.get(i) == i and i in hosts_output
-                      and _flag(kernels[i], "writes_out") and graph.nodes[i].type.shape)
+    allocating = [i for i in live.schedule if i in owned and not _flag(kernels[i], "writes_out")]
+    fresh = frozenset(i for i in hosts_output
+                      if _flag(kernels[i], "writes_out") and graph.nodes[i].type.shape)
     release: dict[int, list[int]] = {}
     heap = set(allocating) | (hosts_output - fresh)
-    for i in schedule:
-        if last_use[i] < end and home.get(i) in heap:
-            release.setdefault(schedule[last_use[i]], []).append(i)
+    for i in live.schedule:
+        if live.last_read[i] < end and live.storage[i] in heap:
+            release.setdefault(live.schedule[live.last_read[i]], []).append(i)
     # the peak of live allocated (non-output) values, walking the schedule
-    live, peak = 0, 0
+    current, peak = 0, 0
     dies: dict[int, int] = {}
-    for t, i in enumerate(schedule):
+    for t, i in enumerate(live.schedule):
         if i in allocating and i not in hosts_output:
-            live += nbytes(graph.nodes[i].type)
-            dies[group_end[i]] = dies.get(group_end[i], 0) + nbytes(graph.nodes[i].type)
-        peak = max(peak, live)
-        live -= dies.pop(t, 0)
-    computed = [i for i in schedule if home.get(i) == i]
-    copied = frozenset(i for i in graph.outputs if home[i] is None)
-    out_values = {home[i] for i in graph.outputs if home[i] is not None}
+            current += nbytes(graph.nodes[i].type)
+            dies[live.end[i]] = dies.get(live.end[i], 0) + nbytes(graph.nodes[i].type)
+        peak = max(peak, current)
+        current -= dies.pop(t, 0)
+    copied = frozenset(i for i in graph.outputs if live.storage[i] not in owned)
+    out_values = {live.storage[i] for i in graph.outputs} & owned
     return MemoryPlan(
-        inplace=inplace,
+        inplace=alloc.takeovers,
         release_after={k: tuple(v) for k, v in release.items()},
         copy_outputs=copied,
-        buffer_of=buffer_of,
-        buffers=tuple(zip(dtypes, sizes)),
+        buffer_of=alloc.buffer_of,
+        buffers=alloc.buffers,
         fresh=fresh,
-        free_after={k: tuple(v) for k, v in free_after.items()},
+        free_after=free_after,
         allocating=tuple(allocating),
-        kernel_count=sum(1 for i in schedule if i in kernels),
-        naive_bytes=sum(_naive(graph.nodes[i], kernels.get(i)) for i in computed),
+        kernel_count=sum(1 for i in live.schedule if i in kernels),
+        naive_bytes=sum(_naive(graph.nodes[i], kernels.get(i)) for i in live.schedule
+                        if i in owned),
         output_bytes=sum(nbytes(graph.nodes[i].type) for i in out_values | copied),
         allocating_peak_bytes=peak,
         allocating_names=tuple(graph.nodes[i].op.name for i in allocating),
@@ -251,21 +194,3 @@ def _naive(node: Any, kernel: Any = None) -> int:
     free = (Input, Constant, Transpose, BroadcastTo, Reshape, StopGradient)  # no memory
     return sum(nbytes(inner.nodes[i].type) for i in inner.live_ids
                if not isinstance(inner.nodes[i].op, free))
-
-
-def _pick(candidates: list[int], sizes: list[int], need: int) -> int | None:
-    """A free buffer for `need` bytes: an exact fit, else the smallest larger one, else the
-    largest smaller one (grown: the plan is made before anything is allocated)."""
-    if not candidates:
-        return None
-    best = None
-    for b in candidates:
-        if sizes[b] == need:
-            best = b
-            break
-        if sizes[b] > need and (best is None or sizes[best] < need or sizes[b] < sizes[best]):
-            best = b
-        elif sizes[b] < need and (best is None or (sizes[best] < need and sizes[b] > sizes[best])):
-            best = b
-    candidates.remove(best)
-    return best
