@@ -24,11 +24,13 @@ from strategies import random_cases
 
 import pyasg
 from pyasg.asg import ops
-from pyasg.asg.graph import Graph
+from pyasg.asg.graph import Graph, GraphBuilder
+from pyasg.asg.types import TensorType
 from pyasg.compile.pipeline import lower_graph
 from pyasg.kernels import lower
 from pyasg.kernels.numpy import Executable, NumpyBackend, evaluate, memory
 from pyasg.kernels.numpy import executable as jit_module
+from pyasg.kernels.numpy.fused import fused_kernel
 
 
 def interpret(graph: Graph, arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -624,6 +626,24 @@ def test_poisoned_training_steps_match_the_no_reuse_interpreter(make, fuse) -> N
             assert np.all(np.isfinite(a))
             # float32, and folded / batched GEMMs may round differently
             np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+def test_a_fused_groups_slot_lives_while_a_view_of_a_view_of_it_is_read() -> None:
+    """Inside a fused kernel, y's slot stays y's until the broadcast of its transpose has
+    been read: the neg reading y last must not write over it (it once did, when only a
+    view's direct readers kept its input's slot alive)."""
+    b = GraphBuilder()
+    x = b.add_input("x", TensorType((2, 2)))
+    y = b.add(ops.Exp(), (x,))
+    seen = b.add(ops.BroadcastTo((3, 2, 2)), (b.add(ops.Transpose((1, 0)), (y,)),))
+    w = b.add(ops.Neg(), (y,))                # y's last direct reader, of y's type
+    s = b.add(ops.Sin(), (seen,))             # reads y's memory after the neg
+    sub = b.build([b.add(ops.Add(), (s, b.add(ops.BroadcastTo((3, 2, 2)), (w,))))])
+    kernel = fused_kernel(ops.Fused(sub))
+    xv = np.arange(4, dtype=np.float32).reshape(2, 2) / 4
+    e = np.exp(xv)
+    np.testing.assert_allclose(kernel.fn(xv), np.sin(np.broadcast_to(e.T, (3, 2, 2))) - e,
+                               rtol=1e-6)
 
 
 def test_fused_kernels_take_their_temporaries_from_the_plan() -> None:

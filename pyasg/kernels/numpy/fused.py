@@ -1,9 +1,11 @@
 """numpy kernel of `Fused`: generated Python that runs the group with ufunc `out=`.
 
 When the kernel is built (compile time) every value of the group gets a scratch
-slot, reused by liveness inside the group: an elementwise op writes into the slot
-of an input that dies at it (same shape and dtype: exact for ufuncs), otherwise
-into a slot freed earlier. The slots are the kernel's `scratch` (shape, dtype)
+slot, reused by the shared liveness analysis inside the group
+(`pyasg.compile.liveness`; transposes, broadcasts and stop_gradients are views that
+keep their input's slot alive): an elementwise op writes into the slot of an input
+that dies at it (same shape and dtype: exact for ufuncs), otherwise into a slot
+freed earlier. The slots are the kernel's `scratch` (shape, dtype)
 list: an executable's memory plan gives them static buffers, live only while the
 kernel runs (`scratch=`); called alone, the kernel allocates them. The root
 writes into `out` (allocated per call only when the caller gives none). A matmul
@@ -34,6 +36,7 @@ import numpy as np
 
 from pyasg.asg import ops
 from pyasg.asg.ops import Fused
+from pyasg.compile.liveness import Allocator, liveness
 from pyasg.kernels import lower
 from pyasg.kernels.numpy.backend import NUMPY, NumpyBackend, NumpyKernel
 from pyasg.kernels.numpy.elementwise import UFUNCS, select_zero
@@ -60,43 +63,49 @@ def _reduce(func: Any, axes: tuple[int, ...], keepdims: bool, dtype: Any) -> Any
     return lambda x, out: np.max(x, axis=axes, keepdims=keepdims, out=out)
 
 
+#: Ops whose value is a view of their first input inside a fused group (no code of their own).
+_VIEWS = (ops.StopGradient, ops.BroadcastTo, ops.Transpose)
+#: The key of the group's `out` in the slot allocator: no slot is ever drawn from it.
+_OUT = "out"
+
+
 @lru_cache(maxsize=1024)
 def fused_kernel(op: Fused) -> NumpyKernel:
     """Generate, compile and return the kernel of one fused group (cached by sub-graph)."""
     sub = op.graph
-    order = [i for i in sub.live_ids if i not in sub.inputs]
     root = sub.outputs[0]
     root_type = sub.nodes[root].type
-    users: dict[int, list[int]] = {i: [] for i in sub.live_ids}
-    for i in order:
-        for j in sub.nodes[i].inputs:
-            users[j].append(i)
-    last = {i: max(us) for i, us in users.items() if us}
+    live = liveness(sub, sub.live_ids, [i for i in sub.live_ids
+                                        if isinstance(sub.nodes[i].op, _VIEWS)])
+    alloc = Allocator(live)
     scope: dict[str, Any] = {"np": np}
     var = {j: f"x{k}" for k, j in enumerate(sub.inputs)}
-    buffers: dict[int, str] = {}  # value -> name of the buffer it lives in
-    slots: list[str] = []  # the temporaries, in the order `scratch=` hands them over
-    specs: list[tuple[tuple[int, ...], str]] = []
-    free: dict[tuple, list[str]] = {}
+    names: dict[int, str] = {}  # allocator buffer -> `out`, or the name of a slot
+    specs: list[tuple[tuple[int, ...], str]] = []  # the slots, in the order `scratch=` has them
     body: list[str] = []
     head_writes_out = False
 
-    def take(i: int, prefer: list[int]) -> str:
-        t = sub.nodes[i].type
-        key = (t.shape, t.dtype)
-        for j in prefer:  # a dying input of the same type: ufuncs write in place exactly
-            name = buffers.get(j)
-            if name is not None and last.get(j) == i and sub.nodes[j].type == t:
-                return name
-        stack = free.get(key)
-        if stack:
-            return stack.pop()
-        name = f"s{i}"
-        slots.append(name)
-        specs.append((tuple(t.shape), str(t.dtype)))
-        return name
+    def target(i: int, node: Any) -> str:
+        """Where %i is written: `out` (the root; a matmul head of the root's type, whose
+        epilogue then runs in place on it), else a slot (over a dying input of its type,
+        for ops that write in place exactly: ufuncs and casts)."""
+        nonlocal head_writes_out
+        t = node.type
+        if i == root:
+            return "out"
+        if isinstance(node.op, ops.MatMul) and t == root_type:
+            head_writes_out = True
+            names[alloc.take(i, _OUT, 0)] = "out"
+            return "out"
+        b = alloc.take(i, (t.shape, t.dtype), t.size * np.dtype(t.dtype).itemsize,
+                       inplace=isinstance(node.op, _ELEMENTWISE + (ops.Cast,)))
+        if b not in names:
+            names[b] = f"s{len(specs)}"
+            specs.append((tuple(t.shape), str(t.dtype)))
+        return names[b]
 
-    for i in order:
+    def emit(i: int) -> None:
+        nonlocal head_writes_out
         node = sub.nodes[i]
         args = [var[j] for j in node.inputs]
         if isinstance(node.op, ops.Constant):
@@ -104,35 +113,21 @@ def fused_kernel(op: Fused) -> NumpyKernel:
             value.flags.writeable = False
             scope[f"c{i}"] = value
             var[i] = f"c{i}"
-            continue
-        if isinstance(node.op, ops.StopGradient):
-            var[i] = args[0]  # an alias: its readers keep the input's buffer alive
-            last[node.inputs[0]] = max(last.get(node.inputs[0], i), last.get(i, i))
-            if i == root:
-                body.append(f"    np.copyto(out, {args[0]})")
-                head_writes_out = True
-            continue
-        if isinstance(node.op, (ops.BroadcastTo, ops.Transpose)):
-            var[i] = f"b{i}"
-            if isinstance(node.op, ops.BroadcastTo):
-                body.append(f"    b{i} = np.broadcast_to({args[0]}, {node.op.shape!r})")
+            return
+        if isinstance(node.op, _VIEWS):  # its readers keep the input's buffer alive
+            if isinstance(node.op, ops.StopGradient):
+                var[i] = args[0]
             else:
-                body.append(f"    b{i} = np.transpose({args[0]}, {node.op.perm!r})")
-            if node.inputs[0] in buffers:  # a view keeps the buffer it looks into alive
-                last[node.inputs[0]] = max(last.get(node.inputs[0], i), last.get(i, i))
+                var[i] = f"b{i}"
+                if isinstance(node.op, ops.BroadcastTo):
+                    body.append(f"    b{i} = np.broadcast_to({args[0]}, {node.op.shape!r})")
+                else:
+                    body.append(f"    b{i} = np.transpose({args[0]}, {node.op.perm!r})")
             if i == root:  # a view as the group's value: it must still land in `out`
-                body.append(f"    np.copyto(out, b{i})")
+                body.append(f"    np.copyto(out, {var[i]})")
                 head_writes_out = True  # `out` may not be one of the inputs
-            continue
-        in_place = isinstance(node.op, _ELEMENTWISE + (ops.Cast,))
-        if i == root:
-            target = "out"
-        elif isinstance(node.op, ops.MatMul) and node.type == root_type:
-            target, head_writes_out = "out", True
-        else:
-            target = take(i, list(node.inputs) if in_place else [])
-        buffers[i] = target
-        var[i] = target
+            return
+        var[i] = target(i, node)
         fn = f"f{i}"
         single = None if isinstance(node.op, ops.Where) else lower(
             node.op, NUMPY, in_types=tuple(sub.nodes[j].type for j in node.inputs),
@@ -152,12 +147,14 @@ def fused_kernel(op: Fused) -> NumpyKernel:
                                 node.op.axes, node.op.keepdims, np.dtype(node.type.dtype))
         else:
             raise NotImplementedError(f"fused numpy kernel: no code for {node.op.name}")
-        body.append(f"    {fn}({', '.join(args)}, out={target})  # {node.op.name}")
-        for j in set(node.inputs):  # values that die here free their buffers (not `out`)
-            name = buffers.get(j)
-            if last.get(j) == i and name not in (None, "out", target):
-                t = sub.nodes[j].type
-                free.setdefault((t.shape, t.dtype), []).append(name)
+        body.append(f"    {fn}({', '.join(args)}, out={var[i]})  # {node.op.name}")
+
+    inputs = set(sub.inputs)
+    for i in live.schedule:
+        if i not in inputs:
+            emit(i)
+        alloc.step()  # storages whose last reader ran free their slots
+    slots = [f"s{k}" for k in range(len(specs))]
     params = [var[j] for j in sub.inputs]
     guard = "out is None"
     if head_writes_out:  # the head writes `out` before the epilogue reads every input
