@@ -20,6 +20,7 @@ import numpy as np
 
 from pyasg.asg.graph import Graph
 from pyasg.asg.ops import Constant, Input
+from pyasg.compile.liveness import Allocator, liveness
 from pyasg.errors import BackendError
 from pyasg.kernels import has_kernel, lower
 from pyasg.kernels.wgpu.array import (
@@ -112,41 +113,31 @@ class WgpuExecutable:
 
     # ------------------------------------------------------------------ compile time
     def _plan(self, schedule: list[int], kernels: dict[int, WgpuKernel]) -> dict[int, Any]:
-        """A buffer per value: inputs and constants their own, intermediates shared by
-        liveness (never the buffer of one of the node's own inputs), outputs their own."""
+        """A buffer per value: inputs, constants and outputs their own; an alias its input's;
+        the other intermediates shared by the liveness analysis (`pyasg.compile.liveness`),
+        keyed by byte size. A buffer is free only after its last reader ran, so no
+        dispatch binds one buffer as both an input and its output."""
         graph = self.graph
+        live = liveness(graph, schedule, [i for i, k in kernels.items() if k.alias])
+        alloc = Allocator(live)
         outputs = set(graph.outputs)
-        root: dict[int, int] = {}
         for i in schedule:
-            k = kernels.get(i)
-            root[i] = root[graph.nodes[i].inputs[0]] if k is not None and k.alias else i
-        last: dict[int, int] = {}
-        for t, i in enumerate(schedule):
-            for j in graph.nodes[i].inputs:
-                last[root[j]] = t
-        for i in outputs:
-            last[root[i]] = len(schedule)
+            if live.storage[i] == i and i in kernels and i not in outputs:
+                size = max(4, graph.nodes[i].type.size * 4)
+                alloc.take(i, size, size)
+            alloc.step()
+        shared = [create_buffer(size) for _, size in alloc.buffers]
         buffers: dict[int, Any] = {}
-        free: dict[int, list[Any]] = {}
-        dying: dict[int, list[int]] = {}
-        for t, i in enumerate(schedule):
+        for i in schedule:
             node = graph.nodes[i]
-            nbytes = max(4, node.type.size * 4)
-            if root[i] != i:
-                buffers[i] = buffers[root[i]]
-            elif isinstance(node.op, Input) or i in outputs or root[i] in outputs:
-                buffers[i] = create_buffer(nbytes)
-            elif isinstance(node.op, Constant):
-                buffers[i] = create_buffer(nbytes)
-                upload(buffers[i], node.op.value)
+            if live.storage[i] != i:
+                buffers[i] = buffers[live.storage[i]]
+            elif i in alloc.buffer_of:
+                buffers[i] = shared[alloc.buffer_of[i]]
             else:
-                stack = free.get(nbytes)
-                buffers[i] = stack.pop() if stack else create_buffer(nbytes)
-            if root[i] == i and not isinstance(node.op, (Input, Constant)) \
-                    and i not in outputs:
-                dying.setdefault(last.get(i, t), []).append(i)
-            for j in dying.pop(t, []):  # free only after this node ran: never in == out
-                free.setdefault(max(4, graph.nodes[j].type.size * 4), []).append(buffers[j])
+                buffers[i] = create_buffer(max(4, node.type.size * 4))
+                if isinstance(node.op, Constant):
+                    upload(buffers[i], node.op.value)
         return buffers
 
     def _record_plan(self, schedule: list[int], kernels: dict[int, WgpuKernel]) -> list:
