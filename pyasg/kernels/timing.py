@@ -35,10 +35,11 @@ class Timing:
     """What one backend measured of one executable (see the module docstring).
 
     `step_seconds`: the wall time of a plain, uninstrumented call until its results
-    are ready, by the same statistic over rounds as the kernels. `span_seconds`: the wall (numpy: instrumented run) or GPU
-    (wgpu timestamps: first to last timestamp) time that the kernel times are parts
-    of, or None where the method has none. `host_seconds`: wgpu's time to encode and
-    submit a plain call (None on numpy, where the host is the device).
+    are ready, by the same statistic over rounds as the kernels. `span_seconds`: the
+    wall (numpy: instrumented run) or GPU (wgpu timestamps: first to last timestamp)
+    time that the kernel times are parts of, or None where the method has none.
+    `host_seconds`: wgpu's time to encode and submit a plain call (None on numpy,
+    where the host is the device).
     """
 
     method: str
