@@ -200,6 +200,12 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     corner = (base + (np.arange(ho) * sh - ph).reshape(1, 1, ho, 1) * w
               + (np.arange(wo) * sw - pw).reshape(1, 1, 1, wo)).astype(np.int32)
     step = np.array([i * dh * w + j * dw for i in range(kh) for j in range(kw)], np.int32)
+    # the step of each window's first real tap: where every tap is -inf the padding (-inf
+    # too) must not win, as in the reference and PyTorch
+    first_row = [next(i for i in range(kh) if 0 <= o * sh - ph + i * dh < h) for o in range(ho)]
+    first_col = [next(j for j in range(kw) if 0 <= o * sw - pw + j * dw < w) for o in range(wo)]
+    first_real = (np.array(first_row).reshape(ho, 1) * dh * w
+                  + np.array(first_col).reshape(1, wo) * dw).astype(np.int32)
     dtype = np.dtype(in_types[0].dtype)
 
     shape = out_type.shape
@@ -238,6 +244,9 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
             np.subtract(step[k], index, out=delta)
             delta *= take
             index += delta                        # index = step[k] where take
+        if ph or pw:
+            np.isneginf(best, out=take)
+            np.copyto(index, first_real, where=take)
         if out is None:
             out = np.empty(out_type.shape, np.int32)
         np.add(index, corner, out=out)

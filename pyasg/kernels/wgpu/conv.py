@@ -31,10 +31,9 @@ padding cost nothing and no inner loop tests bounds.
 - `MaxPool2dIndices`: one thread per output window, scanning the window in
   row-major (kh, kw) order, numpy's order, and keeping the FIRST maximum
   (strictly greater replaces; the first NaN wins and stops the scan, as
-  numpy's argmax). The scan starts from the window's first tap with value
-  -inf, which is what a padding tap holds, so padding never wins over a real
-  pixel, and a window whose real pixels are all -inf (or that has none) gives
-  the first tap's index, exactly what the numpy reference gives.
+  numpy's argmax). The scan covers the window's real pixels only, from -inf at
+  its first real tap, so the padding never wins, and a window whose real pixels
+  are all -inf gives its first real tap's index, as the reference and PyTorch.
 
 WebGPU limits respected: 3 storage buffers per dispatch, workgroups on a 2-d grid
 (<= 65535 per dimension), 256 threads and 1 KiB of workgroup memory per group.
@@ -247,8 +246,8 @@ def max_pool2d_indices_kernel(op, backend, in_types, out_type):  # noqa: ANN001,
   let w0 = ow * {sw} - {pw};
   let ri = taps(h0, {dh}, {kh}, {h});
   let rj = taps(w0, {dw}, {kw}, {w});
-  var best = bitcast<f32>(0xff800000u);       // -inf: what a padding tap holds
-  var idx = base + h0 * {w} + w0;             // the first tap, as numpy's argmax of all -inf
+  var best = bitcast<f32>(0xff800000u);       // -inf
+  var idx = base + (h0 + ri.x * {dh}) * {w} + w0 + rj.x * {dw};  // the first real tap
   var nan = false;
   for (var ki = ri.x; ki < ri.y; ki = ki + 1) {{
     for (var kj = rj.x; kj < rj.y; kj = kj + 1) {{
