@@ -189,7 +189,7 @@ def test_reductions_with_prologue_and_epilogue_on_wgpu(shape, axis) -> None:  # 
     assert [n.op.op_names for n in fused_nodes(f)] == [("mul", "add", "sum", "mul", "sub",
                                                          "tanh")]
     _close(run(f, [x, bias], "wgpu"), run(g, [x, bias], "wgpu"), 1e-5)
-    _close(run(f, [x, bias], "wgpu"), run(g, [x, bias]), 1e-5)
+    _close(run(f, [x, bias], "wgpu"), run(g, [x, bias], "reference"), 1e-5)
 
 
 def test_a_multi_use_producer_breaks_the_group() -> None:
@@ -325,7 +325,7 @@ def test_dtype_changes_inside_a_group_on_wgpu() -> None:
 
     g = graph_of(f, labels)
     assert fused_nodes(fuse(g, WGPU_OPTS))
-    want = run(g, [labels])
+    want = run(g, [labels], "reference")
     _close(run(fuse(g, WGPU_OPTS), [labels], "wgpu"), want, 0)
     _close(run(fuse(g, NUMPY_OPTS), [labels]), want, 0)
 
@@ -439,12 +439,12 @@ def test_w2_fusion_cuts_wgpu_dispatches(w2_case) -> None:  # noqa: ANN001
 
 
 @WGPU
-def test_w2_trains_on_wgpu_with_fusion_as_on_numpy(w2_case) -> None:  # noqa: ANN001
+def test_w2_trains_on_wgpu_with_fusion_as_on_the_reference(w2_case) -> None:  # noqa: ANN001
     require_wgpu()
     g, leaves = w2_case
     n_io = len(g.outputs) - 1
     losses = []
-    for backend in ("numpy", "wgpu"):
+    for backend in ("reference", "wgpu"):
         ex = pyasg.jit_to_backend(g, backend, fuse=backend == "wgpu")
         args, seen = list(leaves), []
         for _ in range(3):
@@ -481,7 +481,7 @@ def test_a_leafs_operand_never_joins_the_group() -> None:
 def test_a_leafs_operand_read_in_the_group_on_wgpu() -> None:
     require_wgpu()
     g, arrays = _operand_also_read_in_group()
-    _close(run(fuse(g, WGPU_OPTS), arrays, "wgpu"), run(g, arrays), 1e-5)
+    _close(run(fuse(g, WGPU_OPTS), arrays, "wgpu"), run(g, arrays, "reference"), 1e-5)
 
 
 # --------------------------------------------------------------------------- matmul groups
@@ -566,13 +566,13 @@ def test_a_matmul_group_reads_views_and_stores_transposed(case) -> None:  # noqa
 @WGPU
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(matmul_graphs())
-def test_a_matmul_group_on_wgpu_equals_numpy(case) -> None:  # noqa: ANN001
+def test_a_matmul_group_on_wgpu_equals_the_reference(case) -> None:  # noqa: ANN001
     require_wgpu()
     g, arrays = case
     fused = fuse(g, WGPU_OPTS)
     ex = pyasg.jit_to_backend(fused, "wgpu", fuse=False)
     assert ex.kernel_count == 1  # one dispatch: no transpose or epilogue pass left
-    _close([np.asarray(o) for o in ex(*arrays)], run(g, arrays), 1e-5)
+    _close([np.asarray(o) for o in ex(*arrays)], run(g, arrays, "reference"), 1e-5)
 
 
 def test_numpy_keeps_its_views_outside_the_matmul() -> None:
@@ -624,7 +624,7 @@ def test_views_and_stores_of_several_matmuls_on_wgpu() -> None:
     require_wgpu()
     g, arrays = _stored_case()
     fused = fuse(g, WGPU_OPTS)
-    _close(run(fused, arrays, "wgpu"), run(g, arrays), 1e-5)
+    _close(run(fused, arrays, "wgpu"), run(g, arrays, "reference"), 1e-5)
 
 
 @WGPU
@@ -638,7 +638,7 @@ def test_a_split_matmul_carries_its_epilogue_in_the_second_pass() -> None:
     fused = fuse(g, WGPU_OPTS)
     ex = pyasg.jit_to_backend(fused, "wgpu", fuse=False)
     assert ex.kernel_count == 2  # one tile, K = 3000: the split pays, its sum stores
-    _close([np.asarray(o) for o in ex(a, w, bias)], run(g, [a, w, bias]), 1e-5)
+    _close([np.asarray(o) for o in ex(a, w, bias)], run(g, [a, w, bias], "reference"), 1e-5)
 
 
 def test_numpy_fused_kernel_whose_value_is_a_view() -> None:
@@ -694,4 +694,4 @@ def test_a_small_shared_value_is_recomputed_in_each_group() -> None:
 def test_a_recomputed_value_on_wgpu() -> None:
     require_wgpu()
     g, arrays = _softmax_case()
-    _close(run(fuse(g, WGPU_OPTS), arrays, "wgpu"), run(g, arrays), 1e-5)
+    _close(run(fuse(g, WGPU_OPTS), arrays, "wgpu"), run(g, arrays, "reference"), 1e-5)

@@ -1,6 +1,6 @@
 """wgpu parity of the convolution and pooling kernels (pyasg/kernels/wgpu/conv.py).
 
-Every expected value comes from the numpy backend running the same traced graph
+Every expected value comes from the reference backend running the same traced graph
 (`wgpu_parity`), except for long reductions, which are checked against float64
 with a bound proportional to the sum of the absolute products (numpy's float32
 matmul is itself no closer than that). Shapes are small: CI runs these on
@@ -23,7 +23,7 @@ from pyasg.asg.ops import (
     MaxPool2dIndices,
     conv_output_size,
 )
-from pyasg.kernels.numpy import evaluate
+from pyasg.kernels.reference import evaluate
 from tests.wgpu_util import WGPU, run_both, wgpu_parity
 
 pytestmark = WGPU
@@ -148,7 +148,7 @@ def test_max_pool2d_indices(kernel, stride, padding, dilation) -> None:  # noqa:
 
 def test_max_pool2d_indices_nan_and_infinities() -> None:
     """The first NaN wins (numpy's argmax); real -inf pixels still lose to nothing but a
-    later larger value; a window of -inf only gives its first tap, as numpy does."""
+    later larger value; a window of -inf gives its first real tap, as the reference."""
     x = _rand(np.random.default_rng(7), 1, 2, 4, 4)
     x[0, 0, 1, 1] = np.nan
     x[0, 0, 1, 2] = np.nan

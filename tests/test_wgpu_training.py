@@ -1,4 +1,5 @@
-"""Whole training steps on wgpu equal numpy: a TransformerBlock and a small CNN."""
+"""Whole training steps on wgpu equal the reference backend: a TransformerBlock and a
+small CNN."""
 
 import numpy as np
 from wgpu_util import WGPU, require_wgpu
@@ -13,7 +14,7 @@ def _flat(tree):  # noqa: ANN001, ANN202
     return [np.asarray(leaf) for leaf in pyasg.tree_leaves(tree)]
 
 
-def test_transformer_block_loss_and_gradients_match_numpy_within_1e_4():
+def test_transformer_block_loss_and_gradients_match_the_reference_within_1e_4():
     require_wgpu()
     block = nn.TransformerBlock(32, 4, causal=True)
     params = block.init(pyasg.random.key(0))
@@ -29,14 +30,14 @@ def test_transformer_block_loss_and_gradients_match_numpy_within_1e_4():
     def step(params, x, y, pad):  # noqa: ANN001, ANN202
         return pyasg.value_and_grad(loss_fn)(params, x, y, pad)
 
-    loss_np, grads_np = pyasg.jit(step, backend="numpy")(params, x, y, pad)
+    loss_np, grads_np = pyasg.jit(step, backend="reference")(params, x, y, pad)
     loss_gpu, grads_gpu = pyasg.jit(step, backend="wgpu")(params, x, y, pad)
     assert abs(float(loss_gpu) - float(loss_np)) <= 1e-4 * max(1.0, abs(float(loss_np)))
     for g, w in zip(_flat(grads_gpu), _flat(grads_np)):
         np.testing.assert_allclose(g, w, atol=1e-4, rtol=1e-4)
 
 
-def test_training_steps_keep_weights_on_the_gpu_and_follow_numpy():
+def test_training_steps_keep_weights_on_the_gpu_and_follow_the_reference():
     require_wgpu()
     model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
                           nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
@@ -52,7 +53,7 @@ def test_training_steps_keep_weights_on_the_gpu_and_follow_numpy():
         loss, grads = pyasg.value_and_grad(loss_fn)(params)
         return pyasg.tree_map(lambda p, g: p - 0.1 * g, params, grads), loss
 
-    cpu, gpu = pyasg.jit(step, backend="numpy"), pyasg.jit(step, backend="wgpu")
+    cpu, gpu = pyasg.jit(step, backend="reference"), pyasg.jit(step, backend="wgpu")
     p_cpu, p_gpu = params, params
     for _ in range(5):
         p_cpu, loss_cpu = cpu(p_cpu, x, labels)
