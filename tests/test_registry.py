@@ -1,6 +1,7 @@
 """Every primitive op in `OPS` is complete: a frozen hashable dataclass with a one-line
-docstring, a category, a shape rule, a numpy kernel, a VJP rule (or `differentiable =
-False`), and attributes that the JSON format can encode.
+docstring, a category, a shape rule, a reference kernel, a numpy kernel, a wgpu kernel,
+a VJP rule (or `differentiable = False`), attributes that the JSON format can encode,
+and an example here (an instance and input types) that the reference backend runs.
 
 These tests are parametrised over `OPS` itself, so an op added without a kernel or a
 VJP rule fails here by name. `test_the_checks_catch_an_incomplete_op` shows that they do.
@@ -16,14 +17,18 @@ import re
 import numpy as np
 import pytest
 
+import pyasg
 from pyasg.asg import ops
+from pyasg.asg.graph import GraphBuilder
 from pyasg.asg.ops import OPS, Op
 from pyasg.asg.serialize import attr_kinds, decode_attr, encode_attr
 from pyasg.asg.types import TensorType
 from pyasg.errors import GraphFormatError, ShapeError
 from pyasg.kernels import has_kernel
 from pyasg.kernels.numpy import NumpyBackend, evaluate
+from pyasg.kernels.reference import KERNELS
 from pyasg.transforms.vjp import VJP_RULES
+from tests.wgpu_util import WGPU
 
 ALL = sorted(OPS)
 LEAVES = {"Input", "Constant"}
@@ -32,8 +37,6 @@ LEAVES = {"Input", "Constant"}
 #: kind not listed here cannot be saved: add a case to encode_attr/decode_attr first.
 def _example_graph() -> object:
     """A one-op sub-graph, the attribute of a Fused node."""
-    from pyasg.asg.graph import GraphBuilder
-
     b = GraphBuilder()
     x = b.add_input("in0", TensorType((2, 3)))
     return b.build([b.add(ops.Exp(), (x,))])
@@ -78,6 +81,16 @@ EXAMPLES: dict[str, tuple[Op, tuple[TensorType, ...]]] = {
     "RandomBits": (ops.RandomBits((2, 3)), (t(2, dtype="uint32"),)),
     "Where": (ops.Where(), (t(2, 1, dtype="bool"), t(3), t(2, 3))),
     "StopGradient": (ops.StopGradient(), (t(2, 3),)),
+    "Conv2d": (ops.Conv2d((1, 1), (1, 1), (1, 1), 1), (t(1, 2, 5, 5), t(3, 2, 3, 3))),
+    "Conv2dBackwardInput": (ops.Conv2dBackwardInput((2, 2), (1, 1), (1, 1), 1,
+                                                    input_size=(5, 5)),
+                            (t(1, 3, 3, 3), t(3, 2, 3, 3))),
+    "Conv2dBackwardWeight": (ops.Conv2dBackwardWeight((1, 1), (1, 1), (1, 1), 1,
+                                                      kernel_size=(3, 3)),
+                             (t(1, 2, 5, 5), t(1, 3, 5, 5))),
+    "MaxPool2dIndices": (ops.MaxPool2dIndices((2, 2), (2, 2), (0, 0), (1, 1)),
+                         (t(1, 2, 4, 4),)),
+    "Fused": (ops.Fused(_example_graph()), (t(2, 3),)),
 }
 
 
@@ -121,6 +134,8 @@ def registry_problems(cls: type[Op]) -> list[str]:
         problems.append("is not hashable")
     if cls.infer is Op.infer:
         problems.append("does not implement infer")
+    if cls not in KERNELS and name not in LEAVES:
+        problems.append("has no reference kernel")
     if not has_kernel(cls, NumpyBackend) and name not in LEAVES:
         problems.append("has no numpy kernel")
     if name not in LEAVES and cls.differentiable and cls not in VJP_RULES:
@@ -201,9 +216,8 @@ def test_op_implements_infer(name: str) -> None:
         assert isinstance(out, TensorType)
 
 
-@pytest.mark.parametrize("name", sorted(n for n in ALL if example(n) and n not in LEAVES))
-def test_numpy_kernel_agrees_with_the_shape_rule(name: str) -> None:
-    op, types = example(name)  # type: ignore[misc]
+def example_arrays(types: tuple[TensorType, ...]) -> list[np.ndarray]:
+    """Values of these types that every example accepts (indices 0 or 1, floats ~1)."""
     rng = np.random.default_rng(0)
     arrays = []
     for ty in types:
@@ -213,9 +227,38 @@ def test_numpy_kernel_agrees_with_the_shape_rule(name: str) -> None:
             arrays.append(rng.integers(0, 2, ty.shape).astype(ty.dtype))
         else:
             arrays.append(rng.uniform(0.5, 1.5, ty.shape).astype(ty.dtype))
+    return arrays
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ALL if example(n) and n not in LEAVES))
+def test_numpy_kernel_agrees_with_the_shape_rule(name: str) -> None:
+    op, types = example(name)  # type: ignore[misc]
     want = op.infer(*types)
-    got = evaluate(op, *arrays)
+    got = evaluate(op, *example_arrays(types))
     assert got.shape == want.shape and got.dtype == np.dtype(want.dtype), (got, want)
+
+
+@pytest.mark.parametrize("name", sorted(set(ALL) - LEAVES))
+def test_the_reference_backend_runs_the_example_graph(name: str) -> None:
+    """The op's example as a one-node graph: the reference backend runs it, in the shape
+    rule's type, and numpy's value is the same (tests/test_parity_numpy.py is exact)."""
+    found = example(name)
+    assert found is not None, f"{name} has no example in test_registry.EXAMPLES"
+    op, types = found
+    b = GraphBuilder()
+    graph = b.build([b.add(op, [b.add_input(f"x{k}", ty) for k, ty in enumerate(types)])])
+    arrays = example_arrays(types)
+    (got,) = pyasg.jit_to_backend(graph, "reference")(*arrays)
+    assert TensorType.of(got) == graph.output_types[0]
+    np.testing.assert_allclose(pyasg.jit_to_backend(graph, "numpy")(*arrays)[0], got,
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_op_has_a_reference_kernel(name: str) -> None:
+    if name in LEAVES:
+        pytest.skip("Input and Constant are leaves: the executable binds them directly")
+    assert OPS[name] in KERNELS, f"{name} has no kernel in pyasg.kernels.reference.KERNELS"
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -223,6 +266,14 @@ def test_op_has_a_numpy_kernel(name: str) -> None:
     if name in LEAVES:
         pytest.skip("Input and Constant are leaves: the executable binds them directly")
     assert has_kernel(OPS[name], NumpyBackend), f"{name} has no numpy kernel"
+
+
+@WGPU
+@pytest.mark.parametrize("name", sorted(set(ALL) - LEAVES))
+def test_op_has_a_wgpu_kernel(name: str) -> None:
+    """Registered kernels need the `wgpu` package, not an adapter (CI has both)."""
+    wgpu_backend = pytest.importorskip("pyasg.kernels.wgpu")
+    assert has_kernel(OPS[name], wgpu_backend.WgpuBackend), f"{name} has no wgpu kernel"
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -290,6 +341,7 @@ def test_the_checks_catch_an_incomplete_op() -> None:
 
         assert OPS["Frobnicate"] is Frobnicate  # registering happened by subclassing
         problems = registry_problems(Frobnicate)
+        assert "has no reference kernel" in problems
         assert "has no numpy kernel" in problems
         assert "has no VJP rule and does not say differentiable = False" in problems
         quux = registry_problems(Quux)
