@@ -44,26 +44,21 @@ from __future__ import annotations
 from pyasg.asg import ops
 from pyasg.kernels import lower
 from pyasg.kernels.wgpu.backend import WgpuBackend
-from pyasg.kernels.wgpu.codegen import WORKGROUP, bindings, grid, main
-from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
+from pyasg.kernels.wgpu.codegen import WORKGROUP, grid
+from pyasg.kernels.wgpu.kernel import WgpuKernel
+from pyasg.kernels.wgpu.shader import Shader, group_entry, thread_entry
 
 #: Taps per workgroup of the weight gradient: one f32 partial sum each per thread.
 WEIGHT_TAP_BLOCK = 16
 
-TAPS = """fn taps(start: i32, dil: i32, k: i32, size: i32) -> vec2<i32> {
-  // [lo, hi): the kernel taps t with 0 <= start + t * dil < size (empty when lo >= hi);
-  // integer ceilings of non-negative numerators only, so / truncation is a floor
-  var lo = 0;
-  if (start < 0) { lo = (dil - 1 - start) / dil; }
-  var hi = 0;
-  if (size > start) { hi = min(k, (size - start + dil - 1) / dil); }
-  return vec2<i32>(lo, hi);
-}"""
-
-IS_NAN = """fn is_nan(v: f32) -> bool {
-  // by the bits: WGSL lets a compiler assume that v != v is false
-  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-}"""
+def _shader(inputs: tuple[str, ...], out_elem: str) -> Shader:
+    """A shader reading f32 arrays named `inputs` (bound to ("in", 0), ("in", 1), ...)
+    and writing `out`, an array of `out_elem`."""
+    shader = Shader()
+    for k, name in enumerate(inputs):
+        shader.read(name, "f32", ("in", k))
+    shader.write("out", out_elem, ("out",))
+    return shader
 
 
 def _channel_block(out_per_group: int) -> int:
@@ -112,9 +107,9 @@ def conv2d_kernel(op, backend, in_types, out_type):  # noqa: ANN001, ANN201
   }}
   let ob = ((nn * {o}u + o0) * {ho}u + u32(oh)) * {wo}u + u32(ow);
 {stores}"""
-    decls = [("x", "f32", False), ("wt", "f32", False), ("out", "f32", True)]
-    source = "\n\n".join([bindings(decls), TAPS, main(body)])
-    return WgpuKernel((Dispatch(source, grid(threads), (("in", 0), ("in", 1), ("out",))),))
+    shader = _shader(("x", "wt"), "f32")
+    shader.helper("taps")
+    return WgpuKernel((shader.dispatch(thread_entry(body), grid(threads)),))
 
 
 @lower.register(ops.Conv2dBackwardInput, WgpuBackend)
@@ -163,9 +158,8 @@ def conv2d_backward_input_kernel(op, backend, in_types, out_type):  # noqa: ANN0
   }}
   let ib = ((nn * {c}u + c0) * {h}u + u32(ih)) * {w}u + u32(iw);
 {stores}"""
-    decls = [("g", "f32", False), ("wt", "f32", False), ("out", "f32", True)]
-    source = "\n\n".join([bindings(decls), main(body)])
-    return WgpuKernel((Dispatch(source, grid(threads), (("in", 0), ("in", 1), ("out",))),))
+    shader = _shader(("g", "wt"), "f32")
+    return WgpuKernel((shader.dispatch(thread_entry(body), grid(threads)),))
 
 
 @lower.register(ops.Conv2dBackwardWeight, WgpuBackend)
@@ -182,15 +176,7 @@ def conv2d_backward_weight_kernel(op, backend, in_types, out_type):  # noqa: ANN
     groups = o * cg * blocks
     length = n * ho * wo
     tail = f"k < {kk}u && " if blocks * tb != kk else ""
-    source = f"""{bindings([("x", "f32", False), ("g", "f32", False), ("out", "f32", True)])}
-
-var<workgroup> red: array<f32, {WORKGROUP}>;
-
-@compute @workgroup_size({WORKGROUP})
-fn main(@builtin(workgroup_id) wid: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {{
-  let wgi = wid.x + wid.y * nwg.x;     // uniform across the workgroup: early return is safe
+    body = f"""  let wgi = wid.x + wid.y * nwg.x;  // uniform in the workgroup: may return early
   if (wgi >= {groups}u) {{ return; }}
   let blk = wgi % {blocks}u;
   let oc = wgi / {blocks}u;            // o * C/g + cc: the weight's first two indices
@@ -225,10 +211,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
     let k = blk * {tb}u + b;
     if (lid == 0u && k < {kk}u) {{ out[oc * {kk}u + k] = red[0]; }}
     workgroupBarrier();                // red[0] is read before the next tap overwrites it
-  }}
-}}
-"""
-    return WgpuKernel((Dispatch(source, grid(groups, 1), (("in", 0), ("in", 1), ("out",))),))
+  }}"""
+    shader = _shader(("x", "g"), "f32")
+    shader.workgroup("red", f"array<f32, {WORKGROUP}>")
+    return WgpuKernel((shader.dispatch(group_entry(body, WORKGROUP), grid(groups, 1)),))
 
 
 @lower.register(ops.MaxPool2dIndices, WgpuBackend)
@@ -261,6 +247,7 @@ def max_pool2d_indices_kernel(op, backend, in_types, out_type):  # noqa: ANN001,
     }}
   }}
   out[i] = idx;"""
-    decls = [("x", "f32", False), ("out", "i32", True)]
-    source = "\n\n".join([bindings(decls), TAPS, IS_NAN, main(body)])
-    return WgpuKernel((Dispatch(source, grid(out_type.size), (("in", 0), ("out",))),))
+    shader = _shader(("x",), "i32")
+    shader.helper("taps")
+    shader.helper("is_nan")
+    return WgpuKernel((shader.dispatch(thread_entry(body), grid(out_type.size)),))

@@ -28,8 +28,9 @@ from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
 from pyasg.kernels.wgpu.backend import WgpuBackend
-from pyasg.kernels.wgpu.codegen import bindings, grid, main, wgsl_type
-from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
+from pyasg.kernels.wgpu.codegen import grid, wgsl_type
+from pyasg.kernels.wgpu.kernel import WgpuKernel
+from pyasg.kernels.wgpu.shader import Shader, thread_entry
 
 
 def split_index(shape: tuple[int, ...], axis: int, k: int) -> tuple[int, int]:
@@ -52,6 +53,16 @@ def index_code(indices: TensorType, n: int, k: int, inner: int) -> str:
     return "\n".join(lines)
 
 
+def _shader(data: tuple[str, str], indices: TensorType, out_elem: str) -> Shader:
+    """A shader reading `data` (name, element type) at ("in", 0) and `indices` at
+    ("in", 1), and writing `out`, an array of `out_elem`."""
+    sh = Shader()
+    sh.read(*data, ("in", 0))
+    sh.read("indices", wgsl_type(indices), ("in", 1))
+    sh.write("out", out_elem, ("out",))
+    return sh
+
+
 @lower.register(ops.Gather, WgpuBackend)
 def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     x, indices = in_types
@@ -60,12 +71,11 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     n, k = x.shape[op.axis], indices.size
     _, inner = split_index(out_type.shape, op.axis, indices.ndim)
     ty = wgsl_type(x)
-    decls = [("x", ty, False), ("indices", wgsl_type(indices), False), ("out", ty, True)]
     body = (f"  if (i >= {out_type.size}u) {{ return; }}\n"
             f"{index_code(indices, n, k, inner)}\n"
             f"  out[i] = x[(o * {n}u + idx) * {inner}u + r];")
-    source = "\n\n".join([bindings(decls), main(body)])
-    return WgpuKernel((Dispatch(source, grid(out_type.size), (("in", 0), ("in", 1), ("out",))),))
+    sh = _shader(("x", ty), indices, ty)
+    return WgpuKernel((sh.dispatch(thread_entry(body), grid(out_type.size)),))
 
 
 # out[at] += u, atomically, per stored type; `out` is array<atomic<...>>.
@@ -93,12 +103,9 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     n, k = op.size, indices.size
     _, inner = split_index(updates.shape, op.axis, indices.ndim)
     stored, add = ATOMIC_ADD[out_type.dtype]
-    decls = [("updates", wgsl_type(updates), False), ("indices", wgsl_type(indices), False),
-             ("out", stored, True)]
     body = (f"  if (i >= {updates.size}u) {{ return; }}\n"
             f"{index_code(indices, n, k, inner)}\n"
             f"  let at = (o * {n}u + idx) * {inner}u + r;\n"
             f"  let u = updates[i];\n{add}")
-    source = "\n\n".join([bindings(decls), main(body)])
-    return WgpuKernel((Dispatch(source, grid(updates.size), (("in", 0), ("in", 1), ("out",))),),
-                      zero_output=True)
+    sh = _shader(("updates", wgsl_type(updates)), indices, stored)
+    return WgpuKernel((sh.dispatch(thread_entry(body), grid(updates.size)),), zero_output=True)

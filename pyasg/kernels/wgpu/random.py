@@ -14,8 +14,9 @@ from pyasg.asg import ops
 from pyasg.kernels import lower
 from pyasg.kernels.reference.random import PARITY, ROTATIONS
 from pyasg.kernels.wgpu.backend import WgpuBackend
-from pyasg.kernels.wgpu.codegen import bindings, grid, main
-from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
+from pyasg.kernels.wgpu.codegen import grid
+from pyasg.kernels.wgpu.kernel import WgpuKernel
+from pyasg.kernels.wgpu.shader import Shader, thread_entry
 
 
 def threefry_body(size: int) -> str:
@@ -41,6 +42,7 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     size = out_type.size
     if size == 0:
         return WgpuKernel()
-    decls = [("key", "u32", False), ("out", "u32", True)]
-    source = "\n\n".join([bindings(decls), main(threefry_body(size))])
-    return WgpuKernel((Dispatch(source, grid(size), (("in", 0), ("out",))),))
+    sh = Shader()
+    sh.read("key", "u32", ("in", 0))
+    sh.write("out", "u32", ("out",))
+    return WgpuKernel((sh.dispatch(thread_entry(threefry_body(size)), grid(size)),))

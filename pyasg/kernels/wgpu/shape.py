@@ -20,17 +20,9 @@ from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
 from pyasg.kernels.wgpu.backend import WgpuBackend
-from pyasg.kernels.wgpu.codegen import (
-    bindings,
-    broadcast_offset,
-    coords,
-    grid,
-    literal,
-    main,
-    strides,
-    wgsl_type,
-)
-from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
+from pyasg.kernels.wgpu.codegen import broadcast_offset, coords, grid, literal, strides, wgsl_type
+from pyasg.kernels.wgpu.kernel import WgpuKernel
+from pyasg.kernels.wgpu.shader import Shader, thread_entry
 
 
 def _linear(terms: list[tuple[str, int]], base: int = 0) -> str:
@@ -44,6 +36,14 @@ def _linear(terms: list[tuple[str, int]], base: int = 0) -> str:
     return expr + "".join(f" - {m}" for m in minus)
 
 
+def _copy_shader(ty: str, k: int) -> Shader:
+    """A shader reading `in0`, bound to the node's k-th input, and writing `out`."""
+    sh = Shader()
+    sh.read("in0", ty, ("in", k))
+    sh.write("out", ty, ("out",))
+    return sh
+
+
 def copy_kernel(out: TensorType, offset: str, prelude: str = "",
                 value: str | None = None) -> WgpuKernel:
     """out[i] = in0[offset] (one thread per output element, coordinates `c0..` in scope).
@@ -51,8 +51,6 @@ def copy_kernel(out: TensorType, offset: str, prelude: str = "",
     With `value`, `prelude` must let `inside`, and padding elements get `value`."""
     if out.size == 0:
         return WgpuKernel()
-    ty = wgsl_type(out)
-    decls = [("in0", ty, False), ("out", ty, True)]
     body = [f"  if (i >= {out.size}u) {{ return; }}"]
     if out.shape:
         body.append(coords(out.shape))
@@ -63,8 +61,8 @@ def copy_kernel(out: TensorType, offset: str, prelude: str = "",
     else:
         # branch rather than select(): a padding element must not read in0 at all
         body.append(f"  if (inside) {{ out[i] = in0[{offset}]; }} else {{ out[i] = {value}; }}")
-    source = "\n\n".join([bindings(decls), main("\n".join(body))])
-    return WgpuKernel((Dispatch(source, grid(out.size), (("in", 0), ("out",))),))
+    sh = _copy_shader(wgsl_type(out), 0)
+    return WgpuKernel((sh.dispatch(thread_entry("\n".join(body)), grid(out.size)),))
 
 
 @lower.register(ops.Reshape, WgpuBackend)
@@ -141,7 +139,6 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     inner = math.prod(shape[axis + 1:])  # elements per step along `axis`
     out_row = shape[axis] * inner  # one output "row": everything from `axis` on
     ty = wgsl_type(out_type)
-    decls = bindings([("in0", ty, False), ("out", ty, True)])
     dispatches, start = [], 0
     for k, t in enumerate(in_types):
         row = t.shape[axis] * inner  # the operand's part of an output row
@@ -151,7 +148,6 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
             body = (f"  if (i >= {t.size}u) {{ return; }}\n"
                     f"  out[(i / {row}u) * {out_row}u + {start * inner}u + i % {row}u]"
                     f" = in0[i];")
-            dispatches.append(Dispatch("\n\n".join([decls, main(body)]), grid(t.size),
-                                       (("in", k), ("out",))))
+            dispatches.append(_copy_shader(ty, k).dispatch(thread_entry(body), grid(t.size)))
         start += t.shape[axis]
     return WgpuKernel(tuple(dispatches))
