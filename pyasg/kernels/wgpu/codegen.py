@@ -1,8 +1,14 @@
-"""Helpers that write WGSL: types, bindings, grids, and broadcast index arithmetic.
+"""The WGSL vocabulary of the generators: types, grids, literals, index arithmetic.
 
 Every kernel is generated from Python with the shapes of its node baked in as
 constants. Threads are laid out on a 2-d grid so that no dimension exceeds 65535
-workgroups (WebGPU's portable limit); `INDEX` recovers the flat thread index.
+workgroups (WebGPU's portable limit); `shader.thread_entry` recovers the flat thread
+index. (A shader itself is put together by `shader.Shader`.)
+
+>>> grid(70_000 * 256)
+(35000, 2, 1)
+>>> broadcast_offset((4, 3), (1, 3))
+'c1 * 1u'
 """
 
 from __future__ import annotations
@@ -31,27 +37,6 @@ def grid(threads: int, per_group: int = WORKGROUP) -> tuple[int, int, int]:
         return (groups, 1, 1)
     y = -(-groups // MAX_GROUPS)
     return (-(-groups // y), y, 1)
-
-
-def bindings(decls: Sequence[tuple[str, str, bool]]) -> str:
-    """Binding declarations: (name, element type, writable) in binding order."""
-    lines = []
-    for k, (name, elem, writable) in enumerate(decls):
-        access = "read_write" if writable else "read"
-        lines.append(f"@group(0) @binding({k}) var<storage, {access}> {name}: array<{elem}>;")
-    return "\n".join(lines)
-
-
-def main(body: str, per_group: int = WORKGROUP) -> str:
-    """A compute entry point `main` whose body sees `i`, the flat thread index."""
-    return (
-        f"@compute @workgroup_size({per_group})\n"
-        "fn main(@builtin(global_invocation_id) gid: vec3<u32>,\n"
-        "        @builtin(num_workgroups) nwg: vec3<u32>) {\n"
-        f"  let i = gid.x + gid.y * nwg.x * {per_group}u;\n"
-        f"{body}\n"
-        "}\n"
-    )
 
 
 def strides(shape: Sequence[int]) -> list[int]:

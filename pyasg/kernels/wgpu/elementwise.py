@@ -1,202 +1,155 @@
-"""WGSL kernels of the elementwise ops: one generated shader per (op, shapes, dtype).
+"""WGSL kernels of the elementwise ops: one expression row per op class, one shader per node.
 
-One thread per output element; broadcasting is index arithmetic on constants baked
-into the shader. WGSL lacks some of numpy's functions or defines them differently
-(log1p, expm1, erf, pow of a negative base, integer floor division and modulo), so
-those are written out below with numpy's semantics.
+`EXPRESSIONS` holds every elementwise op's WGSL, as a function of its operands `a`,
+`b`, `c` (and the WGSL type they have): the single-op kernel below and the fused
+group's kernel (`fused.py`) both read it, and the kernels are registered from its
+keys, so an op has exactly one definition of what it computes on the GPU. Where WGSL
+lacks one of numpy's functions or defines it differently, the row calls a helper of
+`helpers.HELPERS` with numpy's semantics.
+
+The kernel: one thread per output element; broadcasting is index arithmetic on
+constants baked into the shader; operands are read and the result written through
+`Load` / `Store` hooks.
+
+>>> expression(ops.Neg(), (TensorType((3,), "uint32"),), TensorType((3,), "uint32")).text
+'0u - a'
+>>> expression(ops.Tanh(), (TensorType((3,)),), TensorType((3,)))
+Expr(text='tanh_f(a)', helpers=('tanh_f',))
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
 from pyasg.kernels.wgpu.backend import WgpuBackend
-from pyasg.kernels.wgpu.codegen import (
-    bindings,
-    broadcast_offset,
-    coords,
-    grid,
-    main,
-    wgsl_type,
-)
+from pyasg.kernels.wgpu.codegen import broadcast_offset, coords, grid, wgsl_type
 from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
+from pyasg.kernels.wgpu.shader import Buffer, Load, Shader, Store, thread_entry
 
-# Helper functions a shader may need, emitted only when used.
-HELPERS = {
-    "log1p_f": """fn log1p_f(x: f32) -> f32 {
-  let u = 1.0 + x;
-  if (u == 1.0) { return x; }
-  return log(u) * x / (u - 1.0);
-}""",
-    "expm1_f": """fn expm1_f(x: f32) -> f32 {
-  if (abs(x) < 1e-5) { return x + 0.5 * x * x; }
-  return exp(x) - 1.0;
-}""",
-    "erf_f": """fn erf_f(x: f32) -> f32 {
-  // Numerical Recipes' erfc approximation (fractional error < 1.2e-7); WGSL has no erf
-  // and Abramowitz & Stegun 7.1.26 (1.5e-7 absolute, worse relative) is too coarse.
-  let z = abs(x);
-  let t = 1.0 / (1.0 + 0.5 * z);
-  let y = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418
-        + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587
-        + t * (-0.82215223 + t * 0.17087277)))))))));
-  return sign(x) * (1.0 - y);
-}""",
-    "tanh_f": """fn tanh_f(x: f32) -> f32 {
-  // some drivers overflow exp inside tanh for large |x|; tanh is +-1 there anyway
-  return tanh(clamp(x, -15.0, 15.0));
-}""",
-    "pow_f": """fn pow_f(a: f32, b: f32) -> f32 {
-  // numpy's power: negative bases with integer exponents, 0**0 = 1
-  if (b == 0.0) { return 1.0; }
-  if (a == 0.0) { return select(bitcast<f32>(0x7f800000u), 0.0, b > 0.0); }
-  if (a > 0.0) { return exp2(b * log2(a)); }
-  if (b != floor(b)) { return bitcast<f32>(0x7fc00000u); }
-  let m = exp2(b * log2(-a));
-  return select(m, -m, (abs(b) % 2.0) == 1.0);
-}""",
-    "pow_i": """fn pow_i(a: i32, b: i32) -> i32 {
-  // numpy refuses negative integer powers; here they truncate towards zero
-  if (b < 0) {
-    if (a == 1) { return 1; }
-    if (a == -1) { return select(-1, 1, (b % 2) == 0); }
-    return 0;
-  }
-  var r = 1; var base = a; var e = b;
-  loop {
-    if (e == 0) { break; }
-    if ((e & 1) == 1) { r = r * base; }
-    base = base * base; e = e >> 1u;
-  }
-  return r;
-}""",
-    "pow_u": """fn pow_u(a: u32, b: u32) -> u32 {
-  var r = 1u; var base = a; var e = b;
-  loop {
-    if (e == 0u) { break; }
-    if ((e & 1u) == 1u) { r = r * base; }
-    base = base * base; e = e >> 1u;
-  }
-  return r;
-}""",
-    "floordiv_i": """fn floordiv_i(a: i32, b: i32) -> i32 {
-  if (b == 0) { return 0; }
-  let q = a / b;
-  return select(q, q - 1, (a % b != 0) && ((a < 0) != (b < 0)));
-}""",
-    "mod_i": """fn mod_i(a: i32, b: i32) -> i32 {
-  if (b == 0) { return 0; }
-  let r = a % b;
-  return select(r, r + b, (r != 0) && ((r < 0) != (b < 0)));
-}""",
-    "mod_f": """fn mod_f(a: f32, b: f32) -> f32 {
-  return a - b * floor(a / b);  // the sign of b, as numpy's remainder
-}""",
+
+@dataclass(frozen=True)
+class Expr:
+    """A WGSL expression of the operands `a`, `b`, `c`, and the helpers it calls."""
+
+    text: str
+    helpers: tuple[str, ...] = ()
+
+
+def _call(helper: str, args: str) -> Expr:
+    return Expr(f"{helper}({args})", (helper,))
+
+
+#: A row: (op, operand types, output type) -> the op's expression.
+Row = Callable[[ops.Op, tuple[TensorType, ...], TensorType], Expr]
+
+
+def _row(any_type: str | Expr, **by_type: str | Expr) -> Row:
+    """A row whose expression is `any_type`, or `by_type[t]` where the first operand has
+    WGSL type t (f32, i32, u32)."""
+    def row(op: ops.Op, ins: tuple[TensorType, ...], out: TensorType) -> Expr:
+        e = by_type.get(wgsl_type(ins[0]), any_type)
+        return e if isinstance(e, Expr) else Expr(e)
+    return row
+
+
+def _cast(op: ops.Op, ins: tuple[TensorType, ...], out: TensorType) -> Expr:
+    src, dst = wgsl_type(ins[0]), wgsl_type(out)
+    if out.dtype == "bool":
+        return Expr(f"select(0u, 1u, a != {_ZERO[src]})")
+    if src == dst:  # bool and uint32 share u32
+        return Expr("a")
+    return Expr(f"{dst}(a)")  # float -> int truncates towards zero, as numpy
+
+
+_ZERO = {"f32": "0.0", "i32": "0", "u32": "0u"}
+
+EXPRESSIONS: dict[type[ops.Op], Row] = {
+    ops.Neg: _row("-a", u32="0u - a"),
+    ops.Abs: _row("abs(a)", u32="a"),
+    ops.Sign: _row("sign(a)", u32="select(0u, 1u, a > 0u)"),
+    ops.Exp: _row("exp(a)"),
+    ops.Log: _row("log(a)"),
+    ops.Log1p: _row(_call("log1p_f", "a")),
+    ops.Expm1: _row(_call("expm1_f", "a")),
+    ops.Sqrt: _row("sqrt(a)"),
+    ops.Sin: _row("sin(a)"),
+    ops.Cos: _row("cos(a)"),
+    ops.Tanh: _row(_call("tanh_f", "a")),
+    ops.Erf: _row(_call("erf_f", "a")),
+    ops.Add: _row("a + b"),
+    ops.Sub: _row("a - b"),
+    ops.Mul: _row("a * b"),
+    ops.Div: _row("a / b"),
+    ops.FloorDiv: _row("floor(a / b)", i32=_call("floordiv_i", "a, b"),
+                       u32="select(0u, a / b, b != 0u)"),
+    ops.Mod: _row(_call("mod_f", "a, b"), i32=_call("mod_i", "a, b"),
+                  u32="select(0u, a % b, b != 0u)"),
+    ops.Pow: _row(_call("pow_f", "a, b"), i32=_call("pow_i", "a, b"),
+                  u32=_call("pow_u", "a, b")),
+    ops.Maximum: _row("max(a, b)"),
+    ops.Minimum: _row("min(a, b)"),
+    ops.Less: _row("select(0u, 1u, a < b)"),
+    ops.LessEqual: _row("select(0u, 1u, a <= b)"),
+    ops.Greater: _row("select(0u, 1u, a > b)"),
+    ops.GreaterEqual: _row("select(0u, 1u, a >= b)"),
+    ops.Equal: _row("select(0u, 1u, a == b)"),
+    ops.NotEqual: _row("select(0u, 1u, a != b)"),
+    ops.Where: _row("select(c, b, a != 0u)"),
+    ops.Cast: _cast,
 }
 
 
-def _unary(op: ops.Op, ty: str) -> tuple[str, tuple[str, ...]]:
-    """The WGSL expression of a unary op on `a` of type `ty`, and the helpers it needs."""
-    kind = type(op)
-    if kind is ops.Neg:
-        return ("0u - a" if ty == "u32" else "-a"), ()
-    if kind is ops.Abs:
-        return ("a" if ty == "u32" else "abs(a)"), ()
-    if kind is ops.Sign:
-        if ty == "u32":
-            return "select(0u, 1u, a > 0u)", ()
-        return "sign(a)", ()
-    table = {ops.Exp: ("exp(a)", ()), ops.Log: ("log(a)", ()), ops.Sqrt: ("sqrt(a)", ()),
-             ops.Sin: ("sin(a)", ()), ops.Cos: ("cos(a)", ()),
-             ops.Tanh: ("tanh_f(a)", ("tanh_f",)), ops.Erf: ("erf_f(a)", ("erf_f",)),
-             ops.Log1p: ("log1p_f(a)", ("log1p_f",)), ops.Expm1: ("expm1_f(a)", ("expm1_f",))}
-    return table[kind]
+def expression(op: ops.Op, ins: tuple[TensorType, ...], out: TensorType) -> Expr:
+    """The WGSL expression of elementwise `op` on operands `a`, `b`, `c` of types `ins`.
+
+    >>> expression(ops.Mod(), (TensorType((2,), "int32"),) * 2, TensorType((2,), "int32"))
+    Expr(text='mod_i(a, b)', helpers=('mod_i',))
+    """
+    return EXPRESSIONS[type(op)](op, ins, out)
 
 
-def _binary(op: ops.Op, ty: str) -> tuple[str, tuple[str, ...]]:
-    kind = type(op)
-    simple = {ops.Add: "a + b", ops.Sub: "a - b", ops.Mul: "a * b", ops.Div: "a / b",
-              ops.Maximum: "max(a, b)", ops.Minimum: "min(a, b)",
-              ops.Less: "select(0u, 1u, a < b)", ops.LessEqual: "select(0u, 1u, a <= b)",
-              ops.Greater: "select(0u, 1u, a > b)",
-              ops.GreaterEqual: "select(0u, 1u, a >= b)",
-              ops.Equal: "select(0u, 1u, a == b)", ops.NotEqual: "select(0u, 1u, a != b)"}
-    if kind in simple:
-        return simple[kind], ()
-    if kind is ops.Pow:
-        name = {"f32": "pow_f", "i32": "pow_i", "u32": "pow_u"}[ty]
-        return f"{name}(a, b)", (name,)
-    if kind is ops.FloorDiv:
-        if ty == "f32":
-            return "floor(a / b)", ()
-        if ty == "u32":
-            return "select(0u, a / b, b != 0u)", ()
-        return "floordiv_i(a, b)", ("floordiv_i",)
-    if kind is ops.Mod:
-        if ty == "f32":
-            return "mod_f(a, b)", ("mod_f",)
-        if ty == "u32":
-            return "select(0u, a % b, b != 0u)", ()
-        return "mod_i(a, b)", ("mod_i",)
-    raise KeyError(kind)
+def elementwise_pass(out: TensorType, ins: Sequence[TensorType], expr: Expr,
+                     loads: Sequence[Load], store: Store) -> Dispatch:
+    """One thread per element i of `out`: `store(i, expr)`, where operand k (`a`, `b`,
+    `c`) is `loads[k]` at its offset broadcast to `out`'s shape.
+
+    >>> t = TensorType((4, 3))
+    >>> d = elementwise_pass(t, (t, TensorType((3,))), Expr("a * b"),
+    ...                      [Buffer(f"in{k}", "f32", ("in", k)).load for k in (0, 1)],
+    ...                      Buffer("out", "f32", ("out",)).store)
+    >>> d.bindings, d.workgroups
+    ((('in', 0), ('in', 1), ('out',)), (1, 1, 1))
+    """
+    sh = Shader()
+    for h in expr.helpers:
+        sh.helper(h)
+    lines = [f"  if (i >= {out.size}u) {{ return; }}"]
+    if out.shape and any(t.shape != out.shape for t in ins):
+        lines.append(coords(out.shape))
+    lines += [f"  let {'abc'[k]} = {load(sh, broadcast_offset(out.shape, t.shape))};"
+              for k, (t, load) in enumerate(zip(ins, loads))]
+    lines.append(f"  {store(sh, 'i', expr.text)}")
+    return sh.dispatch(thread_entry("\n".join(lines)), grid(out.size))
 
 
-def elementwise_kernel(out: TensorType, inputs: tuple[TensorType, ...], expr: str,
-                       helpers: tuple[str, ...] = (), names: str = "abc") -> WgpuKernel:
-    """out[i] = expr, where `a`, `b`, `c` are the (broadcast) inputs at i."""
-    decls = [(f"in{k}", wgsl_type(t), False) for k, t in enumerate(inputs)]
-    decls.append(("out", wgsl_type(out), True))
-    loads = "\n".join(f"  let {names[k]} = in{k}[{broadcast_offset(out.shape, t.shape)}];"
-                      for k, t in enumerate(inputs))
-    need_coords = any(t.shape != out.shape for t in inputs)
-    body = (f"  if (i >= {out.size}u) {{ return; }}\n"
-            + (coords(out.shape) + "\n" if need_coords and out.shape else "")
-            + f"{loads}\n  out[i] = {expr};")
-    source = "\n\n".join([bindings(decls)] + [HELPERS[h] for h in helpers] + [main(body)])
-    binds = tuple(("in", k) for k in range(len(inputs))) + (("out",),)
-    return WgpuKernel((Dispatch(source, grid(out.size), binds),))
+def elementwise_kernel(op: ops.Op, ins: tuple[TensorType, ...],
+                       out: TensorType) -> WgpuKernel:
+    """The kernel of one elementwise node: its row of `EXPRESSIONS` over its inputs."""
+    loads = [Buffer(f"in{k}", wgsl_type(t), ("in", k)).load for k, t in enumerate(ins)]
+    store = Buffer("out", wgsl_type(out), ("out",)).store
+    return WgpuKernel((elementwise_pass(out, ins, expression(op, ins, out), loads, store),))
 
 
-def _register_unary(cls: type) -> None:
-    @lower.register(cls, WgpuBackend)
-    def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
-        expr, helpers = _unary(op, wgsl_type(in_types[0]))
-        return elementwise_kernel(out_type, in_types, expr, helpers)
+def _lower(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
+    return elementwise_kernel(op, tuple(in_types), out_type)
 
 
-def _register_binary(cls: type) -> None:
-    @lower.register(cls, WgpuBackend)
-    def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
-        expr, helpers = _binary(op, wgsl_type(in_types[0]))
-        return elementwise_kernel(out_type, in_types, expr, helpers)
-
-
-for _cls in (ops.Neg, ops.Abs, ops.Sign, ops.Exp, ops.Log, ops.Log1p, ops.Expm1, ops.Sqrt,
-             ops.Sin, ops.Cos, ops.Tanh, ops.Erf):
-    _register_unary(_cls)
-for _cls in (ops.Add, ops.Sub, ops.Mul, ops.Div, ops.FloorDiv, ops.Mod, ops.Pow, ops.Maximum,
-             ops.Minimum, ops.Less, ops.LessEqual, ops.Greater, ops.GreaterEqual, ops.Equal,
-             ops.NotEqual):
-    _register_binary(_cls)
-
-
-@lower.register(ops.Where, WgpuBackend)
-def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
-    return elementwise_kernel(out_type, in_types, "select(c, b, a != 0u)")
-
-
-@lower.register(ops.Cast, WgpuBackend)
-def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
-    src, dst = in_types[0].dtype, out_type.dtype
-    if dst == "bool":
-        zero = {"float32": "0.0", "int32": "0", "uint32": "0u", "bool": "0u"}[src]
-        expr = f"select(0u, 1u, a != {zero})"
-    elif src == dst:
-        expr = "a"
-    else:
-        expr = f"{wgsl_type(dst)}(a)"  # float -> int truncates towards zero, as numpy
-    return elementwise_kernel(out_type, in_types, expr)
+for _cls in EXPRESSIONS:
+    lower.register(_cls, WgpuBackend)(_lower)
 
 
 @lower.register(ops.StopGradient, WgpuBackend)

@@ -5,15 +5,21 @@ computed at the thread's output coordinates: an input (or a smaller intermediate
 is read through its broadcast index map, so broadcasts inside the group are index
 arithmetic, never copies, and a small intermediate is recomputed per thread (cheap
 next to a memory round trip). Each op is a small WGSL function `op<id>` whose body
-is the op's expression from `elementwise.py`, so numpy's semantics carry over.
+is the op's row of `elementwise.EXPRESSIONS`, the row its single-op kernel uses, so
+numpy's semantics carry over.
 
-Reduction group: the reduction planner of `reductions.py` runs as for a lone
-reduction, but its loads call `load_x(q)`, which evaluates the prologue at flat
-index q of the reduction's input, reading the group's inputs directly.
+A group composes with the other generators through their hooks; nothing edits the
+text they produce:
 
-Matmul group: the GEMM of `matmul.py` reads its operands through their view chains
-(`_view_offset`) and writes each product element through `store`, which places it
-(transposed, where a transpose stores it) and applies the epilogue there.
+- Reduction group: the planner of `reductions.py` runs as for a lone reduction. Its
+  `Source` is the prologue: `load_x(q)` evaluates the group at flat index q of the
+  reduction's input, reading the group's inputs directly. Its `Sink` is the
+  epilogue: `epi(r, q)` computes the group's output at output index q from the
+  reduced value r (in a split, the last pass).
+- Matmul group: the GEMM of `matmul.py` reads each operand as a `View` (its chain of
+  views, `_view_offset`) or, where it is a group input, as a `Matrix`, and writes each
+  product element through the `store` hook, which places it (transposed, where a
+  transpose stores it) and applies the epilogue there.
 
 Kernels are cached by (sub-graph, input types, output type), and pipelines by
 source text in `executable.pipeline`.
@@ -21,7 +27,6 @@ source text in `executable.pipeline`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 from pyasg.asg import ops
@@ -30,11 +35,12 @@ from pyasg.asg.types import TensorType
 from pyasg.errors import BackendError
 from pyasg.kernels import lower
 from pyasg.kernels.wgpu.backend import WgpuBackend
-from pyasg.kernels.wgpu.codegen import bindings, coords, grid, literal, main, strides, wgsl_type
-from pyasg.kernels.wgpu.elementwise import HELPERS, _binary, _unary
-from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
-from pyasg.kernels.wgpu.matmul import Fusion, Problem, View, matmul_kernel
-from pyasg.kernels.wgpu.reductions import Reducer, Source, layout, plan
+from pyasg.kernels.wgpu.codegen import coords, grid, literal, strides, wgsl_type
+from pyasg.kernels.wgpu.elementwise import EXPRESSIONS, expression
+from pyasg.kernels.wgpu.kernel import WgpuKernel
+from pyasg.kernels.wgpu.matmul import Matrix, Problem, View, matmul_kernel
+from pyasg.kernels.wgpu.reductions import Reducer, Sink, Source, fill_pass, layout, plan
+from pyasg.kernels.wgpu.shader import Buffer, Load, Shader, Store, thread_entry
 
 
 def _offset(out_shape: tuple[int, ...], in_shape: tuple[int, ...], var: str) -> str:
@@ -57,54 +63,29 @@ def _permuted(out_shape: tuple[int, ...], t_shape: tuple[int, ...],
     return " + ".join(terms) if terms else "0u"
 
 
-def _cast_expr(src: str, dst: str) -> str:
-    if dst == "bool":
-        zero = {"float32": "0.0", "int32": "0", "uint32": "0u", "bool": "0u"}[src]
-        return f"select(0u, 1u, a != {zero})"
-    if src == dst or wgsl_type(src) == wgsl_type(dst):
-        return "a"
-    return f"{wgsl_type(dst)}(a)"  # float -> int truncates towards zero, as numpy
+def _input(k: int, in_types: tuple[TensorType, ...]) -> Buffer:
+    """Group input k, binding ("in", k)."""
+    return Buffer(f"in{k}", wgsl_type(in_types[k]), ("in", k))
 
 
-def _op_fn(name: str, op: ops.Op, ins: tuple[TensorType, ...], out: TensorType,
-           helpers: set[str]) -> str:
-    """`fn name(a, b, c) -> T { return <the op's WGSL expression>; }`."""
-    if isinstance(op, ops.Unary):
-        expr, need = _unary(op, wgsl_type(ins[0]))
-    elif isinstance(op, ops.Binary):
-        expr, need = _binary(op, wgsl_type(ins[0]))
-    elif isinstance(op, ops.Where):
-        expr, need = "select(c, b, a != 0u)", ()
-    elif isinstance(op, ops.Cast):
-        expr, need = _cast_expr(ins[0].dtype, out.dtype), ()
-    else:
+def _op_fn(sh: Shader, i: int, op: ops.Op, ins: tuple[TensorType, ...],
+           out: TensorType) -> str:
+    """Declare `fn op<i>(a, b, c) -> T { return <the op's row of EXPRESSIONS>; }`."""
+    if type(op) not in EXPRESSIONS:
         raise BackendError(f"the fused wgpu kernel has no code for {op.name}")
-    helpers.update(need)
+    expr = expression(op, ins, out)
+    for h in expr.helpers:
+        sh.helper(h)
     params = ", ".join(f"{'abc'[k]}: {wgsl_type(t)}" for k, t in enumerate(ins))
-    return f"fn {name}({params}) -> {wgsl_type(out)} {{ return {expr}; }}"
+    return sh.function(f"op{i}", params, f"  return {expr.text};", wgsl_type(out))
 
 
-@dataclass(frozen=True)
-class _Body:
-    """WGSL computing a group's value `value` at coordinates of `shape` from flat `var`."""
-
-    functions: str
-    lets: str
-    value: str
-    inputs: tuple[int, ...]  # the positions of the group inputs it reads
-    helpers: tuple[str, ...]  # names of `HELPERS` it calls (see `_with_helpers`)
-
-
-def _with_helpers(source: str, body: _Body) -> str:
-    """`source` plus the helper functions `body` calls that it does not define yet."""
-    missing = [HELPERS[h] for h in body.helpers if f"fn {h}(" not in source]
-    return "\n\n".join([source, *missing]) if missing else source
-
-
-def _body(op: Fused, root: int, shape: tuple[int, ...], var: str,
-          given: dict[int, str] | None = None) -> _Body:
-    """The lets computing node `root` of `op`'s sub-graph at flat index `var` of `shape`;
-    `given` maps nodes to WGSL expressions already known there (a reduction's result)."""
+def _body(sh: Shader, op: Fused, root: int, shape: tuple[int, ...], var: str,
+          in_types: tuple[TensorType, ...],
+          given: dict[int, str] | None = None) -> tuple[str, str]:
+    """(WGSL lets, value): node `root` of `op`'s sub-graph at flat index `var` of `shape`,
+    its functions and the inputs it reads declared in `sh`; `given` maps nodes to WGSL
+    expressions already known there (a reduction's result, a product)."""
     sub = op.graph
     given = given or {}
     needed = _ancestors(sub, root, set(given))
@@ -112,10 +93,8 @@ def _body(op: Fused, root: int, shape: tuple[int, ...], var: str,
     used: list[int] = []
     for k, j in enumerate(sub.inputs):
         if j in needed:
-            names[j] = f"in{k}[{_offset(shape, sub.nodes[j].type.shape, var)}]"
+            names[j] = _input(k, in_types).load(sh, _offset(shape, sub.nodes[j].type.shape, var))
             used.append(k)
-    fns: list[str] = []
-    helpers: set[str] = set()
     permuted = any(isinstance(sub.nodes[i].op, ops.Transpose) for i in needed)
     lines = [coords(shape, var)] if shape and (permuted or any(
         sub.nodes[sub.inputs[k]].type.shape != shape for k in used)) else []
@@ -128,17 +107,26 @@ def _body(op: Fused, root: int, shape: tuple[int, ...], var: str,
         elif isinstance(node.op, ops.Transpose):  # a leaf: its operand is a group input
             k = list(sub.inputs).index(node.inputs[0])
             x_shape = sub.nodes[node.inputs[0]].type.shape
-            names[i] = f"in{k}[{_permuted(shape, node.type.shape, x_shape, node.op.perm)}]"
+            at = _permuted(shape, node.type.shape, x_shape, node.op.perm)
+            names[i] = _input(k, in_types).load(sh, at)
         elif isinstance(node.op, (ops.BroadcastTo, ops.StopGradient)):
             names[i] = names[node.inputs[0]]  # the same value at the projected coordinates
         else:
             ins = tuple(sub.nodes[j].type for j in node.inputs)
-            fns.append(_op_fn(f"op{i}", node.op, ins, node.type, helpers))
-            args = ", ".join(names[j] for j in node.inputs)
-            lines.append(f"  let v{i} = op{i}({args});")
+            fn = _op_fn(sh, i, node.op, ins, node.type)
+            lines.append(f"  let v{i} = {fn}({', '.join(names[j] for j in node.inputs)});")
             names[i] = f"v{i}"
-    return _Body("\n\n".join(fns), "\n".join(x for x in lines if x), names[root],
-                 tuple(used), tuple(sorted(helpers)))
+    return "\n".join(x for x in lines if x), names[root]
+
+
+def _reads(op: Fused, root: int, given: set[int]) -> set[int]:
+    """The group inputs (positions) that computing `root` from `given` reads."""
+    needed = _ancestors(op.graph, root, given)
+    return {k for k, j in enumerate(op.graph.inputs) if j in needed}
+
+
+def _function_body(lets: str, last: str) -> str:
+    return "\n".join(x for x in (lets, last) if x)
 
 
 def _ancestors(sub, root: int, stop: set[int]) -> set[int]:  # noqa: ANN001
@@ -154,87 +142,58 @@ def _ancestors(sub, root: int, stop: set[int]) -> set[int]:  # noqa: ANN001
     return seen
 
 
-class _PrologueSource(Source):
-    """A reduction's source whose element q is the prologue `load_x(q)`."""
+def _prologue(op: Fused, x: int, shape: tuple[int, ...], in_types: tuple[TensorType, ...],
+              ty: str) -> Load:
+    """The load hook reading element q of node x (a reduction's input): `load_x(q)`."""
+    def load(sh: Shader, at: str) -> str:
+        lets, value = _body(sh, op, x, shape, "q", in_types)
+        sh.function("load_x", "q: u32", _function_body(lets, f"  return {value};"), ty)
+        return f"load_x({at})"
+    return load
 
-    def load(self, r: str) -> tuple[str, str]:
-        at = f"base + red_off({r})"
-        return f"load_x({at})", r
+
+def _epilogue(op: Fused, red_id: int, in_types: tuple[TensorType, ...], ty: str,
+              out_type: TensorType) -> Store:
+    """The store hook writing the group's output at q from reduced value r: `epi(r, q)`."""
+    out_ty = wgsl_type(out_type)
+
+    def store(sh: Shader, at: str, value: str) -> str:
+        lets, result = _body(sh, op, op.graph.outputs[0], out_type.shape, "q", in_types,
+                             {red_id: "r"})
+        sh.function("epi", f"r: {ty}, q: u32", _function_body(lets, f"  return {result};"),
+                    out_ty)
+        return Buffer("out", out_ty, ("out",)).store(sh, at, f"epi({value}, {at})")
+    return store
 
 
 def _reduction_kernel(op: Fused, red_id: int, in_types: tuple[TensorType, ...],
                       out_type: TensorType) -> WgpuKernel:
-    """A reduction with its prologue (in its loads) and epilogue (in its final store)."""
+    """A reduction with its prologue (its source) and epilogue (its sink)."""
     sub = op.graph
     node = sub.nodes[red_id]
     x = sub.nodes[node.inputs[0]].type
     red = Reducer("sum" if isinstance(node.op, ops.Sum) else "max", wgsl_type(x))
     lay = layout(x.shape, node.op.axes)
-    out_ty = wgsl_type(out_type)
     if lay.outputs == 0:
         return WgpuKernel()
-    epi = _body(op, sub.outputs[0], out_type.shape, "q", {red_id: "r"})
+    store = (Buffer("out", wgsl_type(out_type), ("out",)).store if sub.outputs[0] == red_id
+             else _epilogue(op, red_id, in_types, red.ty, out_type))
     if lay.count == 0:  # an empty sum is zeros, then the epilogue
-        pro_inputs: tuple[int, ...] = ()
-        text = f"  if (i >= {lay.outputs}u) {{ return; }}\n  out[i] = {red.zero};"
-        dispatches = (Dispatch("\n\n".join([bindings([("out", out_ty, True)]), main(text)]),
-                               grid(lay.outputs), (("out",),)),)
-        scratch: tuple[int, ...] = ()
-    else:
-        pro = _body(op, node.inputs[0], x.shape, "q")
-        pro_inputs = pro.inputs
-        src = _PrologueSource("in", None, tuple((f"in{k}", wgsl_type(in_types[k]))
-                                               for k in pro.inputs),
-                              tuple(("in", k) for k in pro.inputs))
-        dispatches, scratch = plan(red, lay, src, out_ty)
-        load = f"fn load_x(q: u32) -> {red.ty} {{\n{pro.lets}\n  return {pro.value};\n}}"
-        extra = "\n\n".join(t for t in (pro.functions, load) if t)
-        # only the pass reading the inputs calls load_x (a split's pass 2 reads partials)
-        dispatches = tuple(Dispatch(_with_helpers(d.source + "\n\n" + extra, pro),
-                                    d.workgroups, d.bindings)
-                           if any(b[0] == "in" for b in d.bindings) else d
-                           for d in dispatches)
-    if sub.outputs[0] != red_id:
-        dispatches = tuple(_with_epilogue(d, epi, pro_inputs, in_types, red.ty, out_ty)
-                           if ("out",) in d.bindings else d for d in dispatches)
+        return WgpuKernel((fill_pass(lay.outputs, red.zero, store),))
+    src = Source(_prologue(op, node.inputs[0], x.shape, in_types, red.ty))
+    dispatches, scratch = plan(red, lay, src, Sink(store))
     return WgpuKernel(dispatches, scratch=scratch)
-
-
-def _with_epilogue(d: Dispatch, epi: _Body, declared: tuple[int, ...],
-                   in_types: tuple[TensorType, ...], ty: str, out_ty: str) -> Dispatch:
-    """`d` storing `epi(acc, o)` instead of the reduction's `acc` at output index o."""
-    source = d.source
-    for store in ("out[i] = acc;", "out[o] = acc;", "out[i] = 0.0;", "out[i] = 0;",
-                  "out[i] = 0u;"):
-        if store in source:
-            at, value = store[4], store.split("= ")[1][:-1]
-            source = source.replace(store, f"out[{at}] = epi({value}, {at});")
-            break
-    else:
-        raise BackendError("internal: no store to attach a fused epilogue to")
-    have = set(declared) if any(b[0] == "in" for b in d.bindings) else set()
-    new = [k for k in epi.inputs if k not in have]
-    n = len(d.bindings)
-    decls = "\n".join(f"@group(0) @binding({n + m}) var<storage, read> in{k}: "
-                       f"array<{wgsl_type(in_types[k])}>;" for m, k in enumerate(new))
-    fn = f"fn epi(r: {ty}, q: u32) -> {out_ty} {{\n{epi.lets}\n  return {epi.value};\n}}"
-    extra = "\n\n".join(t for t in (decls, epi.functions, fn) if t)
-    return Dispatch(_with_helpers(source + "\n\n" + extra, epi), d.workgroups,
-                    d.bindings + tuple(("in", k) for k in new))
 
 
 def _elementwise_kernel(op: Fused, in_types: tuple[TensorType, ...],
                         out_type: TensorType) -> WgpuKernel:
     if out_type.size == 0:
         return WgpuKernel()
-    b = _body(op, op.graph.outputs[0], out_type.shape, "i")
-    decls = [(f"in{k}", wgsl_type(t), False) for k, t in enumerate(in_types)]
-    decls.append(("out", wgsl_type(out_type), True))
-    text = (f"  if (i >= {out_type.size}u) {{ return; }}\n{b.lets}\n  out[i] = {b.value};")
-    source = _with_helpers("\n\n".join(x for x in (bindings(decls), b.functions, main(text))
-                                         if x), b)
-    binds = tuple(("in", k) for k in range(len(in_types))) + (("out",),)
-    return WgpuKernel((Dispatch(source, grid(out_type.size), binds),))
+    sh = Shader()
+    lets, value = _body(sh, op, op.graph.outputs[0], out_type.shape, "i", in_types)
+    store = Buffer("out", wgsl_type(out_type), ("out",)).store(sh, "i", value)
+    text = _function_body(f"  if (i >= {out_type.size}u) {{ return; }}\n{lets}", f"  {store}")
+    return WgpuKernel((sh.dispatch(thread_entry(text), grid(out_type.size)),))
 
 
 def _view_offset(sub, x: int, p: Problem, left: bool,  # noqa: ANN001
@@ -292,23 +251,36 @@ def _matmul_kernel(op: Fused, mm: int, in_types: tuple[TensorType, ...],
     stored = [i for i in sub.live_ids if isinstance(sub.nodes[i].op, ops.Transpose)
               and sub.nodes[i].inputs[0] == mm]
     head = stored[0] if stored else mm
-    lines = []
+    reads = _reads(op, sub.outputs[0], {head})
+
+    def operand(side: str, k: int, view: str | None, other: int) -> Matrix | View:
+        array, bound, ty = f"in{k}", ("in", k), wgsl_type(in_types[k])
+        if view is not None:
+            return View(side, array, bound, ty, view)
+        # vec4 loads only where nothing else reads the binding (as scalars)
+        alone = k != other and k not in reads
+        return (Matrix.lhs if side == "a" else Matrix.rhs)(p, array, bound, alone)
+
+    place = []
     if stored:  # element q of the product lands at its transposed place o
         shape, perm = node.type.shape, sub.nodes[head].op.perm
-        lines.append(coords(shape, "q", "m"))
+        place.append(coords(shape, "q", "m"))
         o = " + ".join(f"m{perm[a]} * {st}u" for a, st in enumerate(strides(out_type.shape))
                        if out_type.shape[a] != 1) or "0u"
-        lines.append(f"  let o = {o};")
+        place.append(f"  let o = {o};")
     else:
-        lines.append("  let o = q;")
-    epi = _body(op, sub.outputs[0], out_type.shape, "o", {head: "r"})
-    ty = wgsl_type(out_type)
-    store = (f"fn store(q: u32, r: {ty}) {{\n" + "\n".join(x for x in lines + [epi.lets] if x)
-             + f"\n  out[o] = {epi.value};\n}}")
-    store = _with_helpers("\n\n".join(x for x in (epi.functions, store) if x), epi)
-    fusion = Fusion(View(ka, a_view), View(kb, b_view), store, epi.inputs,
-                    tuple(wgsl_type(t) for t in in_types))
-    return matmul_kernel(a, b, fusion=fusion)
+        place.append("  let o = q;")
+    out = Buffer("out", wgsl_type(out_type), ("out",))
+
+    def store(sh: Shader, at: str, value: str) -> str:
+        lets, result = _body(sh, op, sub.outputs[0], out_type.shape, "o", in_types,
+                             {head: "r"})
+        body = "\n".join(x for x in place + [lets, f"  {out.store(sh, 'o', result)}"] if x)
+        sh.function("store", f"q: u32, r: {p.ty}", body)
+        return f"store({at}, {value});"
+
+    return matmul_kernel(a, b, operands=(operand("a", ka, a_view, kb),
+                                         operand("b", kb, b_view, ka)), store=store)
 
 
 @lru_cache(maxsize=1024)

@@ -4,7 +4,7 @@ numpy's semantics: batched, batch dimensions broadcast, a 1-D left operand is a 
 (M = 1) and a 1-D right operand a column (N = 1), their unit dimension dropped from
 the result (which leaves the row-major layout unchanged, so the kernel never knows).
 
-Algorithm (`gemm_source`): the output of every batch is cut into TM x TN tiles, one
+Algorithm (`gemm_pass`): the output of every batch is cut into TM x TN tiles, one
 workgroup per tile (tiles and batches are flattened onto a 2-d grid of workgroups,
 so any size fits under 65535 per dimension). The workgroup walks K in steps of TK:
 its threads cooperatively copy a TM x TK tile of A (stored transposed, k-major) and a
@@ -35,11 +35,13 @@ dispatch (the reduction module's column sum) adds them up. On an H200 that took 
 gives `FEW_GROUPS` workgroups of short K (`_unsplit_tile`: a weight gradient of a
 small layer), the product runs in one pass: the second dispatch would cost more.
 
-Fused (`Fusion`, from `fused.py`): a matmul heading a fused group reads an operand
-through its views (a WGSL function from (batch, row, col) to the input's offset:
-transposes, reshapes and broadcasts cost index arithmetic, not a copy) and writes
-every product element through the group's `store` (a transposed place, an
-elementwise epilogue); a split's second pass carries the store.
+Hooks: the GEMM reads each operand through an `Operand` (`Matrix`: a row-major matrix
+per batch, the fast path with vec4 loads where rows allow; `View`: a function from
+(batch, row, col) to the offset of an input, so that transposes, reshapes and
+broadcasts cost index arithmetic, not a copy) and writes every product element
+through a `Store` (the output, vec4 where rows allow; a split's partials; or a fused
+group's transposed place and elementwise epilogue, from `fused.py`). A split's second
+pass carries the final store.
 
 lavapipe (CI) checks that every variant is right; the defaults were measured on an
 H200 through Vulkan (see the comment at `LARGE`).
@@ -49,15 +51,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 from pyasg.asg import ops
 from pyasg.asg.types import TensorType
-from pyasg.errors import BackendError
 from pyasg.kernels import lower
 from pyasg.kernels.wgpu.backend import WgpuBackend
-from pyasg.kernels.wgpu.codegen import bindings, broadcast_offset, coords, grid, wgsl_type
+from pyasg.kernels.wgpu.codegen import broadcast_offset, coords, grid, wgsl_type
 from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
-from pyasg.kernels.wgpu.reductions import Layout, Reducer, partials_source, plan
+from pyasg.kernels.wgpu.reductions import Layout, Reducer, Sink, partials, plan
+from pyasg.kernels.wgpu.shader import Buffer, Shader, Store, group_entry
 
 LANES = "xyzw"
 #: Split K while the output tiles are fewer workgroups than this ...
@@ -160,100 +163,134 @@ def _aligned(x: tuple[int, ...], y: tuple[int, ...]) -> list[tuple[int, int]]:
     return list(zip((1,) * (n - len(x)) + x, (1,) * (n - len(y)) + y))
 
 
-def batch_fn(name: str, out_batch: tuple[int, ...], in_batch: tuple[int, ...]) -> str:
-    """`fn name(bt: u32) -> u32`: which matrix of an operand output batch `bt` uses."""
+def batch_fn(sh: Shader, name: str, out_batch: tuple[int, ...],
+             in_batch: tuple[int, ...]) -> str:
+    """Declare `fn name(bt: u32) -> u32`: which matrix of an operand output batch `bt`
+    uses; returns `name`."""
     if math.prod(in_batch) <= 1:
-        return f"fn {name}(bt: u32) -> u32 {{ return 0u; }}"
+        return sh.function(name, "bt: u32", "  return 0u;", "u32")
     if in_batch == out_batch[len(out_batch) - len(in_batch):] \
             and math.prod(in_batch) == math.prod(out_batch):
-        return f"fn {name}(bt: u32) -> u32 {{ return bt; }}"
-    return (f"fn {name}(bt: u32) -> u32 {{\n{coords(out_batch, 'bt')}\n"
-            f"  return {broadcast_offset(out_batch, in_batch)};\n}}")
+        return sh.function(name, "bt: u32", "  return bt;", "u32")
+    return sh.function(name, "bt: u32", f"{coords(out_batch, 'bt')}\n"
+                       f"  return {broadcast_offset(out_batch, in_batch)};", "u32")
+
+
+class Operand(Protocol):
+    """How the GEMM reads one operand: element (row, col) of its matrix for output batch
+    `bt` (WGSL u32 expressions). `load4` (called only where `vec4`) reads elements
+    (row, col .. col + 3) as one vec4, col a multiple of 4."""
+
+    vec4: bool
+
+    def setup(self, sh: Shader, bt: str) -> str:
+        """WGSL lets run once per workgroup before any load ("" for none)."""
+
+    def load(self, sh: Shader, bt: str, row: str, col: str) -> str: ...
+
+    def load4(self, sh: Shader, bt: str, row: str, col: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """An operand stored as one row-major `rows` x `cols` matrix per batch of its own
+    (`batch`, broadcast against the product's `out_batch`) in binding `array`: the plain
+    kernel's fast path. `vectorise`: whether the binding may be read as vec4s (not
+    where something else reads it as scalars).
+
+    >>> p = Problem.of(TensorType((8, 16)), TensorType((16, 4)))
+    >>> sh = Shader()
+    >>> a = Matrix.lhs(p, "a", ("in", 0))
+    >>> a.setup(sh, "bt"), a.load4(sh, "bt", "gm", "gk")
+    ('  let a_base = a_batch(bt) * 128u;', 'a[(a_base + gm * 16u + gk) / 4u]')
+    """
+
+    name: str  # "a" or "b": names its lets and functions
+    array: str
+    bound: tuple
+    ty: str
+    rows: int
+    cols: int
+    batch: tuple[int, ...]
+    out_batch: tuple[int, ...]
+    vectorise: bool = True
+
+    @classmethod
+    def lhs(cls, p: Problem, array: str, bound: tuple, vectorise: bool = True) -> Matrix:
+        """The left operand of `p`: m x k matrices."""
+        return cls("a", array, bound, p.ty, p.m, p.k, p.a_batch, p.batch, vectorise)
+
+    @classmethod
+    def rhs(cls, p: Problem, array: str, bound: tuple, vectorise: bool = True) -> Matrix:
+        """The right operand of `p`: k x n matrices."""
+        return cls("b", array, bound, p.ty, p.k, p.n, p.b_batch, p.batch, vectorise)
+
+    @property
+    def vec4(self) -> bool:
+        # rows of whole vec4s; an empty operand's 4-byte placeholder is too small to bind
+        # as an array of vec4
+        return self.vectorise and self.rows * self.cols > 0 and self.cols % 4 == 0
+
+    def setup(self, sh: Shader, bt: str) -> str:
+        fn = batch_fn(sh, f"{self.name}_batch", self.out_batch, self.batch)
+        return f"  let {self.name}_base = {fn}({bt}) * {self.rows * self.cols}u;"
+
+    def _at(self, row: str, col: str) -> str:
+        return f"{self.name}_base + {row} * {self.cols}u + {col}"
+
+    def load(self, sh: Shader, bt: str, row: str, col: str) -> str:
+        return f"{sh.read(self.array, self.ty, self.bound)}[{self._at(row, col)}]"
+
+    def load4(self, sh: Shader, bt: str, row: str, col: str) -> str:
+        array = sh.read(self.array, f"vec4<{self.ty}>", self.bound)
+        return f"{array}[({self._at(row, col)}) / 4u]"
 
 
 @dataclass(frozen=True)
 class View:
-    """Where a fused GEMM reads an operand: group input `k`, and `offset`, the WGSL
-    lets of a function of (bt, r, c) that end in `off`, the flat offset of element
-    (r, c) of output batch bt (transposes, reshapes, broadcasts of the input); None for
-    a row-major matrix per batch, the plain kernel's fast path (vec4 where rows allow)."""
+    """An operand read through views of the input in binding `array`: `offset`, the
+    WGSL lets of a function of (bt, r, c) ending in `off`, the flat offset of element
+    (r, c) for output batch bt (transposes, reshapes, broadcasts; see `fused.py`)."""
 
-    k: int
-    offset: str | None = None
+    name: str  # "a" or "b": names its function
+    array: str
+    bound: tuple
+    ty: str
+    offset: str
+    vec4 = False
 
+    def setup(self, sh: Shader, bt: str) -> str:
+        sh.function(f"{self.name}_off", "bt: u32, r: u32, c: u32",
+                    f"{self.offset}\n  return off;", "u32")
+        return ""
 
-@dataclass(frozen=True)
-class Fusion:
-    """What a fused group adds to a matmul: its operands' views, and `store`, the WGSL of
-    `fn store(q: u32, r: T)` that writes product element q (the flat index in the
-    product's row-major order) through the group's epilogue; `reads` are the group
-    inputs `store` reads and `types` the WGSL element type of every group input."""
-
-    a: View
-    b: View
-    store: str
-    reads: tuple[int, ...]
-    types: tuple[str, ...]
+    def load(self, sh: Shader, bt: str, row: str, col: str) -> str:
+        array = sh.read(self.array, self.ty, self.bound)
+        return f"{array}[{self.name}_off({bt}, {row}, {col})]"
 
 
-def _vec_loads(p: Problem, t: Tile, fusion: Fusion | None) -> tuple[bool, bool, bool]:
-    """vec4 global loads of A and B, vec4 stores: where rows are whole vec4s (K > 0: an
-    empty operand's 4-byte placeholder is too small to bind as an array of vec4), the
-    operand is a plain matrix, and its binding is read by nothing else."""
-    vec_a = p.k > 0 and p.k % 4 == 0 and t.tk % 4 == 0
-    vec_b = p.k > 0 and p.n % 4 == 0 and t.vn == 4  # and the B tile is vec4 too
-    if fusion is None:
-        return vec_a, vec_b, p.n % 4 == 0 and t.vn == 4
-    a, b = fusion.a, fusion.b
-    vec_a = vec_a and a.offset is None and a.k != b.k and a.k not in fusion.reads
-    vec_b = vec_b and b.offset is None and b.k != a.k and b.k not in fusion.reads
-    return vec_a, vec_b, False  # a fused store is scalar: the epilogue runs per element
-
-
-def gemm_bindings(p: Problem, t: Tile, splits: int,
-                  fusion: Fusion | None) -> tuple[str, tuple[tuple, ...]]:
-    """The binding declarations of the GEMM pass and what is bound, in order."""
-    ty = p.ty
-    vec_a, vec_b, vec_out = _vec_loads(p, t, fusion)
-    out = ("out4" if vec_out else "out", _vec(4 if vec_out else 1, ty), True)
-    sink: tuple = ("out",) if splits == 1 else ("tmp", 0)
-    if fusion is None:
-        decls = [("a4" if vec_a else "a", _vec(4 if vec_a else 1, ty), False),
-                 ("b4" if vec_b else "b", _vec(4 if vec_b else 1, ty), False), out]
-        return bindings(decls), (("in", 0), ("in", 1), sink)
-    vec = {fusion.a.k: vec_a, fusion.b.k: vec_b}
-    ks = list(dict.fromkeys([fusion.a.k, fusion.b.k]
-                            + (list(fusion.reads) if splits == 1 else [])))
-    decls = [(f"in{k}", _vec(4 if vec.get(k) else 1, fusion.types[k]), False) for k in ks]
-    return bindings(decls + [out]), tuple(("in", k) for k in ks) + (sink,)
-
-
-def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0,
-                fusion: Fusion | None = None) -> str:
-    """The WGSL of a batched, broadcast, bounds-checked tiled matmul (module docstring).
+def gemm_pass(p: Problem, t: Tile, a: Operand, b: Operand, store: Store,
+              store4: Store | None = None, splits: int = 1, k_split: int = 0) -> Dispatch:
+    """The batched, broadcast, bounds-checked tiled matmul of `p` (module docstring):
+    operands read through `a` and `b`, product element q (flat, row-major) written by
+    `store(q, value)`, or four at once by `store4(q / 4, vec4)` where given and the
+    output rows are whole vec4s.
 
     With `splits` > 1, workgroup (tile, s) sums only k in [s * k_split, ...) (k_split a
-    multiple of tk, so no k-tile straddles two splits) and writes its partial product
-    to slice s of a [splits][batch][m][n] buffer bound where the output would be.
-    With `fusion`, operands are read through their views and (unsplit) every product
-    element is written by `store`.
+    multiple of tk, so no k-tile straddles two splits) and stores its partial product
+    as slice s of a [splits][batch][m][n] array.
     """
+    sh = Shader()
     ty, vm, vn = p.ty, t.vm, t.vn
     tx_n, ty_n = t.tn // t.rn, t.tm // t.rm  # threads along N and along M
     tiles_n, tiles_m = -(-p.n // t.tn), -(-p.m // t.tm)
     n_out = math.prod(p.batch)
-    groups = tiles_n * tiles_m * math.prod(p.batch) * splits
-    vec_a, vec_b, vec_out = _vec_loads(p, t, fusion)
-    decls, _ = gemm_bindings(p, t, splits, fusion)
-    a_arr, b_arr = ("a", "b") if fusion is None else (f"in{fusion.a.k}", f"in{fusion.b.k}")
-    a_view = fusion.a.offset if fusion else None
-    b_view = fusion.b.offset if fusion else None
-    if vec_a:
-        a_arr = "a4" if fusion is None else a_arr
-    if vec_b:
-        b_arr = "b4" if fusion is None else b_arr
-    shared = (f"var<workgroup> As: array<{_vec(vm, ty)}, {t.tk * t.tm // vm}>;  // [k][m]\n"
-              f"var<workgroup> Bs: array<{_vec(vn, ty)}, {t.tk * t.tn // vn}>;  // [k][n]")
+    groups = tiles_n * tiles_m * n_out * splits
+    vec_a = a.vec4 and t.tk % 4 == 0
+    vec_b = b.vec4 and t.vn == 4  # and the B tile is vec4 too
+    vec_out = store4 is not None and p.n % 4 == 0 and t.vn == 4
+    sh.workgroup("As", f"array<{_vec(vm, ty)}, {t.tk * t.tm // vm}>")  # [k][m]
+    sh.workgroup("Bs", f"array<{_vec(vn, ty)}, {t.tk * t.tn // vn}>")  # [k][n]
 
     def store_a(k: str, m: str, value: str) -> str:
         """As[k][m] = value (one lane of a vector when vm > 1)."""
@@ -263,6 +300,18 @@ def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0,
 
     lines: list[str] = []
     emit = lines.append
+    emit(f"  let g = wid.x + wid.y * nwg.x;\n  if (g >= {groups}u) {{ return; }}"
+         "  // uniform: the same for the whole workgroup")
+    if splits > 1:
+        emit(f"  let s = g % {splits}u;\n  let gt = g / {splits}u;\n"
+             f"  let k_lo = s * {k_split}u;\n  let k_hi = min(k_lo + {k_split}u, {p.k}u);")
+    else:
+        emit(f"  let gt = g;\n  let k_lo = 0u;\n  let k_hi = {p.k}u;")
+    emit(f"  let tn = gt % {tiles_n}u;\n  let tm = (gt / {tiles_n}u) % {tiles_m}u;\n"
+         f"  let bt = gt / {tiles_n * tiles_m}u;")
+    emit(f"  let m0 = tm * {t.tm}u;\n  let n0 = tn * {t.tn}u;")
+    emit("\n".join(x for x in (a.setup(sh, "bt"), b.setup(sh, "bt")) if x))
+
     # ---- cooperative loads of the A tile (transposed into As) and the B tile
     load_a: list[str] = []
     n_a = t.tm * t.tk // (4 if vec_a else 1)
@@ -275,15 +324,14 @@ def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0,
                        "    let gm = m0 + m;", "    let gk = k0 + kq;",
                        f"    var v = vec4<{ty}>();",
                        f"    if (gm < {p.m}u && gk < {p.k}u) "
-                       f"{{ v = {a_arr}[(a_base + gm * {p.k}u + gk) / 4u]; }}"]
+                       f"{{ v = {a.load4(sh, 'bt', 'gm', 'gk')}; }}"]
             load_a += ["    " + store_a(f"kq + {j}u", "m", f"v.{LANES[j]}") for j in range(4)]
         else:
             load_a += [guard, f"    let e = {e};", f"    let m = e / {t.tk}u;",
                        f"    let kk = e % {t.tk}u;", "    let gm = m0 + m;",
                        "    let gk = k0 + kk;", f"    var v = {ty}();",
                        f"    if (gm < {p.m}u && gk < {p.k}u) "
-                       + (f"{{ v = {a_arr}[a_off(bt, gm, gk)]; }}" if a_view is not None
-                          else f"{{ v = {a_arr}[a_base + gm * {p.k}u + gk]; }}"),
+                       f"{{ v = {a.load(sh, 'bt', 'gm', 'gk')}; }}",
                        "    " + store_a("kk", "m", "v")]
         load_a.append("  }")
     load_b: list[str] = []
@@ -296,7 +344,7 @@ def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0,
                        f"    let nq = e % {t.tn // 4}u;", "    let gk = k0 + kk;",
                        "    let gn = n0 + nq * 4u;", f"    var v = vec4<{ty}>();",
                        f"    if (gk < {p.k}u && gn < {p.n}u) "
-                       f"{{ v = {b_arr}[(b_base + gk * {p.n}u + gn) / 4u]; }}",
+                       f"{{ v = {b.load4(sh, 'bt', 'gk', 'gn')}; }}",
                        "    Bs[e] = v;"]
         else:
             target = (f"Bs[e / {vn}u][e % {vn}u]" if vn > 1 else "Bs[e]")  # e = kk*tn + n
@@ -304,8 +352,7 @@ def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0,
                        f"    let n = e % {t.tn}u;", "    let gk = k0 + kk;",
                        "    let gn = n0 + n;", f"    var v = {ty}();",
                        f"    if (gk < {p.k}u && gn < {p.n}u) "
-                       + (f"{{ v = {b_arr}[b_off(bt, gk, gn)]; }}" if b_view is not None
-                          else f"{{ v = {b_arr}[b_base + gk * {p.n}u + gn]; }}"),
+                       f"{{ v = {b.load(sh, 'bt', 'gk', 'gn')}; }}",
                        f"    {target} = v;"]
         load_b.append("  }")
 
@@ -313,19 +360,6 @@ def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0,
     rows = [(g, j) for g in range(t.rm // vm) for j in range(vm)]
     cols = range(t.rn // vn)
     accs = [f"acc_{r}_{c}" for r in range(t.rm) for c in cols]
-
-    emit(f"  let g = wid.x + wid.y * nwg.x;\n  if (g >= {groups}u) {{ return; }}"
-         "  // uniform: the same for the whole workgroup")
-    if splits > 1:
-        emit(f"  let s = g % {splits}u;\n  let gt = g / {splits}u;\n"
-             f"  let k_lo = s * {k_split}u;\n  let k_hi = min(k_lo + {k_split}u, {p.k}u);")
-    else:
-        emit(f"  let gt = g;\n  let k_lo = 0u;\n  let k_hi = {p.k}u;")
-    emit(f"  let tn = gt % {tiles_n}u;\n  let tm = (gt / {tiles_n}u) % {tiles_m}u;\n"
-         f"  let bt = gt / {tiles_n * tiles_m}u;")
-    emit(f"  let m0 = tm * {t.tm}u;\n  let n0 = tn * {t.tn}u;")
-    emit(f"  let a_base = a_batch(bt) * {p.m * p.k}u;\n"
-         f"  let b_base = b_batch(bt) * {p.k * p.n}u;")
     emit(f"  let tx = lid % {tx_n}u;\n  let ty = lid / {tx_n}u;")
     emit("\n".join(f"  var {name} = {_vec(vn, ty)}();" for name in accs))
     emit(f"  for (var k0 = k_lo; k0 < k_hi; k0 += {t.tk}u) {{")
@@ -357,29 +391,14 @@ def gemm_source(p: Problem, t: Tile, splits: int = 1, k_split: int = 0,
             col, acc = f"col{r}_{c}", f"acc_{r}_{c}"
             emit(f"    let {col} = n0 + ({c * tx_n}u + tx) * {vn}u;")
             where = f"o_base + row{r} * {p.n}u + {col}"
-            if fusion is not None and splits == 1:
-                for lane in range(vn):
-                    emit(f"    if ({col} + {lane}u < {p.n}u) "
-                         f"{{ store({where} + {lane}u, {_lane(acc, vn, lane)}); }}")
-                continue
             if vec_out:
-                emit(f"    if ({col} < {p.n}u) {{ out4[({where}) / 4u] = {acc}; }}")
+                emit(f"    if ({col} < {p.n}u) {{ {store4(sh, f'({where}) / 4u', acc)} }}")
                 continue
             for lane in range(vn):
                 emit(f"    if ({col} + {lane}u < {p.n}u) "
-                     f"{{ out[{where} + {lane}u] = {_lane(acc, vn, lane)}; }}")
+                     f"{{ {store(sh, f'{where} + {lane}u', _lane(acc, vn, lane))} }}")
         emit("  }")
-
-    entry = (f"@compute @workgroup_size({t.threads})\n"
-             "fn main(@builtin(workgroup_id) wid: vec3<u32>,\n"
-             "        @builtin(num_workgroups) nwg: vec3<u32>,\n"
-             "        @builtin(local_invocation_index) lid: u32) {\n"
-             + "\n".join(lines) + "\n}\n")
-    views = [f"fn {name}(bt: u32, r: u32, c: u32) -> u32 {{\n{lets}\n  return off;\n}}"
-             for name, lets in (("a_off", a_view), ("b_off", b_view)) if lets is not None]
-    store = [fusion.store] if fusion is not None and splits == 1 else []
-    return "\n\n".join([decls, shared, batch_fn("a_batch", p.batch, p.a_batch),
-                        batch_fn("b_batch", p.batch, p.b_batch), *views, *store, entry])
+    return sh.dispatch(group_entry("\n".join(lines), t.threads), grid(groups, 1))
 
 
 def choose_splits(p: Problem, t: Tile) -> tuple[int, int]:
@@ -408,33 +427,18 @@ def _unsplit_tile(p: Problem, t: Tile) -> Tile | None:
     return None
 
 
-def _store_through(d: Dispatch, fusion: Fusion) -> Dispatch:
-    """The split's final pass `d`, writing every sum through `fusion.store`."""
-    for store in ("out[o] = acc;", "out[i] = acc;"):
-        if store in d.source:
-            at = store[4]
-            source = d.source.replace(store, f"store({at}, acc);")
-            break
-    else:
-        raise BackendError("internal: no store in the split matmul's final pass")
-    n = len(d.bindings)
-    decls = "\n".join(f"@group(0) @binding({n + m}) var<storage, read> in{k}: "
-                      f"array<{fusion.types[k]}>;" for m, k in enumerate(fusion.reads))
-    return Dispatch("\n\n".join(x for x in (source, decls, fusion.store) if x), d.workgroups,
-                    d.bindings + tuple(("in", k) for k in fusion.reads))
-
-
 def matmul_kernel(a: TensorType, b: TensorType, tile: Tile | None = None,
-                  split: bool = True, fusion: Fusion | None = None) -> WgpuKernel:
-    """The kernel of one MatMul node, or with `fusion` of a fused group it heads;
-    `tile` overrides `choose_tile`.
+                  split: bool = True, operands: tuple[Operand, Operand] | None = None,
+                  store: Store | None = None) -> WgpuKernel:
+    """The kernel of one MatMul node, or, with `operands` and `store`, of the fused group
+    it heads (views in, epilogue out); `tile` overrides `choose_tile`.
 
     Split K: pass 1 writes `splits` partial products to a scratch buffer, laid out
     [split][batch][m][n], and the reduction planner's column sum (coalesced: neighbouring
-    threads own neighbouring outputs) adds them into the output, through the fused
-    group's `store` where there is one. A split is a second dispatch and a round trip
-    through memory: where a default tile alone gives enough short workgroups
-    (`_unsplit_tile`), the product runs in one pass instead.
+    threads own neighbouring outputs) adds them into the output, through `store` where
+    one is given. A split is a second dispatch and a round trip through memory: where a
+    default tile alone gives enough short workgroups (`_unsplit_tile`), the product
+    runs in one pass instead.
     """
     p = Problem.of(a, b)
     size = p.m * p.n * math.prod(p.batch)
@@ -446,17 +450,18 @@ def matmul_kernel(a: TensorType, b: TensorType, tile: Tile | None = None,
         one_pass = _unsplit_tile(p, t)
         if one_pass is not None:
             t, splits, k_split = one_pass, 1, p.k
-    groups = -(-p.n // t.tn) * -(-p.m // t.tm) * math.prod(p.batch) * splits
-    gemm = Dispatch(gemm_source(p, t, splits, k_split, fusion), grid(groups, 1),
-                    gemm_bindings(p, t, splits, fusion)[1])
+    lhs, rhs = operands or (Matrix.lhs(p, "a", ("in", 0)), Matrix.rhs(p, "b", ("in", 1)))
+    vec4 = f"vec4<{p.ty}>"
+    # a fused store is scalar: its epilogue runs per element
+    final, final4 = ((store, None) if store is not None else
+                     (Buffer("out", p.ty, ("out",)).store, Buffer("out", vec4, ("out",)).store))
     if splits == 1:
-        return WgpuKernel((gemm,))
-    partials = Layout(((size, 1),), ((splits, size),), size, splits)
-    total, _ = plan(Reducer("sum", p.ty), partials, partials_source(p.ty, False), p.ty,
+        return WgpuKernel((gemm_pass(p, t, lhs, rhs, final, final4),))
+    part, part4 = Buffer("part", p.ty, ("tmp", 0)), Buffer("part", vec4, ("tmp", 0))
+    gemm = gemm_pass(p, t, lhs, rhs, part.store, part4.store, splits, k_split)
+    summed = Layout(((size, 1),), ((splits, size),), size, splits)
+    total, _ = plan(Reducer("sum", p.ty), summed, partials(p.ty, False)[0], Sink(final),
                     split=False)
-    if fusion is not None:
-        total = tuple(_store_through(d, fusion) if ("out",) in d.bindings else d
-                      for d in total)
     return WgpuKernel((gemm,) + total, scratch=(4 * size * splits,))
 
 

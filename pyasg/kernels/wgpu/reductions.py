@@ -38,6 +38,11 @@ a pair beats another only if its value is greater, or equal with a smaller index
 NaN counts as greater than everything), so it returns numpy's FIRST maximum whatever
 order the threads and the tree combine in. NaN is tested on the bits, because WGSL
 lets a compiler assume that float comparisons never see a NaN.
+
+Hooks: a pass reads element `at` of what it reduces through its `Source` (a `Load`:
+the input tensor, a fused group's prologue, a split's partials) and writes output
+element `at` through its `Sink` (a `Store`: the output, a fused group's epilogue, a
+split's partials), so the planner never knows what surrounds it.
 """
 
 from __future__ import annotations
@@ -49,8 +54,9 @@ from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
 from pyasg.kernels.wgpu.backend import WgpuBackend
-from pyasg.kernels.wgpu.codegen import bindings, grid, main, strides, wgsl_type
+from pyasg.kernels.wgpu.codegen import grid, strides, wgsl_type
 from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
+from pyasg.kernels.wgpu.shader import Buffer, Load, Shader, Store, group_entry, thread_entry
 
 #: Reduced sizes up to this run one thread per output with a serial loop.
 SMALL = 64
@@ -68,11 +74,6 @@ LANES = 32
 #: Loads each thread issues per loop iteration (independent: in flight together).
 UNROLL = 4
 
-IS_NAN = """fn is_nan(x: f32) -> bool {
-  // on the bits: WGSL lets compilers assume that float comparisons never see a NaN
-  return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
-}"""
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -89,6 +90,9 @@ def layout(shape: tuple[int, ...], axes: tuple[int, ...]) -> Layout:
 
     Merging is exact for a row-major tensor: the merged dimension's stride is that of
     its innermost member, and a dropped size-1 dimension never separates two strides.
+
+    >>> layout((4, 1, 5, 6), (2, 3))
+    Layout(kept=((4, 30),), reduced=((30, 1),), outputs=4, count=30)
     """
     groups: list[list] = []  # [size, stride, reduced]
     for d, (n, st) in enumerate(zip(shape, strides(shape))):
@@ -106,19 +110,19 @@ def layout(shape: tuple[int, ...], axes: tuple[int, ...]) -> Layout:
                   math.prod(n for n, _ in reduced))
 
 
-def offset_fn(name: str, groups: tuple[tuple[int, int], ...]) -> str:
-    """`fn name(q: u32) -> u32`: the input offset of flat index q over merged `groups`."""
-    if not groups:
-        return f"fn {name}(q: u32) -> u32 {{ return 0u; }}"
-    if len(groups) == 1:
-        stride = groups[0][1]
-        return f"fn {name}(q: u32) -> u32 {{ return {'q' if stride == 1 else f'q * {stride}u'}; }}"
-    lines = [f"fn {name}(q0: u32) -> u32 {{", "  var q = q0;", "  var off = 0u;"]
+def offset_fn(sh: Shader, name: str, groups: tuple[tuple[int, int], ...]) -> str:
+    """Declare `fn name(q: u32) -> u32`: the input offset of flat index q over merged
+    `groups` (see `Layout`); returns `name`."""
+    if len(groups) <= 1:
+        stride = groups[0][1] if groups else 0
+        value = "0u" if not groups else "q" if stride == 1 else f"q * {stride}u"
+        return sh.function(name, "q: u32", f"  return {value};", "u32")
+    lines = ["  var q = q0;", "  var off = 0u;"]
     for size, stride in reversed(groups[1:]):  # innermost first: q % size is its coordinate
         lines.append(f"  off += (q % {size}u) * {stride}u;")
         lines.append(f"  q = q / {size}u;")
     lines.append(f"  return off + q * {groups[0][1]}u;")
-    return "\n".join(lines) + "\n}"
+    return sh.function(name, "q0: u32", "\n".join(lines), "u32")
 
 
 @dataclass(frozen=True)
@@ -128,24 +132,24 @@ class Reducer:
     kind: str
     ty: str
 
-    @property
-    def helpers(self) -> str:
-        """WGSL functions the shaders call: `comb(a, b)`, or `better(bv, bi, av, ai)`."""
-        nan = self.ty == "f32"
+    def declare(self, sh: Shader) -> None:
+        """Declare the function the passes call: `comb(a, b)`, or `better(bv, bi, av, ai)`."""
+        t, nan = self.ty, self.ty == "f32"
+        if nan and self.kind != "sum":
+            sh.helper("is_nan")
         if self.kind == "sum":
-            return f"fn comb(a: {self.ty}, b: {self.ty}) -> {self.ty} {{ return a + b; }}"
-        if self.kind == "max":
-            body = ("  if (is_nan(a)) { return a; }\n  if (is_nan(b)) { return b; }\n"
-                    if nan else "")
-            return (IS_NAN + "\n\n" if nan else "") + (
-                f"fn comb(a: {self.ty}, b: {self.ty}) -> {self.ty} {{\n{body}"
-                "  return max(a, b);\n}")
-        body = ("  let an = is_nan(av);\n  let bn = is_nan(bv);\n"
-                "  if (an || bn) { return bn && (!an || bi < ai); }\n" if nan else "")
-        return (IS_NAN + "\n\n" if nan else "") + (
-            f"fn better(bv: {self.ty}, bi: u32, av: {self.ty}, ai: u32) -> bool {{\n"
-            "  // does (bv, bi) beat (av, ai)? ties go to the smaller index: numpy's first max\n"
-            f"{body}  return bv > av || (bv == av && bi < ai);\n}}")
+            sh.function("comb", f"a: {t}, b: {t}", "  return a + b;", t)
+        elif self.kind == "max":
+            guard = ("  if (is_nan(a)) { return a; }\n  if (is_nan(b)) { return b; }\n"
+                     if nan else "")
+            sh.function("comb", f"a: {t}, b: {t}", f"{guard}  return max(a, b);", t)
+        else:
+            guard = ("  let an = is_nan(av);\n  let bn = is_nan(bv);\n"
+                     "  if (an || bn) { return bn && (!an || bi < ai); }\n" if nan else "")
+            sh.function("better", f"bv: {t}, bi: u32, av: {t}, ai: u32",
+                        "  // does (bv, bi) beat (av, ai)? ties go to the smaller index: "
+                        f"numpy's first max\n{guard}  return bv > av || (bv == av && bi < ai);",
+                        "bool")
 
     @property
     def zero(self) -> str:
@@ -158,72 +162,89 @@ class Reducer:
 
 @dataclass(frozen=True)
 class Source:
-    """Where a pass reads: values `vals[base + red_off(r)]`, and for argmax the index,
-    which is r itself for the input and `idx[base + red_off(r)]` for partials."""
+    """What a pass folds: the value at input offset `at` through `value`; for argmax also
+    its index, through `index`, or (None) the reduced position r itself."""
 
-    vals: str
-    idx: str | None
-    decls: tuple[tuple[str, str], ...]  # (name, WGSL element type), read-only
-    binds: tuple[tuple, ...]
+    value: Load
+    index: Load | None = None
 
-    def load(self, r: str) -> tuple[str, str]:
+    def load(self, sh: Shader, r: str) -> tuple[str, str]:
+        """(value, index) of reduced element r of the output whose offset is `base`."""
         at = f"base + red_off({r})"
-        return f"{self.vals}[{at}]", (r if self.idx is None else f"{self.idx}[{at}]")
+        return self.value(sh, at), (r if self.index is None else self.index(sh, at))
 
 
-def input_source(ty: str) -> Source:
-    """The node's input tensor, binding ("in", 0)."""
-    return Source("x", None, (("x", ty),), (("in", 0),))
+@dataclass(frozen=True)
+class Sink:
+    """Where a pass writes output element `at`: the result through `value`; with `index`
+    (a split's partials of an argmax), the pair itself: `acc` through value, `ai` through
+    index."""
+
+    value: Store
+    index: Store | None = None
+
+    def write(self, sh: Shader, red: Reducer, at: str) -> list[str]:
+        if self.index is None:
+            return [self.value(sh, at, red.result())]
+        return [self.value(sh, at, "acc"), self.index(sh, at, "ai")]
 
 
-def partials_source(ty: str, argmax: bool) -> Source:
-    """Partial results in scratch: values tmp0 and, for argmax, their indices tmp1."""
-    names = (("tmp0", ty),) + ((("tmp1", "u32"),) if argmax else ())
-    return Source("tmp0", "tmp1" if argmax else None, names,
-                  tuple(("tmp", k) for k in range(len(names))))
+def partials(ty: str, argmax: bool) -> tuple[Source, Sink]:
+    """Partial results in scratch: values ("tmp", 0) and, for argmax, indices ("tmp", 1)."""
+    values = Buffer("tmp0", ty, ("tmp", 0))
+    index = Buffer("tmp1", "u32", ("tmp", 1)) if argmax else None
+    return (Source(values.load, index.load if index else None),
+            Sink(values.store, index.store if index else None))
 
 
-def _source(decls: list[tuple[str, str, bool]], red: Reducer, lay: Layout, entry: str) -> str:
-    return "\n\n".join([bindings(decls), red.helpers, offset_fn("kept_off", lay.kept),
-                        offset_fn("red_off", lay.reduced), entry])
+def _begin(red: Reducer, lay: Layout) -> Shader:
+    """A shader declaring the reducer's function and the layout's offset functions."""
+    sh = Shader()
+    red.declare(sh)
+    offset_fn(sh, "kept_off", lay.kept)
+    offset_fn(sh, "red_off", lay.reduced)
+    return sh
 
 
-def _fold(red: Reducer, src: Source, r: str, indent: str) -> str:
+def _fold(sh: Shader, red: Reducer, src: Source, r: str, indent: str) -> str:
     """WGSL folding element r into the accumulators `acc` (and `ai`)."""
-    v, i = src.load(r)
+    v, i = src.load(sh, r)
     if red.kind != "argmax":
         return f"{indent}acc = comb(acc, {v});\n"
     return (f"{indent}{{\n{indent}  let v = {v};\n{indent}  let vi = {i};\n"
             f"{indent}  if (better(v, vi, acc, ai)) {{ acc = v; ai = vi; }}\n{indent}}}\n")
 
 
-def serial_pass(red: Reducer, lay: Layout, src: Source, out_ty: str) -> Dispatch:
+def serial_pass(red: Reducer, lay: Layout, src: Source, sink: Sink) -> Dispatch:
     """One thread per output element, a serial loop over the R reduced elements."""
-    v0, i0 = src.load("0u")
+    sh = _begin(red, lay)
     if red.kind == "sum":
         init, first = f"  var acc = {red.zero};\n", "0u"
     else:  # start from element 0: max and argmax have no identity for every dtype
+        v0, i0 = src.load(sh, "0u")
         init = f"  var acc = {v0};\n" + (f"  var ai = {i0};\n" if red.kind == "argmax" else "")
         first = "1u"
-    body = (f"  if (i >= {lay.outputs}u) {{ return; }}\n  let base = kept_off(i);\n{init}"
-            f"  for (var r = {first}; r < {lay.count}u; r++) {{\n"
-            f"{_fold(red, src, 'r', '    ')}  }}\n  out[i] = {red.result()};")
-    decls = [(n, t, False) for n, t in src.decls] + [("out", out_ty, True)]
-    return Dispatch(_source(decls, red, lay, main(body)), grid(lay.outputs),
-                    src.binds + (("out",),))
+    loop = (f"  for (var r = {first}; r < {lay.count}u; r++) {{\n"
+            f"{_fold(sh, red, src, 'r', '    ')}  }}\n")
+    store = "\n".join(f"  {s}" for s in sink.write(sh, red, "i"))
+    body = (f"  if (i >= {lay.outputs}u) {{ return; }}\n  let base = kept_off(i);\n"
+            f"{init}{loop}{store}")
+    return sh.dispatch(thread_entry(body), grid(lay.outputs))
 
 
-def workgroup_pass(red: Reducer, lay: Layout, src: Source, lanes: int, depth: int,
-                   parts: int, per_part: int, out_ty: str, column: bool) -> Dispatch:
+def workgroup_pass(red: Reducer, lay: Layout, src: Source, sink: Sink, lanes: int, depth: int,
+                   parts: int, per_part: int, column: bool) -> Dispatch:
     """Workgroups of `lanes` outputs x `depth` threads folding R (see the docstring).
 
     With `parts` > 1, workgroup (outputs, p) folds r in [p * per_part, ...) and writes
-    partials: tmp0 (and tmp1, argmax indices) at [o][p], or [p][o] for a `column`.
+    its partial result through `sink` at [o][p], or [p][o] for a `column`.
     """
+    sh = _begin(red, lay)
     wg, outs, argmax = lanes * depth, lay.outputs, red.kind == "argmax"
     groups = -(-outs // lanes) * parts
-    shared = f"var<workgroup> sv: array<{red.ty}, {wg}>;" + (
-        f"\nvar<workgroup> si: array<u32, {wg}>;" if argmax else "")
+    sh.workgroup("sv", f"array<{red.ty}, {wg}>")
+    if argmax:
+        sh.workgroup("si", f"array<u32, {wg}>")
     if parts == 1:
         span = f"  let ob = g;\n  let lo = 0u;\n  let hi = {lay.count}u;\n"
     else:
@@ -237,14 +258,14 @@ def workgroup_pass(red: Reducer, lay: Layout, src: Source, lanes: int, depth: in
     if red.kind == "sum":
         init = f"  var acc = {red.zero};\n"
     else:  # threads with nothing to fold start from the part's last element: harmless
-        v0, i0 = src.load("r0")
+        v0, i0 = src.load(sh, "r0")
         init = f"  let r0 = min(lo + ly, hi - 1u);\n  var acc = {v0};\n" + (
             f"  var ai = {i0};\n" if argmax else "")
-    unrolled = "".join(_fold(red, src, f"r + {k * depth}u", "    ") for k in range(UNROLL))
+    unrolled = "".join(_fold(sh, red, src, f"r + {k * depth}u", "    ") for k in range(UNROLL))
     loop = (f"  var r = lo + ly;\n"
             f"  for (; r + {(UNROLL - 1) * depth}u < hi; r += {UNROLL * depth}u) {{\n"
             f"{unrolled}  }}\n"
-            f"  for (; r < hi; r += {depth}u) {{\n{_fold(red, src, 'r', '    ')}  }}\n")
+            f"  for (; r < hi; r += {depth}u) {{\n{_fold(sh, red, src, 'r', '    ')}  }}\n")
     tree = ["  sv[lid] = acc;" + ("\n  si[lid] = ai;" if argmax else ""), "  workgroupBarrier();"]
     s = depth // 2
     while s >= 1:  # unrolled: each step halves the live partials of every output
@@ -256,39 +277,43 @@ def workgroup_pass(red: Reducer, lay: Layout, src: Source, lanes: int, depth: in
             tree.append(f"  if (ly < {s}u) {{ sv[lid] = comb(sv[lid], sv[{o}]); }}")
         tree.append("  workgroupBarrier();")
         s //= 2
-    if parts == 1:
-        store = f"    out[o] = {red.result()};"
-        outputs: list[tuple[str, str, bool]] = [("out", out_ty, True)]
-        out_binds: tuple[tuple, ...] = (("out",),)
-    else:
-        slot = f"p * {outs}u + o" if column else f"o * {parts}u + p"
-        store = f"    tmp0[{slot}] = acc;" + (f"\n    tmp1[{slot}] = ai;" if argmax else "")
-        outputs = [("tmp0", red.ty, True)] + ([("tmp1", "u32", True)] if argmax else [])
-        out_binds = tuple(("tmp", k) for k in range(len(outputs)))
+    at = "o" if parts == 1 else f"p * {outs}u + o" if column else f"o * {parts}u + p"
+    store = "\n".join(f"    {x}" for x in sink.write(sh, red, at))
     body = (
         "  let g = wid.x + wid.y * nwg.x;\n"
         f"  if (g >= {groups}u) {{ return; }}  // uniform: the same for the whole workgroup\n"
         f"{span}{init}{loop}" + "\n".join(tree) + "\n"
         f"  if (ly == 0u && o_raw < {outs}u) {{\n    let acc = sv[lid];\n"
         + ("    let ai = si[lid];\n" if argmax else "") + f"{store}\n  }}")
-    entry = (f"{shared}\n\n@compute @workgroup_size({wg})\n"
-             "fn main(@builtin(workgroup_id) wid: vec3<u32>,\n"
-             "        @builtin(num_workgroups) nwg: vec3<u32>,\n"
-             "        @builtin(local_invocation_index) lid: u32) {\n"
-             f"{body}\n}}\n")
-    decls = [(n, t, False) for n, t in src.decls] + outputs
-    return Dispatch(_source(decls, red, lay, entry), grid(groups, 1), src.binds + out_binds)
+    return sh.dispatch(group_entry(body, wg), grid(groups, 1))
+
+
+def fill_pass(size: int, value: str, store: Store) -> Dispatch:
+    """One thread per output element writing `value` through `store` (an empty sum)."""
+    sh = Shader()
+    body = f"  if (i >= {size}u) {{ return; }}\n  {store(sh, 'i', value)}"
+    return sh.dispatch(thread_entry(body), grid(size))
 
 
 def _pow2(n: int) -> int:
     return 1 << max(0, n - 1).bit_length()
 
 
-def plan(red: Reducer, lay: Layout, src: Source, out_ty: str,
+def plan(red: Reducer, lay: Layout, src: Source, sink: Sink,
          split: bool = True) -> tuple[tuple[Dispatch, ...], tuple[int, ...]]:
-    """The dispatches (and scratch byte sizes) reducing `lay` from `src` into `out`."""
+    """The dispatches (and scratch byte sizes) reducing `lay` from `src` into `sink`.
+
+    A split's first pass writes partials to scratch; its second reads them and writes
+    through `sink`, so a fused epilogue runs once per output, in the last pass.
+
+    >>> out = Sink(Buffer("out", "f32", ("out",)).store)
+    >>> x = Source(Buffer("x", "f32", ("in", 0)).load)
+    >>> dispatches, scratch = plan(Reducer("sum", "f32"), layout((300_000,), (0,)), x, out)
+    >>> [d.bindings for d in dispatches], scratch
+    ([(('in', 0), ('tmp', 0)), (('tmp', 0), ('out',))], (36,))
+    """
     if lay.count <= SMALL:
-        return (serial_pass(red, lay, src, out_ty),), ()
+        return (serial_pass(red, lay, src, sink),), ()
     column = bool(lay.kept) and lay.kept[-1][1] == 1  # the innermost dimension is kept
     if column:
         lanes = min(LANES, _pow2(lay.kept[-1][0]))
@@ -303,15 +328,16 @@ def plan(red: Reducer, lay: Layout, src: Source, out_ty: str,
                            lay.count // (MIN_ITERATIONS * depth)))
     per_part = -(-lay.count // parts)
     parts = -(-lay.count // per_part)  # every part non-empty
-    first = workgroup_pass(red, lay, src, lanes, depth, parts, per_part, out_ty, column)
     if parts == 1:
-        return (first,), ()
+        return (workgroup_pass(red, lay, src, sink, lanes, depth, 1, per_part, column),), ()
+    argmax = red.kind == "argmax"
+    part_src, part_sink = partials(red.ty, argmax)
+    first = workgroup_pass(red, lay, src, part_sink, lanes, depth, parts, per_part, column)
     # pass 2 reduces the partials: [outputs][parts] (row) or [parts][outputs] (column)
     outs = lay.outputs
     tmp = (Layout(((outs, 1),), ((parts, outs),), outs, parts) if column
            else Layout(((outs, parts),), ((parts, 1),), outs, parts))
-    argmax = red.kind == "argmax"
-    second, _ = plan(red, tmp, partials_source(red.ty, argmax), out_ty, split=False)
+    second, _ = plan(red, tmp, part_src, sink, split=False)
     return (first,) + second, (outs * parts * 4,) * (2 if argmax else 1)
 
 
@@ -319,14 +345,12 @@ def reduce_kernel(red: Reducer, in_type: TensorType, axes: tuple[int, ...],
                   out_type: TensorType) -> WgpuKernel:
     """The kernel of one Sum / Max / ArgMax node (see the module docstring)."""
     lay = layout(in_type.shape, axes)
-    out_ty = wgsl_type(out_type)
     if lay.outputs == 0:
         return WgpuKernel()  # nothing to write
+    out = Sink(Buffer("out", wgsl_type(out_type), ("out",)).store)
     if lay.count == 0:  # only Sum gets here (empty max/argmax are shape errors): zeros
-        body = f"  if (i >= {lay.outputs}u) {{ return; }}\n  out[i] = {red.zero};"
-        source = "\n\n".join([bindings([("out", out_ty, True)]), main(body)])
-        return WgpuKernel((Dispatch(source, grid(lay.outputs), (("out",),)),))
-    dispatches, scratch = plan(red, lay, input_source(red.ty), out_ty)
+        return WgpuKernel((fill_pass(lay.outputs, red.zero, out.value),))
+    dispatches, scratch = plan(red, lay, Source(Buffer("x", red.ty, ("in", 0)).load), out)
     return WgpuKernel(dispatches, scratch=scratch)
 
 
