@@ -17,17 +17,20 @@ import math
 
 from pyasg.array import primitives as P
 from pyasg.asg import ops
+from pyasg.asg.ops.attention import LAYOUTS
 from pyasg.asg.types import FLOAT_DTYPES
 from pyasg.errors import ShapeError
 from pyasg.trace.tracer import Tracer
 
 
 def scaled_dot_product_attention(q: object, k: object, v: object, bias: object = None,
-                                 is_causal: bool = False,
-                                 scale: float | None = None) -> Tracer | object:
+                                 is_causal: bool = False, scale: float | None = None,
+                                 layout: str = "bhtd") -> Tracer | object:
     """Attention of queries q to keys k and values v, as torch's function of that name.
 
-    - q [B, H, T, D], k [B, H, S, D], v [B, H, S, Dv] (one float dtype) -> [B, H, T, Dv].
+    - q [B, H, T, D], k [B, H, S, D], v [B, H, S, Dv] (one float dtype) -> [B, H, T, Dv];
+      with layout="bthd" (JAX's) q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv] ->
+      [B, T, H, Dv] (heads split off a linear layer's output by a reshape alone).
     - bias: float, added to the scores (-inf blocks), broadcastable to [B, H, T, S]
       (a key-padding bias [B, 1, 1, S], an [T, S] mask, an ALiBi [H, T, S] ...); it is
       cast to q's dtype. PyTorch's `attn_mask` in that place may also be bool (True =
@@ -38,18 +41,23 @@ def scaled_dot_product_attention(q: object, k: object, v: object, bias: object =
 
     Differences from PyTorch: no `dropout_p` (dropout the inputs, or use the
     composite MultiHeadAttention); no `enable_gqa` (k and v need q's heads); exactly
-    4-d operands. A query whose every key is blocked gets 0, as PyTorch's (>= 2.5).
+    4-d operands; `layout`. A query whose every key is blocked gets 0, as PyTorch's
+    (>= 2.5).
 
     >>> import numpy as np
     >>> x = np.ones((1, 2, 3, 4), np.float32)
     >>> scaled_dot_product_attention(x, x, x, is_causal=True).shape
     (1, 2, 3, 4)
     """
+    if layout not in LAYOUTS:
+        raise ShapeError(f"scaled_dot_product_attention: layout must be one of "
+                         f"{', '.join(LAYOUTS)}, got {layout!r}")
     types = [P.type_of(x) for x in (q, k, v)]
+    axes = "heads, length" if layout == "bhtd" else "length, heads"
     for t, name in zip(types, ("q", "k", "v")):
         if t.ndim != 4 or t.dtype not in FLOAT_DTYPES:
             raise ShapeError(f"scaled_dot_product_attention: {name} must be a float array "
-                             f"[batch, heads, length, head_dim], got {t!r}")
+                             f"[batch, {axes}, head_dim], got {t!r}")
     if len({t.dtype for t in types}) != 1:
         raise ShapeError(f"scaled_dot_product_attention: q, k and v need one dtype, got "
                          f"{', '.join(map(repr, types))}")
@@ -62,20 +70,22 @@ def scaled_dot_product_attention(q: object, k: object, v: object, bias: object =
             or not math.isfinite(scale):
         raise ShapeError(f"scaled_dot_product_attention: scale must be a finite number, got "
                          f"{scale!r}")
+    op = ops.Attention(float(scale), is_causal, layout)
     operands = [q, k, v]
     if bias is not None:
-        operands.append(_bias_4d(bias, types))
-    return P.bind(ops.Attention(float(scale), is_causal), *operands)
+        operands.append(_bias_4d(bias, op, types))
+    return P.bind(op, *operands)
 
 
-def _bias_4d(bias: object, types: list) -> object:
+def _bias_4d(bias: object, op: ops.Attention, types: list) -> object:
     """`bias` cast to q's dtype, with leading size-1 axes up to 4-d."""
     t = P.type_of(bias)
     if t.dtype not in FLOAT_DTYPES:
         raise ShapeError(f"scaled_dot_product_attention: bias must be float (added to the "
                          f"scores; -inf blocks), got {t!r}; for a bool mask pass "
                          f"where(mask, 0.0, -inf) (PyTorch's bool attn_mask: True = attend)")
-    (B, H, T, _), S = types[0].shape, types[1].shape[2]
+    B, H, T, _ = op.shape(*types[0].shape)  # the swap of "bthd" is its own inverse
+    S = op.shape(*types[1].shape)[2]
     if t.ndim > 4 or any(d not in (1, n) for d, n in zip(t.shape[::-1], (S, T, H, B))):
         raise ShapeError(f"scaled_dot_product_attention: bias {t!r} does not broadcast to "
                          f"the scores [B, H, T, S] = [{B}, {H}, {T}, {S}] (each dimension "

@@ -426,9 +426,9 @@ def vjp_graph(graph: Graph, wrt: Sequence[int], of: int = 0, seed: bool = False,
 
 @vjp_rule(ops.Attention)
 def _(op, g, out, q, k, v, *bias):  # noqa: ANN001, ANN202
-    attrs = (op.scale, op.is_causal)
+    attrs = (op.scale, op.is_causal, op.layout)
     lse = P.bind(ops.AttentionLSE(*attrs), q, k, *bias)
-    delta = F.sum(F.mul(g, out), axis=-1)  # rowsum(dout * out): [B, H, T]
+    delta = F.sum(F.mul(g, out), axis=-1)  # rowsum(dout * out): lse's shape
     operands = (q, k, v, g, lse, delta, *bias)
     dq = P.bind(ops.AttentionGradQ(*attrs), *operands)
     dk = P.bind(ops.AttentionGradK(*attrs), *operands)

@@ -8,9 +8,13 @@ log-sum-exp `AttentionLSE`: `AttentionGradQ`, `AttentionGradK`, `AttentionGradV`
 `AttentionGradScores` (the gradient of the scores, T x S, needed only when the bias
 itself wants a gradient). `delta = rowsum(dout * out)` is ordinary graph ops.
 
-Shapes: q [B, H, T, D], k [B, H, S, D], v [B, H, S, Dv]; the optional `bias`, always
-the LAST input, is 4-d with each dimension 1 or that of [B, H, T, S] (a key-padding
-bias [B, 1, 1, S] is read through broadcast strides: no T x S copy). One float dtype.
+Shapes, by the `layout` attribute: "bhtd" (PyTorch's): q [B, H, T, D], k [B, H, S, D],
+v [B, H, S, Dv], the output [B, H, T, Dv]; "bthd" (JAX's, and a linear layer's output
+reshaped: no transpose): q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv]. The row
+values lse and delta have q's shape without its last axis. The optional `bias`, always
+the LAST input, is 4-d with each dimension 1 or that of [B, H, T, S] in either layout
+(a key-padding bias [B, 1, 1, S] is read through broadcast strides: no T x S copy).
+One float dtype.
 
 Semantics (the reference kernels in `pyasg.kernels.reference.attention` are the
 definition): the scores are s = scale · q kᵀ + bias; with `is_causal`, query i sees
@@ -38,8 +42,15 @@ from pyasg.asg.ops.base import Op
 from pyasg.asg.types import FLOAT_DTYPES, TensorType
 from pyasg.errors import ShapeError
 
+#: The layouts of q, k, v: heads before the sequence (PyTorch's) or after it (JAX's).
+LAYOUTS = ("bhtd", "bthd")
+
 __all__ = ["Attention", "AttentionGradK", "AttentionGradQ", "AttentionGradScores",
            "AttentionGradV", "AttentionLSE"]
+
+
+def _show(shape: tuple) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class _AttentionOp(Op):
 
     scale: float
     is_causal: bool = False
+    layout: str = "bhtd"
     abstract: ClassVar[bool] = True
     category: ClassVar[str] = "attention"
     arity: ClassVar[int] = -1
@@ -62,32 +74,45 @@ class _AttentionOp(Op):
             raise ShapeError(f"{self.name} takes {', '.join(self.operands)} and an optional "
                              f"bias: {n} or {n + 1} inputs, got {len(inputs)}")
         if not isinstance(self.is_causal, bool) or isinstance(self.scale, bool) \
-                or not isinstance(self.scale, (int, float)) or not math.isfinite(self.scale):
-            raise ShapeError(f"{self.name}: scale must be a finite number and is_causal a "
-                             f"bool, got scale={self.scale!r}, is_causal={self.is_causal!r}")
+                or not isinstance(self.scale, (int, float)) or not math.isfinite(self.scale) \
+                or self.layout not in LAYOUTS:
+            raise ShapeError(f"{self.name}: scale must be a finite number, is_causal a bool "
+                             f"and layout one of {', '.join(LAYOUTS)}; got scale="
+                             f"{self.scale!r}, is_causal={self.is_causal!r}, "
+                             f"layout={self.layout!r}")
         dtypes = {t.dtype for t in inputs}
         if len(dtypes) != 1 or inputs[0].dtype not in FLOAT_DTYPES:
             raise ShapeError(f"{self.name}: operands need one float dtype, got "
                              f"{', '.join(map(repr, inputs))}")
         return dict(zip(self.operands, inputs)), (inputs[n] if len(inputs) > n else None)
 
+    def shape(self, B: int, H: int, L: int, *rest: int) -> tuple[int, ...]:
+        """The shape of a [B, H, L, ...] value in this op's layout.
+
+        >>> Attention(1.0, layout="bthd").shape(2, 4, 8, 16)
+        (2, 8, 4, 16)
+        """
+        return (B, H, L, *rest) if self.layout == "bhtd" else (B, L, H, *rest)
+
     def _sizes(self, t: dict[str, TensorType], bias: TensorType | None) -> tuple[int, ...]:
         """(B, H, T, S, D, Dv) from q, k and v (or dout), with every shape checked."""
         q, k = t["q"], t["k"]
+        names = "heads, length" if self.layout == "bhtd" else "length, heads"
         if q.ndim != 4 or k.ndim != 4:
-            raise ShapeError(f"{self.name}: q and k must be [batch, heads, length, head_dim], "
-                             f"got q {q!r}, k {k!r}")
-        B, H, T, D = q.shape
-        S = k.shape[2]
-        if k.shape != (B, H, S, D):
-            raise ShapeError(f"{self.name}: k must be [{B}, {H}, S, {D}] to match q {q!r}, "
-                             f"got {k!r}")
+            raise ShapeError(f"{self.name}: q and k must be [batch, {names}, head_dim] "
+                             f"(layout {self.layout}), got q {q!r}, k {k!r}")
+        B, H, T, D = self.shape(*q.shape[:3], q.shape[3])  # the swap is its own inverse
+        S = k.shape[2] if self.layout == "bhtd" else k.shape[1]
+        if k.shape != self.shape(B, H, S, D):
+            raise ShapeError(f"{self.name}: k must be {_show(self.shape(B, H, 'S', D))} to "
+                             f"match q {q!r} (layout {self.layout}), got {k!r}")
         values = t["v"] if "v" in t else t.get("dout")
         Dv = values.shape[-1] if values is not None and values.ndim == 4 else 0
-        if "v" in t and t["v"].shape != (B, H, S, Dv):
-            raise ShapeError(f"{self.name}: v must be [{B}, {H}, {S}, Dv] to match k {k!r}, "
-                             f"got {t['v']!r}")
-        want = {"dout": (B, H, T, Dv), "lse": (B, H, T), "delta": (B, H, T)}
+        if "v" in t and t["v"].shape != self.shape(B, H, S, Dv):
+            raise ShapeError(f"{self.name}: v must be {_show(self.shape(B, H, S, 'Dv'))} to "
+                             f"match k {k!r} (layout {self.layout}), got {t['v']!r}")
+        want = {"dout": self.shape(B, H, T, Dv), "lse": self.shape(B, H, T),
+                "delta": self.shape(B, H, T)}
         for name, shape in want.items():
             if name in t and t[name].shape != shape:
                 raise ShapeError(f"{self.name}: {name} must be {list(shape)} for q {q!r}, "
@@ -108,7 +133,7 @@ class Attention(_AttentionOp):
     def infer(self, *inputs: TensorType) -> TensorType:
         t, bias = self._unpack(inputs)
         B, H, T, S, D, Dv = self._sizes(t, bias)
-        return TensorType((B, H, T, Dv), t["q"].dtype)
+        return TensorType(self.shape(B, H, T, Dv), t["q"].dtype)
 
 
 @dataclass(frozen=True)
@@ -122,7 +147,7 @@ class AttentionLSE(_AttentionOp):
     def infer(self, *inputs: TensorType) -> TensorType:
         t, bias = self._unpack(inputs)
         B, H, T, *_ = self._sizes(t, bias)
-        return TensorType((B, H, T), t["q"].dtype)
+        return TensorType(self.shape(B, H, T), t["q"].dtype)
 
 
 _GRAD_OPERANDS = ("q", "k", "v", "dout", "lse", "delta")
@@ -164,12 +189,12 @@ class AttentionGradV(_AttentionOp):
     def infer(self, *inputs: TensorType) -> TensorType:
         t, bias = self._unpack(inputs)
         B, H, T, S, D, Dv = self._sizes(t, bias)
-        return TensorType((B, H, S, Dv), t["q"].dtype)
+        return TensorType(self.shape(B, H, S, Dv), t["q"].dtype)
 
 
 @dataclass(frozen=True)
 class AttentionGradScores(_AttentionOp):
-    """Gradient with respect to the scores, ds = p (dout·v − delta): [B, H, T, S]."""
+    """Gradient with respect to the scores, ds = p (dout·v − delta): [B, H, T, S] always."""
 
     operands: ClassVar[tuple[str, ...]] = _GRAD_OPERANDS
     differentiable: ClassVar[bool] = False

@@ -1,11 +1,12 @@
 """Reference attention kernels: the materialised softmax(q kᵀ·scale + bias) v and its gradients.
 
 The definition of the attention ops (`pyasg.asg.ops.attention`), written the plain way:
-the [B, H, T, S] scores, their softmax and its products are whole arrays. The
-probabilities are numpy's softmax with PyTorch's one rule for a row whose every score is
--inf (all blocked): its probabilities are 0, not 0/0. Keys that the causal mask hides
-from a query are not read for it (a NaN or inf there does not reach its output), as a
-kernel that skips the blocked key tiles computes.
+the [B, H, T, S] scores, their softmax and its products are whole arrays (operands in
+the "bthd" layout are read as their [B, H, L, d] transposes). The probabilities are
+numpy's softmax with PyTorch's one rule for a row whose every score is -inf (all
+blocked): its probabilities are 0, not 0/0. Keys that the causal mask hides from a
+query are not read for it (a NaN or inf there does not reach its output), as a kernel
+that skips the blocked key tiles computes.
 
 >>> q = np.zeros((1, 1, 2, 1)); v = np.arange(6.0).reshape(1, 1, 3, 2)
 >>> attention(q, q[:, :, :1].repeat(3, 2), v, None, 1.0, False)[0, 0].tolist()
@@ -111,32 +112,48 @@ def _bias(rest: tuple) -> np.ndarray | None:
     return rest[0] if rest else None
 
 
+def _bhtd(op: ops.Op, *xs: np.ndarray) -> list[np.ndarray]:
+    """The operands in the [B, H, L, ...] layout these functions compute in."""
+    return [x if op.layout == "bhtd" else np.swapaxes(x, 1, 2) for x in xs]
+
+
+def _back(op: ops.Op, x: np.ndarray) -> np.ndarray:
+    """A [B, H, L, ...] result in the op's layout."""
+    return x if op.layout == "bhtd" else np.ascontiguousarray(np.swapaxes(x, 1, 2))
+
+
 def _attention(op: ops.Attention, q, k, v, *rest):  # noqa: ANN001, ANN202
-    return attention(q, k, v, _bias(rest), op.scale, op.is_causal)
+    return _back(op, attention(*_bhtd(op, q, k, v), _bias(rest), op.scale, op.is_causal))
 
 
 def _lse(op: ops.AttentionLSE, q, k, *rest):  # noqa: ANN001, ANN202
-    return log_sum_exp(q, k, _bias(rest), op.scale, op.is_causal)
+    return _back(op, log_sum_exp(*_bhtd(op, q, k), _bias(rest), op.scale, op.is_causal))
 
 
-def _grad_q(op: ops.AttentionGradQ, q, k, v, dout, lse, delta, *rest):  # noqa: ANN001, ANN202
-    ds = grad_scores(q, k, v, dout, lse, delta, _bias(rest), op.scale, op.is_causal)
-    return np.matmul(ds, k) * q.dtype.type(op.scale)
-
-
-def _grad_k(op: ops.AttentionGradK, q, k, v, dout, lse, delta, *rest):  # noqa: ANN001, ANN202
-    ds = grad_scores(q, k, v, dout, lse, delta, _bias(rest), op.scale, op.is_causal)
-    return np.matmul(np.swapaxes(ds, -1, -2), q) * q.dtype.type(op.scale)
-
-
-def _grad_v(op: ops.AttentionGradV, q, k, dout, lse, *rest):  # noqa: ANN001, ANN202
-    p = recomputed(q, k, lse, _bias(rest), op.scale, op.is_causal)
-    return np.matmul(np.swapaxes(p, -1, -2), dout)
-
-
-def _grad_scores(op: ops.AttentionGradScores, q, k, v, dout, lse, delta,  # noqa: ANN001
-                 *rest):  # noqa: ANN001, ANN202
+def _scores_grad(op, q, k, v, dout, lse, delta, rest):  # noqa: ANN001, ANN202
     return grad_scores(q, k, v, dout, lse, delta, _bias(rest), op.scale, op.is_causal)
+
+
+def _grad_q(op: ops.AttentionGradQ, *xs):  # noqa: ANN001, ANN202
+    q, k, v, dout, lse, delta = _bhtd(op, *xs[:6])
+    ds = _scores_grad(op, q, k, v, dout, lse, delta, xs[6:])
+    return _back(op, np.matmul(ds, k) * q.dtype.type(op.scale))
+
+
+def _grad_k(op: ops.AttentionGradK, *xs):  # noqa: ANN001, ANN202
+    q, k, v, dout, lse, delta = _bhtd(op, *xs[:6])
+    ds = _scores_grad(op, q, k, v, dout, lse, delta, xs[6:])
+    return _back(op, np.matmul(np.swapaxes(ds, -1, -2), q) * q.dtype.type(op.scale))
+
+
+def _grad_v(op: ops.AttentionGradV, *xs):  # noqa: ANN001, ANN202
+    q, k, dout, lse = _bhtd(op, *xs[:4])
+    p = recomputed(q, k, lse, _bias(xs[4:]), op.scale, op.is_causal)
+    return _back(op, np.matmul(np.swapaxes(p, -1, -2), dout))
+
+
+def _grad_scores(op: ops.AttentionGradScores, *xs):  # noqa: ANN001, ANN202
+    return _scores_grad(op, *_bhtd(op, *xs[:6]), xs[6:])  # [B, H, T, S] in both layouts
 
 
 #: op class -> reference kernel(op, *arrays): the rows of `reference.kernels.KERNELS`.

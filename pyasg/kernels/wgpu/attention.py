@@ -39,6 +39,7 @@ floats are loaded and stored as vec4.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyasg.asg import ops
@@ -84,6 +85,7 @@ class Problem:
     Dv: int
     scale: float
     causal: bool
+    layout: str
     #: element strides of the bias over (B, H, T, S), 0 on broadcast axes; None: no bias
     bias: tuple[int, int, int, int] | None
 
@@ -91,8 +93,8 @@ class Problem:
     def of(cls, op: ops.Op, in_types: tuple[TensorType, ...]) -> Problem:
         n = len(op.operands)
         t = dict(zip(op.operands, in_types))
-        B, H, T, D = t["q"].shape
-        S = t["k"].shape[2]
+        B, H, T, D = op.shape(*t["q"].shape)  # the swap of "bthd" is its own inverse
+        S = op.shape(*t["k"].shape)[2]
         values = t["v"] if "v" in t else t.get("dout")
         Dv = values.shape[3] if values is not None else 0
         strides = None
@@ -107,7 +109,14 @@ class Problem:
             if dim > MAX_HEAD_DIM:
                 raise BackendError(f"the wgpu attention kernels take head dims up to "
                                    f"{MAX_HEAD_DIM}; {what} have {dim}")
-        return cls(B, H, T, S, D, Dv, op.scale, op.is_causal, strides)
+        return cls(B, H, T, S, D, Dv, op.scale, op.is_causal, op.layout, strides)
+
+    def row(self, i: str, length: int) -> str:
+        """The row index of position `i` of batch·head `bh` (the shader's `b`, `h`) in a
+        [B, H, length, ·] value of this layout; lse and delta share it as their index."""
+        if self.layout == "bhtd":
+            return f"bh * {length}u + {i}"
+        return f"(b * {length}u + {i}) * {self.H}u + h"
 
     @property
     def offset(self) -> int:
@@ -148,16 +157,18 @@ class Rows:
         """The index of the first element (vec4 when `vec`) of row `row`."""
         return f"({row}) * {self.quads if self.vec else self.width}u"
 
-    def load_tile(self, dst: str, first: str, n: str) -> str:
-        """Statements: rows first..first+n-1 into workgroup array `dst` (row-major vec4s)."""
+    def load_tile(self, dst: str, row: Callable[[str], str], n: str) -> str:
+        """Statements: the tile's rows r < n, row(r) of this matrix, into workgroup array
+        `dst` (row-major vec4s); neighbouring threads load neighbouring elements."""
         if self.vec:
             return (f"    for (var e = lid; e < ({n}) * {self.quads}u; e += {ROWS}u) {{\n"
-                    f"      {dst}[e] = {self.name}[{self.start(first)} + e];\n    }}")
+                    f"      {dst}[e] = {self.name}[{self.start(row(f'e / {self.quads}u'))}"
+                    f" + e % {self.quads}u];\n    }}")
         w = self.width
         return (f"    for (var e = lid; e < ({n}) * {w}u; e += {ROWS}u) {{\n"
                 f"      let d = e % {w}u;\n"
                 f"      {dst}[(e / {w}u) * {self.quads}u + d / 4u][d % 4u] = "
-                f"{self.name}[{self.start(first)} + e];\n    }}")
+                f"{self.name}[{self.start(row(f'e / {w}u'))} + d];\n    }}")
 
 
 class _Source:
@@ -218,7 +229,7 @@ def _bias_base(p: Problem, bias: str | None, row: str, t_axis: bool) -> list[str
         return []
     sb, sh, st, ss = p.bias
     axis = f" + ({row}) * {st}u" if t_axis else f" + ({row}) * {ss}u"
-    return [f"  let boff = (bh / {p.H}u) * {sb}u + (bh % {p.H}u) * {sh}u{axis};"]
+    return [f"  let boff = b * {sb}u + h * {sh}u{axis};"]
 
 
 def _store_row(name: str, width: int, vec: bool, base: str, values: list[str],
@@ -259,18 +270,20 @@ def row_kernel(p: Problem, kind: str, inputs: dict[str, int],
     groups = p.B * p.H * blocks
 
     body = [f"  let bh = g / {blocks}u;",
+            f"  let b = bh / {p.H}u;",
+            f"  let h = bh % {p.H}u;",
             f"  let r0 = (g % {blocks}u) * {ROWS}u;",
             "  let i = r0 + lid;",
             f"  let row = min(i, {T - 1}u);  // rows past T compute row T-1 and store nothing",
-            f"  let qb = {q.start(f'bh * {T}u + row')};"]
+            f"  let qb = {q.start(p.row('row', T))};"]
     body += [f"  let q{c} = {x} * {literal(p.scale, 'float32')};"
              for c, x in enumerate(q.row("qb"))]
     body += _bias_base(p, bias, "row", t_axis=True)
     if backward:
-        body.append(f"  let db = {dout.start(f'bh * {T}u + row')};")
+        body.append(f"  let db = {dout.start(p.row('row', T))};")
         body += [f"  let do{c} = {x};" for c, x in enumerate(dout.row("db"))]
-        body += [f"  let lse_i = lse[bh * {T}u + row];",
-                 f"  let delta_i = delta[bh * {T}u + row];"]
+        body += [f"  let lse_i = lse[{p.row('row', T)}];",
+                 f"  let delta_i = delta[{p.row('row', T)}];"]
         accs = [f"acc{c}" for c in range(k.quads if kind == "dq" else 0)]
     else:
         body += [f"  var m = {NEG_INF};", "  var l = 0.0;", "  var bad = false;"]
@@ -284,9 +297,9 @@ def row_kernel(p: Problem, kind: str, inputs: dict[str, int],
     body += [f"  for (var kv0 = 0u; kv0 < kv_end; kv0 += {c_rows}u) {{",
              f"    let n = min({c_rows}u, kv_end - kv0);",
              "    workgroupBarrier();  // the previous tile is read",
-             k.load_tile(kt, f"bh * {S}u + kv0", "n")]
+             k.load_tile(kt, lambda r: p.row(f"kv0 + {r}", S), "n")]
     if v:
-        body.append(v.load_tile(vt, f"bh * {S}u + kv0", "n"))
+        body.append(v.load_tile(vt, lambda r: p.row(f"kv0 + {r}", S), "n"))
     body.append("    workgroupBarrier();")
     jn = "u32(clamp(lim - i32(kv0), 0, i32(n)))" if p.causal else "n"
     body += [f"    let jn = {jn};",
@@ -321,14 +334,14 @@ def row_kernel(p: Problem, kind: str, inputs: dict[str, int],
     if kind == "out":
         body += ["  let inv = select(1.0 / l, 1.0, l == 0.0);  // no weight: acc, 0 (or NaN)"]
         values = [f"select({a} * inv, vec4<f32>({NAN}), bad)" for a in accs]
-        body += _store_row("out", Dv, out_vec, f"bh * {T}u + i", values, "  ")
+        body += _store_row("out", Dv, out_vec, p.row("i", T), values, "  ")
     elif kind == "lse":
         body += [f"  var lse_i = select(m + log(l), {NEG_INF}, is_neg_inf(m));",
                  f"  if (bad) {{ lse_i = {NAN}; }}",
-                 f"  out[bh * {T}u + i] = lse_i;"]
+                 f"  out[{p.row('i', T)}] = lse_i;"]
     elif kind == "dq":
         values = [f"{a} * {literal(p.scale, 'float32')}" for a in accs]
-        body += _store_row("out", D, out_vec, f"bh * {T}u + i", values, "  ")
+        body += _store_row("out", D, out_vec, p.row("i", T), values, "  ")
     elif p.causal:  # ds: the keys this row may not see have gradient 0
         body += [f"  for (var j = u32(clamp(lim, 0, {S})); j < {S}u; j++) {{",
                  f"    out[(bh * {T}u + i) * {S}u + j] = 0.0;", "  }"]
@@ -361,14 +374,16 @@ def column_kernel(p: Problem, kind: str, inputs: dict[str, int],
     groups = p.B * p.H * blocks
 
     body = [f"  let bh = g / {blocks}u;",
+            f"  let b = bh / {p.H}u;",
+            f"  let h = bh % {p.H}u;",
             f"  let c0 = (g % {blocks}u) * {ROWS}u;",
             "  let j = c0 + lid;",
             f"  let col = min(j, {S - 1}u);  // keys past S compute key S-1 and store nothing",
-            f"  let kb = {k.start(f'bh * {S}u + col')};"]
+            f"  let kb = {k.start(p.row('col', S))};"]
     body += [f"  let k{c} = {x} * {literal(p.scale, 'float32')};"
              for c, x in enumerate(k.row("kb"))]
     if v:
-        body.append(f"  let vb = {v.start(f'bh * {S}u + col')};")
+        body.append(f"  let vb = {v.start(p.row('col', S))};")
         body += [f"  let v{c} = {x};" for c, x in enumerate(v.row("vb"))]
     body += _bias_base(p, bias, "col", t_axis=False)
     accs = [f"acc{c}" for c in range(_quads(width))]
@@ -381,12 +396,12 @@ def column_kernel(p: Problem, kind: str, inputs: dict[str, int],
     body += [f"  for (var q0 = q_start; q0 < {T}u; q0 += {c_rows}u) {{",
              f"    let n = min({c_rows}u, {T}u - q0);",
              "    workgroupBarrier();  // the previous tile is read",
-             q.load_tile(qt, f"bh * {T}u + q0", "n"),
-             dout.load_tile(dt, f"bh * {T}u + q0", "n"),
+             q.load_tile(qt, lambda r: p.row(f"q0 + {r}", T), "n"),
+             dout.load_tile(dt, lambda r: p.row(f"q0 + {r}", T), "n"),
              f"    for (var e = lid; e < n; e += {ROWS}u) {{",
-             f"      {lt}[e] = lse[bh * {T}u + q0 + e];"]
+             f"      {lt}[e] = lse[{p.row('q0 + e', T)}];"]
     if et:
-        body.append(f"      {et}[e] = delta[bh * {T}u + q0 + e];")
+        body.append(f"      {et}[e] = delta[{p.row('q0 + e', T)}];")
     body += ["    }", "    workgroupBarrier();"]
     first = "u32(clamp(lo - i32(q0), 0, i32(n)))" if p.causal else "0u"
     qrow = [f"{qt}[rq + {c}u]" for c in range(q.quads)]
@@ -406,7 +421,7 @@ def column_kernel(p: Problem, kind: str, inputs: dict[str, int],
         body += [f"      {a} += p * {x};" for a, x in zip(accs, drow)]
     body += ["    }", "  }", f"  if (j >= {S}u) {{ return; }}"]
     scale = f" * {literal(p.scale, 'float32')}" if kind == "dk" else ""
-    body += _store_row("out", width, out_vec, f"bh * {S}u + j",
+    body += _store_row("out", width, out_vec, p.row("j", S),
                        [f"{a}{scale}" for a in accs], "  ")
     return WgpuKernel((src.dispatch(body, groups),))
 
