@@ -3,8 +3,11 @@
 `MultiHeadAttention` projects queries, keys and values with its sub-layers `w_q`,
 `w_k`, `w_v` (Linear), splits them into heads, computes
 softmax(q k^T / sqrt(head_dim) + bias) v per head, and projects the joined heads
-with `w_o`. Its parameters nest as `{"w_q": {"weight", "bias"}, ...}`, so their
-paths read `attn.w_q.weight` and the viewer can say what each one is for.
+with `w_o`. The attention itself is the fused primitive `scaled_dot_product_attention`
+(every mask joined into one additive bias; flash kernels on wgpu, forward and
+backward) unless the weights are needed (`MultiHeadAttention.fused` says when). Its
+parameters nest as `{"w_q": {"weight", "bias"}, ...}`, so their paths read
+`attn.w_q.weight` and the viewer can say what each one is for.
 
 >>> import pyasg, numpy as np
 >>> mha = MultiHeadAttention(embed_dim=8, num_heads=2)
@@ -189,32 +192,85 @@ class MultiHeadAttention(Module):
         S = F.type_of(key).shape[1]
         H, D = self.num_heads, self.head_dim
 
-        q = self._heads(self.w_q(params["w_q"], query), B, T)
-        k = self._heads(self.w_k(params["w_k"], key), B, S)
-        v = self._heads(self.w_v(params["w_v"], value), B, S)
+        fused = self.fused(need_weights, training)
+        # the fused primitive reads the heads as [B, L, H, D], a mere reshape of the
+        # projections ("bthd"); RoPE and the composite take [B, H, L, D] ("bhtd")
+        layout = "bthd" if fused and rope is None else "bhtd"
+        q = self._heads(self.w_q(params["w_q"], query), B, T, layout)
+        k = self._heads(self.w_k(params["w_k"], key), B, S, layout)
+        v = self._heads(self.w_v(params["w_v"], value), B, S, layout)
         if rope is not None:
             if T > S:
                 raise ShapeError(f"RoPE in attention places the {T} queries at the last of "
                                  f"the {S} key positions, so it needs T <= S")
             q, k = rope.rotate(q, offset=S - T), rope.rotate(k, offset=0)
 
-        scores = F.mul(F.matmul(q, F.swapaxes(k, -1, -2)), 1.0 / math.sqrt(D))  # [B,H,T,S]
-        dtype = F.type_of(scores).dtype
         blocked, additive = [], []
         for mask, what in ((attn_mask, "attn_mask"), (key_padding_mask, "key_padding_mask")):
             if mask is not None:
                 mask = self._mask_4d(mask, what, B, T, S)
                 (blocked if F.type_of(mask).dtype == "bool" else additive).append(mask)
-        if is_causal:
-            blocked.append(causal_mask(T, S))
         if position_bias is not None:
             additive.append(self._mask_4d(position_bias, "position_bias", B, T, S))
-        for bias in additive:
-            scores = F.add(scores, F.astype(bias, dtype))
         block = None
         for mask in blocked:
             block = mask if block is None else F.logical_or(block, mask)
 
+        weights = None
+        if fused:
+            # the fused primitive (on wgpu no [B, H, T, S] array is ever written); every
+            # mask joins one additive bias, a bool one as -inf where it blocks
+            if block is not None:
+                additive.append(F.where(block, -np.inf, 0.0))
+            bias = None
+            for b in additive:
+                b = F.astype(b, F.type_of(q).dtype)
+                bias = b if bias is None else F.add(bias, b)
+            heads = F.scaled_dot_product_attention(q, k, v, bias, is_causal=is_causal,
+                                                   scale=1.0 / math.sqrt(D), layout=layout)
+        else:
+            weights = self._weights(q, k, additive, block, is_causal, rng, training)
+            heads = F.matmul(weights, v)  # [B, H, T, D]
+        if layout == "bhtd":
+            heads = F.transpose(heads, (0, 2, 1, 3))
+        joined = F.reshape(heads, (B, T, H * D))
+        out = self.w_o(params["w_o"], joined)
+        if unbatched:
+            out = F.squeeze(out, 0)
+            weights = None if weights is None else F.squeeze(weights, 0)
+        elif not self.batch_first:
+            out = F.swapaxes(out, 0, 1)
+        if not need_weights:
+            return out
+        return out, (F.mean(weights, axis=-3) if average_attn_weights else weights)
+
+    def fused(self, need_weights: bool, training: bool) -> bool:
+        """Whether a call runs the fused primitive `scaled_dot_product_attention` (on wgpu
+        flash kernels that never write the [B, H, T, S] weights): whenever the weights
+        themselves are not needed, neither returned (`need_weights`) nor dropped out
+        (`training` with dropout > 0). Otherwise the composite softmax(q kᵀ / sqrt(D) +
+        bias) v runs, as PyTorch's MultiheadAttention keeps its fast path to
+        need_weights=False. Both give the same values and gradients.
+
+        >>> MultiHeadAttention(8, 2, dropout=0.1).fused(need_weights=False, training=True)
+        False
+        """
+        return not need_weights and not (training and self.dropout > 0.0)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _weights(self, q: object, k: object, additive: list, block: object, is_causal: bool,
+                 rng: object, training: bool) -> object:
+        """The attention weights [B, H, T, S] as a composite (softmax, then dropout)."""
+        B, H, T, D = F.type_of(q).shape
+        S = F.type_of(k).shape[2]
+        scores = F.mul(F.matmul(q, F.swapaxes(k, -1, -2)), 1.0 / math.sqrt(D))  # [B,H,T,S]
+        dtype = F.type_of(scores).dtype
+        for bias in additive:
+            scores = F.add(scores, F.astype(bias, dtype))
+        if is_causal:
+            causal = causal_mask(T, S)
+            block = causal if block is None else F.logical_or(block, causal)
         if S == 0:  # no keys at all: every query is fully masked, and max() needs one
             weights = F.full((B, H, T, 0), 0.0, dtype, like=scores)
         else:
@@ -224,22 +280,12 @@ class MultiHeadAttention(Module):
                 raise PyasgError("MultiHeadAttention with dropout in training mode needs a "
                                  "random key: rng=… (pyasg.random.key)")
             weights = random.dropout(weights, self.dropout, rng, training=True)
-        heads = F.matmul(weights, v)  # [B, H, T, D]
-        joined = F.reshape(F.transpose(heads, (0, 2, 1, 3)), (B, T, H * D))
-        out = self.w_o(params["w_o"], joined)
-        if unbatched:
-            out, weights = F.squeeze(out, 0), F.squeeze(weights, 0)
-        elif not self.batch_first:
-            out = F.swapaxes(out, 0, 1)
-        if not need_weights:
-            return out
-        return out, (F.mean(weights, axis=-3) if average_attn_weights else weights)
+        return weights
 
-    # ------------------------------------------------------------------ helpers
-
-    def _heads(self, x: object, B: int, L: int) -> object:
-        """[B, L, E] -> [B, H, L, D]."""
-        return F.transpose(F.reshape(x, (B, L, self.num_heads, self.head_dim)), (0, 2, 1, 3))
+    def _heads(self, x: object, B: int, L: int, layout: str) -> object:
+        """[B, L, E] -> [B, L, H, D] ("bthd") or [B, H, L, D] ("bhtd")."""
+        x = F.reshape(x, (B, L, self.num_heads, self.head_dim))
+        return x if layout == "bthd" else F.transpose(x, (0, 2, 1, 3))
 
     def _check_inputs(self, query: object, key: object, value: object) -> None:
         tq, tk, tv = (F.type_of(t) for t in (query, key, value))
