@@ -61,6 +61,10 @@ def t(*shape: int, dtype: str = F32) -> TensorType:
     return TensorType(tuple(shape), dtype)
 
 
+#: q, k, v, dout, lse, delta of the attention gradient ops.
+ATTENTION_GRAD = (t(1, 2, 3, 4), t(1, 2, 5, 4), t(1, 2, 5, 3), t(1, 2, 3, 3), t(1, 2, 3),
+                  t(1, 2, 3))
+
 #: For the ops we know: an instance and input types its shape rule accepts.
 EXAMPLES: dict[str, tuple[Op, tuple[TensorType, ...]]] = {
     "Input": (ops.Input("x", t(2, 3)), ()),
@@ -91,6 +95,13 @@ EXAMPLES: dict[str, tuple[Op, tuple[TensorType, ...]]] = {
     "MaxPool2dIndices": (ops.MaxPool2dIndices((2, 2), (2, 2), (0, 0), (1, 1)),
                          (t(1, 2, 4, 4),)),
     "Fused": (ops.Fused(_example_graph()), (t(2, 3),)),
+    "Attention": (ops.Attention(0.5, True), (t(1, 2, 3, 4), t(1, 2, 5, 4), t(1, 2, 5, 3),
+                                             t(1, 1, 1, 5))),
+    "AttentionLSE": (ops.AttentionLSE(0.5, True, "bthd"), (t(1, 3, 2, 4), t(1, 5, 2, 4))),
+    "AttentionGradQ": (ops.AttentionGradQ(0.5), ATTENTION_GRAD),
+    "AttentionGradK": (ops.AttentionGradK(0.5, True), ATTENTION_GRAD),
+    "AttentionGradV": (ops.AttentionGradV(0.5), ATTENTION_GRAD[:2] + ATTENTION_GRAD[3:5]),
+    "AttentionGradScores": (ops.AttentionGradScores(0.5), ATTENTION_GRAD + (t(1, 2, 3, 5),)),
 }
 
 

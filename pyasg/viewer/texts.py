@@ -711,6 +711,101 @@ OPS_TEXT: dict[str, dict[str, dict[str, str]]] = {
                    "памяти и запуски ядер, которые и определяют скорость небольших моделей.",
         },
     },
+    # --- attention ----------------------------------------------------------------------
+    "attention": {
+        "en": {
+            "what": "Scaled dot-product attention in one op: every query row takes a "
+                    "softmax-weighted average of the value rows, weighted by how well it "
+                    "matches each key (causal, padding and additive masks in its bias).",
+            "formula": "y = softmax(q·kᵀ·scale + bias) · v, per batch and head",
+            "why": "How a transformer mixes information between positions; as one op the "
+                   "GPU never writes the T×S score matrix (flash attention), so long "
+                   "sequences fit in memory.",
+        },
+        "ru": {
+            "what": "Масштабированное скалярное внимание одной операцией: каждая строка "
+                    "запросов берёт взвешенное softmax среднее строк значений, по тому, "
+                    "насколько она совпадает с каждым ключом (маски — в смещении bias).",
+            "formula": "y = softmax(q·kᵀ·scale + bias) · v, для каждого батча и головы",
+            "why": "Так трансформер смешивает информацию между позициями; одной операцией "
+                   "GPU не записывает матрицу оценок T×S (flash attention), и длинные "
+                   "последовательности помещаются в память.",
+        },
+    },
+    "attention_lse": {
+        "en": {
+            "what": "The log-sum-exp of each query row's attention scores, kept for the "
+                    "backward pass of attention.",
+            "formula": "lseᵢ = log Σⱼ exp(sᵢⱼ),  s = q·kᵀ·scale + bias",
+            "why": "With it the gradient kernels recompute every probability as "
+                   "exp(s − lse) block by block instead of storing the T×S matrix.",
+        },
+        "ru": {
+            "what": "Логарифм суммы экспонент оценок внимания каждой строки запросов; "
+                    "нужен обратному проходу внимания.",
+            "formula": "lseᵢ = log Σⱼ exp(sᵢⱼ),  s = q·kᵀ·scale + bias",
+            "why": "С ним ядра градиента заново вычисляют каждую вероятность как "
+                   "exp(s − lse) по блокам, не храня матрицу T×S.",
+        },
+    },
+    "attention_grad_q": {
+        "en": {
+            "what": "The gradient of attention with respect to the queries.",
+            "formula": "∂L/∂qᵢ = scale · Σⱼ pᵢⱼ (∂L/∂yᵢ·vⱼ − δᵢ) kⱼ,  δᵢ = ∂L/∂yᵢ·yᵢ",
+            "why": "Backpropagation through attention to the query projection, computed "
+                   "block by block from the recomputed probabilities.",
+        },
+        "ru": {
+            "what": "Градиент внимания по запросам.",
+            "formula": "∂L/∂qᵢ = scale · Σⱼ pᵢⱼ (∂L/∂yᵢ·vⱼ − δᵢ) kⱼ,  δᵢ = ∂L/∂yᵢ·yᵢ",
+            "why": "Обратное распространение через внимание к проекции запросов, по блокам "
+                   "из заново вычисленных вероятностей.",
+        },
+    },
+    "attention_grad_k": {
+        "en": {
+            "what": "The gradient of attention with respect to the keys.",
+            "formula": "∂L/∂kⱼ = scale · Σᵢ pᵢⱼ (∂L/∂yᵢ·vⱼ − δᵢ) qᵢ",
+            "why": "Backpropagation through attention to the key projection: each key "
+                   "learns from every query that attended to it.",
+        },
+        "ru": {
+            "what": "Градиент внимания по ключам.",
+            "formula": "∂L/∂kⱼ = scale · Σᵢ pᵢⱼ (∂L/∂yᵢ·vⱼ − δᵢ) qᵢ",
+            "why": "Обратное распространение через внимание к проекции ключей: каждый ключ "
+                   "учится у всех запросов, которые на него смотрели.",
+        },
+    },
+    "attention_grad_v": {
+        "en": {
+            "what": "The gradient of attention with respect to the values.",
+            "formula": "∂L/∂vⱼ = Σᵢ pᵢⱼ ∂L/∂yᵢ",
+            "why": "Each value row receives the output gradients of the queries, weighted "
+                   "by how much they attended to it.",
+        },
+        "ru": {
+            "what": "Градиент внимания по значениям.",
+            "formula": "∂L/∂vⱼ = Σᵢ pᵢⱼ ∂L/∂yᵢ",
+            "why": "Каждая строка значений получает градиенты выходов запросов, взвешенные "
+                   "тем, насколько они на неё смотрели.",
+        },
+    },
+    "attention_grad_scores": {
+        "en": {
+            "what": "The gradient of attention with respect to its scores (and so its "
+                    "additive bias), a full [B, H, T, S] array.",
+            "formula": "∂L/∂sᵢⱼ = pᵢⱼ (∂L/∂yᵢ·vⱼ − δᵢ)",
+            "why": "Needed only when the bias itself learns (a learned relative position "
+                   "bias); summed over the bias's broadcast axes.",
+        },
+        "ru": {
+            "what": "Градиент внимания по его оценкам (а значит, по аддитивному смещению) — "
+                    "полный массив [B, H, T, S].",
+            "formula": "∂L/∂sᵢⱼ = pᵢⱼ (∂L/∂yᵢ·vⱼ − δᵢ)",
+            "why": "Нужен, только когда само смещение обучается (обучаемое относительное "
+                   "позиционное смещение); суммируется по осям его трансляции.",
+        },
+    },
     # --- convolution and pooling ------------------------------------------------------
     "conv2d": {
         "en": {
