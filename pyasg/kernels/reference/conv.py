@@ -84,7 +84,8 @@ def conv2d_backward_weight(x: np.ndarray, g: np.ndarray, stride: tuple[int, ...]
 def max_pool2d_indices(x: np.ndarray, kernel_size: tuple[int, ...], stride: tuple[int, ...],
                        padding: tuple[int, ...], dilation: tuple[int, ...]) -> np.ndarray:
     """Flat index into x.ravel() of each window's first maximum over its real pixels (the
-    padding never wins); a NaN counts as the maximum, as in np.argmax and PyTorch."""
+    padding never wins, as in PyTorch); a NaN is the maximum, the first of several as in
+    np.argmax (PyTorch's CPU kernel takes the last)."""
     n, c, h, wd = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
     ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
