@@ -429,10 +429,11 @@ def test_w2_fusion_cuts_wgpu_dispatches(w2_case) -> None:  # noqa: ANN001
     before = pyasg.jit_to_backend(g, "wgpu", fuse=False)
     after = pyasg.jit_to_backend(g, "wgpu")
     print(f"W2 wgpu dispatches: {before.kernel_count} unfused, {after.kernel_count} fused")
-    # the target: at least 3x fewer (matmuls read through views and store
-    # through epilogues; small per-row values are recomputed in each group reading
-    # them; 192 -> 63 on lavapipe)
-    assert 3 * after.kernel_count <= before.kernel_count
+    # matmuls read through views and store through epilogues; small per-row values are
+    # recomputed in each group reading them. The target was 3x fewer (192 -> 63
+    # on lavapipe); since attention is one primitive there is less to fuse and less to
+    # run (159 -> 57)
+    assert 2.5 * after.kernel_count <= before.kernel_count and after.kernel_count <= 60
     want = [np.asarray(o) for o in before(*leaves)]
     got = [np.asarray(o) for o in after(*leaves)]
     _close(got, want, 1e-5)
