@@ -8,6 +8,11 @@ log-sum-exp `AttentionLSE`: `AttentionGradQ`, `AttentionGradK`, `AttentionGradV`
 `AttentionGradScores` (the gradient of the scores, T x S, needed only when the bias
 itself wants a gradient). `delta = rowsum(dout * out)` is ordinary graph ops.
 
+The price of one output per node is recompute: counting T·S·d products, the forward
+takes 2 (q kᵀ, p v) and the backward 9 (the log-sum-exp 1, dq 3, dk 3, dv 2), 11 in
+all where FlashAttention-2, whose backward kernel writes dk and dv together, takes 7.
+What it buys: nothing of size T x S is ever stored, so memory is O(B·H·(T + S)·d).
+
 Shapes, by the `layout` attribute: "bhtd" (PyTorch's): q [B, H, T, D], k [B, H, S, D],
 v [B, H, S, Dv], the output [B, H, T, Dv]; "bthd" (JAX's, and a linear layer's output
 reshaped: no transpose): q [B, T, H, D], k [B, S, H, D], v [B, S, H, Dv]. The row

@@ -34,6 +34,14 @@ threads a workgroup, workgroups on a 2-d grid (`codegen.grid`), at most 8 storag
 buffers (a gradient kernel binds 7 inputs and its output), no subgroup operations.
 Head dims up to `MAX_HEAD_DIM` (registers hold whole rows). Rows of a multiple of 4
 floats are loaded and stored as vec4.
+
+Measured on an H200 through Vulkan (float32, causal, B=8, H=12, T=1024, D=64): forward
+3.0 ms (the composite softmax 3.5 ms, PyTorch's float32 sdpa 0.5 ms), forward and
+backward 6.7 ms (composite 5.9, PyTorch 2.7), 217 MiB of buffers for the step instead of
+the composite's 1349; D=32 (H=16): forward 1.4 ms (composite 2.9), both 4.4 ms (6.7).
+So the kernels save memory and, at D=32, time; a row per thread leaves the H200 far
+from PyTorch's tiled kernels (more rows per thread, or keys split across threads, is
+the next step).
 """
 
 from __future__ import annotations
