@@ -27,7 +27,8 @@ GPU has finished it (a 4-byte read-back waits for the queue), the host time the 
 until it returns (recording and submitting). Arguments are uploaded once before, as a
 training loop keeps its parameters on the GPU. Timed replays record only the clears
 and dispatches; input and output copies lie in the step, in no node. Figures are
-medians over `repeat` rounds.
+medians over `repeat` rounds (a GPU's clock varies both ways, unlike a busy CPU's
+delays), except isolated dispatches' fastest rounds.
 """
 
 from __future__ import annotations
