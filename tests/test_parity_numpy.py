@@ -26,6 +26,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from strategies import random_cases
 
 import pyasg
 from pyasg.asg import ops
@@ -35,7 +36,6 @@ from pyasg.errors import ShapeError
 from pyasg.kernels import numpy as numpy_kernels
 from pyasg.kernels import reference
 from pyasg.kernels.numpy.elementwise import erf_float32
-from tests.strategies import random_cases
 
 # NaN, infinities and integer overflow are inputs on purpose: numpy's warnings are noise
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -19,13 +19,13 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from scipy.signal import correlate
+from test_random import KNOWN_ANSWERS, threefry_reference
 
 import pyasg
 from pyasg.asg import ops
 from pyasg.asg.graph import GraphBuilder
 from pyasg.asg.types import TensorType
 from pyasg.kernels.reference import evaluate
-from tests.test_random import KNOWN_ANSWERS, threefry_reference
 
 F64 = np.float64
 

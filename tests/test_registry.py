@@ -16,6 +16,7 @@ import re
 
 import numpy as np
 import pytest
+from wgpu_util import WGPU
 
 import pyasg
 from pyasg.asg import ops
@@ -28,7 +29,6 @@ from pyasg.kernels import has_kernel
 from pyasg.kernels.numpy import NumpyBackend, evaluate
 from pyasg.kernels.reference import KERNELS
 from pyasg.transforms.vjp import VJP_RULES
-from tests.wgpu_util import WGPU
 
 ALL = sorted(OPS)
 LEAVES = {"Input", "Constant"}
