@@ -777,6 +777,23 @@ def test_grad_conv2d_backward_weight(c: dict) -> None:
     check("Conv2dBackwardWeight", f, x, g, argnums=(0, 1))
 
 
+@settings(deadline=None, max_examples=10)
+@given(causal=st.booleans(), layout=st.sampled_from(["bhtd", "bthd"]),
+       t=st.integers(1, 4), s=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_grad_attention(causal: bool, layout: str, t: int, s: int, seed: int) -> None:
+    # q, k, v and a broadcast bias; the gradient graph is the attention gradient ops
+    # (tests/test_attention_op.py checks them against the reference and on wgpu)
+    rng = np.random.default_rng(seed)
+    op = ops.Attention(0.7, causal, layout)
+    q, k, v = (rng.standard_normal(op.shape(1, 2, n, d)) for n, d in ((t, 3), (s, 3), (s, 2)))
+    bias = rng.standard_normal((1, 2, 1, s))
+
+    def f(q, k, v, bias):  # noqa: ANN001, ANN202
+        return bind(op, q, k, v, bias)
+
+    check("Attention", f, q, k, v, bias, argnums=(0, 1, 2, 3))
+
+
 def test_grad_conv2d_hand_value() -> None:
     # a 1x1 convolution is a matmul over channels: d/dw sum(conv(x, w) * r) = sum r x^T
     rng = np.random.default_rng(8)
@@ -863,6 +880,7 @@ OP_TESTS = {
     "Conv2d": test_grad_conv2d,
     "Conv2dBackwardInput": test_grad_conv2d_backward_input,
     "Conv2dBackwardWeight": test_grad_conv2d_backward_weight,
+    "Attention": test_grad_attention,
 }
 
 LEAVES = {"Input", "Constant"}
