@@ -62,11 +62,12 @@ def coords(shape: Sequence[int], var: str = "i", prefix: str = "c") -> str:
 
 
 def broadcast_offset(out_shape: Sequence[int], in_shape: Sequence[int],
-                     prefix: str = "c") -> str:
+                     prefix: str = "c", var: str = "i") -> str:
     """WGSL u32 expression: the flat offset into an input broadcast to `out_shape`,
-    from the output coordinates `c0..` (see `coords`)."""
+    from the output coordinates `c0..` (see `coords`), or `var`, the flat output
+    index, where the shapes are equal."""
     if tuple(in_shape) == tuple(out_shape):
-        return "i"
+        return var
     lead = len(out_shape) - len(in_shape)
     terms = [f"{prefix}{lead + a} * {st}u" for a, (d, st) in
              enumerate(zip(in_shape, strides(in_shape))) if d != 1]

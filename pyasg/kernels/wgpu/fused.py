@@ -35,22 +35,19 @@ from pyasg.asg.types import TensorType
 from pyasg.errors import BackendError
 from pyasg.kernels import lower
 from pyasg.kernels.wgpu.backend import WgpuBackend
-from pyasg.kernels.wgpu.codegen import coords, grid, literal, strides, wgsl_type
+from pyasg.kernels.wgpu.codegen import (
+    broadcast_offset,
+    coords,
+    grid,
+    literal,
+    strides,
+    wgsl_type,
+)
 from pyasg.kernels.wgpu.elementwise import EXPRESSIONS, expression
 from pyasg.kernels.wgpu.kernel import WgpuKernel
 from pyasg.kernels.wgpu.matmul import Matrix, Problem, View, matmul_kernel
 from pyasg.kernels.wgpu.reductions import Reducer, Sink, Source, fill_pass, layout, plan
 from pyasg.kernels.wgpu.shader import Buffer, Load, Shader, Store, thread_entry
-
-
-def _offset(out_shape: tuple[int, ...], in_shape: tuple[int, ...], var: str) -> str:
-    """The flat offset into `in_shape` broadcast to `out_shape`, from coordinates c0.."""
-    if tuple(in_shape) == tuple(out_shape):
-        return var
-    lead = len(out_shape) - len(in_shape)
-    terms = [f"c{lead + a} * {st}u" for a, (d, st) in
-             enumerate(zip(in_shape, strides(in_shape))) if d != 1]
-    return " + ".join(terms) if terms else "0u"
 
 
 def _permuted(out_shape: tuple[int, ...], t_shape: tuple[int, ...],
@@ -93,7 +90,8 @@ def _body(sh: Shader, op: Fused, root: int, shape: tuple[int, ...], var: str,
     used: list[int] = []
     for k, j in enumerate(sub.inputs):
         if j in needed:
-            names[j] = _input(k, in_types).load(sh, _offset(shape, sub.nodes[j].type.shape, var))
+            names[j] = _input(k, in_types).load(
+                sh, broadcast_offset(shape, sub.nodes[j].type.shape, var=var))
             used.append(k)
     permuted = any(isinstance(sub.nodes[i].op, ops.Transpose) for i in needed)
     lines = [coords(shape, var)] if shape and (permuted or any(

@@ -173,7 +173,7 @@ def batch_fn(sh: Shader, name: str, out_batch: tuple[int, ...],
             and math.prod(in_batch) == math.prod(out_batch):
         return sh.function(name, "bt: u32", "  return bt;", "u32")
     return sh.function(name, "bt: u32", f"{coords(out_batch, 'bt')}\n"
-                       f"  return {broadcast_offset(out_batch, in_batch)};", "u32")
+                       f"  return {broadcast_offset(out_batch, in_batch, var='bt')};", "u32")
 
 
 class Operand(Protocol):
