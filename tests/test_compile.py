@@ -28,7 +28,7 @@ class CountingBackend(Backend):
     def fusion_options(self) -> FuseOptions | None:
         return self.options
 
-    def compile(self, graph, name="graph"):  # noqa: ANN001, ANN201
+    def compile(self, graph, name="graph", donated=()):  # noqa: ANN001, ANN201
         self.compiled.append(graph)
         return ReferenceExecutable(graph, name)
 

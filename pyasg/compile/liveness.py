@@ -37,13 +37,11 @@ for that node's kernel, then it calls `step`. Its invariants:
    (numpy: one flat buffer holds values of any shape), a byte size (wgpu), an exact
    type (the fused kernel's slots).
 
-Donated arguments (`jit(..., donate_argnums=...)`, next) need no new analysis: an
-input is a storage whose interval starts at 0 and ends at its last read. A planner
-would `take` each donated input before the first `step`, with a key of its own (say
-`("donated", type)`) and back that buffer by the argument's memory; an output of that
-type then `take`s it over in place, or from the free list of that key once the input's
-last reader ran (a buffer of that key that no argument backs is allocated per call, as
-outputs are today).
+Donated arguments (`jit(..., donate_argnums=...)`) need no new analysis: an input is
+a storage whose interval starts at 0 and ends at its last read. `pair_donations`
+matches each output with a donated input of its type, and `writes_over` says whether
+an output may be written into that input's memory: only once the input's last reader
+(and every view's) has run, or at that very node when its kernel allows in place.
 
 >>> from pyasg.asg.graph import GraphBuilder
 >>> from pyasg.asg.ops import Exp, Mul, Sin, Tanh, Transpose
@@ -311,3 +309,43 @@ def best_fit(candidates: list[int], sizes: Sequence[int], need: int) -> int | No
             best = b
     candidates.remove(best)
     return best
+
+
+def pair_donations(graph: Graph, donated: Collection[int],
+                   eligible: Collection[int]) -> tuple[tuple[int, int], ...]:
+    """(input position, output node) pairs: each eligible output, in order, with the first
+    unpaired donated input position of exactly its type (JAX pairs donated buffers
+    with results the same way); an output listed twice is paired once.
+
+    >>> from pyasg.asg.graph import GraphBuilder
+    >>> from pyasg.asg.ops import Exp
+    >>> from pyasg.asg.types import TensorType
+    >>> b = GraphBuilder()
+    >>> x = b.add_input("x", TensorType((3,)))
+    >>> g = b.build([b.add(Exp(), (x,))])
+    >>> pair_donations(g, donated=[0], eligible=[1])
+    ((0, 1),)
+    """
+    free = sorted(k for k in set(donated) if 0 <= k < len(graph.inputs))
+    pairs, seen = [], set()
+    for j in graph.outputs:
+        if j not in eligible or j in seen:
+            continue
+        seen.add(j)
+        match = next((k for k in free if graph.input_types[k] == graph.nodes[j].type), None)
+        if match is not None:
+            free.remove(match)
+            pairs.append((match, j))
+    return tuple(pairs)
+
+
+def writes_over(live: Liveness, value: int, x: int, inplace: bool) -> bool:
+    """Whether `value` may be written into the memory of input `x` (a donated argument):
+    after the last read of `x`'s storage, or by that last reader itself when its kernel
+    allows in place and reads `x` only directly (never through a view)."""
+    position, end = live.position[value], live.end[live.storage[x]]
+    if position > end:
+        return True
+    reads = live.graph.nodes[value].inputs
+    return (inplace and position == end and x in reads
+            and all(live.storage[k] != x or k == x for k in reads))

@@ -12,6 +12,8 @@ backend's options, and hands the graph to the backend's `compile`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pyasg.asg.graph import Graph
 from pyasg.compile.protocol import Backend, Executable
 from pyasg.compile.registry import get_backend
@@ -40,9 +42,9 @@ def lower_graph(graph: Graph, backend: Backend, fuse: bool = True) -> Graph:
 
 
 def jit_to_backend(graph: Graph, backend: str | Backend = "numpy", name: str = "graph",
-                   fuse: bool = True) -> Executable:
+                   fuse: bool = True, donated: Collection[int] = ()) -> Executable:
     """Compile `graph` for `backend`: converted and fused (`lower_graph`; `fuse=False`
     leaves it unfused), then the backend's `compile` (kernels resolved once, memory
-    planned)."""
+    planned; `donated` input positions may give their memory to outputs)."""
     backend = get_backend(backend)
-    return backend.compile(lower_graph(graph, backend, fuse), name)
+    return backend.compile(lower_graph(graph, backend, fuse), name, tuple(donated))

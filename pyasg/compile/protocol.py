@@ -2,7 +2,7 @@
 
 A backend is one small object: its `name`, the dtypes it `converts` (those its
 device lacks, computed in others), its `fusion_options()` (how `fuse` may group ops
-for it, or None for no fusion) and `compile(graph, name)`, which returns an
+for it, or None for no fusion) and `compile(graph, name, donated)`, which returns an
 `Executable`: a callable taking one array per graph input and returning a tuple of
 arrays, with its `graph` (what it runs, after fusion) and `kernel_count`. Adding a
 backend is one folder under `pyasg/kernels/` with a class like this and a line in
@@ -15,7 +15,7 @@ False
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -71,8 +71,13 @@ class Backend(ABC):
         return None
 
     @abstractmethod
-    def compile(self, graph: Graph, name: str = "graph") -> Executable:
-        """Resolve every kernel once, plan memory, and return the executable."""
+    def compile(self, graph: Graph, name: str = "graph",
+                donated: Collection[int] = ()) -> Executable:
+        """Resolve every kernel once, plan memory, and return the executable.
+
+        `donated`: positions in `graph.inputs` whose arguments the caller gives away,
+        so that outputs of their types may reuse their memory (a backend may ignore it).
+        """
 
     def __repr__(self) -> str:
         return f"<pyasg backend {self.name}>"

@@ -4,7 +4,7 @@ of one op on concrete arrays."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -30,8 +30,9 @@ class NumpyBackend(Backend):
         """Matmul epilogues fuse (written into the product's buffer); views are copies."""
         return FuseOptions(max_inputs=MAX_FUSED_INPUTS, matmul_epilogue=True)
 
-    def compile(self, graph: Graph, name: str = "graph") -> Executable:
-        return Executable(graph, self, name)
+    def compile(self, graph: Graph, name: str = "graph",
+                donated: Collection[int] = ()) -> Executable:
+        return Executable(graph, self, name, donated=donated)
 
 
 NUMPY = NumpyBackend()

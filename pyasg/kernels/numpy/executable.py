@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,7 @@ class Executable:
     """
 
     def __init__(self, graph: Graph, backend: object, name: str = "graph",
-                 poison: bool | None = None) -> None:
+                 poison: bool | None = None, donated: Collection[int] = ()) -> None:
         self.graph = graph
         self.backend = backend
         self.name = name
@@ -65,7 +65,9 @@ class Executable:
             kernel = lower(node.op, backend, in_types=in_types, out_type=node.type)
             kernels[i] = kernel
         self.kernels = kernels
-        self.plan = plan_memory(graph, schedule, kernels)
+        self.plan = plan_memory(graph, schedule, kernels, donated)
+        #: donated input positions whose arrays outputs are written into, in `D` order
+        self._donated = tuple(graph.inputs.index(x) for x in self.plan.donations.values())
         self.kernel_count = len(kernels)
         self._input_types = graph.input_types
         self._lock = threading.Lock()
@@ -88,7 +90,12 @@ class Executable:
         scope: dict[str, Any] = {"empty": np.empty}
         buffer_names: dict[str, tuple[int, tuple[int, ...]]] = {}
         view_of: dict[tuple[int, tuple[int, ...]], str] = {}
-        lines = [f"def run({', '.join(f'v{i}' for i in graph.inputs)}):"]
+        params = [f"v{i}" for i in graph.inputs]
+        if plan.donations:  # D[m]: may donation m's array be written over (see __call__)
+            scope["NO_DONATION"] = (False,) * len(plan.donations)
+            params.append("D=NO_DONATION")
+        slot = {j: m for m, j in enumerate(plan.donations)}
+        lines = [f"def run({', '.join(params)}):"]
         line_to_node: dict[int, int] = {}
         for i in schedule:
             node = graph.nodes[i]
@@ -110,7 +117,10 @@ class Executable:
                 args += f", out={view_of[key]}"
             elif i in plan.fresh:
                 scope[f"s{i}"], scope[f"d{i}"] = node.type.shape, np.dtype(node.type.dtype)
-                args += f", out=empty(s{i}, d{i})"
+                fresh = f"empty(s{i}, d{i})"
+                if i in plan.donations:  # into the donated argument's own array
+                    fresh = f"v{plan.donations[i]} if D[{slot[i]}] else {fresh}"
+                args += f", out={fresh}"
             if i in plan.scratch_of:
                 names = []
                 for k, (shape, _) in zip(plan.scratch_of[i], kernels[i].scratch):
@@ -149,18 +159,35 @@ class Executable:
         if len(arrays) != len(self._input_types):
             raise BackendError(f"{self.name} takes {len(self._input_types)} arrays, "
                                f"got {len(arrays)}")
+        extra = {"D": self._donatable(arrays)} if self._donated else {}
         if self._lock.acquire(blocking=False):
             try:
-                return self._run(*arrays)
+                return self._run(*arrays, **extra)
             except Exception as e:
                 raise self._explain(e) from e
             finally:
                 self._lock.release()
         # the static buffers are in use (another thread, or a call from inside a call)
         try:
-            return self._make(**self._scope, **self._new_buffers())(*arrays)
+            return self._make(**self._scope, **self._new_buffers())(*arrays, **extra)
         except Exception as e:
             raise self._explain(e) from e
+
+    def _donatable(self, arrays: Sequence[object]) -> tuple[bool, ...]:
+        """For each donation, whether its argument's array can hold the result: a
+        writeable, C-contiguous array of the input's type that no other argument is,
+        or views (otherwise the result goes to a fresh array, as without donation)."""
+        roots: dict[int, int] = {}
+        for a in arrays:
+            root = a.base if isinstance(a, np.ndarray) and a.base is not None else a
+            roots[id(root)] = roots.get(id(root), 0) + 1
+        flags = []
+        for k in self._donated:
+            a, t = arrays[k], self._input_types[k]
+            flags.append(isinstance(a, np.ndarray) and a.base is None and roots[id(a)] == 1
+                         and a.flags.writeable and a.flags.c_contiguous
+                         and a.shape == t.shape and a.dtype.name == t.dtype)
+        return tuple(flags)
 
     def _explain(self, error: Exception) -> BackendError:
         tb, node_id = error.__traceback__, None

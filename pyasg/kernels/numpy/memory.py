@@ -27,7 +27,7 @@ Exceptions, so that callers and arguments are never surprised:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +36,7 @@ import numpy as np
 from pyasg.asg.graph import Graph
 from pyasg.asg.ops import BroadcastTo, Constant, Input, Reshape, StopGradient, Transpose
 from pyasg.asg.types import TensorType
-from pyasg.compile.liveness import Allocator, liveness
+from pyasg.compile.liveness import Allocator, liveness, pair_donations, writes_over
 
 
 def nbytes(t: TensorType) -> int:
@@ -80,6 +80,8 @@ class MemoryPlan:
     allocating_names: tuple[str, ...] = ()
     #: `scratch_of[i]`: the static buffers given to %i's kernel as its temporaries
     scratch_of: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    #: `donations[j] = x`: output %j is written into the array of donated input %x
+    donations: dict[int, int] = field(default_factory=dict)
 
     @property
     def buffer_count(self) -> int:
@@ -117,11 +119,14 @@ def _flag(kernel: object, name: str, default: bool = False) -> bool:
     return bool(getattr(kernel, name, default))
 
 
-def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) -> MemoryPlan:
+def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any],
+                donated: Collection[int] = ()) -> MemoryPlan:
     """Static buffers for `schedule` by interval colouring (module doc), from the shared
     liveness analysis (`pyasg.compile.liveness`) and its allocator.
 
     `kernels[i]` has flags `writes_out`, `inplace` and `view` (see NumpyKernel).
+    `donated`: input positions whose arrays an output may be written into (the output
+    then is that very array), where `writes_over` allows it.
     """
     live = liveness(graph, schedule, [i for i, k in kernels.items() if _flag(k, "view")])
     end = len(live.schedule)
@@ -163,6 +168,11 @@ def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) 
             dies[live.end[i]] = dies.get(live.end[i], 0) + nbytes(graph.nodes[i].type)
         peak = max(peak, current)
         current -= dies.pop(t, 0)
+    donations = {}
+    for k, j in pair_donations(graph, donated, fresh):
+        x = graph.inputs[k]
+        if x in live.position and writes_over(live, j, x, _flag(kernels[j], "inplace", True)):
+            donations[j] = x
     copied = frozenset(i for i in graph.outputs if live.storage[i] not in owned)
     out_values = {live.storage[i] for i in graph.outputs} & owned
     return MemoryPlan(
@@ -181,6 +191,7 @@ def plan_memory(graph: Graph, schedule: Sequence[int], kernels: dict[int, Any]) 
         allocating_peak_bytes=peak,
         allocating_names=tuple(graph.nodes[i].op.name for i in allocating),
         scratch_of=scratch_of,
+        donations=donations,
     )
 
 

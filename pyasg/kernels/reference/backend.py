@@ -12,6 +12,8 @@ tested against it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 
 from pyasg.asg.graph import Graph
@@ -53,5 +55,7 @@ class ReferenceBackend(Backend):
 
     name = "reference"
 
-    def compile(self, graph: Graph, name: str = "graph") -> ReferenceExecutable:
+    def compile(self, graph: Graph, name: str = "graph",
+                donated: Collection[int] = ()) -> ReferenceExecutable:
+        # the oracle never reuses memory: results are always fresh arrays
         return ReferenceExecutable(graph, name)

@@ -34,6 +34,9 @@ class Counters:
         self.upload_bytes = 0
         self.readbacks = 0
         self.submissions = 0
+        #: device-to-device copies an executable records (arguments in, results out)
+        self.copies = 0
+        self.copy_bytes = 0
 
 
 COUNTERS = Counters()
@@ -64,13 +67,34 @@ class DeviceArray:
     """A tensor in a GPU buffer: `shape`, `dtype`, and the buffer that holds it.
 
     `np.asarray(x)` (or `x.numpy()`) reads it back; arithmetic happens in graphs.
+    An array donated to a step (`pyasg.jit(..., donate_argnums=...)`) gave its memory
+    to the step's results: any later use of it raises `BackendError`.
     """
 
     __array_priority__ = 1000
 
     def __init__(self, buffer: Any, type: TensorType) -> None:
-        self.buffer = buffer
+        self._buffer = buffer
         self.type = type
+        #: where the array was donated (the step's name), or None while it is usable
+        self.donated_to: str | None = None
+
+    @property
+    def buffer(self) -> Any:
+        """The GPU buffer holding the values (a donated array has none)."""
+        if self.donated_to is not None:
+            raise BackendError(f"this {self.type!r} array was donated to {self.donated_to} "
+                               f"(donate_argnums): its memory now holds that step's results; "
+                               f"use the arrays the step returned instead")
+        return self._buffer
+
+    def donate(self, to: str) -> None:
+        """Give the array's memory away: every later use raises `BackendError`."""
+        self.donated_to = to
+
+    def rehome(self, buffer: Any) -> None:
+        """Move the array to `buffer` (its values were copied there by the caller)."""
+        self._buffer = buffer
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -100,10 +124,11 @@ class DeviceArray:
 
     def numpy(self) -> np.ndarray:
         """A numpy copy of the values (one read-back)."""
+        buffer = self.buffer  # a donated array raises here
         if self.size == 0:
             return np.zeros(self.shape, self.dtype)
         COUNTERS.readbacks += 1
-        raw = get_device().queue.read_buffer(self.buffer, 0, self.size * 4)
+        raw = get_device().queue.read_buffer(buffer, 0, self.size * 4)
         arr = np.frombuffer(raw, dtype=GPU_DTYPES[self.type.dtype], count=self.size)
         return arr.astype(self.dtype).reshape(self.shape)
 
@@ -127,7 +152,8 @@ class DeviceArray:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        return f"DeviceArray({self.type!r})"
+        donated = f", donated to {self.donated_to}" if self.donated_to else ""
+        return f"DeviceArray({self.type!r}{donated})"
 
 
 def upload(buffer: Any, arr: np.ndarray) -> None:

@@ -8,6 +8,8 @@ groups are recomputed in each.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pyasg.asg.graph import Graph
 from pyasg.compile.protocol import Backend, FuseOptions
 from pyasg.kernels.wgpu.array import DeviceArray
@@ -28,5 +30,6 @@ class WgpuBackend(Backend):
         return FuseOptions(max_inputs=max(1, limit - 1), matmul_epilogue=True,
                            matmul_views=True, recompute_fraction=1 / 16)
 
-    def compile(self, graph: Graph, name: str = "graph") -> WgpuExecutable:
-        return WgpuExecutable(graph, self, name)
+    def compile(self, graph: Graph, name: str = "graph",
+                donated: Collection[int] = ()) -> WgpuExecutable:
+        return WgpuExecutable(graph, self, name, donated)

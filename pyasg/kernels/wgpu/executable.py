@@ -4,23 +4,33 @@ At compile time every kernel is resolved (multipledispatch), every pipeline and
 bind group is created, constants are uploaded, and every buffer the graph needs
 is allocated: one per graph input (arguments are copied in, device to device, or
 written once from numpy), intermediates shared by liveness, and one per output.
-A call records the input copies, all dispatches and the output copies into ONE
-command encoder and submits it once. Outputs are copied into buffers taken from a
-pool that dead DeviceArrays return to, so a training loop that feeds a step's
-outputs back in allocates nothing after its first steps, and parameters never
-leave the GPU.
+A call records the input copies, all dispatches (replayed through wgpu-native's C
+functions: `pyasg.kernels.wgpu.encode`) and the output copies into ONE command
+encoder and submits it once. Outputs are copied into buffers taken from a pool that
+dead DeviceArrays return to, so a training loop that feeds a step's outputs back in
+allocates nothing after its first steps, and parameters never leave the GPU.
+
+Donation (`donated`: positions in the graph's inputs whose arguments the caller
+gives away, `pyasg.jit(..., donate_argnums=...)`): each output is paired with the
+first unpaired donated input of its type. A pair's input and output buffers take
+turns: calls of even parity read the input buffer and write the output buffer,
+calls of odd parity the other way round (two sets of bind groups, made once). The
+result is returned in the buffer it was written to, so a loop that feeds it back
+(the usual training loop) copies nothing in or out and allocates nothing; a
+donated argument is marked used, and any later use of it raises.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from pyasg.asg.graph import Graph
 from pyasg.asg.ops import Constant, Input
-from pyasg.compile.liveness import Allocator, liveness
+from pyasg.compile.liveness import Allocator, liveness, pair_donations
 from pyasg.errors import BackendError
 from pyasg.kernels import has_kernel, lower
 from pyasg.kernels.wgpu.array import (
@@ -31,6 +41,7 @@ from pyasg.kernels.wgpu.array import (
     upload,
 )
 from pyasg.kernels.wgpu.device import get_device
+from pyasg.kernels.wgpu.encode import Clear, Replay, Run, Step, copier
 from pyasg.kernels.wgpu.kernel import WgpuKernel
 
 _PIPELINES: dict[str, Any] = {}
@@ -81,7 +92,8 @@ POOL = BufferPool()
 class WgpuExecutable:
     """A compiled graph on the GPU; call with numpy arrays or DeviceArrays."""
 
-    def __init__(self, graph: Graph, backend: object, name: str = "graph") -> None:
+    def __init__(self, graph: Graph, backend: object, name: str = "graph",
+                 donated: Sequence[int] = ()) -> None:
         self.graph, self.backend, self.name = graph, backend, name
         device = get_device()
         self._device = device
@@ -101,15 +113,31 @@ class WgpuExecutable:
             kernels[i] = lower(node.op, backend, in_types=in_types, out_type=node.type)
         self.kernel_count = sum(len(k.dispatches) for k in kernels.values())
         self._buffers = self._plan(schedule, kernels)
-        self._steps = self._record_plan(schedule, kernels)
         self._input_types = graph.input_types
         self._output_types = graph.output_types
+        self._paths = graph.input_names
+        self.pairs = self._pair(donated, kernels)
+        scratch = {i: [create_buffer(n) for n in k.scratch] for i, k in kernels.items()}
+        swapped = dict(self._buffers)
+        for k, j in self.pairs:
+            i = graph.inputs[k]
+            swapped[i], swapped[j] = self._buffers[j], self._buffers[i]
+        #: the commands of a call: parity 0 (and, with donation, parity 1)
+        self._replays = [Replay(self._record_plan(schedule, kernels, self._buffers, scratch))]
+        if self.pairs:
+            self._replays.append(Replay(self._record_plan(schedule, kernels, swapped, scratch)))
+        self._steps = self._replays[0].steps
+        self._paired_inputs = {k: j for k, j in self.pairs}
+        self._paired_outputs = {j for _, j in self.pairs}
+        #: the live result array that holds each executable-owned buffer (by id)
+        self._holders: dict[int, weakref.ref] = {}
         # Two spare sets of output buffers: while call k+1 runs, call k's results are
         # usually still referenced (they are its inputs); from then on, results that die
         # return their buffers, so steps after the first allocate nothing.
         for _ in range(2):
-            for t in self._output_types:
-                POOL.give(create_buffer(t.size * 4))
+            for j, t in zip(graph.outputs, self._output_types):
+                if j not in self._paired_outputs:
+                    POOL.give(create_buffer(t.size * 4))
 
     # ------------------------------------------------------------------ compile time
     def _plan(self, schedule: list[int], kernels: dict[int, WgpuKernel]) -> dict[int, Any]:
@@ -140,78 +168,138 @@ class WgpuExecutable:
                     upload(buffers[i], node.op.value)
         return buffers
 
-    def _record_plan(self, schedule: list[int], kernels: dict[int, WgpuKernel]) -> list:
-        """(pipeline, bind group, workgroups) per dispatch, or ("clear", buffer)."""
-        steps: list[tuple] = []
+    def _pair(self, donated: Sequence[int], kernels: dict[int, WgpuKernel]) -> tuple:
+        """(input position, output node) pairs (`pyasg.compile.liveness.pair_donations`):
+        only outputs a kernel writes into a buffer of their own qualify (not an alias,
+        an input or a constant). The two buffers of a pair take turns (module doc), so
+        no liveness condition is needed here: a call never writes what it reads."""
+        eligible = {j for j in self.graph.outputs
+                    if j in kernels and not kernels[j].alias}
+        return pair_donations(self.graph, donated, eligible)
+
+    def _record_plan(self, schedule: list[int], kernels: dict[int, WgpuKernel],
+                     buffers: dict[int, Any], scratch: dict[int, list]) -> list[Step]:
+        """The commands of a call over `buffers`: a Run per dispatch, a Clear per zeroed
+        output; bind groups made here, once."""
+        steps: list[Step] = []
         graph, device = self.graph, self._device
         for i in schedule:
             kernel = kernels.get(i)
             if kernel is None or kernel.alias:
                 continue
             node = graph.nodes[i]
-            scratch = [create_buffer(n) for n in kernel.scratch]
             if kernel.zero_output:
-                steps.append(("clear", self._buffers[i]))
+                steps.append(Clear(i, buffers[i]))
             for d in kernel.dispatches:
                 pipe = pipeline(d.source, f"{node.op} (node %{i}, from {node.source})")
                 entries = []
                 for b, binding in enumerate(d.bindings):
                     if binding[0] == "in":
-                        buf = self._buffers[node.inputs[binding[1]]]
+                        buf = buffers[node.inputs[binding[1]]]
                     elif binding[0] == "out":
-                        buf = self._buffers[i]
+                        buf = buffers[i]
                     else:
-                        buf = scratch[binding[1]]
+                        buf = scratch[i][binding[1]]
                     entries.append({"binding": b, "resource": {"buffer": buf, "offset": 0,
                                                                 "size": buf.size}})
                 group = device.create_bind_group(layout=pipe.get_bind_group_layout(0),
                                                  entries=entries)
-                steps.append(("dispatch", pipe, group, d.workgroups))
+                steps.append(Run(i, pipe, group, d.workgroups))
         return steps
 
     # ------------------------------------------------------------------ run time
-    def __call__(self, *args: object) -> tuple[DeviceArray, ...]:
-        graph = self.graph
+    def _check(self, args: Sequence[object]) -> None:
+        """Each argument is an array of its input's shape and dtype, and no donated array
+        (once per call, before anything is recorded)."""
         if len(args) != len(self._input_types):
             raise BackendError(f"{self.name} takes {len(self._input_types)} arrays, "
                                f"got {len(args)}")
-        encoder = self._device.create_command_encoder()
-        for i, arg, t in zip(graph.inputs, args, self._input_types):
-            buffer = self._buffers[i]
+        for arg, t, path in zip(args, self._input_types, self._paths):
             if isinstance(arg, DeviceArray):
-                if arg.type.shape != t.shape or arg.type.dtype != t.dtype:
-                    raise BackendError(f"{self.name}: input {graph.nodes[i].op.path} is "
-                                       f"{arg.type!r}, expected {t!r}")
-                if t.size:
-                    encoder.copy_buffer_to_buffer(arg.buffer, 0, buffer, 0, t.size * 4)
+                arg.buffer  # noqa: B018 - a donated array raises here, before anything runs
+                got = arg.type
+            elif isinstance(arg, (np.ndarray, np.generic)):
+                got = (arg.shape, arg.dtype.name)
+                if got == (t.shape, t.dtype):
+                    continue
+                got = f"{arg.dtype.name}{list(arg.shape)}"
             else:
-                arr = np.asarray(arg)
-                if arr.shape != t.shape:
-                    raise BackendError(f"{self.name}: input {graph.nodes[i].op.path} has "
-                                       f"shape {arr.shape}, expected {t.shape}")
-                upload(buffer, arr.astype(t.dtype, copy=False))
-        compute = None
-        for step in self._steps:
-            if step[0] == "clear":
-                if compute is not None:
-                    compute.end()
-                    compute = None
-                encoder.clear_buffer(step[1])
-                continue
-            if compute is None:
-                compute = encoder.begin_compute_pass()
-            _, pipe, group, (x, y, z) = step
-            compute.set_pipeline(pipe)
-            compute.set_bind_group(0, group)
-            compute.dispatch_workgroups(x, y, z)
-        if compute is not None:
-            compute.end()
+                raise BackendError(f"{self.name}: input {path} is a {type(arg).__name__}, "
+                                   f"not an array (a numpy array or DeviceArray of {t!r})")
+            if got != t:
+                raise BackendError(f"{self.name}: input {path} is {got!r}, expected {t!r}")
+
+    def _parity(self, args: Sequence[object]) -> int:
+        """Which buffers of the donated pairs the arguments already sit in (0 or 1)."""
+        graph = self.graph
+        for k, j in self.pairs:
+            arg = args[k]
+            if isinstance(arg, DeviceArray) and arg.donated_to is None:
+                if arg._buffer is self._buffers[j]:
+                    return 1
+                if arg._buffer is self._buffers[graph.inputs[k]]:
+                    return 0
+        return 0
+
+    def _evacuate(self, buffer: Any, copy: Any) -> None:
+        """A result of an earlier call still lives in `buffer`, which this call writes:
+        move it to a pool buffer first (rare: a caller that keeps an old result alive)."""
+        ref = self._holders.pop(id(buffer), None)
+        held = ref() if ref is not None else None
+        if held is not None and held.donated_to is None:
+            moved = POOL.take(held.type.size * 4)
+            if held.type.size:
+                copy(buffer, moved, held.type.size * 4)
+            held.rehome(moved)
+            weakref.finalize(held, POOL.give, moved)
+
+    def __call__(self, *args: object) -> tuple[DeviceArray, ...]:
+        graph = self.graph
+        self._check(args)
+        parity = self._parity(args) if self.pairs else 0
+        own = self._buffers
+        encoder = self._device.create_command_encoder()
+        copy = copier(encoder)
+        writes = {}  # output node -> the buffer this call writes it into
+        for k, j in self.pairs:
+            read, write = own[graph.inputs[k]], own[j]
+            if parity:
+                read, write = write, read
+            writes[j] = write
+            self._evacuate(write, copy)
+        for k, (i, arg, t) in enumerate(zip(graph.inputs, args, self._input_types)):
+            buffer = own[i]
+            if k in self._paired_inputs and parity:
+                buffer = own[self._paired_inputs[k]]
+            if isinstance(arg, DeviceArray):
+                source = arg.buffer
+                if source is not buffer and t.size:
+                    copy(source, buffer, t.size * 4)
+                    COUNTERS.copies += 1
+                    COUNTERS.copy_bytes += t.size * 4
+            else:
+                upload(buffer, arg)
+        self._replays[parity].record(encoder)
         results = []
-        for i, t in zip(graph.outputs, self._output_types):
+        for j, t in zip(graph.outputs, self._output_types):
+            if j in writes:
+                results.append(self._result(writes.pop(j), t))
+                continue
             out = POOL.take(t.size * 4)
             if t.size:
-                encoder.copy_buffer_to_buffer(self._buffers[i], 0, out, 0, t.size * 4)
+                copy(own[j], out, t.size * 4)
+                COUNTERS.copies += 1
+                COUNTERS.copy_bytes += t.size * 4
             results.append(POOL.array(out, t))
         self._device.queue.submit([encoder.finish()])
         COUNTERS.submissions += 1
+        for k, _ in self.pairs:  # given away: their memory holds the results now
+            if isinstance(args[k], DeviceArray):
+                args[k].donate(self.name)
         return tuple(results)
+
+    def _result(self, buffer: Any, t: Any) -> DeviceArray:
+        """A result living in an executable-owned buffer (a donated pair's)."""
+        out = DeviceArray(buffer, t)
+        self._holders[id(buffer)] = weakref.ref(out)
+        return out

@@ -40,13 +40,12 @@ from typing import Any
 
 import numpy as np
 
-from pyasg.asg.ops import Constant, Input
 from pyasg.errors import BackendError
-from pyasg.kernels import lower
 from pyasg.kernels.timing import KernelTime, Timing, median
 from pyasg.kernels.wgpu.array import DeviceArray, create_buffer
 from pyasg.kernels.wgpu.device import adapter_name, get_adapter, get_device
-from pyasg.kernels.wgpu.executable import _PIPELINES, WgpuExecutable
+from pyasg.kernels.wgpu.encode import Clear, Run
+from pyasg.kernels.wgpu.executable import WgpuExecutable
 
 #: method -> the device features it needs, in order of preference (the first the device
 #: has is the default).
@@ -101,34 +100,8 @@ timestamp-query-inside-passes, which a GPU does not offer; use pass-timestamps o
 
 
 def dispatch_owners(executable: WgpuExecutable) -> list[int]:
-    """The node id of each step of the executable's plan (clears and dispatches alike).
-
-    The plan does not record its nodes; they are found as the executable found them
-    (its schedule, each node's kernel) and checked against the plan, step by step.
-    """
-    graph, steps = executable.graph, executable._steps
-    owners: list[tuple[int, str | None]] = []
-    for i in sorted(set(graph.live_ids) | set(graph.inputs)):
-        node = graph.nodes[i]
-        if isinstance(node.op, (Input, Constant)):
-            continue
-        kernel = lower(node.op, executable.backend,
-                       in_types=tuple(graph.nodes[j].type for j in node.inputs),
-                       out_type=node.type)
-        if kernel.alias:
-            continue
-        if kernel.zero_output:
-            owners.append((i, None))
-        owners.extend((i, d.source) for d in kernel.dispatches)
-    matches = len(owners) == len(steps) and all(
-        (step[0] == "clear") if source is None else
-        (step[0] == "dispatch" and step[1] is _PIPELINES.get(source))
-        for (_, source), step in zip(owners, steps))
-    if not matches:
-        raise BackendError(f"the wgpu profiler's reading of {executable.name}'s plan does not "
-                           f"match it ({len(owners)} steps found, {len(steps)} planned); "
-                           f"pyasg.kernels.wgpu.profile needs updating")
-    return [i for i, _ in owners]
+    """The node id of each step of the executable's plan (clears and dispatches alike)."""
+    return [step.node for step in executable._steps]
 
 
 class Fence:
@@ -194,7 +167,7 @@ class Stamps:
 def stamps_needed(steps: Sequence[tuple], method: str) -> int:
     """Timestamps one replay writes: two per dispatch (pass-timestamps), or one per
     dispatch and one per compute pass (timestamps)."""
-    dispatches = [s[0] == "dispatch" for s in steps]
+    dispatches = [isinstance(s, Run) for s in steps]
     if method == "pass-timestamps":
         return 2 * sum(dispatches)
     passes = sum(d and (k == 0 or not dispatches[k - 1]) for k, d in enumerate(dispatches))
@@ -208,18 +181,17 @@ def _record(steps: Sequence[tuple], encoder: Any, begin: Callable[[], Any],
     `after_dispatch(pass)` runs after each dispatch."""
     compute = None
     for step in steps:
-        if step[0] == "clear":
+        if isinstance(step, Clear):
             if compute is not None:
                 compute.end()
                 compute = None
-            encoder.clear_buffer(step[1])
+            encoder.clear_buffer(step.buffer)
             continue
         if compute is None:
             compute = begin()
-        _, pipe, group, (x, y, z) = step
-        compute.set_pipeline(pipe)
-        compute.set_bind_group(0, group)
-        compute.dispatch_workgroups(x, y, z)
+        compute.set_pipeline(step.pipeline)
+        compute.set_bind_group(0, step.bind_group)
+        compute.dispatch_workgroups(*step.workgroups)
         after_dispatch(compute)
         if pass_per_dispatch:
             compute.end()
@@ -282,11 +254,10 @@ def _isolated(executable: WgpuExecutable, fence: Fence, repeat: int) -> list[flo
         encoder = device.create_command_encoder()
         compute = encoder.begin_compute_pass()
         if step is not None:
-            _, pipe, group, (x, y, z) = step
-            compute.set_pipeline(pipe)
-            compute.set_bind_group(0, group)
+            compute.set_pipeline(step.pipeline)
+            compute.set_bind_group(0, step.bind_group)
             for _ in range(copies):
-                compute.dispatch_workgroups(x, y, z)
+                compute.dispatch_workgroups(*step.workgroups)
         compute.end()
         commands = encoder.finish()
         start = clock()
@@ -300,7 +271,7 @@ def _isolated(executable: WgpuExecutable, fence: Fence, repeat: int) -> list[flo
     empty = fastest(None, 0)
     seconds = []
     for step in executable._steps:
-        if step[0] != "dispatch":
+        if not isinstance(step, Run):
             continue
         once = fastest(step, 1)
         copies = min(MAX_COPIES, math.ceil(ISOLATED_ROUND_S / max(once - empty, 1e-7)))
@@ -346,7 +317,7 @@ def time_executable(executable: WgpuExecutable, arrays: Sequence[Any], *, repeat
         per_step = _isolated(executable, fence, repeat)
     else:
         per_step = [median(column) for column in zip(*rounds)]
-    dispatching = [i for i, step in zip(owners, executable._steps) if step[0] == "dispatch"]
+    dispatching = [i for i, step in zip(owners, executable._steps) if isinstance(step, Run)]
     kernels: dict[int, list[float]] = {}
     for node, seconds in zip(dispatching, per_step):
         kernels.setdefault(node, []).append(seconds)
