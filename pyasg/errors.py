@@ -28,6 +28,23 @@ def _short(filename: str) -> str:
     return short
 
 
+def shown(value: object, limit: int = 100) -> str:
+    """`repr(value)` as an error message may quote it: cut to `limit` characters, with the
+    full length said, since a message must never echo a megabyte of input. A repr that
+    fails (a list nested 5,000 deep) gives the type's name instead.
+
+    >>> shown("a" * 1000, limit=6)
+    "'aaaaa… (1,002 characters)"
+    >>> shown([1, 2])
+    '[1, 2]'
+    """
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - any broken or too-deep repr: name the type
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def user_source() -> str | None:
     """`file:line` of the innermost caller outside the pyasg package (None if there is none).
 
