@@ -25,8 +25,8 @@ from pyasg.asg.graph import Graph, GraphBuilder, input_paths
 from pyasg.asg.ops import Constant, Op
 from pyasg.asg.rewrite import copy_into
 from pyasg.asg.types import DEFAULT_FLOAT, DEFAULT_INT, TensorType, check_dtype
-from pyasg.errors import PyasgError, TraceError, user_source
-from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
+from pyasg.errors import PyasgError, TraceError, shown, user_source
+from pyasg.trace.tree import TreeDef, TreeError, flatten_with_paths, unflatten
 
 # --------------------------------------------------------------------------- traces
 
@@ -86,9 +86,9 @@ class Trace:
                 DEFAULT_INT if isinstance(value, int) else DEFAULT_FLOAT)
         try:
             op = Constant.of(value, dtype)
-        except (TypeError, ValueError, PyasgError) as e:
-            raise TraceError(f"cannot use {type(value).__name__} {value!r:.60} as an array "
-                             f"({e})") from None
+        except (TypeError, ValueError, OverflowError, PyasgError) as e:
+            raise TraceError(f"cannot use {type(value).__name__} {shown(value, 60)} as an "
+                             f"array ({str(e)[:200]})") from None
         return self.tracer(self.builder.add(op, (), source=self.source()), weak)
 
     def lift(self, value: object) -> Tracer:
@@ -265,6 +265,10 @@ class Tracer:
 # --------------------------------------------------------------------------- tracing a function
 
 
+#: The values a Python int argument may have: those of its dtype, `DEFAULT_INT`.
+_INT_RANGE = (int(np.iinfo(DEFAULT_INT).min), int(np.iinfo(DEFAULT_INT).max))
+
+
 def is_python_scalar(x: object) -> bool:
     return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
 
@@ -274,6 +278,12 @@ def leaf_signature(path: str, leaf: object) -> tuple[tuple[int, ...], str, bool]
     if is_python_scalar(leaf):
         dtype = "bool" if isinstance(leaf, bool) else (
             DEFAULT_INT if isinstance(leaf, int) else DEFAULT_FLOAT)
+        if dtype == DEFAULT_INT and not _INT_RANGE[0] <= leaf <= _INT_RANGE[1]:
+            raise TraceError(
+                f"argument {shown(path)} is the Python int {shown(leaf, 40)}, which does not "
+                f"fit {DEFAULT_INT}, the dtype a Python int argument takes in a traced "
+                f"function; pass an array of the dtype it needs (np.int64(...)), a float, or "
+                f"make it a static argument (static_argnums)")
         return (), dtype, True
     device_type = getattr(leaf, "type", None)
     if isinstance(device_type, TensorType):  # an array that lives on a device: no read-back
@@ -283,9 +293,9 @@ def leaf_signature(path: str, leaf: object) -> tuple[tuple[int, ...], str, bool]
         try:
             return tuple(arr.shape), check_dtype(arr.dtype), False
         except PyasgError as e:
-            raise TraceError(f"argument '{path}': {e.message}") from None
-    raise TraceError(f"argument '{path}' is a {type(leaf).__name__}, not an array or a "
-                     f"number; pass it as a static argument (static_argnums) or close over it")
+            raise TraceError(f"argument {shown(path)}: {e.message}") from None
+    raise TraceError(f"argument {shown(path)} is a {type(leaf).__name__}, not an array or "
+                     f"a number; pass it as a static argument (static_argnums) or close over it")
 
 
 def argument_names(fn: Callable[..., Any], n: int) -> list[str]:
@@ -329,7 +339,7 @@ def trace_function(fn: Callable[..., Any], args: Sequence[object], name: str | N
     (the parameter's name, or `names`, then dict keys and list positions).
     """
     static = static or {}
-    name = name or getattr(fn, "__name__", "fn")
+    name = str(name or getattr(fn, "__name__", "fn"))
     dynamic = [a for i, a in enumerate(args) if i not in static]
     if names is None:
         names = [n for i, n in enumerate(argument_names(fn, len(args))) if i not in static]
@@ -344,14 +354,17 @@ def trace_function(fn: Callable[..., Any], args: Sequence[object], name: str | N
         it = iter(rebuilt)
         call_args = [static[i] if i in static else next(it) for i in range(len(args))]
         result = fn(*call_args)
-        out_pairs, out_tree = flatten_with_paths(result)
+        try:
+            out_pairs, out_tree = flatten_with_paths(result)
+        except TreeError as e:
+            raise TreeError(f"the result of {name[:80]}: {e.message}") from None
         outputs = []
         for path, leaf in out_pairs:
             if not isinstance(leaf, Tracer) and not (
                     is_python_scalar(leaf) or isinstance(leaf, (np.ndarray, np.generic))):
-                raise TraceError(f"{name} returned a {type(leaf).__name__} at output "
-                                 f"'{path or 'result'}'; a traced function returns arrays, "
-                                 f"numbers, and dicts/lists/tuples of them")
+                raise TraceError(f"{name[:80]} returned a {type(leaf).__name__} at output "
+                                 f"{shown(path or 'result')}; a traced function returns "
+                                 f"arrays, numbers, and dicts/lists/tuples of them")
             outputs.append(trace.lift(leaf).node)
         graph = trace.builder.build(outputs)
     return Traced(graph, in_tree, out_tree, tuple(trace.captured), trace.serial)

@@ -3,6 +3,12 @@
 Dict keys keep their insertion order (so weights keep a model's order, as in a
 PyTorch `state_dict`); `None` is an empty subtree; anything else is a leaf.
 
+A pytree is at most `MAX_DEPTH` (100) containers deep and never contains itself:
+either raises `TreeError` naming the path where it happened, instead of Python's
+RecursionError (the walks here, and the hash and repr of a `TreeDef`, recurse once
+per level; 100 levels leave the interpreter's default limit of 1,000 frames room
+for the caller's own).
+
 >>> leaves, tree = flatten({"w": 1, "b": [2, 3]})
 >>> leaves, unflatten(tree, [10, 20, 30])
 ([1, 2, 3], {'w': 10, 'b': [20, 30]})
@@ -16,7 +22,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pyasg.errors import PyasgError
+from pyasg.errors import PyasgError, shown
+
+#: The deepest nesting of containers a pytree may have (see the module docstring).
+MAX_DEPTH = 100
+
+
+class TreeError(PyasgError, ValueError):
+    """A pytree is too deep, contains itself, or does not fit the structure asked for."""
 
 
 @dataclass(frozen=True)
@@ -69,33 +82,63 @@ def _children(x: object) -> tuple[str, Any, list[tuple[object, Any]]] | None:
     return None
 
 
-def _walk(x: object, path: str, out: list[tuple[str, Any]]) -> TreeDef:
+def _walk(x: object, path: str, out: list[tuple[str, Any]], open_: set[int]) -> TreeDef:
+    """The structure of `x` (at `path`), appending its leaves to `out`; `open_` holds the
+    ids of the containers `x` sits in, to catch one that contains itself."""
     found = _children(x)
     if found is None:
         out.append((path, x))
         return LEAF
+    if id(x) in open_:
+        raise TreeError(f"the pytree contains itself: the {type(x).__name__} at "
+                        f"{shown(path or '(root)')} is one of its own containers")
+    if len(open_) >= MAX_DEPTH:
+        raise TreeError(f"the pytree is nested deeper than {MAX_DEPTH} containers (at "
+                        f"{shown(path)}); flatten it, or keep deep data out of pytrees")
     kind, meta, items = found
-    kids = tuple(_walk(child, f"{path}.{key}" if path else str(key), out) for key, child in items)
+    open_.add(id(x))
+    kids = tuple([_walk(child, f"{path}.{key}" if path else str(key), out, open_)
+                  for key, child in items])
+    open_.discard(id(x))
     return TreeDef(kind, meta, kids)
 
 
 def flatten_with_paths(tree: object, prefix: str = "") -> tuple[list[tuple[str, Any]], TreeDef]:
-    """Leaves with their dotted paths, in order, and the structure."""
+    """Leaves with their dotted paths, in order, and the structure.
+
+    >>> flatten_with_paths([1, {"a": 2}], prefix="x")[0]
+    [('x.0', 1), ('x.1.a', 2)]
+    """
     out: list[tuple[str, Any]] = []
-    treedef = _walk(tree, prefix, out)
+    treedef = _walk(tree, prefix, out, set())
     return out, treedef
 
 
 def flatten(tree: object) -> tuple[list[Any], TreeDef]:
-    """The leaves of `tree`, in order, and its structure."""
+    """The leaves of `tree`, in order, and its structure.
+
+    >>> flatten((1, None, [2]))
+    ([1, 2], (*, None, [*]))
+    """
     pairs, treedef = flatten_with_paths(tree)
     return [leaf for _, leaf in pairs], treedef
 
 
 def unflatten(treedef: TreeDef, leaves: list[Any] | tuple[Any, ...]) -> Any:
-    """Rebuild a pytree of structure `treedef` from `leaves`."""
+    """Rebuild a pytree of structure `treedef` from `leaves`.
+
+    >>> unflatten(flatten({"w": 0})[1], [5])
+    {'w': 5}
+    """
+    if not isinstance(treedef, TreeDef):
+        raise TreeError(f"unflatten needs a TreeDef (the second result of flatten), got "
+                        f"{type(treedef).__name__} {shown(treedef, 60)}")
+    if not isinstance(leaves, (list, tuple)):
+        raise TreeError(f"unflatten needs the leaves as a list or a tuple, got "
+                        f"{type(leaves).__name__} {shown(leaves, 60)}")
     if len(leaves) != treedef.num_leaves:
-        raise PyasgError(f"tree {treedef!r} needs {treedef.num_leaves} leaves, got {len(leaves)}")
+        raise TreeError(f"tree {shown(treedef)} needs {treedef.num_leaves} leaves, "
+                        f"got {len(leaves)}")
     return _build(treedef, iter(leaves))
 
 
@@ -121,16 +164,24 @@ def tree_map(fn: Callable[..., Any], tree: object, *rest: object) -> Any:
     >>> tree_map(lambda a, b: a + b, {"w": 1}, {"w": 2})
     {'w': 3}
     """
+    if not callable(fn):
+        raise TreeError(f"tree_map needs a function first, got {type(fn).__name__} "
+                        f"{shown(fn, 60)}")
     leaves, treedef = flatten(tree)
     others = []
     for other in rest:
         other_leaves, other_def = flatten(other)
         if other_def != treedef:
-            raise PyasgError(f"tree_map: structures differ: {treedef!r} vs {other_def!r}")
+            raise TreeError(f"tree_map: structures differ: {shown(treedef)} vs "
+                            f"{shown(other_def)}")
         others.append(other_leaves)
     return unflatten(treedef, [fn(*xs) for xs in zip(leaves, *others)])
 
 
 def tree_leaves(tree: object) -> list[Any]:
-    """The leaves of `tree`, in order."""
+    """The leaves of `tree`, in order.
+
+    >>> tree_leaves({"a": [1, 2], "b": None})
+    [1, 2]
+    """
     return flatten(tree)[0]
