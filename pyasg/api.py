@@ -14,6 +14,7 @@ arrays, a transformed function is traced, compiled and cached like a `jit` funct
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,9 +24,10 @@ from pyasg import events
 from pyasg.array import functional as F
 from pyasg.asg.graph import Graph
 from pyasg.asg.types import is_float
-from pyasg.compile.cache import Jitted
+from pyasg.compile.cache import Jitted, check_jit_arguments
 from pyasg.compile.protocol import Backend
-from pyasg.errors import GradError, TraceError
+from pyasg.errors import GradError, TraceError, shown
+from pyasg.trace.arguments import Arity, function_arity, static_positions
 from pyasg.trace.tracer import (
     Tracer,
     argument_names,
@@ -38,12 +40,33 @@ from pyasg.trace.tree import flatten_with_paths, unflatten
 from pyasg.transforms.vjp import vjp_graph
 
 
+def _checked(fn: object, argnums: object, has_aux: object, what: str) -> Arity:
+    """The checks of a differentiating transform's own arguments, made where they are
+    given: `fn`'s `Arity`; `argnums` an int or a non-empty sequence of ints within it."""
+    arity = function_arity(fn, what)
+    given = (argnums,) if isinstance(argnums, numbers.Integral) else argnums
+    if isinstance(argnums, bool) or not isinstance(given, (list, tuple, range)) or not given \
+            or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool)
+                       for a in given):
+        raise GradError(f"{what}: argnums must be an int or a non-empty sequence of ints, "
+                        f"got {type(argnums).__name__} {shown(argnums, 60)}")
+    if arity.most is not None:
+        for a in given:
+            if not -arity.most <= a < arity.most:
+                raise GradError(f"{what}: argnums {a} is out of range for a function of "
+                                f"{arity.describe()}")
+    if not isinstance(has_aux, (bool, np.bool_)):
+        raise GradError(f"{what}: has_aux must be True or False, got "
+                        f"{type(has_aux).__name__} {shown(has_aux, 60)}")
+    return arity
+
+
 def _argnums(argnums: int | Sequence[int], n: int) -> tuple[int, ...]:
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    nums = (argnums,) if isinstance(argnums, numbers.Integral) else tuple(argnums)
     for a in nums:
         if not -n <= a < n:
             raise GradError(f"argnums {a} is out of range for {n} positional argument(s)")
-    return tuple(a % n for a in nums)
+    return tuple(int(a) % n for a in nums)
 
 
 def _is_traced(args: Sequence[object]) -> bool:
@@ -102,7 +125,10 @@ def value_and_grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
     (1.0, [0.0, 2.0])
     """
 
+    arity = _checked(fn, argnums, has_aux, "value_and_grad")
+
     def value_and_grad_fn(*args: object) -> Any:
+        arity.check(getattr(fn, "__name__", "fn"), args)
         if not _is_traced(args):
             return _top_level(value_and_grad_fn)(*args)
         nums = _argnums(argnums, len(args))
@@ -140,6 +166,7 @@ def grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
     >>> float(grad(grad(lambda x: x ** 3))(np.float64(2.0)))  # second derivative: 6x
     12.0
     """
+    _checked(fn, argnums, has_aux, "grad")
     vg = value_and_grad(fn, argnums, has_aux)
 
     def grad_fn(*args: object) -> Any:
@@ -161,7 +188,10 @@ def jacobian(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     [[2.0, 0.0], [0.0, 4.0]]
     """
 
+    arity = _checked(fn, argnums, False, "jacobian")
+
     def jacobian_fn(*args: object) -> Any:
+        arity.check(getattr(fn, "__name__", "fn"), args)
         if not _is_traced(args):
             return _top_level(jacobian_fn)(*args)
         nums = _argnums(argnums, len(args))
@@ -210,12 +240,19 @@ def _top_level(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def jit(fn: Callable[..., Any] | None = None, *, backend: str | Backend | None = None,
         static_argnums: Sequence[int] | int = (), name: str | None = None,
-        fuse: bool = True) -> Any:
+        fuse: bool = True, donate_argnums: Sequence[int] | int = ()) -> Any:
     """Trace `fn` once per input signature, simplify, compile for `backend`, and run.
 
     Usable as `@jit`, `@jit(backend="numpy")` or `jit(fn, static_argnums=1)`.
     Inside another traced function it is inlined (the whole step stays one graph).
     `fuse=False` compiles without `pyasg.transforms.fuse` (to compare, or to debug).
+
+    `donate_argnums`: arguments whose arrays a call gives away (as in JAX), so that
+    results of the same shape and dtype reuse their memory: a training step that
+    donates its parameters and optimiser state updates them in place and copies
+    nothing. On wgpu a donated DeviceArray raises if it is used again (use what the
+    step returned); on numpy the results ARE the donated arrays, overwritten (an
+    array that is not writeable, not contiguous, or passed twice is not reused).
 
     >>> import numpy as np
     >>> @jit
@@ -224,16 +261,17 @@ def jit(fn: Callable[..., Any] | None = None, *, backend: str | Backend | None =
     >>> f(np.ones(2, np.float32), 3).tolist()
     [3.0, 3.0]
     """
-    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
-    if fn is None:
-        return lambda f: Jitted(f, backend, nums, name, fuse)
-    return Jitted(fn, backend, nums, name, fuse)
+    if fn is None:  # the decorator form: check the options here, the function when given
+        check_jit_arguments(None, backend, static_argnums, name, fuse)
+        return lambda f: Jitted(f, backend, static_argnums, name, fuse, donate_argnums)
+    return Jitted(fn, backend, static_argnums, name, fuse, donate_argnums)
 
 
 def trace(fn: Callable[..., Any] | None = None, *, static_argnums: Sequence[int] | int = (),
-          name: str | None = None) -> Any:
+          name: str | None = None, donate_argnums: Sequence[int] | int = ()) -> Any:
     """`@pyasg.trace`: `jit` with the default backend (see `set_default_backend`)."""
-    return jit(fn, backend=None, static_argnums=static_argnums, name=name)
+    return jit(fn, backend=None, static_argnums=static_argnums, name=name,
+               donate_argnums=donate_argnums)
 
 
 def make_graph(fn: Callable[..., Any], static_argnums: Sequence[int] | int = ()) -> Callable:
@@ -247,11 +285,13 @@ def make_graph(fn: Callable[..., Any], static_argnums: Sequence[int] | int = ())
       return %2
     }
     """
-    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    arity = function_arity(fn, "make_graph")
+    nums = static_positions(static_argnums, "make_graph", arity)
 
     def build(*args: object) -> Graph:
+        arity.check(getattr(fn, "__name__", "fn"), args)
         n = len(args)
-        static = {i % n: args[i % n] for i in nums}
+        static = {i % n: args[i % n] for i in nums if -n <= i < n}
         for _, leaf in flatten_with_paths(list(args))[0]:
             if isinstance(leaf, Tracer):
                 raise TraceError("make_graph needs example arrays, not traced values")

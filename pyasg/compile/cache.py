@@ -12,6 +12,7 @@ For observers (the viewer), an entry publishes `pyasg.events.Compiled` once and
 from __future__ import annotations
 
 import itertools
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +24,9 @@ from pyasg.asg.graph import Graph
 from pyasg.asg.types import TensorType
 from pyasg.compile.pipeline import default_pipeline, jit_to_backend
 from pyasg.compile.protocol import Backend, Executable
-from pyasg.compile.registry import default_backend, get_backend
-from pyasg.errors import TraceError
+from pyasg.compile.registry import check_backend, default_backend, get_backend
+from pyasg.errors import BackendError, TraceError, shown
+from pyasg.trace.arguments import Arity, function_arity, static_positions
 from pyasg.trace.tracer import argument_names, current_trace, leaf_signature, trace_function
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
 
@@ -42,16 +44,95 @@ class _Compiled:
     calls: int = 0
 
 
+def check_jit_arguments(fn: Callable[..., Any] | None, backend: object, static_argnums: object,
+                        name: object, fuse: object) -> tuple[Arity, tuple[int, ...]]:
+    """The checks of `jit`'s own arguments, made where they are given (`jit(f, backend=5)`
+    raises at once, not at the first call): the function's `Arity` (any, for `fn=None`:
+    the decorator form checks its options first) and the static positions.
+
+    >>> check_jit_arguments(None, "numpy", (0, "a"), None, True)
+    Traceback (most recent call last):
+      ...
+    pyasg.errors.TraceError: jit: static_argnums must be an int or a sequence of ints, ...
+    """
+    arity = Arity() if fn is None else function_arity(fn, "jit")
+    if backend is not None:
+        check_backend(backend)
+    if name is not None and not isinstance(name, str):
+        raise TraceError(f"jit: name must be a str, got {type(name).__name__} {shown(name, 60)}")
+    if not isinstance(fuse, (bool, np.bool_)):
+        raise TraceError(f"jit: fuse must be True or False, got {type(fuse).__name__} "
+                         f"{shown(fuse, 60)}")
+    return arity, static_positions(static_argnums, "jit", arity)
+
+
+def donated_positions(donate_argnums: object, static: Sequence[int]) -> tuple[int, ...]:
+    """`donate_argnums` as a tuple of ints: the arguments whose arrays a call gives away.
+
+    >>> donated_positions(1, ())
+    (1,)
+    """
+    nums = (donate_argnums,) if isinstance(donate_argnums, numbers.Integral) else donate_argnums
+    if isinstance(donate_argnums, bool) or not isinstance(nums, (list, tuple, range)) or not all(
+            isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in nums):
+        raise TraceError(f"jit: donate_argnums must be an int or a sequence of ints, got "
+                         f"{type(donate_argnums).__name__} {shown(donate_argnums, 60)}")
+    both = set(nums) & set(static)
+    if both:
+        raise TraceError(f"jit: argument(s) {sorted(both)} cannot be both static and donated")
+    return tuple(int(a) for a in nums)
+
+
+#: Where a backend computes a dtype in a narrower one (wgpu: float64 in float32), the
+#: range of the narrower one: an argument that does not fit is refused, never narrowed
+#: silently (2**40 + 1 would become 1, 1e300 inf).
+_RANGES = {"float32": float(np.finfo(np.float32).max),
+           "int32": (int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max))}
+
+
+def as_input(path: str, leaf: object, dtype: str) -> np.ndarray:
+    """A concrete argument as the array the executable takes (`dtype` after the backend's
+    conversions); a value that the conversion would change beyond rounding raises.
+
+    >>> as_input("x", np.array([2**40 + 1]), "int32")
+    Traceback (most recent call last):
+      ...
+    pyasg.errors.BackendError: argument 'x' holds 1099511627777, which int32 cannot hold ...
+    """
+    arr = np.asarray(leaf)
+    if arr.dtype.name == dtype or arr.size == 0 or dtype not in _RANGES \
+            or arr.dtype.kind not in "fiu":
+        return np.asarray(arr, dtype=dtype)
+    if dtype == "float32" and arr.dtype.kind == "f":
+        bad = np.abs(arr[np.isfinite(arr)]) > _RANGES[dtype]
+        values = arr[np.isfinite(arr)][bad]
+    elif dtype == "int32" and arr.dtype.kind in "iu":
+        lo, hi = _RANGES[dtype]
+        values = arr[(arr < lo) | (arr > hi)]
+    else:
+        values = arr[:0]
+    if values.size:
+        raise BackendError(f"argument '{path}' holds {shown(values.flat[0].item(), 40)}, which "
+                           f"{dtype} cannot hold (the backend computes {arr.dtype.name} in "
+                           f"{dtype}); scale or cast it first")
+    return np.asarray(arr, dtype=dtype)
+
+
 class Jitted:
     """A function compiled per input signature; see `jit`."""
 
     def __init__(self, fn: Callable[..., Any], backend: str | Backend | None,
-                 static_argnums: Sequence[int], name: str | None, fuse: bool = True) -> None:
+                 static_argnums: Sequence[int] | int, name: str | None,
+                 fuse: bool = True, donate_argnums: Sequence[int] | int = ()) -> None:
+        self._arity, static_argnums = check_jit_arguments(fn, backend, static_argnums, name,
+                                                          fuse)
+        self.donate_argnums = donated_positions(donate_argnums, static_argnums)
+        self._names: dict[int, list[str]] = {}  # argument names per argument count
         self.fn = fn
         self.backend = backend
-        self.fuse = fuse
-        self.static_argnums = tuple(static_argnums)
-        self.name = name or getattr(fn, "__name__", "fn")
+        self.fuse = bool(fuse)
+        self.static_argnums = static_argnums
+        self.name = name or str(getattr(fn, "__name__", "fn"))
         self._cache: dict[Any, _Compiled] = {}
         self.__wrapped__ = fn
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -60,19 +141,23 @@ class Jitted:
     def _split(self, args: Sequence[object]) -> tuple[dict[int, object], list, TreeDef]:
         n = len(args)
         static = {i % n: args[i % n] for i in self.static_argnums if -n <= i < n}
-        names = [nm for i, nm in enumerate(argument_names(self.fn, n)) if i not in static]
+        every = self._names.get(n)
+        if every is None:  # inspect.signature is slow: once per argument count
+            every = self._names[n] = argument_names(self.fn, n)
+        names = [nm for i, nm in enumerate(every) if i not in static]
         dynamic = [a for i, a in enumerate(args) if i not in static]
         pairs, tree = flatten_with_paths(dict(zip(names, dynamic)))
         return static, pairs, tree
 
     def __call__(self, *args: object) -> Any:
+        self._arity.check(self.name, args)  # before tracing: "f takes 2 ..., called with 1"
         if current_trace() is not None:
             return self.fn(*args)  # inside another trace: inline, it is one graph
         compiled, backend, pairs, signature = self._entry(args)
         on_device = backend.device_array
         arrays = [leaf if on_device is not None and isinstance(leaf, on_device)
-                  else np.asarray(leaf, dtype=sig[1])
-                  for (_, leaf), sig in zip(pairs, signature)]
+                  else as_input(path, leaf, sig[1])
+                  for (path, leaf), sig in zip(pairs, signature)]
         outs = compiled.executable(*arrays)
         if events.has_subscribers(events.Called):  # e.g. the viewer watches a node
             compiled.calls += 1
@@ -106,7 +191,9 @@ class Jitted:
                     in zip(self._split(args)[1], signature)]
         traced = trace_function(self.fn, args, self.name, static, abstract=abstract)
         graph = default_pipeline(traced.graph)
-        executable = jit_to_backend(graph, backend, self.name, fuse=self.fuse)
+        donated = self._donated_leaves(args, static, [path for path, _, _ in abstract])
+        executable = jit_to_backend(graph, backend, self.name, fuse=self.fuse,
+                                    donated=donated)
         compiled = _Compiled(executable, traced.out_tree, graph)
         shown = events.has_subscribers(events.GraphReady)
         observed = events.has_subscribers(events.Compiled)
@@ -122,6 +209,17 @@ class Jitted:
                 events.publish(events.Compiled(self.name, compiled.entry, traced.serial,
                                                traced.graph, published))
         return compiled
+
+    def _donated_leaves(self, args: Sequence[object], static: dict[int, object],
+                        paths: Sequence[str]) -> tuple[int, ...]:
+        """The positions (in the graph's inputs) of the leaves of the donated arguments."""
+        if not self.donate_argnums:
+            return ()
+        n = len(args)
+        names = self._names.get(n) or argument_names(self.fn, n)
+        roots = {names[i % n] for i in self.donate_argnums if -n <= i < n and i % n not in static}
+        return tuple(k for k, path in enumerate(paths)
+                     if path in roots or path.split(".", 1)[0] in roots)
 
     def lower(self, *args: object) -> Executable:
         """The executable this function runs for these arguments (compiling if needed).

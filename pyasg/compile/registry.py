@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import cache
 
 from pyasg.compile.protocol import Backend
-from pyasg.errors import BackendError
+from pyasg.errors import BackendError, shown
 from pyasg.kernels.numpy import NumpyBackend
 from pyasg.kernels.reference import ReferenceBackend
 
@@ -40,13 +40,36 @@ def _make(name: str) -> Backend:
     return BACKENDS[name]()
 
 
+def check_backend(backend: object, what: str = "backend") -> None:
+    """Raise `BackendError` unless `backend` is a `Backend` or the name of one; nothing is
+    made (so `jit(f, backend="wgpu")` checks the name without opening a GPU).
+
+    >>> check_backend(5)
+    Traceback (most recent call last):
+      ...
+    pyasg.errors.BackendError: backend must be a backend's name (...) or a Backend, got int 5...
+    """
+    if isinstance(backend, Backend):
+        return
+    names = ", ".join(sorted(BACKENDS))
+    if not isinstance(backend, str):
+        raise BackendError(f"{what} must be a backend's name ({names}) or a Backend, got "
+                           f"{type(backend).__name__} {shown(backend, 60)}")
+    if backend not in BACKENDS:
+        raise BackendError(f"unknown {what} {shown(backend, 60)}; available: {names}")
+
+
 def get_backend(backend: str | Backend) -> Backend:
-    """The backend object for a name (made once), or `backend` itself if it is one."""
+    """The backend object for a name (made once), or `backend` itself if it is one.
+
+    >>> get_backend("nope")
+    Traceback (most recent call last):
+      ...
+    pyasg.errors.BackendError: unknown backend 'nope'; available: numpy, reference, wgpu...
+    """
+    check_backend(backend)
     if isinstance(backend, Backend):
         return backend
-    if backend not in BACKENDS:
-        raise BackendError(f"unknown backend {backend!r}; available: "
-                           f"{', '.join(sorted(BACKENDS))}")
     return _make(backend)
 
 
@@ -57,6 +80,10 @@ def set_default_backend(name: str) -> None:
     'numpy'
     """
     global _default_backend
+    if not isinstance(name, str):  # a Backend object has no name to store
+        check_backend(name, "the default backend")
+        raise BackendError(f"set_default_backend takes a backend's name, got "
+                           f"{type(name).__name__} {shown(name, 60)}")
     get_backend(name)
     _default_backend = name
 
