@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyasg.asg.graph import Graph
+from pyasg.errors import PyasgError, shown
 
 
 @dataclass(frozen=True)
@@ -147,11 +148,32 @@ _described: dict[str, str] = {}
 _listened: dict[type[Event], bool] = {}
 
 
+class EventError(PyasgError, TypeError):
+    """A subscription or a publication was given something that is not what it takes."""
+
+
+def _check_event_type(event_type: object, what: str) -> None:
+    if not (isinstance(event_type, type) and issubclass(event_type, Event)):
+        raise EventError(f"{what}: the event type must be a subclass of pyasg.events.Event "
+                         f"(StepDone, GraphReady, ...), got {type(event_type).__name__} "
+                         f"{shown(event_type, 60)}")
+
+
 def subscribe(callback: Subscriber, event_type: type[Event] = Event) -> Callable[[], None]:
     """Call `callback(event)` for every published event of `event_type` (default: all).
 
-    Returns a function that unsubscribes.
+    Returns a function that unsubscribes. Both arguments are checked here, so a bad
+    one fails at this call and never in a later `publish`.
+
+    >>> subscribe(print, 5)
+    Traceback (most recent call last):
+      ...
+    pyasg.events.EventError: subscribe: the event type must be a subclass of ... got int 5...
     """
+    if not callable(callback):
+        raise EventError(f"subscribe: the callback must be callable, got "
+                         f"{type(callback).__name__} {shown(callback, 60)}")
+    _check_event_type(event_type, "subscribe")
     entry = (event_type, callback)
     with _lock:
         _subscribers.append(entry)
@@ -177,9 +199,13 @@ def has_subscribers(event_type: type[Event] = Event) -> bool:
     True
     >>> unsubscribe()
     """
-    known = _listened.get(event_type)
+    try:
+        known = _listened.get(event_type)
+    except TypeError:  # unhashable, so not an event type: refused just below
+        known = None
     if known is not None:
         return known
+    _check_event_type(event_type, "has_subscribers")  # once per type: then it is known
     with _lock:  # computed and stored under the lock, so no (un)subscription is missed
         known = _listened[event_type] = any(
             issubclass(event_type, t) or issubclass(t, event_type) for t, _ in _subscribers)
@@ -187,7 +213,16 @@ def has_subscribers(event_type: type[Event] = Event) -> bool:
 
 
 def publish(event: Event) -> None:
-    """Deliver `event` to its subscribers, in subscription order."""
+    """Deliver `event` to its subscribers, in subscription order.
+
+    >>> publish("step 3")
+    Traceback (most recent call last):
+      ...
+    pyasg.events.EventError: publish takes an event (pyasg.events.Event), got str 'step 3'...
+    """
+    if not isinstance(event, Event):
+        raise EventError(f"publish takes an event (pyasg.events.Event), got "
+                         f"{type(event).__name__} {shown(event, 60)}")
     with _lock:
         targets = [cb for t, cb in _subscribers if isinstance(event, t)]
     for callback in targets:
@@ -204,6 +239,10 @@ def describe_params(kinds: dict[str, str]) -> None:
     The record is kept, so a viewer launched later still learns them
     (`described_params`).
     """
+    if not isinstance(kinds, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                              for k, v in kinds.items()):
+        raise EventError(f"describe_params takes a dict of str paths to str kinds, got "
+                         f"{type(kinds).__name__} {shown(kinds, 60)}")
     with _lock:
         _described.update(kinds)
     if has_subscribers(ParamsDescribed):
