@@ -19,10 +19,13 @@ from pyasg.asg import ops
 from pyasg.asg.graph import Graph, Node
 from pyasg.asg.rewrite import Rebuild, rebuild
 from pyasg.asg.types import TensorType
+from pyasg.transforms.checks import dtype_mapping, require_graph
 
 
 def convert_dtypes(graph: Graph, mapping: Mapping[str, str]) -> Graph:
     """`graph` with every dtype in `mapping`'s keys replaced by its value."""
+    require_graph(graph, "convert_dtypes")
+    dtype_mapping(mapping, "convert_dtypes")
     if not any(n.type.dtype in mapping for n in graph.nodes.values()):
         return graph
 

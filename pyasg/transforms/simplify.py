@@ -22,6 +22,7 @@ from pyasg.asg import ops
 from pyasg.asg.graph import Graph, Node
 from pyasg.asg.rewrite import Rebuild, rebuild
 from pyasg.kernels.reference import evaluate
+from pyasg.transforms.checks import require_graph
 
 #: Fold a node whose inputs are all constants when its result is at most this many
 #: elements, or no larger than its inputs together (folding must not bloat the graph).
@@ -200,4 +201,5 @@ def _(r, node, ins):  # noqa: ANN001, ANN202  (a @ b).T -> b.T @ a.T
 
 def simplify(graph: Graph) -> Graph:
     """A graph that computes the same outputs with no more nodes (see the module doc)."""
+    require_graph(graph, "simplify")
     return rebuild(graph, _Rewriter(graph))

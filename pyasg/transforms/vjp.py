@@ -31,6 +31,7 @@ from pyasg.asg.ops import Constant, Input
 from pyasg.asg.types import is_float
 from pyasg.errors import GradError
 from pyasg.trace.tracer import Trace, Tracer, inline
+from pyasg.transforms.checks import output_position, positions, require_graph
 
 Rule = Callable[..., tuple]
 #: op class -> its reverse-mode rule; an op class missing here is not differentiable.
@@ -364,6 +365,12 @@ def vjp_graph(graph: Graph, wrt: Sequence[int], of: int = 0, seed: bool = False,
     for each node of `graph` on a differentiated path the id of the node holding its
     total cotangent (the gradient of the output with respect to that node).
     """
+    require_graph(graph, "vjp_graph")
+    wrt = positions(wrt, len(graph.inputs), "vjp_graph", "wrt")
+    of = output_position(of, len(graph.outputs), "vjp_graph")
+    if cotangent_ids is not None and not isinstance(cotangent_ids, dict):
+        raise GradError(f"vjp_graph: cotangent_ids must be a dict to fill, or None; got "
+                        f"{type(cotangent_ids).__name__}")
     out_id = graph.outputs[of]
     out_type = graph.nodes[out_id].type
     wrt_ids = [graph.inputs[k] for k in wrt]
