@@ -125,7 +125,8 @@ def test_every_helper_compiles() -> None:
     calls = ["log1p_f(1.0)", "expm1_f(1.0)", "erf_f(1.0)", "tanh_f(1.0)", "pow_f(2.0, 3.0)",
              "f32(pow_i(2, 3))", "f32(pow_u(2u, 3u))", "f32(floordiv_i(7, -2))",
              "f32(mod_i(7, -2))", "mod_f(7.0, -2.0)", "select(0.0, 1.0, is_nan(1.0))",
-             "f32(taps(-1, 1, 3, 5).x)"]
+             "f32(taps(-1, 1, 3, 5).x)", "max_f(1.0, 2.0)", "min_f(1.0, 2.0)", "sign_f(-1.0)",
+             "select(0.0, 1.0, ordered_f(1.0, 2.0))"]
     assert len(calls) == len(HELPERS)
     body = "\n".join(f"  {out}[{k}u] = {c};" for k, c in enumerate(calls))
     pipeline(sh.render(thread_entry(f"  if (i > 0u) {{ return; }}\n{body}")), "every helper")

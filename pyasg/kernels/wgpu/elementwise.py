@@ -67,10 +67,16 @@ def _cast(op: ops.Op, ins: tuple[TensorType, ...], out: TensorType) -> Expr:
 
 _ZERO = {"f32": "0.0", "i32": "0", "u32": "0u"}
 
+
+def _ordered(comparison: str) -> Expr:
+    """A float comparison that is false when an operand is NaN."""
+    return Expr(f"select(0u, 1u, ordered_f(a, b) && {comparison})", ("ordered_f",))
+
+
 EXPRESSIONS: dict[type[ops.Op], Row] = {
     ops.Neg: _row("-a", u32="0u - a"),
     ops.Abs: _row("abs(a)", u32="a"),
-    ops.Sign: _row("sign(a)", u32="select(0u, 1u, a > 0u)"),
+    ops.Sign: _row("sign(a)", f32=_call("sign_f", "a"), u32="select(0u, 1u, a > 0u)"),
     ops.Exp: _row("exp(a)"),
     ops.Log: _row("log(a)"),
     ops.Log1p: _row(_call("log1p_f", "a")),
@@ -90,14 +96,16 @@ EXPRESSIONS: dict[type[ops.Op], Row] = {
                   u32="select(0u, a % b, b != 0u)"),
     ops.Pow: _row(_call("pow_f", "a, b"), i32=_call("pow_i", "a, b"),
                   u32=_call("pow_u", "a, b")),
-    ops.Maximum: _row("max(a, b)"),
-    ops.Minimum: _row("min(a, b)"),
-    ops.Less: _row("select(0u, 1u, a < b)"),
-    ops.LessEqual: _row("select(0u, 1u, a <= b)"),
-    ops.Greater: _row("select(0u, 1u, a > b)"),
-    ops.GreaterEqual: _row("select(0u, 1u, a >= b)"),
-    ops.Equal: _row("select(0u, 1u, a == b)"),
-    ops.NotEqual: _row("select(0u, 1u, a != b)"),
+    ops.Maximum: _row("max(a, b)", f32=_call("max_f", "a, b")),
+    ops.Minimum: _row("min(a, b)", f32=_call("min_f", "a, b")),
+    # float comparisons are false with a NaN operand (!= true), as IEEE and numpy say
+    ops.Less: _row("select(0u, 1u, a < b)", f32=_ordered("a < b")),
+    ops.LessEqual: _row("select(0u, 1u, a <= b)", f32=_ordered("a <= b")),
+    ops.Greater: _row("select(0u, 1u, a > b)", f32=_ordered("a > b")),
+    ops.GreaterEqual: _row("select(0u, 1u, a >= b)", f32=_ordered("a >= b")),
+    ops.Equal: _row("select(0u, 1u, a == b)", f32=_ordered("a == b")),
+    ops.NotEqual: _row("select(0u, 1u, a != b)",
+                       f32=Expr("select(0u, 1u, !ordered_f(a, b) || a != b)", ("ordered_f",))),
     ops.Where: _row("select(c, b, a != 0u)"),
     ops.Cast: _cast,
 }

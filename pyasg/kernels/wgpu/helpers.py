@@ -35,7 +35,9 @@ HELPERS: dict[str, str] = {
   return sign(x) * (1.0 - y);
 }""",
     "tanh_f": """fn tanh_f(x: f32) -> f32 {
-  // some drivers overflow exp inside tanh for large |x|; tanh is +-1 there anyway
+  // some drivers overflow exp inside tanh for large |x|; tanh is +-1 there anyway.
+  // clamp may turn NaN into a bound: NaN (tested on the bits) passes through
+  if ((bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u) { return x; }
   return tanh(clamp(x, -15.0, 15.0));
 }""",
     "pow_f": """fn pow_f(a: f32, b: f32) -> f32 {
@@ -83,6 +85,29 @@ HELPERS: dict[str, str] = {
 }""",
     "mod_f": """fn mod_f(a: f32, b: f32) -> f32 {
   return a - b * floor(a / b);  // the sign of b, as numpy's remainder
+}""",
+    "max_f": """fn max_f(a: f32, b: f32) -> f32 {
+  // numpy's maximum: a NaN operand wins (WGSL's max may return the other)
+  if ((bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u) { return a; }
+  if ((bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u) { return b; }
+  return max(a, b);
+}""",
+    "min_f": """fn min_f(a: f32, b: f32) -> f32 {
+  // numpy's minimum: a NaN operand wins (WGSL's min may return the other)
+  if ((bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u) { return a; }
+  if ((bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u) { return b; }
+  return min(a, b);
+}""",
+    "sign_f": """fn sign_f(x: f32) -> f32 {
+  // numpy's sign: NaN stays NaN
+  if ((bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u) { return x; }
+  return sign(x);
+}""",
+    "ordered_f": """fn ordered_f(a: f32, b: f32) -> bool {
+  // neither is NaN, on the bits: a compiler may assume float comparisons
+  // never see a NaN and fold `x != x` to false
+  return (bitcast<u32>(a) & 0x7fffffffu) <= 0x7f800000u
+      && (bitcast<u32>(b) & 0x7fffffffu) <= 0x7f800000u;
 }""",
     "is_nan": """fn is_nan(x: f32) -> bool {
   // on the bits: WGSL lets compilers assume that float comparisons never see a NaN
