@@ -288,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "run":
         return _guarded(lambda: _run_example(args.name, args.args))
     elif args.command == "view":
-        return _view(args.graph, args.lang)
+        return _guarded(lambda: _view(args.graph, args.lang))  # no display: one line
     elif args.command == "profile":
         return _guarded(lambda: _profile(args, parser))
     else:  # no command, or `pyasg help`

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import queue as queue_module
 import sys
 import threading
@@ -52,6 +53,19 @@ from pyasg.viewer.protocol import EVENTS, ProtocolError, decode_watch, encode, e
 from pyasg.viewer.watch import Watcher
 
 DEFAULT_TARGET = "pyasg.viewer.app:run"
+
+#: Targets that open a window. Where X11 or Wayland is the window system (not Windows,
+#: not macOS), one needs DISPLAY or WAYLAND_DISPLAY, checked before the process starts:
+#: without it Dear PyGui's GLFW prints a page of errors and aborts on an assertion.
+NEEDS_DISPLAY = frozenset({DEFAULT_TARGET})
+NO_DISPLAY = ("no display found (DISPLAY and WAYLAND_DISPLAY are unset), and the viewer "
+              "needs a window: run on a desktop, over `ssh -X`, or under `xvfb-run`")
+
+
+def _display_missing() -> bool:
+    """Whether a window cannot open here: an X11/Wayland system with neither variable."""
+    return (not sys.platform.startswith(("win", "darwin", "cygwin"))
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
 
 
 class ViewerError(PyasgError):
@@ -133,6 +147,8 @@ class ViewerHandle:
         """Spawn the viewer process and subscribe it to the run events it reads."""
         if self._process is not None:
             raise ViewerError("this viewer was already started; launch a new one")
+        if self.target in NEEDS_DISPLAY and _display_missing():
+            raise ViewerError(NO_DISPLAY, source=None)  # the machine, not a line, is at fault
         self._queue = self._context.Queue(self.queue_size)
         self._requests = self._context.Queue(64)
         # Never wait at interpreter exit for queued events a dead viewer will not read.

@@ -7,7 +7,10 @@ rasteriser such as Mesa's lavapipe. The device is created once per process.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from functools import lru_cache
 from typing import Any
 
@@ -45,10 +48,42 @@ def adapter_name(adapter: Any) -> str:
            f"{info.get('backend_type', '?')})"
 
 
+def quiet_wayland_probe() -> str | None:
+    """Point XDG_RUNTIME_DIR at a private temporary directory when it is unset, relative
+    or not a directory; returns the directory made (None when the variable was usable).
+
+    Why: creating the Vulkan instance, Mesa probes for a Wayland display, and
+    libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set" (four times) when
+    the variable is missing or not an absolute path, as it is when run headless or as
+    root over ssh or in a container. pyasg computes and needs no display; with an empty
+    private directory (mode 0700, as the XDG spec wants; removed at exit) the probe
+    finds no Wayland socket and stays silent. A usable directory is left alone, so a
+    real Wayland session is never redirected.
+
+    >>> import os
+    >>> saved = dict(os.environ)
+    >>> os.environ["XDG_RUNTIME_DIR"] = "relative"
+    >>> made = quiet_wayland_probe()
+    >>> os.environ["XDG_RUNTIME_DIR"] == made and os.path.isdir(made)
+    True
+    >>> quiet_wayland_probe() is None  # now usable: left as it is
+    True
+    >>> os.environ.clear(); os.environ.update(saved)
+    """
+    current = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(current) and os.path.isdir(current):
+        return None
+    made = tempfile.mkdtemp(prefix="pyasg-xdg-runtime-")  # mode 0700
+    atexit.register(shutil.rmtree, made, ignore_errors=True)
+    os.environ["XDG_RUNTIME_DIR"] = made
+    return made
+
+
 @lru_cache(maxsize=1)
 def get_adapter() -> Any:
     """The adapter pyasg uses (see the module docstring for the choice)."""
     wgpu = _wgpu()
+    quiet_wayland_probe()  # before the Vulkan instance exists: see its docstring
     try:
         adapters = list(wgpu.gpu.enumerate_adapters_sync())
     except Exception as e:  # the loader itself is missing or broken
