@@ -78,6 +78,9 @@ class DeviceArray:
         self.type = type
         #: where the array was donated (the step's name), or None while it is usable
         self.donated_to: str | None = None
+        #: run when the values are read back: raises if the kernels that made them met
+        #: bad input (`pyasg.kernels.wgpu.status`)
+        self.status_check: Any = None
 
     @property
     def buffer(self) -> Any:
@@ -129,6 +132,8 @@ class DeviceArray:
             return np.zeros(self.shape, self.dtype)
         COUNTERS.readbacks += 1
         raw = get_device().queue.read_buffer(buffer, 0, self.size * 4)
+        if self.status_check is not None:
+            self.status_check()
         arr = np.frombuffer(raw, dtype=GPU_DTYPES[self.type.dtype], count=self.size)
         return arr.astype(self.dtype).reshape(self.shape)
 

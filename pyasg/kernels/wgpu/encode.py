@@ -108,8 +108,10 @@ class Replay:
 
 
 def copier(encoder: Any) -> Any:
-    """`copy(src, dst, nbytes)` recording buffer-to-buffer copies into `encoder`."""
+    """`copy(src, dst, nbytes, dst_offset=0)` recording buffer-to-buffer copies into
+    `encoder`."""
     if RAW and hasattr(encoder, "_internal"):
         h, copy = encoder._internal, _lib.wgpuCommandEncoderCopyBufferToBuffer
-        return lambda src, dst, nbytes: copy(h, src._internal, 0, dst._internal, 0, nbytes)
-    return lambda src, dst, nbytes: encoder.copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
+        return lambda src, dst, nbytes, at=0: copy(h, src._internal, 0, dst._internal, at,
+                                                   nbytes)
+    return lambda src, dst, nbytes, at=0: encoder.copy_buffer_to_buffer(src, 0, dst, at, nbytes)

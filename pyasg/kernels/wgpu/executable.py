@@ -43,6 +43,7 @@ from pyasg.kernels.wgpu.array import (
 from pyasg.kernels.wgpu.device import get_device
 from pyasg.kernels.wgpu.encode import Clear, Replay, Run, Step, copier
 from pyasg.kernels.wgpu.kernel import WgpuKernel
+from pyasg.kernels.wgpu.status import StatusWords
 
 _PIPELINES: dict[str, Any] = {}
 
@@ -118,6 +119,8 @@ class WgpuExecutable:
         self._paths = graph.input_names
         self.pairs = self._pair(donated, kernels)
         scratch = {i: [create_buffer(n) for n in k.scratch] for i, k in kernels.items()}
+        checks = {i: k.check for i, k in kernels.items() if k.check is not None}
+        self._status = StatusWords(graph, name, checks) if checks else None
         swapped = dict(self._buffers)
         for k, j in self.pairs:
             i = graph.inputs[k]
@@ -194,6 +197,9 @@ class WgpuExecutable:
                 pipe = pipeline(d.source, f"{node.op} (node %{i}, from {node.source})")
                 entries = []
                 for b, binding in enumerate(d.bindings):
+                    if binding[0] == "status":
+                        entries.append({"binding": b, "resource": self._status.binding(i)})
+                        continue
                     if binding[0] == "in":
                         buf = buffers[node.inputs[binding[1]]]
                     elif binding[0] == "out":
@@ -279,18 +285,22 @@ class WgpuExecutable:
                     COUNTERS.copy_bytes += t.size * 4
             else:
                 upload(buffer, arg)
+        check = None
+        if self._status is not None:  # clear the status words; results read them back
+            check = self._status.checker(self._status.begin(encoder, copy))
         self._replays[parity].record(encoder)
         results = []
         for j, t in zip(graph.outputs, self._output_types):
             if j in writes:
                 results.append(self._result(writes.pop(j), t))
-                continue
-            out = POOL.take(t.size * 4)
-            if t.size:
-                copy(own[j], out, t.size * 4)
-                COUNTERS.copies += 1
-                COUNTERS.copy_bytes += t.size * 4
-            results.append(POOL.array(out, t))
+            else:
+                out = POOL.take(t.size * 4)
+                if t.size:
+                    copy(own[j], out, t.size * 4)
+                    COUNTERS.copies += 1
+                    COUNTERS.copy_bytes += t.size * 4
+                results.append(POOL.array(out, t))
+            results[-1].status_check = check
         self._device.queue.submit([encoder.finish()])
         COUNTERS.submissions += 1
         for k, _ in self.pairs:  # given away: their memory holds the results now

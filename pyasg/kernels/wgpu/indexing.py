@@ -8,9 +8,11 @@ o = i / (K * inner), j = i / inner % K, r = i % inner, and its element of the
 [outer, n, inner] side is o * n * inner + idx[j] * inner + r.
 
 Indices: int32 or uint32 (int64 is converted before it reaches the GPU). A negative
-index counts from the end, as in numpy. An index still outside [0, n) is CLAMPED
-into it (to 0 or n - 1): numpy would raise, but a shader cannot, and it must never
-touch memory outside its buffers. (Concrete indices are range-checked at trace time.)
+index counts from the end, as in numpy. An index still outside [0, n) raises, as on
+numpy: a shader cannot raise, so the thread sets its node's status word (`check`, a
+("status",) binding) and reads a clamped index instead (it must never touch memory
+outside its buffers), and the executable raises `BackendError` when a result of that
+call is read. (Concrete indices are also range-checked at trace time.)
 
 - gather: one thread per output element reads x at the (wrapped, clamped) index.
 - scatter-add: the output is cleared first (`zero_output`), then one thread per
@@ -39,27 +41,35 @@ def split_index(shape: tuple[int, ...], axis: int, k: int) -> tuple[int, int]:
     return math.prod(shape[:axis]), math.prod(shape[axis + k:])
 
 
+#: What a set status word of an indexing kernel means.
+OUT_OF_RANGE = "an index out of range"
+
+
 def index_code(indices: TensorType, n: int, k: int, inner: int) -> str:
     """WGSL lets `o`, `r` and `idx`: thread i's outer and inner coordinates and its
-    index into an axis of length n >= 1, wrapped if negative and clamped into [0, n)."""
+    index into an axis of length n >= 1, wrapped if negative; an index outside
+    [-n, n) sets the status word and is clamped into [0, n)."""
     lines = [f"  let o = i / {k * inner}u;",
              f"  let j = (i / {inner}u) % {k}u;",
              f"  let r = i % {inner}u;"]
     if wgsl_type(indices) == "i32":
         lines += ["  let v = indices[j];",
+                  f"  if (v < -{n} || v >= {n}) {{ atomicMax(&status[0], 1u); }}",
                   f"  let idx = u32(clamp(select(v, v + {n}, v < 0), 0, {n - 1}));"]
     else:
-        lines.append(f"  let idx = min(indices[j], {n - 1}u);")
+        lines += [f"  if (indices[j] >= {n}u) {{ atomicMax(&status[0], 1u); }}",
+                  f"  let idx = min(indices[j], {n - 1}u);"]
     return "\n".join(lines)
 
 
 def _shader(data: tuple[str, str], indices: TensorType, out_elem: str) -> Shader:
     """A shader reading `data` (name, element type) at ("in", 0) and `indices` at
-    ("in", 1), and writing `out`, an array of `out_elem`."""
+    ("in", 1), writing `out`, an array of `out_elem`, and the node's status word."""
     sh = Shader()
     sh.read(*data, ("in", 0))
     sh.read("indices", wgsl_type(indices), ("in", 1))
     sh.write("out", out_elem, ("out",))
+    sh.write("status", "atomic<u32>", ("status",))
     return sh
 
 
@@ -75,7 +85,8 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
             f"{index_code(indices, n, k, inner)}\n"
             f"  out[i] = x[(o * {n}u + idx) * {inner}u + r];")
     sh = _shader(("x", ty), indices, ty)
-    return WgpuKernel((sh.dispatch(thread_entry(body), grid(out_type.size)),))
+    return WgpuKernel((sh.dispatch(thread_entry(body), grid(out_type.size)),),
+                      check=OUT_OF_RANGE)
 
 
 # out[at] += u, atomically, per stored type; `out` is array<atomic<...>>.
@@ -108,4 +119,5 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
             f"  let at = (o * {n}u + idx) * {inner}u + r;\n"
             f"  let u = updates[i];\n{add}")
     sh = _shader(("updates", wgsl_type(updates)), indices, stored)
-    return WgpuKernel((sh.dispatch(thread_entry(body), grid(updates.size)),), zero_output=True)
+    return WgpuKernel((sh.dispatch(thread_entry(body), grid(updates.size)),), zero_output=True,
+                      check=OUT_OF_RANGE)

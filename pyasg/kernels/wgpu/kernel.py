@@ -28,9 +28,13 @@ class WgpuKernel:
     `alias`: no dispatch; the output is the first input's buffer (reshape).
     `zero_output`: the output is cleared before the dispatches (scatter-add).
     `scratch`: byte sizes of scratch buffers the dispatches use as ("tmp", k).
+    `check`: what a nonzero word in the node's ("status",) binding means (a shader
+    cannot raise: it records a bad input there, and the executable raises this when a
+    result of that call is read), or None for a kernel without one.
     """
 
     dispatches: tuple[Dispatch, ...] = ()
     scratch: tuple[int, ...] = ()
     alias: bool = False
     zero_output: bool = False
+    check: str | None = None
