@@ -9,7 +9,8 @@ lacks one of numpy's functions or defines it differently, the row calls a helper
 
 The kernel: one thread per output element; broadcasting is index arithmetic on
 constants baked into the shader; operands are read and the result written through
-`Load` / `Store` hooks.
+`Load` / `Store` hooks. It is a `kernel.Part`, so it may also run merged with other
+kernels (`horizontal.py`).
 
 >>> expression(ops.Neg(), (TensorType((3,), "uint32"),), TensorType((3,), "uint32")).text
 '0u - a'
@@ -26,9 +27,10 @@ from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
 from pyasg.kernels.wgpu.backend import WgpuBackend
-from pyasg.kernels.wgpu.codegen import broadcast_offset, coords, grid, wgsl_type
-from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
-from pyasg.kernels.wgpu.shader import Buffer, Load, Shader, Store, thread_entry
+from pyasg.kernels.wgpu.codegen import broadcast_offset, coords, wgsl_type
+from pyasg.kernels.wgpu.horizontal import alone, parts_kernel
+from pyasg.kernels.wgpu.kernel import Dispatch, Part, WgpuKernel
+from pyasg.kernels.wgpu.shader import Buffer, Load, Shader, Store
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ def expression(op: ops.Op, ins: tuple[TensorType, ...], out: TensorType) -> Expr
 def elementwise_pass(out: TensorType, ins: Sequence[TensorType], expr: Expr,
                      loads: Sequence[Load], store: Store) -> Dispatch:
     """One thread per element i of `out`: `store(i, expr)`, where operand k (`a`, `b`,
-    `c`) is `loads[k]` at its offset broadcast to `out`'s shape.
+    `c`) is `loads[k]` at its offset broadcast to `out`'s shape (`elementwise_part`,
+    alone).
 
     >>> t = TensorType((4, 3))
     >>> d = elementwise_pass(t, (t, TensorType((3,))), Expr("a * b"),
@@ -132,16 +135,30 @@ def elementwise_pass(out: TensorType, ins: Sequence[TensorType], expr: Expr,
     >>> d.bindings, d.workgroups
     ((('in', 0), ('in', 1), ('out',)), (1, 1, 1))
     """
-    sh = Shader()
-    for h in expr.helpers:
-        sh.helper(h)
-    lines = [f"  if (i >= {out.size}u) {{ return; }}"]
-    if out.shape and any(t.shape != out.shape for t in ins):
-        lines.append(coords(out.shape))
-    lines += [f"  let {'abc'[k]} = {load(sh, broadcast_offset(out.shape, t.shape))};"
-              for k, (t, load) in enumerate(zip(ins, loads))]
-    lines.append(f"  {store(sh, 'i', expr.text)}")
-    return sh.dispatch(thread_entry("\n".join(lines)), grid(out.size))
+    return alone(elementwise_part(out, ins, expr, loads, store))
+
+
+def elementwise_part(out: TensorType, ins: Sequence[TensorType], expr: Expr,
+                     loads: Sequence[Load], store: Store) -> Part:
+    """The pass of `elementwise_pass` as a `Part`: thread i computes element i.
+
+    >>> t = TensorType((300,))
+    >>> p = elementwise_part(t, (t,), Expr("-a"), [Buffer("x", "f32", ("in", 0)).load],
+    ...                      Buffer("out", "f32", ("out",)).store)
+    >>> p.groups, p.threads
+    (2, True)
+    """
+    def emit(sh: Shader) -> str:
+        for h in expr.helpers:
+            sh.helper(h)
+        lines = [f"  if (i >= {out.size}u) {{ return; }}"]
+        if out.shape and any(t.shape != out.shape for t in ins):
+            lines.append(coords(out.shape))
+        lines += [f"  let {'abc'[k]} = {load(sh, broadcast_offset(out.shape, t.shape))};"
+                  for k, (t, load) in enumerate(zip(ins, loads))]
+        lines.append(f"  {store(sh, 'i', expr.text)}")
+        return "\n".join(lines)
+    return Part.of_threads(emit, out.size)
 
 
 def elementwise_kernel(op: ops.Op, ins: tuple[TensorType, ...],
@@ -149,7 +166,7 @@ def elementwise_kernel(op: ops.Op, ins: tuple[TensorType, ...],
     """The kernel of one elementwise node: its row of `EXPRESSIONS` over its inputs."""
     loads = [Buffer(f"in{k}", wgsl_type(t), ("in", k)).load for k, t in enumerate(ins)]
     store = Buffer("out", wgsl_type(out), ("out",)).store
-    return WgpuKernel((elementwise_pass(out, ins, expression(op, ins, out), loads, store),))
+    return parts_kernel((elementwise_part(out, ins, expression(op, ins, out), loads, store),))
 
 
 def _lower(op, backend, in_types, out_type):  # noqa: ANN001, ANN202

@@ -21,6 +21,10 @@ text they produce:
   product element through the `store` hook, which places it (transposed, where a
   transpose stores it) and applies the epilogue there.
 
+Elementwise and reduction groups are `kernel.Part`s, so they may also run merged with
+other kernels (`horizontal.py`); every function they declare is called by the name the
+shader returns for it.
+
 Kernels are cached by (sub-graph, input types, output type), and pipelines by
 source text in `executable.pipeline`.
 """
@@ -38,16 +42,16 @@ from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.codegen import (
     broadcast_offset,
     coords,
-    grid,
     literal,
     strides,
     wgsl_type,
 )
 from pyasg.kernels.wgpu.elementwise import EXPRESSIONS, expression
-from pyasg.kernels.wgpu.kernel import WgpuKernel
+from pyasg.kernels.wgpu.horizontal import parts_kernel
+from pyasg.kernels.wgpu.kernel import Part, WgpuKernel
 from pyasg.kernels.wgpu.matmul import Matrix, Problem, View, matmul_kernel
-from pyasg.kernels.wgpu.reductions import Reducer, Sink, Source, fill_pass, layout, plan
-from pyasg.kernels.wgpu.shader import Buffer, Load, Shader, Store, thread_entry
+from pyasg.kernels.wgpu.reductions import Reducer, Sink, Source, fill_part, layout, plan_parts
+from pyasg.kernels.wgpu.shader import Buffer, Load, Shader, Store
 
 
 def _permuted(out_shape: tuple[int, ...], t_shape: tuple[int, ...],
@@ -145,8 +149,8 @@ def _prologue(op: Fused, x: int, shape: tuple[int, ...], in_types: tuple[TensorT
     """The load hook reading element q of node x (a reduction's input): `load_x(q)`."""
     def load(sh: Shader, at: str) -> str:
         lets, value = _body(sh, op, x, shape, "q", in_types)
-        sh.function("load_x", "q: u32", _function_body(lets, f"  return {value};"), ty)
-        return f"load_x({at})"
+        fn = sh.function("load_x", "q: u32", _function_body(lets, f"  return {value};"), ty)
+        return f"{fn}({at})"
     return load
 
 
@@ -158,9 +162,9 @@ def _epilogue(op: Fused, red_id: int, in_types: tuple[TensorType, ...], ty: str,
     def store(sh: Shader, at: str, value: str) -> str:
         lets, result = _body(sh, op, op.graph.outputs[0], out_type.shape, "q", in_types,
                              {red_id: "r"})
-        sh.function("epi", f"r: {ty}, q: u32", _function_body(lets, f"  return {result};"),
-                    out_ty)
-        return Buffer("out", out_ty, ("out",)).store(sh, at, f"epi({value}, {at})")
+        fn = sh.function("epi", f"r: {ty}, q: u32",
+                         _function_body(lets, f"  return {result};"), out_ty)
+        return Buffer("out", out_ty, ("out",)).store(sh, at, f"{fn}({value}, {at})")
     return store
 
 
@@ -177,21 +181,23 @@ def _reduction_kernel(op: Fused, red_id: int, in_types: tuple[TensorType, ...],
     store = (Buffer("out", wgsl_type(out_type), ("out",)).store if sub.outputs[0] == red_id
              else _epilogue(op, red_id, in_types, red.ty, out_type))
     if lay.count == 0:  # an empty sum is zeros, then the epilogue
-        return WgpuKernel((fill_pass(lay.outputs, red.zero, store),))
+        return parts_kernel((fill_part(lay.outputs, red.zero, store),))
     src = Source(_prologue(op, node.inputs[0], x.shape, in_types, red.ty))
-    dispatches, scratch = plan(red, lay, src, Sink(store))
-    return WgpuKernel(dispatches, scratch=scratch)
+    parts, scratch = plan_parts(red, lay, src, Sink(store))
+    return parts_kernel(parts, scratch)
 
 
 def _elementwise_kernel(op: Fused, in_types: tuple[TensorType, ...],
                         out_type: TensorType) -> WgpuKernel:
     if out_type.size == 0:
         return WgpuKernel()
-    sh = Shader()
-    lets, value = _body(sh, op, op.graph.outputs[0], out_type.shape, "i", in_types)
-    store = Buffer("out", wgsl_type(out_type), ("out",)).store(sh, "i", value)
-    text = _function_body(f"  if (i >= {out_type.size}u) {{ return; }}\n{lets}", f"  {store}")
-    return WgpuKernel((sh.dispatch(thread_entry(text), grid(out_type.size)),))
+
+    def emit(sh: Shader) -> str:
+        lets, value = _body(sh, op, op.graph.outputs[0], out_type.shape, "i", in_types)
+        store = Buffer("out", wgsl_type(out_type), ("out",)).store(sh, "i", value)
+        return _function_body(f"  if (i >= {out_type.size}u) {{ return; }}\n{lets}",
+                              f"  {store}")
+    return parts_kernel((Part.of_threads(emit, out_type.size),))
 
 
 def _view_offset(sub, x: int, p: Problem, left: bool,  # noqa: ANN001

@@ -43,6 +43,10 @@ Hooks: a pass reads element `at` of what it reduces through its `Source` (a `Loa
 the input tensor, a fused group's prologue, a split's partials) and writes output
 element `at` through its `Sink` (a `Store`: the output, a fused group's epilogue, a
 split's partials), so the planner never knows what surrounds it.
+
+Every pass is a `kernel.Part` (its generator, run alone or inside a merged shader by
+`horizontal.py`), so it calls the functions it declares by the names the shader gives
+them: `comb`, `kept_off` and `red_off` are their names alone.
 """
 
 from __future__ import annotations
@@ -54,9 +58,10 @@ from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
 from pyasg.kernels.wgpu.backend import WgpuBackend
-from pyasg.kernels.wgpu.codegen import grid, strides, wgsl_type
-from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
-from pyasg.kernels.wgpu.shader import Buffer, Load, Shader, Store, group_entry, thread_entry
+from pyasg.kernels.wgpu.codegen import strides, wgsl_type
+from pyasg.kernels.wgpu.horizontal import alone, parts_kernel
+from pyasg.kernels.wgpu.kernel import Dispatch, Part, WgpuKernel
+from pyasg.kernels.wgpu.shader import Buffer, Load, Shader, Store
 
 #: Reduced sizes up to this run one thread per output with a serial loop.
 SMALL = 64
@@ -132,24 +137,24 @@ class Reducer:
     kind: str
     ty: str
 
-    def declare(self, sh: Shader) -> None:
-        """Declare the function the passes call: `comb(a, b)`, or `better(bv, bi, av, ai)`."""
+    def declare(self, sh: Shader) -> str:
+        """Declare the function the passes call, `comb(a, b)` or `better(bv, bi, av, ai)`;
+        returns the name `sh` gave it."""
         t, nan = self.ty, self.ty == "f32"
         if nan and self.kind != "sum":
             sh.helper("is_nan")
         if self.kind == "sum":
-            sh.function("comb", f"a: {t}, b: {t}", "  return a + b;", t)
-        elif self.kind == "max":
+            return sh.function("comb", f"a: {t}, b: {t}", "  return a + b;", t)
+        if self.kind == "max":
             guard = ("  if (is_nan(a)) { return a; }\n  if (is_nan(b)) { return b; }\n"
                      if nan else "")
-            sh.function("comb", f"a: {t}, b: {t}", f"{guard}  return max(a, b);", t)
-        else:
-            guard = ("  let an = is_nan(av);\n  let bn = is_nan(bv);\n"
-                     "  if (an || bn) { return bn && (!an || bi < ai); }\n" if nan else "")
-            sh.function("better", f"bv: {t}, bi: u32, av: {t}, ai: u32",
-                        "  // does (bv, bi) beat (av, ai)? ties go to the smaller index: "
-                        f"numpy's first max\n{guard}  return bv > av || (bv == av && bi < ai);",
-                        "bool")
+            return sh.function("comb", f"a: {t}, b: {t}", f"{guard}  return max(a, b);", t)
+        guard = ("  let an = is_nan(av);\n  let bn = is_nan(bv);\n"
+                 "  if (an || bn) { return bn && (!an || bi < ai); }\n" if nan else "")
+        return sh.function("better", f"bv: {t}, bi: u32, av: {t}, ai: u32",
+                           "  // does (bv, bi) beat (av, ai)? ties go to the smaller index: "
+                           f"numpy's first max\n{guard}  return bv > av || (bv == av && bi < ai);",
+                           "bool")
 
     @property
     def zero(self) -> str:
@@ -168,9 +173,10 @@ class Source:
     value: Load
     index: Load | None = None
 
-    def load(self, sh: Shader, r: str) -> tuple[str, str]:
-        """(value, index) of reduced element r of the output whose offset is `base`."""
-        at = f"base + red_off({r})"
+    def load(self, sh: Shader, r: str, red_off: str = "red_off") -> tuple[str, str]:
+        """(value, index) of reduced element r of the output whose offset is `base`
+        (`red_off`: the name of the shader's reduced-offset function)."""
+        at = f"base + {red_off}({r})"
         return self.value(sh, at), (r if self.index is None else self.index(sh, at))
 
 
@@ -197,54 +203,72 @@ def partials(ty: str, argmax: bool) -> tuple[Source, Sink]:
             Sink(values.store, index.store if index else None))
 
 
-def _begin(red: Reducer, lay: Layout) -> Shader:
-    """A shader declaring the reducer's function and the layout's offset functions."""
-    sh = Shader()
-    red.declare(sh)
-    offset_fn(sh, "kept_off", lay.kept)
-    offset_fn(sh, "red_off", lay.reduced)
-    return sh
+@dataclass(frozen=True)
+class _Names:
+    """The functions a pass calls, by the names its shader gave them."""
+
+    comb: str  # comb(a, b), or better(bv, bi, av, ai) for an argmax
+    kept: str  # kept_off(o): where output o's elements start
+    red: str   # red_off(r): where reduced element r sits past that
 
 
-def _fold(sh: Shader, red: Reducer, src: Source, r: str, indent: str) -> str:
+def _declare(sh: Shader, red: Reducer, lay: Layout) -> _Names:
+    """Declare the reducer's function and the layout's offset functions in `sh`."""
+    return _Names(red.declare(sh), offset_fn(sh, "kept_off", lay.kept),
+                  offset_fn(sh, "red_off", lay.reduced))
+
+
+def _fold(sh: Shader, red: Reducer, src: Source, r: str, indent: str, fn: _Names) -> str:
     """WGSL folding element r into the accumulators `acc` (and `ai`)."""
-    v, i = src.load(sh, r)
+    v, i = src.load(sh, r, fn.red)
     if red.kind != "argmax":
-        return f"{indent}acc = comb(acc, {v});\n"
+        return f"{indent}acc = {fn.comb}(acc, {v});\n"
     return (f"{indent}{{\n{indent}  let v = {v};\n{indent}  let vi = {i};\n"
-            f"{indent}  if (better(v, vi, acc, ai)) {{ acc = v; ai = vi; }}\n{indent}}}\n")
+            f"{indent}  if ({fn.comb}(v, vi, acc, ai)) {{ acc = v; ai = vi; }}\n{indent}}}\n")
 
 
-def serial_pass(red: Reducer, lay: Layout, src: Source, sink: Sink) -> Dispatch:
+def serial_part(red: Reducer, lay: Layout, src: Source, sink: Sink) -> Part:
     """One thread per output element, a serial loop over the R reduced elements."""
-    sh = _begin(red, lay)
-    if red.kind == "sum":
-        init, first = f"  var acc = {red.zero};\n", "0u"
-    else:  # start from element 0: max and argmax have no identity for every dtype
-        v0, i0 = src.load(sh, "0u")
-        init = f"  var acc = {v0};\n" + (f"  var ai = {i0};\n" if red.kind == "argmax" else "")
-        first = "1u"
-    loop = (f"  for (var r = {first}; r < {lay.count}u; r++) {{\n"
-            f"{_fold(sh, red, src, 'r', '    ')}  }}\n")
-    store = "\n".join(f"  {s}" for s in sink.write(sh, red, "i"))
-    body = (f"  if (i >= {lay.outputs}u) {{ return; }}\n  let base = kept_off(i);\n"
-            f"{init}{loop}{store}")
-    return sh.dispatch(thread_entry(body), grid(lay.outputs))
+    def emit(sh: Shader) -> str:
+        fn = _declare(sh, red, lay)
+        if red.kind == "sum":
+            init, first = f"  var acc = {red.zero};\n", "0u"
+        else:  # start from element 0: max and argmax have no identity for every dtype
+            v0, i0 = src.load(sh, "0u", fn.red)
+            init = f"  var acc = {v0};\n" + (f"  var ai = {i0};\n" if red.kind == "argmax"
+                                              else "")
+            first = "1u"
+        loop = (f"  for (var r = {first}; r < {lay.count}u; r++) {{\n"
+                f"{_fold(sh, red, src, 'r', '    ', fn)}  }}\n")
+        store = "\n".join(f"  {s}" for s in sink.write(sh, red, "i"))
+        return (f"  if (i >= {lay.outputs}u) {{ return; }}\n  let base = {fn.kept}(i);\n"
+                f"{init}{loop}{store}")
+    return Part.of_threads(emit, lay.outputs)
 
 
-def workgroup_pass(red: Reducer, lay: Layout, src: Source, sink: Sink, lanes: int, depth: int,
-                   parts: int, per_part: int, column: bool) -> Dispatch:
+def workgroup_part(red: Reducer, lay: Layout, src: Source, sink: Sink, lanes: int, depth: int,
+                   parts: int, per_part: int, column: bool) -> Part:
     """Workgroups of `lanes` outputs x `depth` threads folding R (see the docstring).
 
     With `parts` > 1, workgroup (outputs, p) folds r in [p * per_part, ...) and writes
     its partial result through `sink` at [o][p], or [p][o] for a `column`.
     """
-    sh = _begin(red, lay)
+    wg = lanes * depth
+    groups = -(-lay.outputs // lanes) * parts
+
+    def emit(sh: Shader) -> str:
+        return _workgroup_body(sh, red, lay, src, sink, lanes, depth, parts, per_part, column)
+    return Part(emit, groups, wg)
+
+
+def _workgroup_body(sh: Shader, red: Reducer, lay: Layout, src: Source, sink: Sink,
+                    lanes: int, depth: int, parts: int, per_part: int, column: bool) -> str:
+    """The body of `workgroup_part`, seeing `g` and `lid`."""
+    fn = _declare(sh, red, lay)
     wg, outs, argmax = lanes * depth, lay.outputs, red.kind == "argmax"
     groups = -(-outs // lanes) * parts
-    sh.workgroup("sv", f"array<{red.ty}, {wg}>")
-    if argmax:
-        sh.workgroup("si", f"array<u32, {wg}>")
+    sv = sh.workgroup("sv", f"array<{red.ty}, {wg}>")
+    si = sh.workgroup("si", f"array<u32, {wg}>") if argmax else ""
     if parts == 1:
         span = f"  let ob = g;\n  let lo = 0u;\n  let hi = {lay.count}u;\n"
     else:
@@ -254,45 +278,46 @@ def workgroup_pass(red: Reducer, lay: Layout, src: Source, sink: Sink, lanes: in
     # and write nothing.
     span += (f"  let lx = lid % {lanes}u;\n  let ly = lid / {lanes}u;\n"
              f"  let o_raw = ob * {lanes}u + lx;\n  let o = min(o_raw, {outs - 1}u);\n"
-             "  let base = kept_off(o);\n")
+             f"  let base = {fn.kept}(o);\n")
     if red.kind == "sum":
         init = f"  var acc = {red.zero};\n"
     else:  # threads with nothing to fold start from the part's last element: harmless
-        v0, i0 = src.load(sh, "r0")
+        v0, i0 = src.load(sh, "r0", fn.red)
         init = f"  let r0 = min(lo + ly, hi - 1u);\n  var acc = {v0};\n" + (
             f"  var ai = {i0};\n" if argmax else "")
-    unrolled = "".join(_fold(sh, red, src, f"r + {k * depth}u", "    ") for k in range(UNROLL))
+    unrolled = "".join(_fold(sh, red, src, f"r + {k * depth}u", "    ", fn)
+                       for k in range(UNROLL))
     loop = (f"  var r = lo + ly;\n"
             f"  for (; r + {(UNROLL - 1) * depth}u < hi; r += {UNROLL * depth}u) {{\n"
             f"{unrolled}  }}\n"
-            f"  for (; r < hi; r += {depth}u) {{\n{_fold(sh, red, src, 'r', '    ')}  }}\n")
-    tree = ["  sv[lid] = acc;" + ("\n  si[lid] = ai;" if argmax else ""), "  workgroupBarrier();"]
+            f"  for (; r < hi; r += {depth}u) {{\n{_fold(sh, red, src, 'r', '    ', fn)}  }}\n")
+    tree = [f"  {sv}[lid] = acc;" + (f"\n  {si}[lid] = ai;" if argmax else ""),
+            "  workgroupBarrier();"]
     s = depth // 2
     while s >= 1:  # unrolled: each step halves the live partials of every output
         o = f"lid + {s * lanes}u"
         if argmax:
-            tree.append(f"  if (ly < {s}u && better(sv[{o}], si[{o}], sv[lid], si[lid])) {{\n"
-                        f"    sv[lid] = sv[{o}];\n    si[lid] = si[{o}];\n  }}")
+            tree.append(f"  if (ly < {s}u && {fn.comb}({sv}[{o}], {si}[{o}], {sv}[lid], "
+                        f"{si}[lid])) {{\n    {sv}[lid] = {sv}[{o}];\n"
+                        f"    {si}[lid] = {si}[{o}];\n  }}")
         else:
-            tree.append(f"  if (ly < {s}u) {{ sv[lid] = comb(sv[lid], sv[{o}]); }}")
+            tree.append(f"  if (ly < {s}u) {{ {sv}[lid] = {fn.comb}({sv}[lid], {sv}[{o}]); }}")
         tree.append("  workgroupBarrier();")
         s //= 2
     at = "o" if parts == 1 else f"p * {outs}u + o" if column else f"o * {parts}u + p"
     store = "\n".join(f"    {x}" for x in sink.write(sh, red, at))
-    body = (
-        "  let g = wid.x + wid.y * nwg.x;\n"
+    return (
         f"  if (g >= {groups}u) {{ return; }}  // uniform: the same for the whole workgroup\n"
         f"{span}{init}{loop}" + "\n".join(tree) + "\n"
-        f"  if (ly == 0u && o_raw < {outs}u) {{\n    let acc = sv[lid];\n"
-        + ("    let ai = si[lid];\n" if argmax else "") + f"{store}\n  }}")
-    return sh.dispatch(group_entry(body, wg), grid(groups, 1))
+        f"  if (ly == 0u && o_raw < {outs}u) {{\n    let acc = {sv}[lid];\n"
+        + (f"    let ai = {si}[lid];\n" if argmax else "") + f"{store}\n  }}")
 
 
-def fill_pass(size: int, value: str, store: Store) -> Dispatch:
+def fill_part(size: int, value: str, store: Store) -> Part:
     """One thread per output element writing `value` through `store` (an empty sum)."""
-    sh = Shader()
-    body = f"  if (i >= {size}u) {{ return; }}\n  {store(sh, 'i', value)}"
-    return sh.dispatch(thread_entry(body), grid(size))
+    def emit(sh: Shader) -> str:
+        return f"  if (i >= {size}u) {{ return; }}\n  {store(sh, 'i', value)}"
+    return Part.of_threads(emit, size)
 
 
 def _pow2(n: int) -> int:
@@ -301,7 +326,8 @@ def _pow2(n: int) -> int:
 
 def plan(red: Reducer, lay: Layout, src: Source, sink: Sink,
          split: bool = True) -> tuple[tuple[Dispatch, ...], tuple[int, ...]]:
-    """The dispatches (and scratch byte sizes) reducing `lay` from `src` into `sink`.
+    """The dispatches (and scratch byte sizes) reducing `lay` from `src` into `sink`:
+    the passes of `plan_parts`, each alone.
 
     A split's first pass writes partials to scratch; its second reads them and writes
     through `sink`, so a fused epilogue runs once per output, in the last pass.
@@ -312,8 +338,22 @@ def plan(red: Reducer, lay: Layout, src: Source, sink: Sink,
     >>> [d.bindings for d in dispatches], scratch
     ([(('in', 0), ('tmp', 0)), (('tmp', 0), ('out',))], (36,))
     """
+    parts, scratch = plan_parts(red, lay, src, sink, split)
+    return tuple(alone(p) for p in parts), scratch
+
+
+def plan_parts(red: Reducer, lay: Layout, src: Source, sink: Sink,
+               split: bool = True) -> tuple[tuple[Part, ...], tuple[int, ...]]:
+    """The passes (as `Part`s) and scratch byte sizes reducing `lay` (see `plan`).
+
+    >>> parts, _ = plan_parts(Reducer("sum", "f32"), layout((64, 300), (0,)),
+    ...                       Source(Buffer("x", "f32", ("in", 0)).load),
+    ...                       Sink(Buffer("out", "f32", ("out",)).store))
+    >>> [(p.groups, p.size, p.threads) for p in parts]  # 64 rows: a thread per column
+    [(2, 256, True)]
+    """
     if lay.count <= SMALL:
-        return (serial_pass(red, lay, src, sink),), ()
+        return (serial_part(red, lay, src, sink),), ()
     column = bool(lay.kept) and lay.kept[-1][1] == 1  # the innermost dimension is kept
     if column:
         lanes = min(LANES, _pow2(lay.kept[-1][0]))
@@ -329,15 +369,15 @@ def plan(red: Reducer, lay: Layout, src: Source, sink: Sink,
     per_part = -(-lay.count // parts)
     parts = -(-lay.count // per_part)  # every part non-empty
     if parts == 1:
-        return (workgroup_pass(red, lay, src, sink, lanes, depth, 1, per_part, column),), ()
+        return (workgroup_part(red, lay, src, sink, lanes, depth, 1, per_part, column),), ()
     argmax = red.kind == "argmax"
     part_src, part_sink = partials(red.ty, argmax)
-    first = workgroup_pass(red, lay, src, part_sink, lanes, depth, parts, per_part, column)
+    first = workgroup_part(red, lay, src, part_sink, lanes, depth, parts, per_part, column)
     # pass 2 reduces the partials: [outputs][parts] (row) or [parts][outputs] (column)
     outs = lay.outputs
     tmp = (Layout(((outs, 1),), ((parts, outs),), outs, parts) if column
            else Layout(((outs, parts),), ((parts, 1),), outs, parts))
-    second, _ = plan(red, tmp, part_src, sink, split=False)
+    second, _ = plan_parts(red, tmp, part_src, sink, split=False)
     return (first,) + second, (outs * parts * 4,) * (2 if argmax else 1)
 
 
@@ -349,9 +389,9 @@ def reduce_kernel(red: Reducer, in_type: TensorType, axes: tuple[int, ...],
         return WgpuKernel()  # nothing to write
     out = Sink(Buffer("out", wgsl_type(out_type), ("out",)).store)
     if lay.count == 0:  # only Sum gets here (empty max/argmax are shape errors): zeros
-        return WgpuKernel((fill_pass(lay.outputs, red.zero, out.value),))
-    dispatches, scratch = plan(red, lay, Source(Buffer("x", red.ty, ("in", 0)).load), out)
-    return WgpuKernel(dispatches, scratch=scratch)
+        return parts_kernel((fill_part(lay.outputs, red.zero, out.value),))
+    parts, scratch = plan_parts(red, lay, Source(Buffer("x", red.ty, ("in", 0)).load), out)
+    return parts_kernel(parts, scratch)
 
 
 @lower.register(ops.Sum, WgpuBackend)
