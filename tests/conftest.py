@@ -1,7 +1,8 @@
 """Test-wide setup: hypothesis profiles, and the CI guard against skipped accelerator tests.
 
 Profiles: "ci" (few, derandomized examples) when $CI is set, else "dev";
-$HYPOTHESIS_PROFILE overrides either.
+$HYPOTHESIS_PROFILE overrides either; "fuzz" (2,000 random examples a test) is the long
+campaign to run by hand.
 
 Guard: with PYASG_REQUIRE_ACCEL_TESTS=1 (set by .ci/run), a test marked `wgpu` or
 `display` that is skipped is reported as failed, so CI cannot pass without
@@ -31,6 +32,14 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", max_examples=50, deadline=None)
+# The long campaign, by hand: HYPOTHESIS_PROFILE=fuzz (random, not derandomized, so each
+# run explores new cases; test_api_fuzz's per-case time limit still holds).
+settings.register_profile(
+    "fuzz",
+    max_examples=2_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 _default_profile = "ci" if os.environ.get("CI") else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or _default_profile)
 
