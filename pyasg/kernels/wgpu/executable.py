@@ -10,6 +10,13 @@ encoder and submits it once. Outputs are copied into buffers taken from a pool t
 dead DeviceArrays return to, so a training loop that feeds a step's outputs back in
 allocates nothing after its first steps, and parameters never leave the GPU.
 
+Horizontal fusion (`grouping`; on unless `horizontal=False`, or a backend whose
+`horizontal` attribute is False): after lowering, the schedule is reordered so that
+independent mergeable nodes run together (every parameter's optimiser update, the
+bias gradients' sums), buffers are planned on that order with each merged run as one
+position, and each run is ONE dispatch. `kernel_count` counts the dispatches a call
+runs; `schedule` is the order they run in.
+
 Donation (`donated`: positions in the graph's inputs whose arguments the caller
 gives away, `pyasg.jit(..., donate_argnums=...)`): each output is paired with the
 first unpaired donated input of its type. A pair's input and output buffers take
@@ -42,6 +49,7 @@ from pyasg.kernels.wgpu.array import (
 )
 from pyasg.kernels.wgpu.device import get_device
 from pyasg.kernels.wgpu.encode import Clear, Replay, Run, Step, copier
+from pyasg.kernels.wgpu.grouping import Horizontal, horizontal, widen
 from pyasg.kernels.wgpu.kernel import WgpuKernel
 from pyasg.kernels.wgpu.status import StatusWords
 
@@ -94,7 +102,7 @@ class WgpuExecutable:
     """A compiled graph on the GPU; call with numpy arrays or DeviceArrays."""
 
     def __init__(self, graph: Graph, backend: object, name: str = "graph",
-                 donated: Sequence[int] = ()) -> None:
+                 donated: Sequence[int] = (), horizontal: bool | None = None) -> None:
         self.graph, self.backend, self.name = graph, backend, name
         device = get_device()
         self._device = device
@@ -112,8 +120,11 @@ class WgpuExecutable:
                 raise BackendError(f"the wgpu backend has no kernel for {node.op.name} "
                                    f"(node %{i} of {name})", node.source)
             kernels[i] = lower(node.op, backend, in_types=in_types, out_type=node.type)
-        self.kernel_count = sum(len(k.dispatches) for k in kernels.values())
-        self._buffers = self._plan(schedule, kernels)
+        merged = self._merge(schedule, kernels, horizontal)
+        schedule = list(merged.order)
+        self.schedule = merged.order
+        self.kernel_count = sum(len(k.dispatches) for k in merged.kernels.values())
+        self._buffers = self._plan(schedule, kernels, merged.runs)
         self._input_types = graph.input_types
         self._output_types = graph.output_types
         self._paths = graph.input_names
@@ -126,9 +137,10 @@ class WgpuExecutable:
             i = graph.inputs[k]
             swapped[i], swapped[j] = self._buffers[j], self._buffers[i]
         #: the commands of a call: parity 0 (and, with donation, parity 1)
-        self._replays = [Replay(self._record_plan(schedule, kernels, self._buffers, scratch))]
+        run = merged.kernels  # a merged run's kernel at its first node, none at the others
+        self._replays = [Replay(self._record_plan(schedule, run, self._buffers, scratch))]
         if self.pairs:
-            self._replays.append(Replay(self._record_plan(schedule, kernels, swapped, scratch)))
+            self._replays.append(Replay(self._record_plan(schedule, run, swapped, scratch)))
         self._steps = self._replays[0].steps
         self._paired_inputs = {k: j for k, j in self.pairs}
         self._paired_outputs = {j for _, j in self.pairs}
@@ -143,14 +155,33 @@ class WgpuExecutable:
                     POOL.give(create_buffer(t.size * 4))
 
     # ------------------------------------------------------------------ compile time
-    def _plan(self, schedule: list[int], kernels: dict[int, WgpuKernel]) -> dict[int, Any]:
+    def _merge(self, schedule: list[int], kernels: dict[int, WgpuKernel],
+               on: bool | None) -> Horizontal:
+        """The order and the kernels a call runs: horizontally merged (`grouping`) unless
+        `on` is False (None: the backend's `horizontal` attribute, True if it has none)."""
+        if not (getattr(self.backend, "horizontal", True) if on is None else on):
+            return Horizontal(tuple(schedule), (), kernels)
+        limits = self._device.limits
+        bindings = min(int(limits.get("max-storage-buffers-per-shader-stage", 8)),
+                       int(limits.get("max-bindings-per-bind-group", 1000)))
+        return horizontal(self.graph, schedule, kernels, bindings)
+
+    @property
+    def buffer_bytes(self) -> int:
+        """Bytes of the buffers holding the graph's values (inputs, constants, outputs and
+        the shared intermediates; scratch and spare output buffers aside)."""
+        return sum({id(b): b.size for b in self._buffers.values()}.values())
+
+    def _plan(self, schedule: list[int], kernels: dict[int, WgpuKernel],
+              runs: Sequence[tuple[int, ...]] = ()) -> dict[int, Any]:
         """A buffer per value: inputs, constants and outputs their own; an alias its input's;
         the other intermediates shared by the liveness analysis (`pyasg.compile.liveness`),
         keyed by byte size. A buffer is free only after its last reader ran, so no
-        dispatch binds one buffer as both an input and its output."""
+        dispatch binds one buffer as both an input and its output; inside a merged run
+        (`runs`: one dispatch) nothing is freed (`grouping.widen`)."""
         graph = self.graph
         live = liveness(graph, schedule, [i for i, k in kernels.items() if k.alias])
-        alloc = Allocator(live)
+        alloc = Allocator(widen(live, runs))
         outputs = set(graph.outputs)
         for i in schedule:
             if live.storage[i] == i and i in kernels and i not in outputs:
@@ -204,6 +235,10 @@ class WgpuExecutable:
                         buf = buffers[node.inputs[binding[1]]]
                     elif binding[0] == "out":
                         buf = buffers[i]
+                    elif binding[0] == "value":  # a merged run's: any value's buffer
+                        buf = buffers[binding[1]]
+                    elif binding[0] == "scratch":  # ... and a merged node's scratch
+                        buf = scratch[binding[1]][binding[2]]
                     else:
                         buf = scratch[i][binding[1]]
                     entries.append({"binding": b, "resource": {"buffer": buf, "offset": 0,
