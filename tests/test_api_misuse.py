@@ -323,6 +323,16 @@ def test_a_python_int_argument_is_exact_where_it_fits_int32_and_refused_elsewher
             identity(value)
 
 
+def test_an_argument_whose_array_conversion_fails_is_a_trace_error_naming_it():
+    class Unreadable:
+        def __array__(self, *args: object, **kwargs: object) -> np.ndarray:
+            raise ValueError("no numbers here")
+
+    with pytest.raises(TraceError, match="argument 'x': a Unreadable that cannot be read as "
+                                         "an array .no numbers here."):
+        pyasg.jit(lambda x: x)(Unreadable())
+
+
 # --------------------------------------------------------------------------- what errors quote
 
 MEGABYTE = "x" * 1_000_000

@@ -289,7 +289,11 @@ def leaf_signature(path: str, leaf: object) -> tuple[tuple[int, ...], str, bool]
     if isinstance(device_type, TensorType):  # an array that lives on a device: no read-back
         return device_type.shape, device_type.dtype, False
     if isinstance(leaf, (np.ndarray, np.generic)) or hasattr(leaf, "__array__"):
-        arr = np.asarray(leaf)
+        try:  # a foreign object's __array__ may fail any way it likes
+            arr = np.asarray(leaf)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise TraceError(f"argument {shown(path)}: a {type(leaf).__name__} that cannot be "
+                             f"read as an array ({str(e)[:200]})") from None
         try:
             return tuple(arr.shape), check_dtype(arr.dtype), False
         except PyasgError as e:
