@@ -21,7 +21,7 @@ import numpy as np
 
 from pyasg import events
 from pyasg.asg.graph import Graph
-from pyasg.asg.types import TensorType
+from pyasg.asg.types import DTYPES, TensorType
 from pyasg.compile.pipeline import default_pipeline, jit_to_backend
 from pyasg.compile.protocol import Backend, Executable
 from pyasg.compile.registry import check_backend, default_backend, get_backend
@@ -90,6 +90,20 @@ _RANGES = {"float32": float(np.finfo(np.float32).max),
            "int32": (int(np.iinfo(np.int32).min), int(np.iinfo(np.int32).max))}
 
 
+#: numpy dtype -> pyasg's dtype name (np.dtype.name costs microseconds per call)
+_DTYPE_NAMES: dict[np.dtype, str] = {np.dtype(d): d for d in DTYPES}
+
+
+def _signature(path: str, leaf: object) -> tuple[tuple[int, ...], str, bool]:
+    """`leaf_signature`, with a fast path for the common leaf, a numpy array of a
+    supported dtype (once per leaf per call: the hot path of a training loop)."""
+    if type(leaf) is np.ndarray:
+        name = _DTYPE_NAMES.get(leaf.dtype)
+        if name is not None:
+            return leaf.shape, name, False
+    return leaf_signature(path, leaf)
+
+
 def as_input(path: str, leaf: object, dtype: str) -> np.ndarray:
     """A concrete argument as the array the executable takes (`dtype` after the backend's
     conversions); a value that the conversion would change beyond rounding raises.
@@ -99,8 +113,10 @@ def as_input(path: str, leaf: object, dtype: str) -> np.ndarray:
       ...
     pyasg.errors.BackendError: argument 'x' holds 1099511627777, which int32 cannot hold ...
     """
-    arr = np.asarray(leaf)
-    if arr.dtype.name == dtype or arr.size == 0 or dtype not in _RANGES \
+    arr = leaf if type(leaf) is np.ndarray else np.asarray(leaf)
+    if _DTYPE_NAMES.get(arr.dtype) == dtype:
+        return arr
+    if arr.size == 0 or dtype not in _RANGES \
             or arr.dtype.kind not in "fiu":
         return np.asarray(arr, dtype=dtype)
     if dtype == "float32" and arr.dtype.kind == "f":
@@ -173,7 +189,7 @@ class Jitted:
         backend = get_backend(self.backend if self.backend is not None else default_backend())
         converts = backend.converts
         signature = tuple((shape, converts.get(dtype, dtype), weak) for shape, dtype, weak in
-                          (leaf_signature(path, leaf) for path, leaf in pairs))
+                          (_signature(path, leaf) for path, leaf in pairs))
         try:
             key = (tree, signature, tuple(sorted(static.items())), backend)
             hash(key)
