@@ -8,16 +8,20 @@ runs them, for the LM configs of `benchmarks/lm.py` and the CPU benchmark's W2:
 
     python -m benchmarks.first_call                # the DEFAULT_CONFIGS, numpy
     python -m benchmarks.first_call --configs B2-T16-d32-H2-L1 --backends numpy,wgpu
-    python -m benchmarks.first_call --repeat 5     # min, median and max of 5 rounds
+    python -m benchmarks.first_call --repeat 5     # one cold round, four warm ones
     python -m benchmarks.first_call --profile /tmp/prof   # + one cProfile .prof per config
 
 Phases: "trace" is the whole trace of the step (its "grad" part is the time inside
 `vjp_graph`, its "inline" part the time spent inlining the gradient into the step);
-"simplify"; then per backend "fuse" (dtype conversion and fusion) and "compile"
-(the backend's compile: kernel look-up, memory plan, code generation). On wgpu the
-compile is run twice: cold (every WGSL kernel compiled by the driver, lavapipe here)
-and again with the compiled pipelines cached by source text, which leaves the
-Python side (codegen, planning, bind groups). Nothing is run on the arrays.
+"simplify"; then per backend "fuse" (dtype conversion and fusion) and "compile" (the
+backend's compile: kernel look-up, memory plan, code generation). On wgpu the compile
+is run twice: cold (every WGSL kernel compiled by the driver, lavapipe here) and again
+with the compiled pipelines cached by source text ("wgpu compile, cached pipelines"),
+which leaves the Python side (codegen, planning, bind groups). "<backend> start" is
+the backend's first use (wgpu opens its device), not counted in the total. Nothing is
+run on the arrays. Each phase is timed in wall seconds and in this process's CPU
+seconds ("(cpu)"), which a loaded machine disturbs less. `--out FILE` writes every
+round as JSON.
 
 With `--profile DIR`, each config's whole first call (all phases, every backend) is
 also run under cProfile once and its stats written to DIR/<config>.prof (open with
@@ -25,8 +29,9 @@ also run under cProfile once and its stats written to DIR/<config>.prof (open wi
 
 >>> rounds = measure("B2-T8-d16-H2-L1", ["numpy"], repeat=1)
 >>> sorted(rounds[0])  # doctest: +NORMALIZE_WHITESPACE
-['grad', 'inline', 'numpy compile', 'numpy fuse', 'nodes fused numpy', 'nodes simplified',
- 'nodes traced', 'simplify', 'total numpy', 'trace']
+['grad', 'inline', 'nodes fused numpy', 'nodes simplified', 'nodes traced', 'numpy compile',
+ 'numpy compile (cpu)', 'numpy fuse', 'numpy fuse (cpu)', 'numpy start', 'numpy start (cpu)',
+ 'simplify', 'simplify (cpu)', 'total numpy', 'total numpy (cpu)', 'trace', 'trace (cpu)']
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import json
 import pstats
 import statistics
 import sys
@@ -81,37 +87,52 @@ def _timed(module: Any, name: str, into: dict[str, float], key: str) -> Iterator
         setattr(module, name, original)
 
 
+class _Phases:
+    """Wall and CPU seconds of each phase, in the order they ran."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
+        self.times[name] = time.perf_counter() - wall
+        self.times[f"{name} (cpu)"] = time.process_time() - cpu
+
+
 def first_call(fn: Callable[..., Any], args: tuple, backends: list[str]) -> dict[str, float]:
-    """One first call's phases, in seconds (and node counts under "nodes ...")."""
-    times: dict[str, float] = {"grad": 0.0, "inline": 0.0}
-    with _timed(pyasg.api, "vjp_graph", times, "grad"), \
-            _timed(pyasg.api, "inline", times, "inline"):
-        start = time.perf_counter()
+    """One first call's phases: wall seconds, CPU seconds under "<phase> (cpu)" (this
+    process's: less disturbed by a loaded machine), node counts under "nodes ..."."""
+    phase = _Phases()
+    times = phase.times
+    inner: dict[str, float] = {"grad": 0.0, "inline": 0.0}
+    with _timed(pyasg.api, "vjp_graph", inner, "grad"), \
+            _timed(pyasg.api, "inline", inner, "inline"), phase("trace"):
         traced = pyasg.make_graph(fn)(*args)
-        times["trace"] = time.perf_counter() - start
-    start = time.perf_counter()
-    graph = simplify(traced)
-    times["simplify"] = time.perf_counter() - start
+    times.update(inner)
+    with phase("simplify"):
+        graph = simplify(traced)
     times["nodes traced"], times["nodes simplified"] = len(traced.live_ids), len(graph.live_ids)
     for name in backends:
         backend = get_backend(name)
-        start = time.perf_counter()
-        fused = lower_graph(graph, backend)
-        times[f"{name} fuse"] = time.perf_counter() - start
+        with phase(f"{name} start"):  # wgpu: the device, opened once per process
+            backend.fusion_options()
+        with phase(f"{name} fuse"):
+            fused = lower_graph(graph, backend)
         times[f"nodes fused {name}"] = len(fused.live_ids)
-        start = time.perf_counter()
-        backend.compile(fused, "step")
-        times[f"{name} compile"] = time.perf_counter() - start
-        if name == "wgpu":  # again, every WGSL pipeline cached: the Python side alone
-            start = time.perf_counter()
+        with phase(f"{name} compile"):
             backend.compile(fused, "step")
-            times["wgpu compile (pipelines cached)"] = time.perf_counter() - start
-        times[f"total {name}"] = (times["trace"] + times["simplify"] + times[f"{name} fuse"]
-                                  + times[f"{name} compile"])
+        if name == "wgpu":  # again, every WGSL pipeline cached: the Python side alone
+            with phase("wgpu compile, cached pipelines"):
+                backend.compile(fused, "step")
+        for unit in ("", " (cpu)"):
+            times[f"total {name}{unit}"] = sum(times[f"{p}{unit}"] for p in (
+                "trace", "simplify", f"{name} fuse", f"{name} compile"))
     return times
 
 
-def measure(config: str, backends: list[str], repeat: int = 3) -> list[dict[str, float]]:
+def measure(config: str, backends: list[str], repeat: int = 4) -> list[dict[str, float]]:
     """`repeat` rounds of `first_call` for `config`, each on a freshly traced graph."""
     fn, args = build(config)
     return [first_call(fn, args, backends) for _ in range(repeat)]
@@ -134,15 +155,17 @@ def profile(config: str, backends: list[str], out: Path, top: int = 25) -> Path:
 
 
 def report(config: str, rounds: list[dict[str, float]]) -> str:
-    """A table of each phase's min, median and max over the rounds."""
-    lines = [f"{config}: {len(rounds)} round(s); seconds min / median / max"]
+    """A table of each phase: the first round (cold: the process's first compile, its
+    caches empty), then min, median and max of the later rounds (warm)."""
+    warm = rounds[1:] or rounds
+    lines = [f"{config}: {len(rounds)} round(s); seconds: cold, then warm min / median / max"]
     for key in rounds[0]:
-        values = [r[key] for r in rounds]
+        values = [r[key] for r in warm]
         if key.startswith("nodes"):
-            lines.append(f"  {key:34s} {int(values[0]):>8d}")
+            lines.append(f"  {key:38s} {int(values[0]):>8d}")
             continue
-        lines.append(f"  {key:34s} {min(values):8.3f} {statistics.median(values):8.3f} "
-                     f"{max(values):8.3f}")
+        lines.append(f"  {key:38s} {rounds[0][key]:8.3f}   {min(values):8.3f} "
+                     f"{statistics.median(values):8.3f} {max(values):8.3f}")
     return "\n".join(lines)
 
 
@@ -153,13 +176,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--configs", default=",".join(DEFAULT_CONFIGS),
                    help="comma-separated LM config names and/or W1, W2, W3")
     p.add_argument("--backends", default="numpy", help="comma-separated: numpy, wgpu")
-    p.add_argument("--repeat", type=int, default=3, help="rounds per config")
+    p.add_argument("--repeat", type=int, default=4,
+                   help="rounds per config (the first is cold)")
+    p.add_argument("--out", type=Path, default=None, help="write every round as JSON here")
     p.add_argument("--profile", type=Path, default=None,
                    help="also write one cProfile .prof per config into this folder")
     ns = p.parse_args(argv)
     backends = [b for b in ns.backends.split(",") if b]
+    results = {}
     for config in [c for c in ns.configs.split(",") if c]:
-        print(report(config, measure(config, backends, ns.repeat)), flush=True)
+        results[config] = measure(config, backends, ns.repeat)
+        print(report(config, results[config]), flush=True)
+        if ns.out is not None:
+            ns.out.write_text(json.dumps(results, indent=1))
         if ns.profile is not None:
             print(f"  profile: {profile(config, backends, ns.profile)}", flush=True)
 

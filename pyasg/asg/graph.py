@@ -3,6 +3,12 @@
 Invariant: a node's inputs always have smaller ids than the node, so ascending id
 order is a topological order and a graph can never hold a cycle.
 
+A graph's `nodes` is a `NodeMap`: a persistent map (equal graphs compare and hash
+equal) that keeps its nodes in a plain dict beside, so that the transforms' and
+compilers' look-ups by id cost one dict access and not a walk through pyrsistent's
+buckets. `GraphBuilder` stages new nodes in a plain dict and makes the map once, at
+`build`.
+
 >>> from pyasg.asg.ops import Exp
 >>> b = GraphBuilder()
 >>> x = b.add_input("x", TensorType((3,)))
@@ -40,6 +46,83 @@ class Node:
     name: str | None = None
     source: str | None = None
 
+    def __init__(self, op: Op, inputs: tuple[int, ...], type: TensorType,
+                 name: str | None = None, source: str | None = None) -> None:
+        # written out, not the dataclass's: that one sets each field through
+        # object.__setattr__ (frozen), and every transform makes thousands of nodes
+        values = self.__dict__
+        values["op"] = op
+        values["inputs"] = inputs
+        values["type"] = type
+        values["name"] = name
+        values["source"] = source
+
+
+class NodeMap(PMap):
+    """A persistent map of nodes by id that reads through a plain dict (never changed).
+
+    It is a `PMap` in every respect (equality, hashing, `set` and `evolver` make plain
+    PMaps), except that look-ups, membership and iteration go to the dict, in the
+    dict's order (ascending ids when a builder made it).
+
+    >>> m = NodeMap({0: "a", 1: "b"})
+    >>> m[1], m == pmap({0: "a", 1: "b"}), hash(m) == hash(pmap({0: "a", 1: "b"}))
+    ('b', True, True)
+    """
+
+    __slots__ = ("_dict",)
+
+    def __new__(cls, nodes: dict[int, Node]) -> NodeMap:
+        persistent = pmap(nodes)
+        self = super().__new__(cls, persistent._size, persistent._buckets)
+        self._dict = nodes
+        return self
+
+    def __getitem__(self, key: int) -> Node:
+        return self._dict[key]
+
+    def get(self, key: int, default: object = None) -> object:
+        return self._dict.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._dict
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self._dict)
+
+    def iterkeys(self):  # noqa: ANN201
+        return iter(self._dict)
+
+    def itervalues(self):  # noqa: ANN201
+        return iter(self._dict.values())
+
+    def iteritems(self):  # noqa: ANN201
+        return iter(self._dict.items())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, NodeMap):
+            if self is other:
+                return True
+            if len(self) != len(other):
+                return False
+            if (hasattr(self, "_cached_hash") and hasattr(other, "_cached_hash")
+                    and self._cached_hash != other._cached_hash):
+                return False
+            return self._dict == other._dict
+        return super().__eq__(other)
+
+    __hash__ = PMap.__hash__
+
+    def __reduce__(self):  # noqa: ANN204
+        return NodeMap, (dict(self._dict),)
+
+
+def _node_map(nodes: object) -> object:
+    """`nodes` as a `NodeMap` (a plain PMap is converted: same contents)."""
+    if isinstance(nodes, NodeMap) or not isinstance(nodes, PMap):
+        return nodes
+    return NodeMap(dict(nodes.iteritems()))
+
 
 @dataclass(frozen=True)
 class Graph:
@@ -51,6 +134,9 @@ class Graph:
     nodes: PMap
     inputs: PVector
     outputs: PVector
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nodes", _node_map(self.nodes))
 
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:
@@ -69,7 +155,7 @@ class Graph:
     @cached_property
     def ids(self) -> tuple[int, ...]:
         """Every node id in topological (ascending) order."""
-        return tuple(sorted(self.nodes.keys()))
+        return tuple(sorted(self.nodes))
 
     def topological_order(self, live_only: bool = True) -> tuple[int, ...]:
         """Node ids in an order where every node follows its inputs.
@@ -80,28 +166,33 @@ class Graph:
 
     @cached_property
     def live_ids(self) -> tuple[int, ...]:
+        """The ids of the nodes the outputs depend on, ascending."""
+        nodes = self.nodes
         live: set[int] = set(self.outputs)
         for i in reversed(self.ids):
             if i in live:
-                live.update(self.nodes[i].inputs)
+                live.update(nodes[i].inputs)
         return tuple(i for i in self.ids if i in live)
 
     @cached_property
     def users(self) -> PMap:
         """For each node id, the ids of the nodes that read it (in order)."""
+        nodes = self.nodes
         users: dict[int, list[int]] = {i: [] for i in self.ids}
         for i in self.ids:
-            for j in self.nodes[i].inputs:
-                if i not in users[j]:
-                    users[j].append(i)
+            for j in nodes[i].inputs:
+                readers = users[j]
+                if not readers or readers[-1] != i:  # ids ascend: a repeat is the last
+                    readers.append(i)
         return pmap({k: tuple(v) for k, v in users.items()})
 
     @cached_property
     def cons_index(self) -> dict[tuple[Op, tuple[int, ...]], int]:
         """(op, inputs) -> id, for hash-consing when a graph is extended."""
+        nodes = self.nodes
         index: dict[tuple[Op, tuple[int, ...]], int] = {}
         for i in self.ids:
-            node = self.nodes[i]
+            node = nodes[i]
             index.setdefault((node.op, node.inputs), i)
         return index
 
@@ -183,13 +274,15 @@ class GraphBuilder:
     """
 
     def __init__(self, base: Graph | None = None) -> None:
-        if base is None:
-            self._nodes = pmap().evolver()
-            self._index: dict[tuple[Op, tuple[int, ...]], int] = {}
-            self._next = 0
-            self.inputs: list[int] = []
-        else:
-            self._nodes = base.nodes.evolver()
+        # a plain dict while staging (the graph's `NodeMap` is made at `build`); shared
+        # with the last graph built until the next `add` changes it
+        self._nodes: dict[int, Node] = {}
+        self._shared = False
+        self._index: dict[tuple[Op, tuple[int, ...]], int] = {}
+        self._next = 0
+        self.inputs: list[int] = []
+        if base is not None:
+            self._nodes = {i: base.nodes[i] for i in base.ids}
             self._index = dict(base.cons_index)
             self._next = (base.ids[-1] + 1) if base.ids else 0
             self.inputs = list(base.inputs)
@@ -208,14 +301,18 @@ class GraphBuilder:
         existing = self._index.get(key)
         if existing is not None:
             return existing
+        nodes = self._nodes
         try:
             op.check_arity(len(inputs))
-            out_type = op.infer(*(self._nodes[i].type for i in inputs))
+            out_type = op.infer(*[nodes[i].type for i in inputs])
         except ShapeError as e:
             raise ShapeError(e.message, source or e.source) from None
+        if self._shared:  # the last built graph holds this dict: copy before changing
+            nodes = self._nodes = dict(nodes)
+            self._shared = False
         node_id = self._next
         self._next += 1
-        self._nodes[node_id] = Node(op, inputs, out_type, name, source)
+        nodes[node_id] = Node(op, inputs, out_type, name, source)
         self._index[key] = node_id
         return node_id
 
@@ -229,7 +326,8 @@ class GraphBuilder:
 
     def build(self, outputs: Iterable[int], inputs: Iterable[int] | None = None) -> Graph:
         """Freeze into a `Graph` with these outputs (and inputs, default: those added)."""
-        return Graph(self._nodes.persistent(),
+        self._shared = True
+        return Graph(NodeMap(self._nodes),
                      pvector(self.inputs if inputs is None else inputs), pvector(outputs))
 
 
@@ -238,5 +336,6 @@ def prune(graph: Graph) -> Graph:
     keep = set(graph.live_ids) | set(graph.inputs)
     if len(keep) == len(graph.nodes):
         return graph
-    return Graph(pmap({i: graph.nodes[i] for i in graph.ids if i in keep}),
+    nodes = graph.nodes
+    return Graph(NodeMap({i: nodes[i] for i in graph.ids if i in keep}),
                  graph.inputs, graph.outputs)

@@ -17,6 +17,11 @@ INT_DTYPES = frozenset({"int32", "int64", "uint32"})
 DEFAULT_FLOAT = "float32"
 DEFAULT_INT = "int32"
 
+_CANONICAL = frozenset(DTYPES)
+#: promote's answers by dtype names: np.result_type costs microseconds, and tracing asks
+#: the same few questions thousands of times
+_PROMOTED: dict[tuple[str, ...], str] = {}
+
 _SHORT = {"bool": "bool", "int32": "i32", "int64": "i64", "uint32": "u32",
           "float32": "f32", "float64": "f64"}
 
@@ -27,6 +32,8 @@ def check_dtype(dtype: object) -> str:
     >>> check_dtype(np.float32)
     'float32'
     """
+    if type(dtype) is str and dtype in _CANONICAL:  # the common case: numpy is slow here
+        return dtype
     try:
         name = np.dtype(dtype).name  # type: ignore[arg-type]
     except TypeError:
@@ -46,7 +53,24 @@ def promote(*dtypes: str) -> str:
     >>> promote("int32", "float32")
     'float64'
     """
-    return check_dtype(np.result_type(*dtypes))
+    if not all(type(d) is str for d in dtypes):
+        return check_dtype(np.result_type(*dtypes))
+    found = _PROMOTED.get(dtypes)
+    if found is None:
+        found = check_dtype(np.result_type(*dtypes))
+        if len(_PROMOTED) < 4096:
+            _PROMOTED[dtypes] = found
+    return found
+
+
+def _check_type(shape: object, dtype: object) -> None:
+    """Raise `ShapeError` unless `shape` is a tuple of ints >= 0 and `dtype` one of `DTYPES`."""
+    if not isinstance(shape, tuple) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise ShapeError(f"a shape is a tuple of non-negative ints, got {shape!r}")
+    if dtype not in DTYPES:
+        raise ShapeError(f"unsupported dtype {dtype!r}; pyasg supports {', '.join(DTYPES)}")
 
 
 @dataclass(frozen=True)
@@ -60,14 +84,16 @@ class TensorType:
     shape: tuple[int, ...]
     dtype: str = DEFAULT_FLOAT
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.shape, tuple) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in self.shape
-        ):
-            raise ShapeError(f"a shape is a tuple of non-negative ints, got {self.shape!r}")
-        if self.dtype not in DTYPES:
-            raise ShapeError(f"unsupported dtype {self.dtype!r}; "
-                             f"pyasg supports {', '.join(DTYPES)}")
+    def __init__(self, shape: tuple[int, ...], dtype: str = DEFAULT_FLOAT) -> None:
+        # written out, not the dataclass's: that one sets each field through
+        # object.__setattr__ (frozen), and a trace makes thousands of types
+        if not (type(shape) is tuple and all(type(d) is int for d in shape)
+                and (not shape or min(shape) >= 0)
+                and type(dtype) is str and dtype in _CANONICAL):  # the common case, quickly
+            _check_type(shape, dtype)
+        values = self.__dict__
+        values["shape"] = shape
+        values["dtype"] = dtype
 
     @property
     def ndim(self) -> int:

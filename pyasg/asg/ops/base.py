@@ -6,6 +6,8 @@ and its class variables say what it is to the rest of the system: `category` (wh
 viewer colours it by), `differentiable`, `arity`, and `fusion_role` and, for views,
 `view_kind` (how `pyasg.transforms.fuse` may group it). Every concrete subclass
 registers itself in `OPS` by class name, the only way a serialised graph names an op.
+An op's hash (that of its fields, as a dataclass's) is computed once and kept: graphs
+hash-cons by (op, inputs), so each op is hashed again and again.
 
 >>> Input("x", TensorType((2,))).infer()
 f32[2]
@@ -43,6 +45,12 @@ def broadcast_shapes(*shapes: tuple[int, ...], op: str = "broadcast") -> tuple[i
     >>> broadcast_shapes((4, 1), (1, 8))
     (4, 8)
     """
+    if len(shapes) == 2:  # the common cases, answered without the general loop
+        a, b = shapes
+        if type(a) is tuple and type(b) is tuple and (a == b or not b):
+            return a
+        if type(b) is tuple and not a:
+            return b
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for axis in range(ndim):
@@ -59,6 +67,22 @@ def normalize_axis(axis: int, ndim: int, op: str) -> int:
     if not -ndim <= axis < max(ndim, 1) or (ndim == 0 and axis not in (0, -1)):
         raise ShapeError(f"{op}: axis {axis} is out of range for a {ndim}-d operand")
     return axis % ndim if ndim else 0
+
+
+#: op class -> the names of the fields its hash covers (the dataclass's: compared ones)
+_HASHED: dict[type, tuple[str, ...]] = {}
+
+
+def _cached_hash(op: Op) -> int:
+    """The dataclass hash of `op` (of its compared fields, in order), computed once."""
+    cached = op.__dict__.get("_hash")
+    if cached is None:
+        names = _HASHED.get(type(op))
+        if names is None:
+            names = _HASHED[type(op)] = tuple(
+                f.name for f in fields(op) if f.compare and f.hash in (None, True))
+        cached = op.__dict__["_hash"] = hash(tuple(getattr(op, n) for n in names))
+    return cached
 
 
 def _describe(types: tuple[TensorType, ...]) -> str:
@@ -84,6 +108,8 @@ class Op:
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
+        # an explicit __hash__, which @dataclass(frozen=True) then keeps for its own
+        cls.__hash__ = _cached_hash  # type: ignore[method-assign]
         if "name" not in cls.__dict__:
             cls.name = _snake(cls.__name__)
         if not cls.__dict__.get("abstract", False):
@@ -99,6 +125,12 @@ class Op:
             raise ShapeError(f"{self.name} takes {self.arity} input(s), got {n}")
         if self.arity < 0 and n < 1:
             raise ShapeError(f"{self.name} takes at least one input")
+
+    def __getstate__(self) -> dict[str, object]:
+        # a copy or pickle hashes again: str hashes differ between processes
+        state = dict(self.__dict__)
+        state.pop("_hash", None)
+        return state
 
     def attrs(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from pyrsistent import pmap, pvector
-
-from pyasg.asg.graph import Graph, Node
+from pyasg.asg.graph import Graph, GraphBuilder, Node
 from pyasg.asg.ops import Fused, Input
 from pyasg.asg.rewrite import Rebuild, copy_into, keep, rebuild
 from pyasg.compile.protocol import FuseOptions
+from pyasg.errors import ShapeError
 from pyasg.transforms.fuse.driver import DEFAULT_OPTIONS, find_groups
 
 
@@ -59,12 +58,27 @@ def subgraph(graph: Graph, group: list[int]) -> tuple[Graph, list[int]]:
     >>> sub.input_names, external == list(g.inputs)
     (('in0',), True)
     """
+    nodes = graph.nodes
     inside = set(group)
-    external = sorted({j for i in group for j in graph.nodes[i].inputs if j not in inside})
-    nodes = {j: Node(Input(f"in{k}", graph.nodes[j].type), (), graph.nodes[j].type)
-             for k, j in enumerate(external)}
-    nodes.update((i, graph.nodes[i]) for i in group)
-    return rebuild(Graph(pmap(nodes), pvector(external), pvector([group[-1]]))), external
+    external = sorted({j for i in group for j in nodes[i].inputs if j not in inside})
+    root = group[-1]
+    live = {root}  # what the root reads inside the group (all of it, as groups grow)
+    for i in reversed(group):
+        if i in live:
+            live.update(j for j in nodes[i].inputs if j in inside)
+    # numbered as `rebuild` would number the group with its reads as inputs: the inputs
+    # first, then the live members in id order, hash-consed (equal literals merge); as
+    # only live members are added, nothing is left for `prune` to drop
+    builder = GraphBuilder()
+    env = {j: builder.add_input(f"in{k}", nodes[j].type) for k, j in enumerate(external)}
+    for i in group:
+        if i in live:
+            node = nodes[i]
+            if isinstance(node.op, Input):
+                raise ShapeError(f"input node %{i} ({node.op.path}) is not listed among the "
+                                 f"graph's inputs")
+            env[i] = builder.add(node.op, [env[j] for j in node.inputs], node.name, node.source)
+    return builder.build([env[root]]), external
 
 
 def unfuse(graph: Graph) -> Graph:
