@@ -16,7 +16,9 @@ f32[2]
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import ClassVar
 
 import numpy as np
@@ -69,19 +71,30 @@ def normalize_axis(axis: int, ndim: int, op: str) -> int:
     return axis % ndim if ndim else 0
 
 
-#: op class -> the names of the fields its hash covers (the dataclass's: compared ones)
-_HASHED: dict[type, tuple[str, ...]] = {}
+#: op class -> a function giving the values its hash covers (the dataclass's: its
+#: compared fields, in order), as one tuple
+_HASHED: dict[type, Callable[[Op], tuple]] = {}
+
+
+def _hashed_values(cls: type) -> Callable[[Op], tuple]:
+    names = tuple(f.name for f in fields(cls) if f.compare and f.hash in (None, True))
+    if not names:
+        return lambda op: ()
+    if len(names) == 1:
+        (name,) = names
+        return lambda op: (getattr(op, name),)
+    return attrgetter(*names)
 
 
 def _cached_hash(op: Op) -> int:
     """The dataclass hash of `op` (of its compared fields, in order), computed once."""
-    cached = op.__dict__.get("_hash")
+    values = op.__dict__
+    cached = values.get("_hash")
     if cached is None:
-        names = _HASHED.get(type(op))
-        if names is None:
-            names = _HASHED[type(op)] = tuple(
-                f.name for f in fields(op) if f.compare and f.hash in (None, True))
-        cached = op.__dict__["_hash"] = hash(tuple(getattr(op, n) for n in names))
+        of = _HASHED.get(type(op))
+        if of is None:
+            of = _HASHED[type(op)] = _hashed_values(type(op))
+        cached = values["_hash"] = hash(of(op))
     return cached
 
 

@@ -41,6 +41,8 @@ def find_groups(graph: Graph, options: FuseOptions = DEFAULT_OPTIONS,
     starts = [r for r in rules if r.stage == "start"]
     grows = [r for r in rules if r.stage == "grow"]
     breaks = [r for r in rules if r.stage == "break" and "group" not in r.judges]
+    breaks_of = {kind: [r for r in breaks if kind in r.judges]  # in table order
+                 for kind in {k for r in breaks for k in r.judges}}
     drops = [r for r in rules if "group" in r.judges]
     f = Fusion.of(graph, options)
     for root in reversed(graph.live_ids):
@@ -50,8 +52,7 @@ def find_groups(graph: Graph, options: FuseOptions = DEFAULT_OPTIONS,
         group = Group.start(f, seed)
         while (j := group.next()) is not None:
             join = _first(grows, f, group, j)
-            if join is not None and not any(r.fn(f, group, join) for r in breaks
-                                            if join.kind in r.judges):
+            if join is not None and not _refused(breaks_of.get(join.kind, ()), f, group, join):
                 group.add(f, join)
         if not any(r.fn(f, group) for r in drops):
             f.commit(group)
@@ -60,4 +61,16 @@ def find_groups(graph: Graph, options: FuseOptions = DEFAULT_OPTIONS,
 
 def _first(rules: list[Rule], *args: Any) -> Any:
     """The first answer (not None) of `rules` to `args`."""
-    return next((a for a in (r.fn(*args) for r in rules) if a is not None), None)
+    for r in rules:
+        answer = r.fn(*args)
+        if answer is not None:
+            return answer
+    return None
+
+
+def _refused(rules: list[Rule], *args: Any) -> bool:
+    """Does any of `rules` refuse (answer true to) `args`?"""
+    for r in rules:
+        if r.fn(*args):
+            return True
+    return False

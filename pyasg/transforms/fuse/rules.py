@@ -59,7 +59,7 @@ def _views(f: Fusion) -> bool:
 
 
 def _type(f: Fusion, i: int) -> TensorType:
-    return f.graph.nodes[i].type
+    return f.nodes[i].type
 
 
 # --------------------------------------------------------------------------- start
@@ -116,7 +116,7 @@ def shared_small_value(f: Fusion, group: Group, j: int) -> Join | None:
     small = f.options.recompute_fraction * _type(f, group.root).size
     if (f.role(j) == "elementwise" and 0 < _type(f, j).size <= small
             and any(u not in group.members for u in f.users[j])
-            and not any(f.inner(k) for k in f.graph.nodes[j].inputs)):
+            and not any(f.inner(k) for k in f.nodes[j].inputs)):
         return computed(f, j, "shared small value", kind="copy")
     return None
 

@@ -22,19 +22,24 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
-from pyasg.asg.graph import Graph
+from pyasg.asg.graph import Graph, Node
 from pyasg.asg.ops import Constant
 from pyasg.compile.protocol import FuseOptions
 
 
 @dataclass
 class Fusion:
-    """A graph's facts the rules read (live users, outputs) and the groups made so far."""
+    """A graph's facts the rules read (live users, outputs, each node's op and type) and
+    the groups made so far."""
 
     graph: Graph
     options: FuseOptions
     users: dict[int, tuple[int, ...]]
     outputs: frozenset[int]
+    #: the graph's nodes by id, as a plain dict: the rules read them thousands of times
+    nodes: dict[int, Node] = field(default_factory=dict)
+    #: the one-element constants (literals in generated code)
+    scalars: frozenset[int] = frozenset()
     groups: list[list[int]] = field(default_factory=list)
     taken: set[int] = field(default_factory=set)  # in a group made so far
     roots: set[int] = field(default_factory=set)  # the values fused nodes produce
@@ -46,24 +51,28 @@ class Fusion:
     def of(cls, graph: Graph, options: FuseOptions) -> Fusion:
         """The facts of `graph` before any group is made."""
         alive = set(graph.live_ids)
-        users = {i: tuple(u for u in graph.users[i] if u in alive) for i in graph.live_ids}
-        return cls(graph, options, users, frozenset(graph.outputs))
+        all_users = graph.users
+        users = {i: tuple(u for u in all_users[i] if u in alive) for i in graph.live_ids}
+        nodes = {i: graph.nodes[i] for i in graph.ids}
+        scalars = frozenset(i for i, n in nodes.items()
+                            if isinstance(n.op, Constant) and n.type.size == 1)
+        return cls(graph, options, users, frozenset(graph.outputs), nodes, scalars)
 
     def role(self, i: int) -> str:
         """The fusion role node `i`'s op declares (`Op.fusion_role`)."""
-        return self.graph.nodes[i].op.fusion_role
+        return self.nodes[i].op.fusion_role
 
     def view_kind(self, i: int) -> str | None:
         """What node `i` does to element positions, if it is a view (`Op.view_kind`)."""
-        return self.graph.nodes[i].op.view_kind
+        return self.nodes[i].op.view_kind
 
     def is_constant(self, i: int) -> bool:
         """Is `i` a literal array baked into the graph?"""
-        return isinstance(self.graph.nodes[i].op, Constant)
+        return isinstance(self.nodes[i].op, Constant)
 
     def is_scalar_constant(self, i: int) -> bool:
         """A one-element constant: a literal in generated code."""
-        return self.is_constant(i) and self.graph.nodes[i].type.size == 1
+        return i in self.scalars
 
     def inner(self, i: int) -> bool:
         """Is `i` computed inside a group made so far (not its root)?"""
@@ -74,7 +83,7 @@ class Fusion:
         (the matmul then writes each element at its transposed place)?"""
         if self.view_kind(t) != "permute":
             return False
-        mm = self.graph.nodes[t].inputs[0]
+        mm = self.nodes[t].inputs[0]
         return self.role(mm) == "contraction" and self.users[mm] == (t,) \
             and mm not in self.outputs
 
@@ -85,11 +94,11 @@ class Fusion:
         chain ends at a transpose that stores a matmul's product (`stores`): reading
         that product is cheaper than reading through it."""
         found = []
-        for x in self.graph.nodes[mm].inputs:
+        for x in self.nodes[mm].inputs:
             chain, end = [], x
             while self.role(end) == "view" and not self.stores(end):
                 chain.append(end)
-                end = self.graph.nodes[end].inputs[0]
+                end = self.nodes[end].inputs[0]
             moves = any(self.view_kind(c) in ("permute", "broadcast") for c in chain)
             if not moves or self.is_constant(end):
                 chain, end = [], x
@@ -102,7 +111,7 @@ class Fusion:
         self.taken |= group.members
         self.roots.add(group.root)
         inside = group.members | group.copies
-        self.pinned |= {k for c in group.copies for k in self.graph.nodes[c].inputs
+        self.pinned |= {k for c in group.copies for k in self.nodes[c].inputs
                         if k not in inside}
         self.groups.append(group.ids)
 
@@ -131,14 +140,14 @@ class Join:
 def computed(f: Fusion, j: int, rule: str, kind: str = "member", **flags: bool) -> Join:
     """`j` computed in the group from what it reads, which may join too (scalar constants
     are literals, never inputs)."""
-    inputs = f.graph.nodes[j].inputs
-    return Join(j, rule, kind, frozenset(k for k in inputs if not f.is_scalar_constant(k)),
-                inputs, **flags)
+    inputs = f.nodes[j].inputs
+    scalars = f.scalars
+    return Join(j, rule, kind, frozenset(k for k in inputs if k not in scalars), inputs, **flags)
 
 
 def leaf_read(f: Fusion, j: int, rule: str, **flags: bool) -> Join:
     """`j` computed in the group from operands read from outside (every one an input)."""
-    return Join(j, rule, reads=frozenset(f.graph.nodes[j].inputs), leaf=True, **flags)
+    return Join(j, rule, reads=frozenset(f.nodes[j].inputs), leaf=True, **flags)
 
 
 def matmul(f: Fusion, j: int, rule: str, views: bool) -> Join:
