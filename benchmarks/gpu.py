@@ -1,17 +1,22 @@
 """GPU benchmark of the wgpu backend against PyTorch CUDA on the same GPU.
 
     python -m benchmarks.gpu [--out results.json] [--quick]
+    python -m benchmarks.gpu --matmul [--configs B16-T64-d128-H4-L1,...] [--quick] [--out FILE]
     python -m benchmarks.gpu --lm [--configs B16-T64-d128-H4-L1,...]
                              [--frameworks pyasg,torch,compile,jax] [--quick] [--out FILE]
 
 Prints a table and writes the raw figures as JSON:
-- matmul TFLOP/s at n = 1024, 2048, 4096 (float32) vs torch.matmul with TF32 OFF;
+- matmul TFLOP/s at n = 1024, 2048, 4096 (float32) vs torch.matmul with TF32 OFF, with
+  the plan the tuner chose (GPU time of the dispatches, and a call's time with the
+  executable's input and output copies);
 - elementwise bandwidth (a + b, GB/s counting bytes read and written) vs a
   device-to-device copy (wgpu's copy_buffer_to_buffer and torch's clone);
 - per-dispatch overhead: a chain of 200 tiny adds in one submission;
 - a TransformerBlock training step (batch 16, seq 64, d_model 128, 4 heads, MSE,
   plain SGD) in ms vs the same model in PyTorch CUDA eager.
 
+`--matmul` runs only the matmul sweep instead: squares and the LM configs' GEMMs, per
+shape the plan chosen, ms and TFLOP/s against torch.matmul (benchmarks/matmul.py).
 `--lm` runs only the GPT-like LM training-step benchmark instead (pyasg wgpu, PyTorch
 eager, torch.compile, JAX; see benchmarks/lm_bench.py).
 
@@ -72,18 +77,25 @@ def timed(run: Callable[[], object], wait: Callable[[], None], reps: int,
 
 
 def bench_matmul(sizes: list[int]) -> list[dict]:
+    """n x n @ n x n: the plan chosen and the dispatches' GPU time (benchmarks/matmul.py),
+    and a call's time with the executable's copies in and out (as measured before)."""
+    from benchmarks import matmul
+
     rows = []
     for n in sizes:
+        kernel = matmul.bench_pyasg(matmul.Shape(f"n={n}", (), n, n, n), repeat=5)
         rng = np.random.default_rng(0)
         a = DeviceArray.from_numpy(rng.standard_normal((n, n), dtype=np.float32))
         b = DeviceArray.from_numpy(rng.standard_normal((n, n), dtype=np.float32))
         graph = pyasg.make_graph(lambda a, b: a @ b)(np.zeros((n, n), np.float32),
                                                      np.zeros((n, n), np.float32))
-        exe = pyasg.jit_to_backend(graph, "wgpu")
+        exe = pyasg.jit_to_backend(graph, "wgpu")  # the plan is tuned (cached) by now
         reps = max(3, int(2e11 / (2 * n**3)))
         seconds = timed(lambda exe=exe, a=a, b=b: exe(a, b), _wait, reps)
-        rows.append({"n": n, "wgpu_tflops": 2 * n**3 / seconds / 1e12,
-                     "wgpu_ms": seconds * 1e3})
+        rows.append({"n": n, "plan": kernel["plan"], "how": kernel["how"],
+                     "wgpu_tflops": kernel["tflops"], "wgpu_ms": kernel["ms"],
+                     "wgpu_call_ms": seconds * 1e3,
+                     "wgpu_call_tflops": 2 * n**3 / seconds / 1e12})
     return rows
 
 
@@ -219,7 +231,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="small sizes (for lavapipe)")
     parser.add_argument("--lm", action="store_true",
                         help="only the GPT-like LM training-step benchmark (lm_bench.py)")
-    parser.add_argument("--configs", help="--lm: comma list of configs such as "
+    parser.add_argument("--matmul", action="store_true",
+                        help="only the matmul sweep: squares and the LM's GEMMs (matmul.py)")
+    parser.add_argument("--configs", help="--lm, --matmul: comma list of configs such as "
                         "B16-T64-d128-H4-L1 (default: the four of lm.CONFIGS; with --quick "
                         "two tiny ones)")
     parser.add_argument("--frameworks", help="--lm: comma list of pyasg,torch,compile,jax "
@@ -236,6 +250,17 @@ def main(argv: list[str] | None = None) -> dict:
         except ValueError as e:
             parser.error(str(e))
         return lm_bench.main(args.configs, args.frameworks, args.quick, args.out)
+    if args.matmul:
+        from benchmarks import lm_bench, matmul
+
+        if args.lm or args.frameworks:
+            parser.error("--matmul goes with --configs, --quick and --out only")
+        try:
+            configs = (lm_bench.parse_list(args.configs, (), None, "config")
+                       if args.configs is not None else None)
+        except ValueError as e:
+            parser.error(str(e))
+        return matmul.run(args.quick, configs, args.out)
     if args.configs or args.frameworks:
         parser.error("--configs and --frameworks go with --lm")
     sizes = [128, 256] if args.quick else [1024, 2048, 4096]
@@ -253,11 +278,13 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(f"pyasg wgpu on {results['adapter']} ({results['date']})")
     torch_mm = {r["n"]: r["torch_tflops"] for r in results["torch"].get("matmul", [])}
-    print(f"{'matmul n':>10} {'wgpu TFLOP/s':>13} {'torch TFLOP/s':>14} {'ratio':>6}")
+    print(f"{'matmul n':>10} {'wgpu TFLOP/s':>13} {'with copies':>12} {'torch TFLOP/s':>14} "
+          f"{'ratio':>6}  plan")
     for r in results["matmul"]:
         t = torch_mm.get(r["n"])
         ratio = f"{r['wgpu_tflops'] / t:6.2f}" if t else "     -"
-        print(f"{r['n']:>10} {r['wgpu_tflops']:>13.2f} {t or float('nan'):>14.2f} {ratio}")
+        print(f"{r['n']:>10} {r['wgpu_tflops']:>13.2f} {r['wgpu_call_tflops']:>12.2f} "
+              f"{t or float('nan'):>14.2f} {ratio}  {r['plan']} ({r['how']})")
     bw = results["bandwidth"]
     print(f"elementwise add {bw['wgpu_add_gbs']:.0f} GB/s, device copy {bw['wgpu_copy_gbs']:.0f} "
           f"GB/s (torch add {results['torch'].get('torch_add_gbs', float('nan')):.0f}, copy "

@@ -438,7 +438,10 @@ def test_the_wgpu_executables_buffers_pass_the_checker() -> None:
     graph = pyasg.simplify(pyasg.make_graph(step)(params, x))
     ex = pyasg.jit_to_backend(graph, "wgpu", fuse=False)
     g = ex.graph
-    schedule = sorted(set(g.live_ids) | set(g.inputs))
+    # the order the dispatches run in (horizontal fusion reorders the trace's); a merged
+    # run keeps all its values alive (grouping.widen), more than this check asks
+    schedule = list(ex.schedule)
+    assert sorted(schedule) == sorted(set(g.live_ids) | set(g.inputs))
     views = {i for i in schedule if g.nodes[i].op.name == "reshape"}
     assert views, "no alias: the test checks less than it says"
     assert len({id(b) for b in ex._buffers.values()}) < len(schedule)  # noqa: SLF001

@@ -527,8 +527,8 @@ def test_the_plan_checker_and_poison_catch_a_broken_plan(monkeypatch) -> None:  
     z = next(i for i in g.ids if isinstance(g.nodes[i].op, ops.Tanh))
     real = memory.plan_memory
 
-    def broken(graph, schedule, kernels):  # noqa: ANN001, ANN202
-        plan = real(graph, schedule, kernels)  # y and z (both live) share one buffer
+    def broken(graph, schedule, kernels, donated=()):  # noqa: ANN001, ANN202
+        plan = real(graph, schedule, kernels, donated)  # y and z (both live) share one buffer
         buffer_of = {**plan.buffer_of, z: plan.buffer_of[y]}
         free = {k: tuple(b for b in v if b != plan.buffer_of[z])
                 for k, v in plan.free_after.items()}

@@ -1,8 +1,10 @@
-"""The tiled WGSL matmul against numpy: batched, broadcast, 1-D operands, any M, N, K.
+"""The tiled WGSL matmul against the reference: every plan a tuner may pick, on any shape.
 
 Values are small multiples of 1/4 (or small integers): every product and partial sum
-is exact in float32, so any summation order matches numpy bit for bit. Every tile
-variant runs on shapes that do and do not allow vec4 loads and stores.
+is exact in float32, so any summation order matches the reference bit for bit. Every
+tile (the rule's and the tuner's catalogue) runs on shapes that do and do not allow
+vec4 loads and stores, with partial tiles in M, N and K, batches broadcast, 1-d
+operands, transposed views read in both orders, a fused epilogue, and K split.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wgpu_util import WGPU, wgpu_parity
+from wgpu_util import WGPU, require_wgpu, wgpu_parity
 
+import pyasg
 from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
+from pyasg.kernels.wgpu import WgpuBackend, fused, tiles
 from pyasg.kernels.wgpu import matmul as mm
+from pyasg.kernels.wgpu.operands import View
+from pyasg.kernels.wgpu.tiles import Plan, Tile
 
 pytestmark = WGPU
 
@@ -73,9 +79,11 @@ def test_unrounded_floats() -> None:
 
 
 @st.composite
-def matmul_cases(draw: st.DrawFn) -> tuple:
+def matmul_cases(draw: st.DrawFn, dims: st.SearchStrategy[int] | None = None,
+                 ks: st.SearchStrategy[int] | None = None) -> tuple:
     dim = st.sampled_from([1, 2, 3, 4, 5, 8, 16, 17, 31, 33, 64, 65])
-    m, n, k = draw(dim), draw(dim), draw(dim)
+    dims, ks = dims if dims is not None else dim, ks if ks is not None else dim
+    m, n, k = draw(dims), draw(dims), draw(ks)
     batch = draw(st.lists(st.sampled_from([1, 2, 3]), max_size=2))
     # each operand keeps a suffix of the batch dims, some of them squeezed to 1
     a_batch = [d if draw(st.booleans()) else 1 for d in batch[len(batch) - draw(
@@ -92,32 +100,90 @@ def test_random_batched_broadcast_matmul(case: tuple) -> None:
     check(*case)
 
 
-TILES = [mm.SMALL, mm.MEDIUM, mm.LARGE,
-         mm.Tile(tm=16, tn=16, tk=16, rm=1, rn=1),  # the plain one-output-per-thread kernel
-         mm.Tile(tm=48, tn=24, tk=4, rm=3, rn=3)]   # odd register blocks: scalar lanes
+# --------------------------------------------------------------------------- every plan
+
+#: Every tile a plan may use: the rule's, the tuner's catalogue and attention tiles, and
+#: two odd ones that reach the generator's other paths (one output a thread, its k loop
+#: not unrolled; 3 x 3 blocks, scalar lanes, a k-tile of 4, partial load slots).
+ALL_TILES = tuple(dict.fromkeys(
+    (tiles.SMALL, tiles.MEDIUM, tiles.LARGE, *tiles.CATALOGUE, *tiles.ATTENTION,
+     Tile(16, 16, 16, 1, 1, unroll=False), Tile(48, 24, 4, 3, 3, buffers=2))))
+TILE_IDS = [t.name for t in ALL_TILES]
 
 
-@pytest.mark.parametrize("tile", TILES, ids=lambda t: f"{t.tm}x{t.tn}x{t.tk}/{t.rm}x{t.rn}")
-def test_every_tile_variant(tile: mm.Tile, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mm, "choose_tile", lambda m, n, k: tile)
-    check((2, 33, 17), (17, 65))        # scalar loads and stores everywhere
-    check((20, 16), (2, 16, 12), seed=1)  # K and N multiples of 4: vec4 where the tile allows
-    check((130, 7), (7, 132), "int32")  # N a multiple of 4, K not; more than one tile
-    check((5,), (5, 9))
-    monkeypatch.setattr(mm, "MIN_SPLIT_K", 16)  # split K even when it is short
-    check((3, 20, 100), (100, 36), seed=2)
-    check((37, 70), (70, 20), "int32", seed=3)
+def force(monkeypatch: pytest.MonkeyPatch, tile: Tile, splits: int = 1,
+          a_order: str = "mk", b_order: str = "kn", expect_views: bool = False) -> list:
+    """Make every product run `tile` (K in `splits` parts where K allows); returns the
+    list of the problems it ran."""
+    require_wgpu()
+    if not tile.fits(mm.device_limits()):
+        pytest.skip(f"{tile.name} does not fit this device (CI's lavapipe fits all)")
+    ran = []
 
+    def choose(p, a, b, fused_, split, build):  # noqa: ANN001, ANN202
+        if expect_views:
+            assert isinstance(a, View) and isinstance(b, View) and fused_
+        ran.append(p)
+        s, k_split = tiles.k_splits(p, tile, splits)
+        return Plan(tile, s, k_split if s > 1 else 0, a_order, b_order)
+
+    monkeypatch.setattr(mm, "choose_plan", choose)
+    fused.fused_kernel.cache_clear()  # kernels cached with another plan's tile
+    return ran
+
+
+@pytest.mark.parametrize("tile", ALL_TILES, ids=TILE_IDS)
+def test_every_tile_with_vec4_loads_partial_tiles_and_broadcast_batches(
+        tile: Tile, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = force(monkeypatch, tile)
+    # K and N multiples of 4 (vec4 loads and stores where the tile allows), every
+    # dimension a partial tile, batches (2, 3) broadcast from (2, 1) and (3,)
+    check((2, 1, tile.tm + 5, 2 * tile.tk + 4), (3, 2 * tile.tk + 4, tile.tn + 4), seed=1)
+    assert ran
+
+
+@pytest.mark.parametrize("tile", ALL_TILES, ids=TILE_IDS)
+def test_every_tile_through_transposed_views_a_fused_epilogue_and_a_split_k(
+        tile: Tile, monkeypatch: pytest.MonkeyPatch) -> None:
+    # both operands read through transposes, along their other index (the orders the
+    # tuner tries for views); K in two parts, the second partial; tanh(...) * 0.5 fused
+    ran = force(monkeypatch, tile, splits=2, a_order="km", b_order="nk", expect_views=True)
+    k = 3 * tile.tk + 5
+    rng = np.random.default_rng(2)
+    x = values(rng, (2, k, tile.tm + 3), "float32")
+    w = values(rng, (tile.tn + 1, k), "float32")
+    c = values(rng, (tile.tm + 3, tile.tn + 1), "float32")
+    wgpu_parity(lambda x, w, c: pyasg.tanh(pyasg.swapaxes(x, -1, -2) @ w.T + c) * 0.5,
+                x, w, c)
+    assert ran and tiles.k_splits(ran[0], tile, 2)[0] == 2
+
+
+@pytest.mark.parametrize("tile", ALL_TILES, ids=TILE_IDS)
+@settings(max_examples=4, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                               HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_tile_on_random_shapes(tile: Tile, data: st.DataObject,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # shapes around the tile: one element, a partial tile, a tile and a bit
+    dims = st.sampled_from([1, 5, tile.tm + 3, tile.tn - 1])
+    ks = st.sampled_from([1, 3, tile.tk + 4, 2 * tile.tk + 1])
+    splits = data.draw(st.sampled_from([1, 2]))
+    order = data.draw(st.sampled_from([("mk", "kn"), ("km", "nk")]))
+    with monkeypatch.context() as patch:
+        force(patch, tile, splits, *order)
+        check(*data.draw(matmul_cases(dims, ks)))
+
+
+# --------------------------------------------------------------------------- the kernels
 
 def _kernel(sa: tuple[int, ...], sb: tuple[int, ...]):  # noqa: ANN202
-    from pyasg.kernels.wgpu import WgpuBackend
-
     a, b = TensorType(sa, "float32"), TensorType(sb, "float32")
     return lower(ops.MatMul(), WgpuBackend(), in_types=(a, b), out_type=ops.MatMul().infer(a, b))
 
 
 def test_source_is_tiled_with_named_accumulators() -> None:
-    (d,) = _kernel((256, 64), (64, 300)).dispatches
+    require_wgpu()
+    (d,) = _kernel((256, 64), (64, 300)).dispatches  # under TUNE_FLOPS: the rule's plan
     assert "var<workgroup> As" in d.source and "workgroupBarrier" in d.source
     assert "@workgroup_size(256)" in d.source
     assert math.prod(d.workgroups) == 2 * 3  # 128 x 128 tiles
@@ -129,7 +195,33 @@ def test_source_is_tiled_with_named_accumulators() -> None:
     assert "var<workgroup>" in small.source and math.prod(small.workgroups) == 1
 
 
+def _barriers_in_loop(source: str) -> int:
+    loop = source[source.index("for (var k0"):]
+    depth, end = 0, 0
+    for i, ch in enumerate(loop):
+        depth += ch == "{"
+        depth -= ch == "}"
+        if ch == "}" and depth == 0:
+            end = i
+            break
+    return loop[:end].count("workgroupBarrier")
+
+
+def test_a_double_buffered_tile_has_one_barrier_a_k_step_and_twice_the_memory() -> None:
+    require_wgpu()
+    one = tiles.Tile(128, 128, 8, 8, 8)
+    two = tiles.Tile(128, 128, 8, 8, 8, buffers=2)
+    single = mm.matmul_kernel(TensorType((256, 64)), TensorType((64, 256)), tile=one)
+    double = mm.matmul_kernel(TensorType((256, 64)), TensorType((64, 256)), tile=two)
+    assert _barriers_in_loop(single.dispatches[0].source) == 2
+    assert _barriers_in_loop(double.dispatches[0].source) == 1
+    # vec4 tiles: 8 x 128 floats of A and of B, once or twice
+    assert "var<workgroup> As: array<vec4<f32>, 256>" in single.dispatches[0].source
+    assert "var<workgroup> As: array<vec4<f32>, 512>" in double.dispatches[0].source
+
+
 def test_a_long_k_with_few_tiles_is_split_over_more_workgroups() -> None:
+    require_wgpu()
     kernel = _kernel((64, 4096), (4096, 64))  # one 64 x 64 tile
     gemm, total = kernel.dispatches
     assert math.prod(gemm.workgroups) == 16 and kernel.scratch == (16 * 64 * 64 * 4,)
@@ -138,19 +230,23 @@ def test_a_long_k_with_few_tiles_is_split_over_more_workgroups() -> None:
 
 
 def test_many_tiles_use_a_two_dimensional_grid() -> None:
+    require_wgpu()
     (d,) = _kernel((70_000, 1, 2), (2, 3)).dispatches  # 70000 batches, one tile each
     x, y, z = d.workgroups
     assert max(x, y, z) <= 65535 and x * y >= 70_000
 
 
-def test_a_tile_must_fit_the_webgpu_limits() -> None:
-    with pytest.raises(ValueError, match="256 threads"):
-        mm.Tile(tm=64, tn=64, tk=8, rm=1, rn=1)
-    with pytest.raises(ValueError, match="16 KiB"):
-        mm.Tile(tm=128, tn=128, tk=32, rm=8, rn=8)
+def test_a_tile_that_does_not_fit_the_device_is_refused() -> None:
+    require_wgpu()
+    limits = mm.device_limits()
+    too_big = Tile(128, 128, limits.storage // (4 * 256) + 1, 8, 8)  # just over
+    assert not too_big.fits(limits)
+    with pytest.raises(ValueError, match="workgroup memory"):
+        mm.matmul_kernel(TensorType((8, 8)), TensorType((8, 8)), tile=too_big)
 
 
 def test_a_small_layers_weight_gradient_runs_in_one_pass() -> None:
+    require_wgpu()
     # X^T @ dY of a 128-wide layer over 1024 rows: 16 tiles of 32 x 32, each thread 4K
     # multiply-adds; a split's second dispatch would cost more than it saves
     (d,) = _kernel((128, 1024), (1024, 128)).dispatches
@@ -158,7 +254,9 @@ def test_a_small_layers_weight_gradient_runs_in_one_pass() -> None:
     check((128, 1024), (1024, 128))
 
 
-def test_a_long_k_with_few_big_tiles_still_splits() -> None:
+def test_a_long_k_with_few_big_tiles_still_splits(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_wgpu()
+    monkeypatch.setenv("PYASG_AUTOTUNE", "0")  # the rule's plan: 4 GFLOP would be tuned
     kernel = _kernel((512, 8192), (8192, 512))  # the H200 case of the module docstring
     gemm, total = kernel.dispatches
     assert gemm.bindings[-1] == ("tmp", 0) and math.prod(gemm.workgroups) > 16

@@ -142,6 +142,9 @@ TEXT_METHODS = {"replace", "find", "rfind", "count", "split", "rsplit", "splitli
 ALLOWED = {
     ("executable.py", ".splitlines()"):
         "numbers the lines of a shader that failed to compile, for the error message",
+    ("measure.py", "text search: 'timestamp-query' in self.device.features"):
+        "asks whether the device has a feature (a set of names), no shader text",
+    ("tuning_cache.py", ".replace()"): "os.replace: the atomic rename of the cache file",
 }
 
 

@@ -13,16 +13,16 @@ every dispatch is a `kernel.Part` run side by side in one shader
    shape: one thread per element or one workgroup per output, the branch is on the
    workgroup.
 2. **Order** (`together`). A list schedule over the original order (the trace's):
-   where it meets a mergeable node, it runs with it every node of the same kind that
-   is ready then (all its inputs computed), pulled forward from later in the order.
-   Nothing is delayed, so no input lives longer than it did; a node pulled forward
-   holds its value early, which is free for a graph output (its buffer is its own
-   anyway) and for a node that is next anyway (everything before it in the order has
-   run), and otherwise costs its bytes while early, at most `HOIST_BYTES` at once.
-   Nodes without dispatches (views, inputs, constants) run as soon as they can.
-   AdamW's step becomes: every parameter's new m and v together, then every new
-   parameter together.
-3. **Cut** (`cut`). A group is cut, in order, into runs that fit one dispatch: at most
+   where it meets a mergeable node, it runs with it the ready nodes (all inputs
+   computed) of the same kind that are next anyway, and those from further on that
+   fit into room left in the group's runs, pulled forward: so pulling forward never
+   adds a dispatch, and a node that does not fit waits for its own place (AdamW's
+   updates mostly wait for the end of the backward pass, where they run together).
+   Nothing runs later than in the original order, so no input lives longer. A node
+   pulled forward holds its value early: free for a graph output (its buffer is its
+   own anyway), its bytes otherwise, at most `HOIST_BYTES` at once. Nodes without
+   dispatches (views, inputs, constants) run as soon as they can.
+3. **Runs** (`Packer`). A group is cut, in order, into runs that fit one dispatch: at most
    the device's storage buffers per shader stage in each pass (a buffer read by
    several parts is bound once), `MAX_PARTS` parts and `MAX_GROUPS` workgroups.
 4. **Buffers** (`widen`). A run's nodes are consecutive in the order, and the run is
@@ -78,14 +78,74 @@ def kind_of(kernel: WgpuKernel) -> tuple[int, ...] | None:
     return tuple(p.size for p in kernel.parts)
 
 
-def together(graph: Graph, schedule: Sequence[int], kind: Mapping[int, Hashable],
-             free: Collection[int], cost: Mapping[int, int],
-             budget: int = HOIST_BYTES) -> list[tuple[int, ...]]:
-    """`schedule` (a topological order) as steps of the order of step 2: each step one
-    node, or nodes of one `kind` that are independent and run together.
+class Packer:
+    """One group's runs, filled in order (step 3): a node joins the current run while each
+    of its passes still fits one dispatch (`limit` bindings, `max_parts` parts,
+    `max_groups` workgroups), else it starts the next run. `keys(i)`: what node i's
+    passes bind; `groups(i)`: their workgroups.
 
-    `free`: nodes with no dispatch, run as soon as their inputs are; `cost[j]`: the
-    bytes node j holds while it runs early (absent: nothing, as for a graph output).
+    >>> pack = Packer(keys=lambda i: [{"lr", i, -i}], groups=lambda i: [1], limit=5)
+    >>> for i in (1, 2, 3):
+    ...     pack.add(i)
+    >>> pack.runs  # 1 and 2 bind lr, 1, -1, 2, -2; 3 would make it seven
+    [(1, 2), (3,)]
+    """
+
+    def __init__(self, keys: Callable[[int], Sequence[Collection[Hashable]]],
+                 groups: Callable[[int], Sequence[int]], limit: int,
+                 max_parts: int = MAX_PARTS, max_groups: int = MAX_GROUPS) -> None:
+        self.keys, self.groups, self.limit = keys, groups, limit
+        self.max_parts, self.max_groups = max_parts, max_groups
+        self._runs: list[list[int]] = []
+        self._bound: list[set[Hashable]] = []
+        self._used: list[int] = []
+
+    @property
+    def runs(self) -> list[tuple[int, ...]]:
+        return [tuple(r) for r in self._runs]
+
+    def fits(self, i: int) -> bool:
+        """Whether node i joins the current run (a new run is no fit)."""
+        if not self._runs or len(self._runs[-1]) >= self.max_parts:
+            return False
+        return all(len(b | set(m)) <= self.limit and u + n <= self.max_groups
+                   for b, m, u, n in zip(self._bound, self.keys(i), self._used,
+                                         self.groups(i)))
+
+    def add(self, i: int) -> None:
+        if self.fits(i):
+            self._runs[-1].append(i)
+            self._bound = [b | set(m) for b, m in zip(self._bound, self.keys(i))]
+            self._used = [u + n for u, n in zip(self._used, self.groups(i))]
+        else:
+            self._runs.append([i])
+            self._bound = [set(m) for m in self.keys(i)]
+            self._used = list(self.groups(i))
+
+
+class _Unlimited(Packer):
+    """One run, however big."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda i: (), lambda i: (), 0)
+
+    def fits(self, i: int) -> bool:
+        return bool(self._runs)
+
+
+def together(graph: Graph, schedule: Sequence[int], kind: Mapping[int, Hashable],
+             free: Collection[int], cost: Mapping[int, int], budget: int = HOIST_BYTES,
+             pack: Callable[[], Packer] = _Unlimited) -> list[tuple[int, ...]]:
+    """`schedule` (a topological order) in the order of step 2, as runs: each run one
+    node, or independent nodes of one `kind` that run as one dispatch.
+
+    Where the walk over `schedule` meets a mergeable node, it runs every ready node of
+    its kind with it: the nodes that are next anyway always (they would otherwise be
+    dispatches of their own), nodes from further on only into room left in the runs
+    (`pack()` packs a group into runs), so pulling a node forward never adds a
+    dispatch, and it waits for its own place otherwise. `free`: nodes with no dispatch,
+    run as soon as their inputs are; `cost[j]`: the bytes node j holds while it runs
+    early (absent: nothing, as for a graph output; at most `budget` at once).
     """
     position = {i: t for t, i in enumerate(schedule)}
     readers: dict[int, list[int]] = {i: [] for i in schedule}
@@ -100,13 +160,13 @@ def together(graph: Graph, schedule: Sequence[int], kind: Mapping[int, Hashable]
             readers[j].append(i)
     ready: dict[Hashable, set[int]] = {}
     done: set[int] = set()
-    steps: list[tuple[int, ...]] = []
+    runs: list[tuple[int, ...]] = []
 
-    def run(step: tuple[int, ...]) -> None:
-        queue = [step]
+    def run(group: list[tuple[int, ...]]) -> None:
+        queue = group[::-1]
         while queue:
             step = queue.pop()
-            steps.append(step)
+            runs.append(step)
             unlocked = []
             for i in step:
                 done.add(i)
@@ -123,7 +183,7 @@ def together(graph: Graph, schedule: Sequence[int], kind: Mapping[int, Hashable]
             ready.setdefault(kind[i], set()).add(i)
     for i in schedule:
         if waiting[i] == 0 and i in free and i not in done:
-            run((i,))
+            run([(i,)])
     early: dict[int, int] = {}  # node run before its place in `schedule` -> its bytes
     for i in schedule:
         early.pop(i, None)
@@ -133,55 +193,26 @@ def together(graph: Graph, schedule: Sequence[int], kind: Mapping[int, Hashable]
             raise ScheduleError(f"node %{i} comes before an input of its in the schedule",
                                 None)
         if i not in kind:
-            run((i,))
+            run([(i,)])
             continue
-        group, members = [i], {i}
+        packer, members = pack(), {i}
+        packer.add(i)
         frontier = position[i] + 1  # the first later node that has not run (nor will now)
         for j in sorted(ready[kind[i]] - members, key=position.get):
             while frontier < len(schedule) and (schedule[frontier] in done or
                                                 schedule[frontier] in members or
                                                 schedule[frontier] in free):
                 frontier += 1
-            held = cost.get(j, 0) if position[j] > frontier else 0
-            if held and sum(early.values()) + held > budget:
-                continue
-            group.append(j)
+            if position[j] > frontier:  # from further on: only into room, within budget
+                held = cost.get(j, 0)
+                if not packer.fits(j) or sum(early.values()) + held > budget:
+                    continue
+                if held:
+                    early[j] = held
+            packer.add(j)
             members.add(j)
-            if held:
-                early[j] = held
         ready[kind[i]] -= members
-        run(tuple(group))
-    return steps
-
-
-def cut(group: Sequence[int], keys: Callable[[int], Sequence[Collection[Hashable]]],
-        groups: Callable[[int], Sequence[int]], limit: int, max_parts: int = MAX_PARTS,
-        max_groups: int = MAX_GROUPS) -> list[tuple[int, ...]]:
-    """`group` cut, in order, into runs that fit one dispatch per pass (step 3): `keys(i)`
-    is what node i's passes bind, `groups(i)` their workgroups.
-
-    >>> cut([1, 2, 3], keys=lambda i: [{"lr", i, -i}], groups=lambda i: [1], limit=5)
-    [(1, 2), (3,)]
-    """
-    runs: list[tuple[int, ...]] = []
-    current: list[int] = []
-    bound: list[set[Hashable]] = []
-    used: list[int] = []
-    for i in group:
-        mine, sizes = [set(k) for k in keys(i)], list(groups(i))
-        fits = current and len(current) < max_parts and all(
-            len(b | m) <= limit and u + n <= max_groups
-            for b, m, u, n in zip(bound, mine, used, sizes))
-        if fits:
-            current.append(i)
-            bound = [b | m for b, m in zip(bound, mine)]
-            used = [u + n for u, n in zip(used, sizes)]
-        else:
-            if current:
-                runs.append(tuple(current))
-            current, bound, used = [i], mine, sizes
-    if current:
-        runs.append(tuple(current))
+        run(packer.runs)
     return runs
 
 
@@ -282,17 +313,15 @@ def horizontal(graph: Graph, schedule: Sequence[int], kernels: Mapping[int, Wgpu
     order: list[int] = []
     runs: list[tuple[int, ...]] = []
     out = dict(kernels)
-    for step in together(graph, schedule, kind, free, cost, budget):
-        pieces = cut(step, keys, groups, limit) if len(step) > 1 else [step]
-        for run in pieces:
-            order.extend(run)
-            if len(run) == 1:
-                continue
-            runs.append(run)
-            passes = len(kernels[run[0]].parts)
-            out[run[0]] = WgpuKernel(tuple(
-                merge([(kernels[i].parts[s], keyed[i]) for i in run])
-                for s in range(passes)))
-            for i in run[1:]:
-                out[i] = WgpuKernel()
+    for run in together(graph, schedule, kind, free, cost, budget,
+                        pack=lambda: Packer(keys, groups, limit)):
+        order.extend(run)
+        if len(run) == 1:
+            continue
+        runs.append(run)
+        passes = len(kernels[run[0]].parts)
+        out[run[0]] = WgpuKernel(tuple(merge([(kernels[i].parts[s], keyed[i]) for i in run])
+                                       for s in range(passes)))
+        for i in run[1:]:
+            out[i] = WgpuKernel()
     return Horizontal(tuple(order), tuple(runs), out)

@@ -1,18 +1,25 @@
-"""WGSL kernel of matmul: a tiled, register-blocked GEMM generated from a Python template.
+"""WGSL kernel of matmul: a tiled, register-blocked GEMM, its tile chosen per shape.
 
 numpy's semantics: batched, batch dimensions broadcast, a 1-D left operand is a row
 (M = 1) and a 1-D right operand a column (N = 1), their unit dimension dropped from
 the result (which leaves the row-major layout unchanged, so the kernel never knows).
 
-Algorithm (`gemm_pass`): the output of every batch is cut into TM x TN tiles, one
-workgroup per tile (tiles and batches are flattened onto a 2-d grid of workgroups,
-so any size fits under 65535 per dimension). The workgroup walks K in steps of TK:
-its threads cooperatively copy a TM x TK tile of A (stored transposed, k-major) and a
-TK x TN tile of B into workgroup memory, wait at a barrier, and then every thread
-multiplies its RM x RN block of outputs from the shared tiles. Loads are
-bounds-checked (zeros outside A and B), so M, N and K need not be multiples of the
+Algorithm (`gemm_pass`, for a `tiles.Plan`): the output of every batch is cut into
+TM x TN tiles, one workgroup per tile (tiles and batches are flattened onto a 2-d grid
+of workgroups, so any size fits under 65535 per dimension). The workgroup walks K in
+steps of TK: its threads cooperatively copy a TM x TK tile of A (stored transposed,
+k-major) and a TK x TN tile of B into workgroup memory, and every thread multiplies
+its RM x RN block of outputs from the shared tiles. With one buffer the copy and the
+multiplication take turns (a barrier after each); with two (double buffering), each
+thread first loads its share of the NEXT k-tile from memory into registers, then
+multiplies the current tile (the loads' latency hides behind the arithmetic), then
+stores the registers into the other half of the workgroup memory, and one barrier a
+step suffices (no thread overwrites a half before everyone has finished reading it:
+that reading was before the previous barrier). Loads are bounds-checked (zeros
+outside A and B and past the split's K), so M, N and K need not be multiples of the
 tile; writes are bounds-checked too. When K (for A) or N (for B) is a multiple of 4
-the global loads are vec4 loads.
+the global loads are vec4 loads; scalar loads go in the plan's read order (along a
+row, or, for an operand read through a transposing view, along the column).
 
 Performance (the issue's measurements on a real GPU: 0.4 TFLOP/s for a plain 16x16
 tile, 2.4 with 8x8 outputs per thread in a private array, 25 once the accumulators
@@ -21,113 +28,80 @@ the accumulators are named variables `acc_<row>_<colgroup>` of type vec4 (or vec
 or scalar, as RN allows) and never a private array indexed by a loop variable, which
 drivers put in slow local memory. A thread's columns are interleaved (column group c
 of thread x is c * threads_x + x) so that neighbouring threads read neighbouring
-vectors of the B tile (no bank conflicts); rows likewise.
+vectors of the B tile (no bank conflicts); rows likewise. Shared-memory reads are
+whole vectors (vec4 for 4 rows of A and 4 columns of B).
 
-Tile shapes are parameters (`Tile`); `choose_tile` takes a 128 x 128 tile with 8 x 8
-outputs per thread (16 vec4 accumulators, k loop unrolled too) when M and N are both
->= 128, 64 x 64 with 4 x 4 when both are >= 64, else 32 x 32 with 2 x 2.
+The plan (`choose_plan`): products of fewer than `TUNE_FLOPS` take the rule's plan
+(`tiles.default_plan`, the tiles of 2026-12 measured on an H200); bigger ones are
+tuned (`autotune.TUNER`): each of `tiles.candidates` (the rule's plan first, then
+double-buffered tiles that fit the device's real workgroup limits, K splits for
+skinny weight-gradient shapes, other read orders for operands read through views) is
+compiled and timed on the device, the fastest kept, per adapter and problem (`key`:
+sizes, batches, operand layouts, fused or not), in memory and on disk.
 
-Split K (`choose_splits`): when the output has too few tiles to fill a GPU but K is
-long (a weight gradient X^T @ dY, a long dot product), each tile's K is split over
-several workgroups that write partial products to a scratch buffer, and a second
+Split K (`tiles.choose_splits`): when the output has too few tiles to fill a GPU but
+K is long (a weight gradient X^T @ dY, a long dot product), each tile's K is split
+over several workgroups that write partial products to a scratch buffer, and a second
 dispatch (the reduction module's column sum) adds them up. On an H200 that took a
-512 x 8192 @ 8192 x 512 product from 1.3 ms to 0.28 ms. Where a default tile alone
-gives `FEW_GROUPS` workgroups of short K (`_unsplit_tile`: a weight gradient of a
-small layer), the product runs in one pass: the second dispatch would cost more.
+512 x 8192 @ 8192 x 512 product from 1.3 ms to 0.28 ms.
 
-Hooks: the GEMM reads each operand through an `Operand` (`Matrix`: a row-major matrix
-per batch, the fast path with vec4 loads where rows allow; `View`: a function from
-(batch, row, col) to the offset of an input, so that transposes, reshapes and
-broadcasts cost index arithmetic, not a copy) and writes every product element
-through a `Store` (the output, vec4 where rows allow; a split's partials; or a fused
-group's transposed place and elementwise epilogue, from `fused.py`). A split's second
-pass carries the final store.
+Hooks: the GEMM reads each operand through an `operands.Operand` (`Matrix`: a
+row-major matrix per batch, the fast path with vec4 loads where rows allow; `View`:
+a function from (batch, row, col) to the offset of an input, so that transposes,
+reshapes and broadcasts cost index arithmetic, not a copy) and writes every product
+element through a `Store` (the output, vec4 where rows allow; a split's partials; or
+a fused group's transposed place and elementwise epilogue, from `fused.py`). A split's
+second pass carries the final store.
 
-lavapipe (CI) checks that every variant is right; the defaults were measured on an
-H200 through Vulkan (see the comment at `LARGE`).
+lavapipe (CI) checks that every plan is right.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from functools import lru_cache
 
 from pyasg.asg import ops
 from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
+from pyasg.kernels.wgpu.autotune import TUNER
 from pyasg.kernels.wgpu.backend import WgpuBackend
-from pyasg.kernels.wgpu.codegen import broadcast_offset, coords, grid, wgsl_type
+from pyasg.kernels.wgpu.codegen import grid
+from pyasg.kernels.wgpu.device import get_device
 from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
-from pyasg.kernels.wgpu.reductions import Layout, Reducer, Sink, partials, plan
+from pyasg.kernels.wgpu.operands import Matrix, Operand, View
+from pyasg.kernels.wgpu.reductions import Layout, Reducer, Sink, partials
+from pyasg.kernels.wgpu.reductions import plan as reduction_plan
 from pyasg.kernels.wgpu.shader import Buffer, Shader, Store, group_entry
+from pyasg.kernels.wgpu.tiles import (
+    Limits,
+    Plan,
+    Problem,
+    Tile,
+    candidates,
+    orders,
+    plan_of,
+)
+
+__all__ = ["Matrix", "Operand", "Problem", "View", "choose_plan", "gemm_pass",
+           "matmul_kernel", "problem_key"]
 
 LANES = "xyzw"
-#: Split K while the output tiles are fewer workgroups than this ...
-TARGET_GROUPS = 256
-#: ... into at most this many splits of at least MIN_SPLIT_K each,
-MAX_SPLITS = 64
-MIN_SPLIT_K = 256
-#: ... whose partial products take at most this many bytes.
-SPLIT_BYTES = 64 << 20
-#: No split where a default tile gives at least this many workgroups whose threads each
-#: do at most this many multiply-adds: the second dispatch would cost more than the
-#: extra parallelism saves (estimates: a dispatch boundary costs a few microseconds).
-FEW_GROUPS = 16
-MAX_THREAD_MACS = 16384
+#: Products of fewer FLOPs (2 per multiply-add) run the rule's plan untimed: their
+#: time is mostly a dispatch's fixed cost (a few microseconds on a GPU), and timing
+#: costs a compile per candidate.
+TUNE_FLOPS = 1 << 27
+#: The version of the generated kernels in the tuner's keys: bump it when a change to
+#: `gemm_pass` makes earlier measurements stale.
+GENERATOR = 1
 
 
-@dataclass(frozen=True)
-class Tile:
-    """A workgroup computes a tm x tn output tile stepping K by tk; each thread rm x rn."""
-
-    tm: int
-    tn: int
-    tk: int
-    rm: int
-    rn: int
-    unroll: bool = False  # unroll the loop over the k of a tile in the generated source
-
-    def __post_init__(self) -> None:
-        if self.tm % self.rm or self.tn % self.rn or self.threads > 256:
-            raise ValueError(f"bad tile {self}: rm | tm, rn | tn, at most 256 threads")
-        if 4 * self.tk * (self.tm + self.tn) > 16384:
-            raise ValueError(f"tile {self} needs more than 16 KiB of workgroup memory")
-
-    @property
-    def threads(self) -> int:
-        return (self.tm // self.rm) * (self.tn // self.rn)
-
-    @property
-    def vm(self) -> int:
-        """Vector width of the A tile's rows (the As reads)."""
-        return _width(self.rm)
-
-    @property
-    def vn(self) -> int:
-        """Vector width of the accumulators and of the B tile."""
-        return _width(self.rn)
-
-
-def _width(n: int) -> int:
-    return 4 if n % 4 == 0 else 2 if n % 2 == 0 else 1
-
-
-# Measured on an H200 through Vulkan, 4096^3 float32, per call including the
-# executable's buffer copies: LARGE 21.7 TFLOP/s (19.6 with tk=8, 18.8 with the k loop
-# left to the driver), MEDIUM 18.2, SMALL 11.2.
-SMALL = Tile(tm=32, tn=32, tk=16, rm=2, rn=2, unroll=True)
-MEDIUM = Tile(tm=64, tn=64, tk=16, rm=4, rn=4, unroll=True)
-LARGE = Tile(tm=128, tn=128, tk=16, rm=8, rn=8, unroll=True)  # 16 KiB of tiles: the limit
-
-
-def choose_tile(m: int, n: int, k: int) -> Tile:
-    """The default tile for an m x k @ k x n product (see the module docstring)."""
-    if m >= 128 and n >= 128:
-        return LARGE
-    if m >= 64 and n >= 64:
-        return MEDIUM
-    return SMALL
+@lru_cache(maxsize=1)
+def device_limits() -> Limits:
+    """The workgroup limits of the device (`device.get_device` requests the adapter's)."""
+    return Limits.of(get_device().limits)
 
 
 def _vec(width: int, ty: str) -> str:
@@ -139,164 +113,142 @@ def _lane(expr: str, width: int, j: int) -> str:
 
 
 @dataclass(frozen=True)
-class Problem:
-    """One matmul node: batch shapes (output, A, B), sizes, and the element type."""
+class _Loads:
+    """One operand's share of a tile copy: lets computed once (which element each load
+    slot of the thread takes), the loads from memory into registers `v<slot>` (at the
+    k-tile starting at `kf`), and the stores of the registers into workgroup memory."""
 
-    batch: tuple[int, ...]
-    a_batch: tuple[int, ...]
-    b_batch: tuple[int, ...]
-    m: int
-    n: int
-    k: int
-    ty: str
-
-    @classmethod
-    def of(cls, a: TensorType, b: TensorType) -> Problem:
-        sa = (1,) + a.shape if a.ndim == 1 else a.shape
-        sb = b.shape + (1,) if b.ndim == 1 else b.shape
-        batch = tuple(x if y == 1 else y for x, y in _aligned(sa[:-2], sb[:-2]))
-        return cls(batch, sa[:-2], sb[:-2], sa[-2], sb[-1], sa[-1], wgsl_type(a))
+    lets: list[str]
+    fetch: list[str]
+    put: list[str]
 
 
-def _aligned(x: tuple[int, ...], y: tuple[int, ...]) -> list[tuple[int, int]]:
-    n = max(len(x), len(y))
-    return list(zip((1,) * (n - len(x)) + x, (1,) * (n - len(y)) + y))
+def _slots(items: int, threads: int, prefix: str) -> list[tuple[str, int, bool]]:
+    """(element index name, slot, partial?) of each load slot: element lid + s * threads
+    of the `items`, the last slot partial where they do not divide evenly."""
+    return [(f"e{prefix}{s}", s, (s + 1) * threads > items) for s in range(-(-items // threads))]
 
 
-def batch_fn(sh: Shader, name: str, out_batch: tuple[int, ...],
-             in_batch: tuple[int, ...]) -> str:
-    """Declare `fn name(bt: u32) -> u32`: which matrix of an operand output batch `bt`
-    uses; returns `name`."""
-    if math.prod(in_batch) <= 1:
-        return sh.function(name, "bt: u32", "  return 0u;", "u32")
-    if in_batch == out_batch[len(out_batch) - len(in_batch):] \
-            and math.prod(in_batch) == math.prod(out_batch):
-        return sh.function(name, "bt: u32", "  return bt;", "u32")
-    return sh.function(name, "bt: u32", f"{coords(out_batch, 'bt')}\n"
-                       f"  return {broadcast_offset(out_batch, in_batch, var='bt')};", "u32")
+def _a_loads(sh: Shader, p: Problem, plan: Plan, a: Operand, vec: bool) -> _Loads:
+    """The A tile (tm x tk at (m0, kf)), stored transposed: As[k][m]."""
+    t, ty, vm = plan.tile, p.ty, plan.tile.vm
+    items = t.tm * t.tk // (4 if vec else 1)
+    lets, fetch, put = [], [], []
+    for e, s, partial in _slots(items, t.threads, "a"):
+        lets.append(f"  let {e} = lid + {s * t.threads}u;")
+        if vec:  # a vec4 along k (a row of A)
+            lets += [f"  let ma{s} = {e} / {t.tk // 4}u;",
+                     f"  let ka{s} = ({e} % {t.tk // 4}u) * 4u;"]
+        elif plan.a_order == "mk":  # neighbouring threads along k
+            lets += [f"  let ma{s} = {e} / {t.tk}u;", f"  let ka{s} = {e} % {t.tk}u;"]
+        else:  # along m
+            lets += [f"  let ka{s} = {e} / {t.tm}u;", f"  let ma{s} = {e} % {t.tm}u;"]
+        lets.append(f"  let gma{s} = m0 + ma{s};")
+        guard = f"{e} < {items}u && " if partial else ""
+        value = (a.load4 if vec else a.load)(sh, "bt", f"gma{s}", f"gka{s}")
+        fetch += [f"  let gka{s} = kf + ka{s};",
+                  f"  var va{s} = {_vec(4 if vec else 1, ty)}();",
+                  f"  if ({guard}gma{s} < {p.m}u && gka{s} < k_hi) {{ va{s} = {value}; }}"]
+        lanes = [(f"ka{s} + {j}u", f"va{s}.{LANES[j]}") for j in range(4)] if vec else \
+            [(f"ka{s}", f"va{s}")]
+        stores = []
+        for k, v in lanes:
+            if vm == 1:
+                stores.append(f"  As[wa + ({k}) * {t.tm}u + ma{s}] = {v};")
+            else:
+                stores.append(f"  As[wa + ({k}) * {t.tm // vm}u + ma{s} / {vm}u]"
+                              f"[ma{s} % {vm}u] = {v};")
+        put += [f"  if ({e} < {items}u) {{", *("  " + x for x in stores), "  }"] \
+            if partial else stores
+    return _Loads(lets, fetch, put)
 
 
-class Operand(Protocol):
-    """How the GEMM reads one operand: element (row, col) of its matrix for output batch
-    `bt` (WGSL u32 expressions). `load4` (called only where `vec4`) reads elements
-    (row, col .. col + 3) as one vec4, col a multiple of 4."""
-
-    vec4: bool
-
-    def setup(self, sh: Shader, bt: str) -> str:
-        """WGSL lets run once per workgroup before any load ("" for none)."""
-
-    def load(self, sh: Shader, bt: str, row: str, col: str) -> str: ...
-
-    def load4(self, sh: Shader, bt: str, row: str, col: str) -> str: ...
-
-
-@dataclass(frozen=True)
-class Matrix:
-    """An operand stored as one row-major `rows` x `cols` matrix per batch of its own
-    (`batch`, broadcast against the product's `out_batch`) in binding `array`: the plain
-    kernel's fast path. `vectorise`: whether the binding may be read as vec4s (not
-    where something else reads it as scalars).
-
-    >>> p = Problem.of(TensorType((8, 16)), TensorType((16, 4)))
-    >>> sh = Shader()
-    >>> a = Matrix.lhs(p, "a", ("in", 0))
-    >>> a.setup(sh, "bt"), a.load4(sh, "bt", "gm", "gk")
-    ('  let a_base = a_batch(bt) * 128u;', 'a[(a_base + gm * 16u + gk) / 4u]')
-    """
-
-    name: str  # "a" or "b": names its lets and functions
-    array: str
-    bound: tuple
-    ty: str
-    rows: int
-    cols: int
-    batch: tuple[int, ...]
-    out_batch: tuple[int, ...]
-    vectorise: bool = True
-
-    @classmethod
-    def lhs(cls, p: Problem, array: str, bound: tuple, vectorise: bool = True) -> Matrix:
-        """The left operand of `p`: m x k matrices."""
-        return cls("a", array, bound, p.ty, p.m, p.k, p.a_batch, p.batch, vectorise)
-
-    @classmethod
-    def rhs(cls, p: Problem, array: str, bound: tuple, vectorise: bool = True) -> Matrix:
-        """The right operand of `p`: k x n matrices."""
-        return cls("b", array, bound, p.ty, p.k, p.n, p.b_batch, p.batch, vectorise)
-
-    @property
-    def vec4(self) -> bool:
-        # rows of whole vec4s; an empty operand's 4-byte placeholder is too small to bind
-        # as an array of vec4
-        return self.vectorise and self.rows * self.cols > 0 and self.cols % 4 == 0
-
-    def setup(self, sh: Shader, bt: str) -> str:
-        fn = batch_fn(sh, f"{self.name}_batch", self.out_batch, self.batch)
-        return f"  let {self.name}_base = {fn}({bt}) * {self.rows * self.cols}u;"
-
-    def _at(self, row: str, col: str) -> str:
-        return f"{self.name}_base + {row} * {self.cols}u + {col}"
-
-    def load(self, sh: Shader, bt: str, row: str, col: str) -> str:
-        return f"{sh.read(self.array, self.ty, self.bound)}[{self._at(row, col)}]"
-
-    def load4(self, sh: Shader, bt: str, row: str, col: str) -> str:
-        array = sh.read(self.array, f"vec4<{self.ty}>", self.bound)
-        return f"{array}[({self._at(row, col)}) / 4u]"
+def _b_loads(sh: Shader, p: Problem, plan: Plan, b: Operand, vec: bool) -> _Loads:
+    """The B tile (tk x tn at (kf, n0)): Bs[k][n]."""
+    t, ty, vn = plan.tile, p.ty, plan.tile.vn
+    items = t.tk * t.tn // (4 if vec else 1)
+    lets, fetch, put = [], [], []
+    for e, s, partial in _slots(items, t.threads, "b"):
+        lets.append(f"  let {e} = lid + {s * t.threads}u;")
+        if vec:  # a vec4 along n (a row of B)
+            lets += [f"  let kb{s} = {e} / {t.tn // 4}u;",
+                     f"  let nb{s} = ({e} % {t.tn // 4}u) * 4u;"]
+        elif plan.b_order == "kn":  # neighbouring threads along n
+            lets += [f"  let kb{s} = {e} / {t.tn}u;", f"  let nb{s} = {e} % {t.tn}u;"]
+        else:  # along k
+            lets += [f"  let nb{s} = {e} / {t.tk}u;", f"  let kb{s} = {e} % {t.tk}u;"]
+        lets.append(f"  let gnb{s} = n0 + nb{s};")
+        guard = f"{e} < {items}u && " if partial else ""
+        value = (b.load4 if vec else b.load)(sh, "bt", f"gkb{s}", f"gnb{s}")
+        fetch += [f"  let gkb{s} = kf + kb{s};",
+                  f"  var vb{s} = {_vec(4 if vec else 1, ty)}();",
+                  f"  if ({guard}gkb{s} < k_hi && gnb{s} < {p.n}u) {{ vb{s} = {value}; }}"]
+        if vec or vn == 1:  # whole vectors of the tile, or scalars
+            store = f"  Bs[wb + kb{s} * {t.tn // vn}u + nb{s} / {vn}u] = vb{s};"
+        else:
+            store = (f"  Bs[wb + kb{s} * {t.tn // vn}u + nb{s} / {vn}u][nb{s} % {vn}u]"
+                     f" = vb{s};")
+        put += [f"  if ({e} < {items}u) {{", "  " + store, "  }"] if partial else [store]
+    return _Loads(lets, fetch, put)
 
 
-@dataclass(frozen=True)
-class View:
-    """An operand read through views of the input in binding `array`: `offset`, the
-    WGSL lets of a function of (bt, r, c) ending in `off`, the flat offset of element
-    (r, c) for output batch bt (transposes, reshapes, broadcasts; see `fused.py`)."""
+def _multiply(tile: Tile, double: bool) -> list[str]:
+    """Every thread's multiply-adds over one k-tile in As/Bs (at offsets ra, rb where
+    `double`): rows (g * ty_n + ty) * vm + j, column groups c * tx_n + tx."""
+    vm, vn = tile.vm, tile.vn
+    tx_n, ty_n = tile.tn // tile.rn, tile.tm // tile.rm
+    ra, rb = ("ra + ", "rb + ") if double else ("", "")
+    rows = [(g, j) for g in range(tile.rm // vm) for j in range(vm)]
+    cols = range(tile.rn // vn)
 
-    name: str  # "a" or "b": names its function
-    array: str
-    bound: tuple
-    ty: str
-    offset: str
-    vec4 = False
+    def step(a_at: Callable[[int], str], b_at: Callable[[int], str]) -> list[str]:
+        lines = [f"let a{g} = As[{ra}{a_at(g)} + ty];" for g in range(tile.rm // vm)]
+        lines += [f"let b{c} = Bs[{rb}{b_at(c)} + tx];" for c in cols]
+        lines += [f"acc_{r}_{c} += {_lane(f'a{g}', vm, j)} * b{c};"
+                  for r, (g, j) in enumerate(rows) for c in cols]
+        return lines
 
-    def setup(self, sh: Shader, bt: str) -> str:
-        sh.function(f"{self.name}_off", "bt: u32, r: u32, c: u32",
-                    f"{self.offset}\n  return off;", "u32")
-        return ""
+    if not tile.unroll:
+        body = step(lambda g: f"k * {tile.tm // vm}u + {g * ty_n}u",
+                    lambda c: f"k * {tile.tn // vn}u + {c * tx_n}u")
+        return [f"  for (var k = 0u; k < {tile.tk}u; k++) {{", *("    " + x for x in body),
+                "  }"]
+    out = []
+    for k in range(tile.tk):  # each k a constant in its copy
+        body = step(lambda g, k=k: f"{k * (tile.tm // vm) + g * ty_n}u",
+                    lambda c, k=k: f"{k * (tile.tn // vn) + c * tx_n}u")
+        out += ["  {", *("    " + x for x in body), "  }"]
+    return out
 
-    def load(self, sh: Shader, bt: str, row: str, col: str) -> str:
-        array = sh.read(self.array, self.ty, self.bound)
-        return f"{array}[{self.name}_off({bt}, {row}, {col})]"
+
+def _indent(lines: list[str], by: str = "  ") -> list[str]:
+    return [by + x for x in lines]
 
 
-def gemm_pass(p: Problem, t: Tile, a: Operand, b: Operand, store: Store,
-              store4: Store | None = None, splits: int = 1, k_split: int = 0) -> Dispatch:
-    """The batched, broadcast, bounds-checked tiled matmul of `p` (module docstring):
-    operands read through `a` and `b`, product element q (flat, row-major) written by
-    `store(q, value)`, or four at once by `store4(q / 4, vec4)` where given and the
-    output rows are whole vec4s.
+def gemm_pass(p: Problem, plan: Plan, a: Operand, b: Operand, store: Store,
+              store4: Store | None = None) -> Dispatch:
+    """The batched, broadcast, bounds-checked tiled matmul of `p` run by `plan` (module
+    docstring): operands read through `a` and `b`, product element q (flat, row-major)
+    written by `store(q, value)`, or four at once by `store4(q / 4, vec4)` where given
+    and the output rows are whole vec4s.
 
-    With `splits` > 1, workgroup (tile, s) sums only k in [s * k_split, ...) (k_split a
-    multiple of tk, so no k-tile straddles two splits) and stores its partial product
-    as slice s of a [splits][batch][m][n] array.
+    With `plan.splits` > 1, workgroup (tile, s) sums only k in [s * k_split, ...)
+    (k_split a multiple of tk, so no k-tile straddles two splits) and stores its partial
+    product as slice s of a [splits][batch][m][n] array.
     """
     sh = Shader()
-    ty, vm, vn = p.ty, t.vm, t.vn
+    t, ty = plan.tile, p.ty
+    vm, vn, double = t.vm, t.vn, t.buffers == 2
     tx_n, ty_n = t.tn // t.rn, t.tm // t.rm  # threads along N and along M
     tiles_n, tiles_m = -(-p.n // t.tn), -(-p.m // t.tm)
-    n_out = math.prod(p.batch)
+    n_out, splits = p.batches, plan.splits
     groups = tiles_n * tiles_m * n_out * splits
     vec_a = a.vec4 and t.tk % 4 == 0
-    vec_b = b.vec4 and t.vn == 4  # and the B tile is vec4 too
-    vec_out = store4 is not None and p.n % 4 == 0 and t.vn == 4
-    sh.workgroup("As", f"array<{_vec(vm, ty)}, {t.tk * t.tm // vm}>")  # [k][m]
-    sh.workgroup("Bs", f"array<{_vec(vn, ty)}, {t.tk * t.tn // vn}>")  # [k][n]
-
-    def store_a(k: str, m: str, value: str) -> str:
-        """As[k][m] = value (one lane of a vector when vm > 1)."""
-        if vm == 1:
-            return f"As[({k}) * {t.tm}u + {m}] = {value};"
-        return f"As[({k}) * {t.tm // vm}u + {m} / {vm}u][{m} % {vm}u] = {value};"
+    vec_b = b.vec4 and vn == 4  # and the B tile is vec4 too
+    vec_out = store4 is not None and p.n % 4 == 0 and vn == 4
+    a_vecs, b_vecs = t.tk * t.tm // vm, t.tk * t.tn // vn  # one buffer's vectors
+    sh.workgroup("As", f"array<{_vec(vm, ty)}, {a_vecs * t.buffers}>")  # [k][m]
+    sh.workgroup("Bs", f"array<{_vec(vn, ty)}, {b_vecs * t.buffers}>")  # [k][n]
 
     lines: list[str] = []
     emit = lines.append
@@ -304,83 +256,36 @@ def gemm_pass(p: Problem, t: Tile, a: Operand, b: Operand, store: Store,
          "  // uniform: the same for the whole workgroup")
     if splits > 1:
         emit(f"  let s = g % {splits}u;\n  let gt = g / {splits}u;\n"
-             f"  let k_lo = s * {k_split}u;\n  let k_hi = min(k_lo + {k_split}u, {p.k}u);")
+             f"  let k_lo = s * {plan.k_split}u;\n"
+             f"  let k_hi = min(k_lo + {plan.k_split}u, {p.k}u);")
     else:
         emit(f"  let gt = g;\n  let k_lo = 0u;\n  let k_hi = {p.k}u;")
     emit(f"  let tn = gt % {tiles_n}u;\n  let tm = (gt / {tiles_n}u) % {tiles_m}u;\n"
          f"  let bt = gt / {tiles_n * tiles_m}u;")
     emit(f"  let m0 = tm * {t.tm}u;\n  let n0 = tn * {t.tn}u;")
     emit("\n".join(x for x in (a.setup(sh, "bt"), b.setup(sh, "bt")) if x))
-
-    # ---- cooperative loads of the A tile (transposed into As) and the B tile
-    load_a: list[str] = []
-    n_a = t.tm * t.tk // (4 if vec_a else 1)
-    for s in range(-(-n_a // t.threads)):
-        e = f"lid + {s * t.threads}u"
-        guard = f"  if ({e} < {n_a}u) {{" if (s + 1) * t.threads > n_a else "  {"
-        if vec_a:
-            load_a += [guard, f"    let e = {e};", f"    let m = e / {t.tk // 4}u;",
-                       f"    let kq = (e % {t.tk // 4}u) * 4u;",
-                       "    let gm = m0 + m;", "    let gk = k0 + kq;",
-                       f"    var v = vec4<{ty}>();",
-                       f"    if (gm < {p.m}u && gk < {p.k}u) "
-                       f"{{ v = {a.load4(sh, 'bt', 'gm', 'gk')}; }}"]
-            load_a += ["    " + store_a(f"kq + {j}u", "m", f"v.{LANES[j]}") for j in range(4)]
-        else:
-            load_a += [guard, f"    let e = {e};", f"    let m = e / {t.tk}u;",
-                       f"    let kk = e % {t.tk}u;", "    let gm = m0 + m;",
-                       "    let gk = k0 + kk;", f"    var v = {ty}();",
-                       f"    if (gm < {p.m}u && gk < {p.k}u) "
-                       f"{{ v = {a.load(sh, 'bt', 'gm', 'gk')}; }}",
-                       "    " + store_a("kk", "m", "v")]
-        load_a.append("  }")
-    load_b: list[str] = []
-    n_b = t.tk * t.tn // (4 if vec_b else 1)
-    for s in range(-(-n_b // t.threads)):
-        e = f"lid + {s * t.threads}u"
-        guard = f"  if ({e} < {n_b}u) {{" if (s + 1) * t.threads > n_b else "  {"
-        if vec_b:
-            load_b += [guard, f"    let e = {e};", f"    let kk = e / {t.tn // 4}u;",
-                       f"    let nq = e % {t.tn // 4}u;", "    let gk = k0 + kk;",
-                       "    let gn = n0 + nq * 4u;", f"    var v = vec4<{ty}>();",
-                       f"    if (gk < {p.k}u && gn < {p.n}u) "
-                       f"{{ v = {b.load4(sh, 'bt', 'gk', 'gn')}; }}",
-                       "    Bs[e] = v;"]
-        else:
-            target = (f"Bs[e / {vn}u][e % {vn}u]" if vn > 1 else "Bs[e]")  # e = kk*tn + n
-            load_b += [guard, f"    let e = {e};", f"    let kk = e / {t.tn}u;",
-                       f"    let n = e % {t.tn}u;", "    let gk = k0 + kk;",
-                       "    let gn = n0 + n;", f"    var v = {ty}();",
-                       f"    if (gk < {p.k}u && gn < {p.n}u) "
-                       f"{{ v = {b.load(sh, 'bt', 'gk', 'gn')}; }}",
-                       f"    {target} = v;"]
-        load_b.append("  }")
-
-    # ---- the register block: rows (g * ty_n + ty) * vm + j, column groups c * tx_n + tx
+    emit(f"  let tx = lid % {tx_n}u;\n  let ty = lid / {tx_n}u;")
+    la, lb = _a_loads(sh, p, plan, a, vec_a), _b_loads(sh, p, plan, b, vec_b)
+    emit("\n".join(la.lets + lb.lets))
     rows = [(g, j) for g in range(t.rm // vm) for j in range(vm)]
     cols = range(t.rn // vn)
-    accs = [f"acc_{r}_{c}" for r in range(t.rm) for c in cols]
-    emit(f"  let tx = lid % {tx_n}u;\n  let ty = lid / {tx_n}u;")
-    emit("\n".join(f"  var {name} = {_vec(vn, ty)}();" for name in accs))
-    emit(f"  for (var k0 = k_lo; k0 < k_hi; k0 += {t.tk}u) {{")
-    emit("\n".join("  " + line for line in load_a + load_b))
-    emit("    workgroupBarrier();")
-    step = []
-    for g in range(t.rm // vm):
-        step.append(f"let a{g} = As[k * {t.tm // vm}u + {g * ty_n}u + ty];")
-    for c in cols:
-        step.append(f"let b{c} = Bs[k * {t.tn // vn}u + {c * tx_n}u + tx];")
-    for r, (g, j) in enumerate(rows):
-        for c in cols:
-            step.append(f"acc_{r}_{c} += {_lane(f'a{g}', vm, j)} * b{c};")
-    if t.unroll:  # k is a constant in each copy
-        for k in range(t.tk):
-            emit(f"    {{\n      let k = {k}u;\n" + "\n".join("      " + x for x in step)
-                 + "\n    }")
-    else:
-        emit(f"    for (var k = 0u; k < {t.tk}u; k++) {{\n"
-             + "\n".join("      " + x for x in step) + "\n    }")
-    emit("    workgroupBarrier();\n  }")
+    emit("\n".join(f"  var acc_{r}_{c} = {_vec(vn, ty)}();"
+                   for r in range(t.rm) for c in cols))
+    fetch, put, multiply = la.fetch + lb.fetch, la.put + lb.put, _multiply(t, double)
+    if not double:
+        body = ["  let kf = k0;", "  let wa = 0u;", "  let wb = 0u;", *fetch, *put,
+                "  workgroupBarrier();", *multiply, "  workgroupBarrier();"]
+        emit(f"  for (var k0 = k_lo; k0 < k_hi; k0 += {t.tk}u) {{")
+        emit("\n".join(_indent(body)) + "\n  }")
+    else:  # the first k-tile into buffer 0; then load the next while multiplying
+        first = ["  let kf = k_lo;", "  let wa = 0u;", "  let wb = 0u;", *fetch, *put]
+        emit("  {\n" + "\n".join(_indent(first)) + "\n  }\n  workgroupBarrier();")
+        emit("  var ra = 0u;\n  var rb = 0u;")
+        body = [f"  let kf = k0 + {t.tk}u;", *fetch, *multiply,
+                f"  let wa = {a_vecs}u - ra;", f"  let wb = {b_vecs}u - rb;", *put,
+                "  workgroupBarrier();", "  ra = wa;", "  rb = wb;"]
+        emit(f"  for (var k0 = k_lo; k0 < k_hi; k0 += {t.tk}u) {{")
+        emit("\n".join(_indent(body)) + "\n  }")
     # ---- bounds-checked writes (whole vec4s when the rows of the output are whole vec4s)
     emit(f"  let o_base = {'(s * ' + str(n_out) + 'u + bt)' if splits > 1 else 'bt'}"
          f" * {p.m * p.n}u;")
@@ -401,68 +306,86 @@ def gemm_pass(p: Problem, t: Tile, a: Operand, b: Operand, store: Store,
     return sh.dispatch(group_entry("\n".join(lines), t.threads), grid(groups, 1))
 
 
-def choose_splits(p: Problem, t: Tile) -> tuple[int, int]:
-    """(splits, k per split): split K when the tiles alone are too few workgroups to fill
-    a GPU (skinny products, weight gradients X^T @ dY with a long K), as long as every
-    split keeps `MIN_SPLIT_K` of K and the partials fit `SPLIT_BYTES`."""
-    groups = -(-p.n // t.tn) * -(-p.m // t.tm) * math.prod(p.batch)
-    out_bytes = 4 * p.m * p.n * math.prod(p.batch)
-    splits = min(MAX_SPLITS, -(-TARGET_GROUPS // groups), p.k // MIN_SPLIT_K,
-                 SPLIT_BYTES // out_bytes)
-    if splits <= 1:
-        return 1, p.k
-    k_split = -(-p.k // splits)
-    k_split = -(-k_split // t.tk) * t.tk  # whole k-tiles
-    return -(-p.k // k_split), k_split
+def _kernel(p: Problem, plan: Plan, a: Operand, b: Operand, final: Store,
+            final4: Store | None) -> WgpuKernel:
+    """`plan`'s kernel: one GEMM, or a split's GEMM into partials and their sum."""
+    if plan.splits == 1:
+        return WgpuKernel((gemm_pass(p, plan, a, b, final, final4),))
+    size = p.m * p.n * p.batches
+    vec4 = f"vec4<{p.ty}>"
+    part, part4 = Buffer("part", p.ty, ("tmp", 0)), Buffer("part", vec4, ("tmp", 0))
+    gemm = gemm_pass(p, plan, a, b, part.store, part4.store)
+    summed = Layout(((size, 1),), ((plan.splits, size),), size, plan.splits)
+    total, _ = reduction_plan(Reducer("sum", p.ty), summed, partials(p.ty, False)[0],
+                              Sink(final), split=False)
+    return WgpuKernel((gemm,) + total, scratch=(4 * size * plan.splits,))
 
 
-def _unsplit_tile(p: Problem, t: Tile) -> Tile | None:
-    """A tile that runs `p` in one pass where a split would not pay: the largest of `t`
-    and the smaller defaults that gives at least `FEW_GROUPS` workgroups whose threads
-    each do at most `MAX_THREAD_MACS` multiply-adds; None if none does."""
-    for c in [t] + [x for x in (MEDIUM, SMALL) if x.tm * x.tn < t.tm * t.tn]:
-        groups = -(-p.n // c.tn) * -(-p.m // c.tm) * math.prod(p.batch)
-        if groups >= FEW_GROUPS and c.rm * c.rn * p.k <= MAX_THREAD_MACS:
-            return c
-    return None
+def problem_key(p: Problem, a: Operand, b: Operand, fused: bool, split: bool = True) -> str:
+    """The tuner's key of a product: what its candidates' speed depends on.
+
+    >>> p = Problem.of(TensorType((2048, 256)), TensorType((256, 1024)))
+    >>> problem_key(p, Matrix.lhs(p, "a", ("in", 0)), Matrix.rhs(p, "b", ("in", 1)), False)
+    'f32 batch[] a[] b[] m2048 n1024 k256 A:rows4 B:rows4 plain g1'
+    """
+    def layout(x: Operand) -> str:
+        return getattr(x, "layout", type(x).__name__)
+
+    return (f"{p.ty} batch{list(p.batch)} a{list(p.a_batch)} b{list(p.b_batch)} "
+            f"m{p.m} n{p.n} k{p.k} A:{layout(a)} B:{layout(b)} "
+            f"{'fused' if fused else 'plain'}{'' if split else ' unsplit'} g{GENERATOR}")
+
+
+def choose_plan(p: Problem, a: Operand, b: Operand, fused: bool, split: bool,
+                build: Callable[[Plan], WgpuKernel]) -> Plan:
+    """The plan `p` runs (module docstring): the rule's under `TUNE_FLOPS`, else the
+    tuner's choice among `tiles.candidates` on this device (`build(plan)` makes a
+    candidate's kernel)."""
+    plans = candidates(p, device_limits(), split)
+    if p.flops < TUNE_FLOPS:
+        return plans[0]
+    a_free, b_free = not isinstance(a, Matrix), not isinstance(b, Matrix)
+    refine = (lambda x: orders(x, a_free, b_free)) if a_free or b_free else None
+    out = 4 * p.m * p.n * p.batches
+    biggest = 4 * max(p.m * p.k * math.prod(p.a_batch), p.k * p.n * math.prod(p.b_batch),
+                      p.m * p.n * p.batches)
+    return TUNER.choose(problem_key(p, a, b, fused, split), plans, build,
+                        lambda bound: out if bound[0] == "out" else biggest, refine)
 
 
 def matmul_kernel(a: TensorType, b: TensorType, tile: Tile | None = None,
                   split: bool = True, operands: tuple[Operand, Operand] | None = None,
-                  store: Store | None = None) -> WgpuKernel:
+                  store: Store | None = None, plan: Plan | None = None) -> WgpuKernel:
     """The kernel of one MatMul node, or, with `operands` and `store`, of the fused group
-    it heads (views in, epilogue out); `tile` overrides `choose_tile`.
+    it heads (views in, epilogue out). `plan` (or `tile`, K split by the rule where
+    `split`) overrides `choose_plan`; it must fit the device (else ValueError).
 
     Split K: pass 1 writes `splits` partial products to a scratch buffer, laid out
     [split][batch][m][n], and the reduction planner's column sum (coalesced: neighbouring
     threads own neighbouring outputs) adds them into the output, through `store` where
-    one is given. A split is a second dispatch and a round trip through memory: where a
-    default tile alone gives enough short workgroups (`_unsplit_tile`), the product
-    runs in one pass instead.
+    one is given.
     """
     p = Problem.of(a, b)
-    size = p.m * p.n * math.prod(p.batch)
-    if size == 0:
+    if p.m * p.n * p.batches == 0:
         return WgpuKernel()  # an empty result: nothing to write
-    t = tile or choose_tile(p.m, p.n, p.k)
-    splits, k_split = choose_splits(p, t) if split else (1, p.k)
-    if splits > 1 and tile is None:
-        one_pass = _unsplit_tile(p, t)
-        if one_pass is not None:
-            t, splits, k_split = one_pass, 1, p.k
     lhs, rhs = operands or (Matrix.lhs(p, "a", ("in", 0)), Matrix.rhs(p, "b", ("in", 1)))
     vec4 = f"vec4<{p.ty}>"
     # a fused store is scalar: its epilogue runs per element
     final, final4 = ((store, None) if store is not None else
                      (Buffer("out", p.ty, ("out",)).store, Buffer("out", vec4, ("out",)).store))
-    if splits == 1:
-        return WgpuKernel((gemm_pass(p, t, lhs, rhs, final, final4),))
-    part, part4 = Buffer("part", p.ty, ("tmp", 0)), Buffer("part", vec4, ("tmp", 0))
-    gemm = gemm_pass(p, t, lhs, rhs, part.store, part4.store, splits, k_split)
-    summed = Layout(((size, 1),), ((splits, size),), size, splits)
-    total, _ = plan(Reducer("sum", p.ty), summed, partials(p.ty, False)[0], Sink(final),
-                    split=False)
-    return WgpuKernel((gemm,) + total, scratch=(4 * size * splits,))
+
+    def build(chosen: Plan) -> WgpuKernel:
+        return _kernel(p, chosen, lhs, rhs, final, final4)
+
+    if plan is None and tile is not None:
+        plan = plan_of(p, tile, split)
+    if plan is None:
+        plan = choose_plan(p, lhs, rhs, store is not None, split, build)
+    elif not plan.tile.fits(device_limits()):
+        raise ValueError(f"tile {plan.tile.name} needs {plan.tile.threads} threads and "
+                         f"{plan.tile.storage} bytes of workgroup memory; this device "
+                         f"allows {device_limits()}")
+    return build(plan)
 
 
 @lower.register(ops.MatMul, WgpuBackend)
