@@ -13,6 +13,7 @@ This module imports nothing of pyasg, so every layer (including `asg`) may use i
 from __future__ import annotations
 
 import os
+import reprlib
 import sys
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -28,21 +29,72 @@ def _short(filename: str) -> str:
     return short
 
 
-def shown(value: object, limit: int = 100) -> str:
-    """`repr(value)` as an error message may quote it: cut to `limit` characters, with the
-    full length said, since a message must never echo a megabyte of input. A repr that
-    fails (a list nested 5,000 deep) gives the type's name instead.
+#: The most characters an error message quotes of one value (besides the cut marker).
+MAX_QUOTED = 160
 
-    >>> shown("a" * 1000, limit=6)
-    "'aaaaa… (1,002 characters)"
-    >>> shown([1, 2])
-    '[1, 2]'
+_REPR = reprlib.Repr()
+# reprlib cuts inside containers while it writes, so a huge or deeply nested value costs
+# no more than its quotation (a plain repr would write all of it first, or recurse)
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, MAX_QUOTED, MAX_QUOTED
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 8
+
+
+def _ends(limit: int, head_share: float) -> tuple[int, int]:
+    tail = limit - int(limit * head_share)
+    return limit - tail, tail
+
+
+def shorten(text: str, limit: int = MAX_QUOTED, head_share: float = 2 / 3) -> str:
+    """`text` itself if it has at most `limit` characters, else its start (`head_share`
+    of `limit`) and its end around a marker that says how many characters were cut.
+
+    >>> shorten("x" * 1000, 30)
+    'xxxxxxxxxxxxxxxxxxxx…[970 more]…xxxxxxxxxx'
     """
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - any broken or too-deep repr: name the type
-        return f"<{type(value).__name__}>"
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+    if len(text) <= limit:
+        return text
+    head, tail = _ends(limit, head_share)
+    return f"{text[:head]}…[{len(text) - head - tail} more]…{text[len(text) - tail:]}"
+
+
+def shown(value: object, limit: int = MAX_QUOTED, with_type: bool = False) -> str:
+    """`repr(value)` as an error message may quote it: cut to about `limit` characters
+    (its two ends kept), since a message must never echo a megabyte of input; never
+    raises (a value whose repr fails is shown by its type). `with_type` puts the
+    type's name first, for messages that say what was given where a kind was due.
+
+    >>> shown("a" * 10_000, 20)
+    "'aaaaaaaaaaaaa'…[9980 more]…'aaaaaaa'"
+    >>> shown([1, 2]), shown(1.5, with_type=True)
+    ('[1, 2]', 'float 1.5')
+    """
+    if isinstance(value, (str, bytes)) and len(value) > limit:
+        # quote the two ends only: repr-ing a megabyte to cut it would cost the megabyte
+        head, tail = _ends(limit, 2 / 3)
+        text = (f"{value[:head]!r}…[{len(value) - head - tail} more]…"
+                f"{value[len(value) - tail:]!r}")
+    else:
+        try:
+            text = shorten(_REPR.repr(value), limit)
+        except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
+            text = f"<{type(value).__name__}>"
+    return f"{type(value).__name__} {text}" if with_type else text
+
+
+def shown_path(path: object, limit: int = MAX_QUOTED) -> str:
+    """A path as an error message shows it: its text, cut to about `limit` characters,
+    keeping more of the end (the file name) than of the start.
+
+    >>> shown_path("/data/" + "d" * 500 + "/model.safetensors", 40)
+    '/data/ddddddd…[484 more]…ddddddddd/model.safetensors'
+    """
+    if isinstance(path, (str, bytes, os.PathLike)):
+        try:
+            text = os.fsdecode(path)
+        except Exception:  # noqa: BLE001 - a PathLike whose __fspath__ fails
+            return shown(path, limit)
+        return shorten(text, limit, head_share=1 / 3)
+    return shown(path, limit)
 
 
 def user_source() -> str | None:
@@ -80,6 +132,10 @@ class PyasgError(Exception):
     def __init__(self, message: str, source: str | None | _Here = HERE) -> None:
         if source is HERE:
             source = user_source()
+        if not isinstance(message, str):  # a user's value raised as the message
+            message = shown(message)
+        if source is not None and not isinstance(source, str):
+            source = shown(source)
         self.message = message
         self.source = source
         super().__init__(f"{message}\n  at {source}" if source else message)

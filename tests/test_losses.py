@@ -648,11 +648,34 @@ def test_kl_div_batchmean_traced_equals_eager() -> None:
         x, t), L.kl_div(x, t, reduction="batchmean"), rtol=1e-14)
 
 
-def test_traced_out_of_range_target_counts_as_ignored() -> None:
-    # a traced target has no values to check: a class outside [0, C) matches no class
+@pytest.mark.parametrize("backend", ["numpy", "reference"])
+@pytest.mark.parametrize("bad", [4, 7, -1, -5, -101])
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss", "weighted", "smoothed"])
+def test_traced_out_of_range_target_fails_at_run_time_as_a_gather(loss, bad, backend) -> None:
+    # A traced target has no values when the graph is built: the class is picked by a
+    # gather, so the backend's rule for an index out of range applies (numpy's: raise),
+    # never another class's value and never a silently ignored sample (issue 14).
     x = rng(19).normal(size=(3, 4))
-    got = pyasg.jit(lambda x, t: L.cross_entropy(x, t))(x, np.array([1, 7, 2]))
-    np.testing.assert_allclose(got, L.cross_entropy(x, np.array([1, -100, 2])), rtol=1e-14)
+    fn = {"cross_entropy": lambda x, t: L.cross_entropy(x, t),
+          "nll_loss": lambda x, t: L.nll_loss(x, t),
+          "weighted": lambda x, t: L.cross_entropy(x, t, np.arange(1.0, 5.0)),
+          "smoothed": lambda x, t: L.cross_entropy(x, t, label_smoothing=0.1)}[loss]
+    step = pyasg.jit(fn, backend=backend)
+    with pytest.raises(pyasg.BackendError, match="gather"):
+        step(x, np.array([1, bad, 2]))
+    with pytest.raises(PyasgError, match="out of range"):  # concrete: checked at once
+        fn(x, np.array([1, bad, 2]))
+    ok = np.array([3, -100, 0])  # the largest class, an ignored target, the smallest
+    np.testing.assert_allclose(step(x, ok), fn(x, ok), rtol=1e-14)
+
+
+def test_traced_target_gradient_skips_ignored_samples() -> None:
+    x, t = rng(21).normal(size=(3, 4)), np.array([2, -100, 0])
+    g = pyasg.jit(pyasg.grad(lambda x, t: L.cross_entropy(x, t, reduction="sum")))(x, t)
+    p = np.exp(x - np.log(np.exp(x).sum(1, keepdims=True)))
+    want = p - np.eye(4)[[2, 0, 0]]
+    want[1] = 0.0
+    np.testing.assert_allclose(g, want, rtol=1e-12, atol=1e-14)
 
 
 def test_losses_work_inside_a_training_step() -> None:

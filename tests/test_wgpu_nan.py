@@ -34,6 +34,9 @@ CASES = {
     "greater_equal": lambda x, y: x >= y,
     "not_equal": lambda x, y: x != y,
     "where(x != x)": lambda x, y: pyasg.where(x != x, 1.0, x),
+    "power": lambda x, y: x ** y,  # nan**0 = 1**nan = 1, else NaN in, NaN out
+    "power-swapped": lambda x, y: y ** x,
+    "power-cube": lambda x, y: x ** 3.0,
 }
 
 

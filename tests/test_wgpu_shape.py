@@ -9,6 +9,7 @@ from wgpu_util import WGPU, wgpu_parity
 
 import pyasg
 from pyasg.array import primitives as P
+from pyasg.errors import ShapeError
 
 pytestmark = WGPU
 
@@ -135,11 +136,19 @@ def test_pad_interior_and_value(widths, value):
 
 @pytest.mark.parametrize("dtype,value", [("int32", -7.0), ("int32", 3.9), ("bool", 1.0),
                                          ("bool", 0.0), ("float32", 1e30), ("float32", 1e39),
-                                         ("int32", -2.0**31), ("uint32", -1.0), ("bool", 0.5)])
+                                         ("int32", -2.0**31), ("uint32", 7.0), ("bool", 0.5)])
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast")  # numpy's 1e39 -> f32
 def test_pad_other_dtypes(dtype, value):
     wgpu_parity(lambda x: P.pad_general(x, [(2, 1, 2), (0, 4, 1), (1, 0, 0)], value),
                 data((5, 8, 9), dtype))
+
+
+@pytest.mark.parametrize("dtype,value", [("uint32", -1.0), ("int32", 2.0**31),
+                                         ("int32", np.nan), ("int32", np.inf)])
+def test_pad_value_outside_the_dtypes_range_raises(dtype, value):
+    # numpy's pad would wrap -1 to 4294967295 and cast NaN to garbage: refused instead
+    with pytest.raises(ShapeError, match="does not fit"):
+        P.pad_general(np.zeros((2, 2), dtype), [(1, 1, 0), (0, 0, 0)], value)
 
 
 def test_pad_functional_and_empty_input():

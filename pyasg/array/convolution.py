@@ -25,6 +25,16 @@ from math import ceil, floor
 import numpy as np
 
 from pyasg.array import primitives as P
+from pyasg.array.checks import (
+    as_bool,
+    as_int,
+    as_ints,
+    as_real,
+    as_size,
+    check_bytes,
+    check_memory,
+    quote,
+)
 from pyasg.asg.ops import Conv2d, Conv2dBackwardInput, MaxPool2dIndices
 from pyasg.errors import ShapeError
 from pyasg.kernels.reference import evaluate
@@ -33,9 +43,11 @@ IntPair = "int | Sequence[int]"
 
 
 def _pair(v: int | Sequence[int], name: str) -> tuple[int, int]:
-    pair = (int(v), int(v)) if isinstance(v, (int, np.integer)) else tuple(int(a) for a in v)
+    pair = as_ints(v, name)
+    if len(pair) == 1:  # 3 or [3], as PyTorch
+        pair = pair * 2
     if len(pair) != 2:
-        raise ShapeError(f"{name} must be an int or a pair of ints, got {v!r}")
+        raise ShapeError(f"{name} must be an int or a pair of ints, got {quote(v)}")
     return pair  # type: ignore[return-value]
 
 
@@ -47,6 +59,16 @@ def _batched(x: object, fn_name: str) -> tuple[object, bool]:
         raise ShapeError(f"{fn_name}: input must be [N, C, H, W] or [C, H, W], got "
                          f"{P.type_of(x)!r}")
     return x, False
+
+
+def _check_padded(x: object, extra: tuple[int, int], name: str) -> None:
+    """The input padded by `extra` rows and columns must be an array numpy can hold (and,
+    computed now, fit this machine's memory): the kernels pad it before they convolve."""
+    t = P.type_of(x)
+    padded = t.shape[:2] + tuple(d + e for d, e in zip(t.shape[2:], extra))
+    check_bytes(padded, 8, f"{name}: the padded input of shape")
+    if not P.is_tracer(x):
+        check_memory(padded, t.dtype, name)
 
 
 def _unbatched(y: object, squeeze: bool) -> object:
@@ -67,7 +89,7 @@ def conv2d(x: object, weight: object, bias: object | None = None, stride: IntPai
     total is split with the extra row/column at the end, as PyTorch does).
     """
     x, squeeze = _batched(x, "conv2d")
-    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    stride, dilation = _pair(stride, "conv2d: stride"), _pair(dilation, "conv2d: dilation")
     kernel = P.type_of(weight).shape[2:]
     if isinstance(padding, str):
         if padding == "valid":
@@ -76,13 +98,18 @@ def conv2d(x: object, weight: object, bias: object | None = None, stride: IntPai
             if stride != (1, 1):
                 raise ShapeError("conv2d: padding='same' needs stride 1")
             totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+            _check_padded(x, tuple(totals), "conv2d")
             x = P.pad_general(x, [(0, 0, 0), (0, 0, 0)] + [(t // 2, t - t // 2, 0)
                                                           for t in totals])
             padding = (0, 0)
         else:
             raise ShapeError(f"conv2d: padding must be an int, a pair, 'valid' or 'same', "
-                             f"got {padding!r}")
-    op = Conv2d(stride, _pair(padding, "padding"), dilation, int(groups))
+                             f"got {quote(padding)}")
+    padding = _pair(padding, "conv2d: padding")
+    if min(padding) < 0:
+        raise ShapeError(f"conv2d: padding {padding} must not be negative")
+    _check_padded(x, (2 * padding[0], 2 * padding[1]), "conv2d")
+    op = Conv2d(stride, padding, dilation, as_int(groups, "conv2d: groups"))
     return _unbatched(_add_bias(P.bind(op, x, weight), bias), squeeze)
 
 
@@ -93,9 +120,11 @@ def conv_transpose2d(x: object, weight: object, bias: object | None = None, stri
     weight [C_in, C_out/groups, kh, kw]; out = (in - 1)s - 2p + d(k - 1) + output_padding + 1.
     """
     x, squeeze = _batched(x, "conv_transpose2d")
-    stride, padding = _pair(stride, "stride"), _pair(padding, "padding")
-    dilation, output_padding = _pair(dilation, "dilation"), _pair(output_padding,
-                                                                  "output_padding")
+    stride = _pair(stride, "conv_transpose2d: stride")
+    padding = _pair(padding, "conv_transpose2d: padding")
+    dilation = _pair(dilation, "conv_transpose2d: dilation")
+    output_padding = _pair(output_padding, "conv_transpose2d: output_padding")
+    groups = as_int(groups, "conv_transpose2d: groups")
     for op_, s, d in zip(output_padding, stride, dilation):
         if not 0 <= op_ < max(s, d):
             raise ShapeError(f"conv_transpose2d: output_padding {output_padding} must be "
@@ -104,17 +133,23 @@ def conv_transpose2d(x: object, weight: object, bias: object | None = None, stri
     kernel = P.type_of(weight).shape[2:]
     size = tuple((n - 1) * s - 2 * p + d * (k - 1) + o + 1 for n, s, p, d, k, o in
                  zip(in_hw, stride, padding, dilation, kernel, output_padding))
-    op = Conv2dBackwardInput(stride, padding, dilation, int(groups), input_size=size)
+    if any(d < 0 for d in size):
+        raise ShapeError(f"conv_transpose2d: the output size {size} would be negative (input "
+                         f"{list(in_hw)}, stride {stride}, padding {padding})")
+    op = Conv2dBackwardInput(stride, padding, dilation, groups, input_size=size)
     return _unbatched(_add_bias(P.bind(op, x, weight), bias), squeeze)
 
 
 def _pool_params(kernel_size: IntPair, stride: IntPair | None, padding: IntPair,
                  ceil_mode: bool, name: str) -> tuple[tuple[int, int], ...]:
-    if ceil_mode:
+    if as_bool(ceil_mode, f"{name}: ceil_mode"):
         raise ShapeError(f"{name}: ceil_mode=True is not supported")
-    kernel = _pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None else _pair(stride, "stride")
-    padding = _pair(padding, "padding")
+    kernel = _pair(kernel_size, f"{name}: kernel_size")
+    stride = kernel if stride is None else _pair(stride, f"{name}: stride")
+    padding = _pair(padding, f"{name}: padding")
+    if min(kernel) < 1 or min(stride) < 1 or min(padding) < 0:
+        raise ShapeError(f"{name}: kernel_size {kernel} and stride {stride} must be positive, "
+                         f"padding {padding} not negative")
     if any(p > k // 2 for p, k in zip(padding, kernel)):
         raise ShapeError(f"{name}: padding {padding} must be at most half the kernel "
                          f"{kernel}")
@@ -130,7 +165,9 @@ def max_pool2d(x: object, kernel_size: IntPair, stride: IntPair | None = None,
     x, squeeze = _batched(x, "max_pool2d")
     kernel, stride, padding = _pool_params(kernel_size, stride, padding, ceil_mode,
                                            "max_pool2d")
-    idx = P.bind(MaxPool2dIndices(kernel, stride, padding, _pair(dilation, "dilation")), x)
+    return_indices = as_bool(return_indices, "max_pool2d: return_indices")
+    idx = P.bind(MaxPool2dIndices(kernel, stride, padding, _pair(dilation,
+                                                                 "max_pool2d: dilation")), x)
     y = _unbatched(P.take(P.reshape(x, (-1,)), idx, axis=0), squeeze)
     if not return_indices:
         return y
@@ -146,9 +183,18 @@ def avg_pool2d(x: object, kernel_size: IntPair, stride: IntPair | None = None,
     x, squeeze = _batched(x, "avg_pool2d")
     kernel, stride, padding = _pool_params(kernel_size, stride, padding, ceil_mode,
                                            "avg_pool2d")
+    count_include_pad = as_bool(count_include_pad, "avg_pool2d: count_include_pad")
+    if divisor_override is not None:
+        divisor_override = as_real(divisor_override, "avg_pool2d: divisor_override",
+                                   finite=True)
+        if divisor_override == 0:
+            raise ShapeError("avg_pool2d: divisor_override must not be 0 (as PyTorch)")
     n, c, h, w = P.type_of(x).shape
     dtype = P.type_of(x).dtype
-    ones = np.ones((1, 1) + kernel, dtype=dtype)
+    if any(k > d + 2 * p for k, d, p in zip(kernel, (h, w), padding)):
+        raise ShapeError(f"avg_pool2d: kernel {kernel} is larger than the padded input "
+                         f"{(h + 2 * padding[0], w + 2 * padding[1])}")
+    ones = np.ones((1, 1) + kernel, dtype=dtype)  # the window: a constant, within the input
     op = Conv2d(stride, padding, (1, 1), 1)
     pooled = P.bind(op, P.reshape(x, (n * c, 1, h, w)), ones)
     summed = P.reshape(pooled, (n, c) + P.type_of(pooled).shape[2:])
@@ -175,10 +221,18 @@ def adaptive_avg_pool2d(x: object, output_size: int | Sequence[int | None]) -> o
     x, squeeze = _batched(x, "adaptive_avg_pool2d")
     _, _, h, w = P.type_of(x).shape
     dtype = P.type_of(x).dtype
-    sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    oh, ow = (h if sizes[0] is None else int(sizes[0])), (w if sizes[1] is None else int(sizes[1]))
+    what = "adaptive_avg_pool2d: output_size"
+    sizes = (output_size, output_size) if isinstance(output_size, (int, np.integer)) else (
+        tuple(output_size) if isinstance(output_size, (list, tuple)) else ())
+    if len(sizes) != 2:
+        raise ShapeError(f"{what} must be an int or a pair of ints (or None), got "
+                         f"{quote(output_size)}")
+    oh, ow = (h if sizes[0] is None else as_size(sizes[0], what),
+              w if sizes[1] is None else as_size(sizes[1], what))
     if oh < 1 or ow < 1:
         raise ShapeError(f"adaptive_avg_pool2d: output size must be positive, got {sizes}")
+    # the two averaging matrices are constants, made now
+    check_memory((max(oh, ow), max(h, w)), dtype, "adaptive_avg_pool2d")
     y = P.matmul(_adaptive_matrix(h, oh, dtype), x)
     y = P.matmul(y, _adaptive_matrix(w, ow, dtype).T.copy())
     return _unbatched(y, squeeze)

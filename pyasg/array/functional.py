@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pyasg.array import checks as _checks  # private: `pyasg` re-exports this module's names
 from pyasg.array import primitives as P
 from pyasg.array.attention import scaled_dot_product_attention  # noqa: F401  (re-exported)
 from pyasg.array.convolution import (  # noqa: F401  (re-exported: PyTorch's functional forms)
@@ -67,7 +68,7 @@ from pyasg.array.primitives import (  # noqa: F401  (re-exported: the public sur
     where,
 )
 from pyasg.asg.ops import BroadcastTo
-from pyasg.asg.types import DEFAULT_FLOAT, check_dtype, is_float
+from pyasg.asg.types import DEFAULT_FLOAT, is_float
 from pyasg.errors import ShapeError, TraceError
 from pyasg.trace.tracer import Tracer, record
 
@@ -96,28 +97,45 @@ def _count(x: object, axis: int | Sequence[int] | None) -> int:
 
 
 def mean(x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False):
-    """Arithmetic mean over `axis`; integer input gives float32.
+    """Arithmetic mean over `axis`; integer input gives float32. Over no elements it is
+    NaN, as numpy's, but without numpy's warning.
 
     >>> mean(np.array([1.0, 2.0, 6.0])).item()
     3.0
     """
     if not is_float(type_of(x).dtype):
         x = astype(x, DEFAULT_FLOAT)
-    return div(P.reduce_sum(x, axis, keepdims), _count(x, axis))
+    n = _count(x, axis)
+    total = P.reduce_sum(x, axis, keepdims)
+    # 0 * NaN is a quiet NaN; 0 / 0 would be NaN too, with a RuntimeWarning (an error
+    # where warnings are errors).
+    return div(total, n) if n else mul(total, math.nan)
 
 
 def var(x: object, axis: int | Sequence[int] | None = None, ddof: int = 0,
         keepdims: bool = False):
     """Variance over `axis` with numpy's `ddof` (0: population, 1: sample).
 
+    With ddof >= n (the number of elements reduced) the variance is numpy's: the sum
+    of squared deviations divided by 0, so inf, or NaN where that sum is 0 (all values
+    equal) or the input is empty; NaN in stays NaN. Unlike numpy it does not warn.
+
     >>> var(np.array([1.0, 3.0])).item()
     1.0
+    >>> var(np.arange(5.0), ddof=7).item()
+    inf
     """
+    ddof = _checks.as_real(ddof, "var: ddof", finite=True)
     if not is_float(type_of(x).dtype):
         x = astype(x, DEFAULT_FLOAT)
     centred = sub(x, mean(x, axis, keepdims=True))
+    squares = P.reduce_sum(mul(centred, centred), axis, keepdims)
     n = _count(x, axis)
-    return div(P.reduce_sum(mul(centred, centred), axis, keepdims), n - ddof)
+    if n - ddof > 0:
+        return div(squares, n - ddof)
+    # s / 0 for every s >= 0 (or NaN), written as a choice: the division would warn
+    dtype = type_of(squares).dtype
+    return where(P.greater(squares, 0), np.array(math.inf, dtype), np.array(math.nan, dtype))
 
 
 def std(x: object, axis: int | Sequence[int] | None = None, ddof: int = 0,
@@ -153,11 +171,13 @@ def argmin(x: object, axis: int | None = None, keepdims: bool = False):
 
 
 def logsumexp(x: object, axis: int | Sequence[int] | None = -1, keepdims: bool = False):
-    """log(sum(exp(x))) over `axis`, computed without overflow.
+    """log(sum(exp(x))) over `axis`, computed without overflow (as PyTorch: NaN if any
+    element is NaN, inf if one is inf, -inf if all are -inf).
 
     >>> float(logsumexp(np.array([1000.0, 1000.0])))  # doctest: +ELLIPSIS
     1000.69...
     """
+    keepdims = _checks.as_bool(keepdims, "logsumexp: keepdims")
     m = P.reduce_max(x, axis, keepdims=True)
     m = stop_gradient(where(P.less(abs(m), np.inf), m, 0.0))
     s = P.reduce_sum(exp(sub(x, m)), axis, keepdims=True)
@@ -185,15 +205,38 @@ def rsqrt(x: object):
     return div(1.0, sqrt(x))
 
 
+def _bound(bound: object, dtype: str, name: str) -> tuple[object, bool]:
+    """(bound in x's dtype, whether it may hold a NaN) for clamp."""
+    t = type_of(bound)  # a ShapeError for None, strings, ...
+    if P.is_tracer(bound):
+        return P.astype(bound, dtype), is_float(t.dtype) and is_float(dtype)
+    try:
+        value = P._coerce(bound, dtype)
+    except ShapeError:
+        shown = _checks.quote(bound, with_type=False)
+        raise ShapeError(f"clamp: {name}={shown} does not fit the input's dtype {dtype}") from None
+    return value, bool(np.isnan(value).any()) if is_float(dtype) else False
+
+
 def clamp(x: object, min: float | object | None = None, max: float | object | None = None):  # noqa: A002
-    """Limit x to [min, max] (either may be None); as torch, the gradient passes where
-    min <= x <= max, boundaries included."""
-    if min is not None:
-        x = where(P.less(x, min), P.astype(min, type_of(x).dtype) if P.is_tracer(min) else
-                  np.asarray(min, type_of(x).dtype), x)
-    if max is not None:
-        x = where(P.greater(x, max), P.astype(max, type_of(x).dtype) if P.is_tracer(max) else
-                  np.asarray(max, type_of(x).dtype), x)
+    """Limit x to [min, max] (either may be None; with min > max every element is max).
+
+    NaN stays NaN, and a NaN bound makes the result NaN where it applies (as PyTorch
+    and numpy's clip). As PyTorch, the gradient passes where min <= x <= max,
+    boundaries included.
+
+    >>> clamp(np.array([-2.0, 0.5, np.nan]), -1.0, 1.0).tolist()
+    [-1.0, 0.5, nan]
+    """
+    dtype = type_of(x).dtype
+    for bound, name, beyond in ((min, "min", P.less), (max, "max", P.greater)):
+        if bound is None:
+            continue
+        value, maybe_nan = _bound(bound, dtype, name)
+        out = beyond(x, value)
+        if maybe_nan:  # a comparison with NaN is false: test for the NaN bound itself
+            out = logical_or(out, not_equal(value, value))
+        x = where(out, value, x)
     return x
 
 
@@ -224,8 +267,13 @@ def logical_xor(a: object, b: object):
 
 
 def relu(x: object):
-    """max(x, 0); the gradient at 0 is 0, as in PyTorch."""
-    return where(P.greater(x, 0), x, 0)
+    """max(x, 0), NaN for NaN; the gradient at 0 is 0 and at NaN 1, as in PyTorch.
+
+    >>> relu(np.array([-1.0, 2.0, np.nan])).tolist()
+    [0.0, 2.0, nan]
+    """
+    # `x <= 0` is false for NaN, which so passes through (`x > 0` would turn it into 0)
+    return where(P.less_equal(x, 0), 0, x)
 
 
 def sigmoid(x: object):
@@ -248,7 +296,7 @@ def silu(x: object):
 def gelu(x: object, approximate: bool = False):
     """Gaussian error linear unit. `approximate=False` is the exact erf form (PyTorch's
     default); `approximate=True` the tanh form (PyTorch's approximate='tanh')."""
-    if approximate:
+    if _checks.as_bool(approximate, "gelu: approximate"):
         inner = mul(math.sqrt(2.0 / math.pi), add(x, mul(0.044715, mul(x, mul(x, x)))))
         return mul(mul(0.5, x), add(1.0, tanh(inner)))
     return mul(mul(0.5, x), add(1.0, erf(mul(x, 1.0 / math.sqrt(2.0)))))
@@ -284,8 +332,14 @@ def softmax(x: object, axis: int = -1):
 
 
 def log_softmax(x: object, axis: int = -1):
-    """x - logsumexp(x) along `axis`."""
-    return sub(x, logsumexp(x, axis, keepdims=True))
+    """x - logsumexp(x) along `axis`, computed as PyTorch does: (x - m) - log Σ exp(x - m)
+    with m the maximum, so a row holding inf (or only -inf) is NaN, as its softmax is.
+
+    >>> log_softmax(np.array([0.0, 0.0])).tolist() == [-math.log(2)] * 2
+    True
+    """
+    shifted = sub(x, stop_gradient(P.reduce_max(x, axis, keepdims=True)))
+    return sub(shifted, log(P.reduce_sum(exp(shifted), axis, keepdims=True)))
 
 
 def layer_norm(x: object, axis: int | Sequence[int] = -1, eps: float = 1e-5,
@@ -312,9 +366,11 @@ def layer_norm(x: object, axis: int | Sequence[int] = -1, eps: float = 1e-5,
 def expand_dims(x: object, axis: int | Sequence[int]):
     """Insert size-1 axes at `axis` (positions in the result)."""
     t = type_of(x)
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = _checks.as_ints(axis, "expand_dims: axis")
     ndim = t.ndim + len(axes)
     axes = sorted(P.normalize_axis(a, ndim, "expand_dims") for a in axes)
+    if len(set(axes)) < len(axes):
+        raise ShapeError(f"expand_dims: axis {axis} names an axis twice")
     shape = list(t.shape)
     for a in axes:
         shape.insert(a, 1)
@@ -345,7 +401,8 @@ flatten = ravel
 def swapaxes(x: object, a: int, b: int):
     """Exchange two axes."""
     n = type_of(x).ndim
-    a, b = P.normalize_axis(a, n, "swapaxes"), P.normalize_axis(b, n, "swapaxes")
+    a = P.normalize_axis(a, n, "swapaxes", scalar_ok=False)
+    b = P.normalize_axis(b, n, "swapaxes", scalar_ok=False)
     perm = list(range(n))
     perm[a], perm[b] = perm[b], perm[a]
     return transpose(x, perm)
@@ -354,8 +411,8 @@ def swapaxes(x: object, a: int, b: int):
 def moveaxis(x: object, source: int, destination: int):
     """Move one axis to a new position."""
     n = type_of(x).ndim
-    source = P.normalize_axis(source, n, "moveaxis")
-    destination = P.normalize_axis(destination, n, "moveaxis")
+    source = P.normalize_axis(source, n, "moveaxis", scalar_ok=False)
+    destination = P.normalize_axis(destination, n, "moveaxis", scalar_ok=False)
     perm = [i for i in range(n) if i != source]
     perm.insert(destination, source)
     return transpose(x, perm)
@@ -363,7 +420,7 @@ def moveaxis(x: object, source: int, destination: int):
 
 def stack(xs: Sequence[object], axis: int = 0):
     """Join arrays of one shape along a new axis."""
-    xs = list(xs)
+    xs = P.as_arrays(xs, "stack")
     if not xs:
         raise ShapeError("stack needs at least one array")
     axis = P.normalize_axis(axis, type_of(xs[0]).ndim + 1, "stack")
@@ -373,16 +430,16 @@ def stack(xs: Sequence[object], axis: int = 0):
 def split(x: object, indices_or_sections: int | Sequence[int], axis: int = 0) -> list:
     """numpy's split: into N equal parts, or at the given indices."""
     t = type_of(x)
-    axis = P.normalize_axis(axis, t.ndim, "split")
+    axis = P.normalize_axis(axis, t.ndim, "split", scalar_ok=False)
     n = t.shape[axis]
-    if isinstance(indices_or_sections, int):
-        if indices_or_sections <= 0 or n % indices_or_sections:
+    if isinstance(indices_or_sections, (int, np.integer)):
+        sections = _checks.as_int(indices_or_sections, "split: sections")
+        if sections <= 0 or n % sections:
             raise ShapeError(f"split: axis {axis} of size {n} does not divide into "
-                             f"{indices_or_sections} equal parts")
-        step = n // indices_or_sections
-        bounds = list(range(0, n + 1, step))
+                             f"{sections} equal parts")
+        bounds = list(range(0, n + 1, n // sections)) if n else [0] * (sections + 1)
     else:
-        bounds = [0] + [int(i) for i in indices_or_sections] + [n]
+        bounds = [0] + list(_checks.as_ints(indices_or_sections, "split: indices")) + [n]
     parts = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         index = [slice(None)] * t.ndim
@@ -395,37 +452,72 @@ def pad(x: object, pad_width: int | Sequence, constant_values: float = 0.0):
     """numpy's constant `pad`: `pad_width` is an int, a (before, after) pair, or one pair
     per axis."""
     t = type_of(x)
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (t.ndim, 2))
-    if (widths < 0).any():
+    widths = _pad_widths(pad_width, t.ndim)
+    if any(w < 0 for pair in widths for w in pair):
         raise ShapeError(f"pad: widths must be non-negative, got {pad_width}")
-    return P.pad_general(x, [(int(a), int(b), 0) for a, b in widths], constant_values)
+    return P.pad_general(x, [(a, b, 0) for a, b in widths], constant_values)
+
+
+def _pad_widths(pad_width: object, ndim: int) -> list[tuple[int, int]]:
+    """numpy's forms of `pad_width` as one (before, after) pair per axis."""
+    if isinstance(pad_width, np.ndarray):
+        pad_width = pad_width.tolist()
+    if isinstance(pad_width, (list, tuple)) and pad_width and isinstance(
+            pad_width[0], (list, tuple, np.ndarray)):
+        pairs = [_checks.as_ints(p, "pad: pad_width") for p in pad_width]
+        if len(pairs) == 1:
+            pairs = pairs * ndim
+    else:
+        flat = _checks.as_ints(pad_width, "pad: pad_width")
+        pairs = [flat * (2 // len(flat)) if len(flat) in (1, 2) else flat] * ndim
+    if len(pairs) != ndim or any(len(p) != 2 for p in pairs):
+        shown = _checks.quote(pad_width, with_type=False)
+        raise ShapeError(f"pad: pad_width is an int, a (before, after) pair or one pair per "
+                         f"axis of the {ndim}-d input, got {shown}")
+    return pairs
 
 
 def full(shape: Sequence[int], value: float, dtype: object = DEFAULT_FLOAT,
          like: object | None = None):
     """An array of `shape` filled with `value`; inside a trace, pass `like` to get a
     traced value (a broadcast scalar, not a stored array)."""
-    scalar = np.asarray(value, dtype=check_dtype(dtype))
+    shape = _checks.as_shape(shape, "full: shape")
+    dtype = _checks.as_dtype(dtype, "full: dtype")
+    if not isinstance(value, (bool, np.bool_)) and not (
+            isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype == bool):
+        _checks.as_real(value, "full: value")  # one number: no array, no string
+    scalar = P._coerce(value, dtype)
     if isinstance(like, Tracer):
         const = like.trace.constant(scalar)
         return const if tuple(shape) == () else record(BroadcastTo(tuple(shape)), const)
-    return np.full(tuple(shape), scalar)
+    _checks.check_memory(shape, dtype, "full")
+    return np.full(shape, scalar)
 
 
 def zeros_like(x: object, dtype: object | None = None):
     """Zeros of x's shape (and dtype)."""
     t = type_of(x)
-    return full(t.shape, 0, dtype or t.dtype, like=x)
+    return full(t.shape, 0, t.dtype if dtype is None else dtype, like=x)
 
 
 def ones_like(x: object, dtype: object | None = None):
     """Ones of x's shape (and dtype)."""
     t = type_of(x)
-    return full(t.shape, 1, dtype or t.dtype, like=x)
+    return full(t.shape, 1, t.dtype if dtype is None else dtype, like=x)
 
 
 def one_hot(ids: object, num_classes: int, dtype: object = DEFAULT_FLOAT):
-    """One-hot rows: out[..., k] = (ids == k)."""
+    """One-hot rows: out[..., k] = (ids == k).
+
+    >>> one_hot(np.array([2, 0]), 3).tolist()
+    [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    """
+    num_classes = _checks.as_size(num_classes, "one_hot: num_classes")
+    dtype = _checks.as_dtype(dtype, "one_hot: dtype")
+    t = type_of(ids)
+    if t.dtype not in ("int32", "int64", "uint32"):
+        raise ShapeError(f"one_hot: ids must be integers, got {t!r}")
+    _checks.check_memory(t.shape + (num_classes,), dtype, "one_hot")
     ids = expand_dims(ids, -1)
     return astype(equal(ids, np.arange(num_classes, dtype=type_of(ids).dtype)), dtype)
 
@@ -453,6 +545,8 @@ def embedding(ids: object, weight: object, padding_idx: int | None = None):
     """Rows of `weight` [num_embeddings, dim] at integer `ids` (any shape); repeated ids
     accumulate their gradients. Rows at `padding_idx` get no gradient, as in PyTorch."""
     out = take(weight, ids, axis=0)
+    if padding_idx is not None:
+        padding_idx = _checks.as_int(padding_idx, "embedding: padding_idx")
     if padding_idx is None:
         return out
     keep = expand_dims(not_equal(ids, padding_idx), -1)

@@ -18,6 +18,7 @@ from math import prod
 import numpy as np
 
 from pyasg.array import primitives as P
+from pyasg.array.checks import quote
 from pyasg.errors import ShapeError, TraceError
 from pyasg.trace.tracer import Tracer
 
@@ -27,14 +28,53 @@ def _is_index_array(i: object) -> bool:
         isinstance(i, np.ndarray) and i.ndim == 0 and i.dtype.kind in "iu")
 
 
-def _normalise(x_ndim: int, index: object) -> list[object]:
+def _index_array(i: list) -> np.ndarray:
+    try:
+        return np.asarray(i)
+    except ValueError:  # ragged
+        raise ShapeError(f"an index list must be rectangular, got {quote(i)}") from None
+
+
+def _consumed(i: object) -> int:
+    """How many axes of x one normalised index item takes."""
+    if i is None or i is Ellipsis:
+        return 0
+    return i.ndim if isinstance(i, np.ndarray) and i.dtype == bool else 1
+
+
+def _masks_to_positions(shape: tuple[int, ...], items: list[object]) -> list[object]:
+    """Each concrete boolean mask as the index arrays of its True positions, after
+    checking that it has the shape of the axes it covers (as numpy does)."""
+    out: list[object] = []
+    dim = 0
+    for i in items:
+        if isinstance(i, np.ndarray) and i.dtype == bool:
+            covered = shape[dim: dim + i.ndim]
+            if i.shape != covered:
+                axes = f"axis {dim}" if i.ndim == 1 else f"axes {dim} to {dim + i.ndim - 1}"
+                raise ShapeError(f"a boolean index of shape {list(i.shape)} does not match the "
+                                 f"shape {list(covered)} of what it indexes ({axes} of an "
+                                 f"array of shape {list(shape)})")
+            out.extend(np.nonzero(i))  # a concrete mask: its positions are static
+        else:
+            out.append(i)
+        dim += _consumed(i)
+    return out
+
+
+def _normalise(shape: tuple[int, ...], index: object) -> list[object]:
+    x_ndim = len(shape)
     items = list(index) if isinstance(index, tuple) else [index]
     out: list[object] = []
     for i in items:
         if isinstance(i, list):
-            i = np.asarray(i)
+            i = _index_array(i)
+        if isinstance(i, (bool, np.bool_)) or (isinstance(i, np.ndarray) and i.dtype == bool
+                                               and i.ndim == 0):
+            raise ShapeError(f"a scalar boolean index ({i!r}) is not supported: use None for "
+                             f"a new axis, or a boolean array with one entry per element")
         if isinstance(i, np.ndarray) and i.dtype == bool:
-            out.extend(np.nonzero(i))  # a concrete mask: its positions are static
+            out.append(i)  # expanded below, once its axes are known
             continue
         if isinstance(i, Tracer) and i.dtype == "bool":
             raise TraceError(
@@ -53,7 +93,7 @@ def _normalise(x_ndim: int, index: object) -> list[object]:
         out.append(i)
     if sum(i is Ellipsis for i in out) > 1:
         raise ShapeError("an index can only have a single ellipsis ('...')")
-    consumed = sum(1 for i in out if i is not None and i is not Ellipsis)
+    consumed = sum(_consumed(i) for i in out)
     if consumed > x_ndim:
         raise ShapeError(f"too many indices ({consumed}) for a {x_ndim}-d array")
     positions = [k for k, i in enumerate(out) if i is Ellipsis]
@@ -62,13 +102,25 @@ def _normalise(x_ndim: int, index: object) -> list[object]:
         out[k: k + 1] = [slice(None)] * (x_ndim - consumed)
     else:
         out += [slice(None)] * (x_ndim - consumed)
-    return out
+    return _masks_to_positions(shape, out)
+
+
+def _slice_range(i: slice, size: int, dim: int) -> tuple[int, int, int]:
+    """`slice.indices`, with a ShapeError for a step of 0 or bounds that are not ints."""
+    for part in (i.start, i.stop, i.step):
+        if part is not None and (isinstance(part, (bool, np.bool_)) or
+                                 not isinstance(part, (int, np.integer))):
+            raise ShapeError(f"slice {i} on axis {dim}: start, stop and step must be integers "
+                             f"or None, got {quote(part)}")
+    if i.step == 0:
+        raise ShapeError(f"slice {i} on axis {dim}: the step must not be 0")
+    return i.indices(size)
 
 
 def getitem(x: object, index: object) -> object:
     """`x[index]` with numpy's semantics (no boolean masks that are traced values)."""
     shape = P.type_of(x).shape
-    items = _normalise(len(shape), index)
+    items = _normalise(shape, index)
     advanced = any(_is_index_array(i) for i in items)
     starts, stops, steps = [], [], []
     new_shape: list[int] = []
@@ -88,7 +140,7 @@ def getitem(x: object, index: object) -> object:
                 adv.append((len(new_shape), np.asarray(0, np.int32)))
                 new_shape.append(1)
         elif isinstance(i, slice):
-            start, stop, step = i.indices(size)
+            start, stop, step = _slice_range(i, size, dim)
             n = len(range(start, stop, step))
             if n == 0:
                 start, stop, step = 0, 0, 1

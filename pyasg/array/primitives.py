@@ -20,6 +20,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pyasg.array.checks import (
+    as_bool,
+    as_dtype,
+    as_int,
+    as_ints,
+    as_real,
+    as_shape,
+    as_size,
+    check_memory,
+    quote,
+)
 from pyasg.asg import ops
 from pyasg.asg.ops import Op, broadcast_shapes, resolve_reshape
 from pyasg.asg.types import (
@@ -45,8 +56,12 @@ def is_tracer(x: object) -> bool:
     return isinstance(x, Tracer)
 
 
-def normalize_axis(axis: int, ndim: int, name: str) -> int:
-    """`axis` in [0, ndim), or a ShapeError at the user's line."""
+def normalize_axis(axis: int, ndim: int, name: str, scalar_ok: bool = True) -> int:
+    """`axis` (an integer) in [0, ndim), or a ShapeError at the user's line. A 0-d
+    operand takes axis 0 or -1 (as the graph's ops do) unless not `scalar_ok`."""
+    axis = as_int(axis, f"{name}: axis")
+    if ndim == 0 and not scalar_ok:
+        raise ShapeError(f"{name}: a 0-d operand has no axis {axis}")
     try:
         return ops.normalize_axis(axis, ndim, name)
     except ShapeError as e:
@@ -75,7 +90,7 @@ def _type_weak(x: object) -> tuple[TensorType, bool]:
         arr = np.asarray(x)
         return TensorType(tuple(arr.shape), check_dtype(arr.dtype)), False
     except (ShapeError, TypeError, ValueError) as e:
-        raise ShapeError(f"cannot use {type(x).__name__} {x!r:.60} as an array ({e})") from None
+        raise ShapeError(f"cannot use {quote(x)} as an array ({e})") from None
 
 
 def type_of(x: object) -> TensorType:
@@ -103,11 +118,15 @@ def _all_weak(xs: Sequence[object]) -> bool:
 
 
 def bind(op: Op, *operands: object, weak: bool = False) -> Tracer | np.ndarray:
-    """Apply `op`: record it if any operand is traced, else evaluate it with numpy."""
+    """Apply `op`: record it if any operand is traced, else evaluate it with numpy (after
+    checking that its result fits this machine's memory: `checks.MEMORY_LIMIT`)."""
     if any(isinstance(x, Tracer) for x in operands):
         return record(op, *operands, weak=weak)
+    arrays = [np.asarray(x) for x in operands]
     try:
-        return evaluate(op, *(np.asarray(x) for x in operands))
+        out = op.infer(*(TensorType.of(a) for a in arrays))
+        check_memory(out.shape, out.dtype, op.name)
+        return evaluate(op, *arrays)
     except ShapeError as e:
         raise ShapeError(e.message) from None
 
@@ -118,11 +137,13 @@ def astype(x: object, dtype: object) -> Tracer | np.ndarray:
     >>> astype(np.array([1.7, -1.7]), "int32")
     array([ 1, -1], dtype=int32)
     """
-    dtype = check_dtype(dtype)
+    dtype = as_dtype(dtype, "astype: dtype")
     t, weak = _type_weak(x)
     if t.dtype == dtype and not (weak and not isinstance(x, Tracer)):
         return x  # type: ignore[return-value]
     if not isinstance(x, Tracer):
+        if weak and isinstance(x, int) and not -2**63 <= x < 2**64:
+            return _coerce(x, dtype)  # beyond 64 bits: numpy would make an object array
         return np.asarray(x).astype(dtype)
     if t.dtype == dtype:
         return x
@@ -134,8 +155,9 @@ def _coerce(x: object, dtype: str) -> object:
         return astype(x, dtype)
     try:
         return np.asarray(x, dtype=dtype)
-    except OverflowError:
-        raise ShapeError(f"the number {x!r} does not fit the operation's dtype {dtype}") from None
+    except (OverflowError, ValueError):  # numpy 2: a Python int out of range; NaN to int
+        raise ShapeError(f"the number {quote(x, with_type=False)} does not fit the "
+                         f"operation's dtype {dtype}") from None
 
 
 # --------------------------------------------------------------------------- elementwise
@@ -179,7 +201,23 @@ def mul(a: object, b: object): return binary(ops.Mul(), a, b)  # noqa: E704
 def div(a: object, b: object): return binary(ops.Div(), a, b)  # noqa: E704
 def floor_divide(a: object, b: object): return binary(ops.FloorDiv(), a, b)  # noqa: E704
 def mod(a: object, b: object): return binary(ops.Mod(), a, b)  # noqa: E704
-def power(a: object, b: object): return binary(ops.Pow(), a, b)  # noqa: E704
+
+
+def power(a: object, b: object) -> Tracer | np.ndarray:
+    """a ** b elementwise; for integers the exponent must not be negative (as numpy).
+
+    >>> power(np.array([2, 3]), 2).tolist()
+    [4, 9]
+    """
+    if not is_float(result_dtype(a, b)) and not is_tracer(b):
+        exponent = np.asarray(b)
+        if exponent.dtype.kind in "iu" and (exponent < 0).any():
+            raise ShapeError(f"power: integers to negative integer powers are not allowed (as "
+                             f"numpy), got exponent {exponent[exponent < 0].flat[0]}; use "
+                             f"floats")
+    return binary(ops.Pow(), a, b)
+
+
 def maximum(a: object, b: object): return binary(ops.Maximum(), a, b)  # noqa: E704
 def minimum(a: object, b: object): return binary(ops.Minimum(), a, b)  # noqa: E704
 def less(a: object, b: object): return binary(ops.Less(), a, b)  # noqa: E704
@@ -193,6 +231,7 @@ def not_equal(a: object, b: object): return binary(ops.NotEqual(), a, b)  # noqa
 def stop_gradient(x: object) -> Tracer | np.ndarray:
     """`x`, but `grad` treats it as a constant (its gradient is zero by definition)."""
     if not is_tracer(x):
+        type_of(x)  # a ShapeError for what is no array
         return np.asarray(x)
     return bind(ops.StopGradient(), x, weak=x.weak)
 
@@ -214,25 +253,29 @@ def where(cond: object, x: object, y: object) -> Tracer | np.ndarray:
 def _axes(axis: int | Sequence[int] | None, ndim: int, name: str) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    return tuple(sorted(normalize_axis(a, ndim, name) for a in axes))
+    axes = tuple(sorted(normalize_axis(a, ndim, name) for a in as_ints(axis, f"{name}: axis")))
+    if len(set(axes)) < len(axes):
+        raise ShapeError(f"{name}: axis {axis} names an axis twice")
+    return axes if ndim else ()  # axis 0 of a 0-d operand: the value itself, nothing reduced
 
 
 def reduce_sum(x: object, axis: int | Sequence[int] | None = None,
                keepdims: bool = False) -> Tracer | np.ndarray:
     t = type_of(x)
     dtype = DEFAULT_INT if t.dtype == "bool" else t.dtype
-    return bind(ops.Sum(_axes(axis, t.ndim, "sum"), keepdims), _coerce(x, dtype))
+    return bind(ops.Sum(_axes(axis, t.ndim, "sum"), as_bool(keepdims, "sum: keepdims")),
+                _coerce(x, dtype))
 
 
 def reduce_max(x: object, axis: int | Sequence[int] | None = None,
                keepdims: bool = False) -> Tracer | np.ndarray:
     t = type_of(x)
-    return bind(ops.Max(_axes(axis, t.ndim, "max"), keepdims), x)
+    return bind(ops.Max(_axes(axis, t.ndim, "max"), as_bool(keepdims, "max: keepdims")), x)
 
 
 def argmax(x: object, axis: int | None = None, keepdims: bool = False) -> Tracer | np.ndarray:
     """Index (int32) of the first maximum; over the flattened array when `axis` is None."""
+    keepdims = as_bool(keepdims, "argmax: keepdims")
     if axis is None:
         if keepdims:
             raise ShapeError("argmax: keepdims needs an axis")
@@ -245,7 +288,12 @@ def argmax(x: object, axis: int | None = None, keepdims: bool = False) -> Tracer
 
 
 def reshape(x: object, shape: int | Sequence[int]) -> Tracer | np.ndarray:
-    shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
+    """`x` with a new shape of as many elements (one size may be -1: what is left).
+
+    >>> reshape(np.arange(6), (3, -1)).shape
+    (3, 2)
+    """
+    shape = as_ints(shape, "reshape: shape")
     t = type_of(x)
     try:
         if resolve_reshape(t.shape, shape) == t.shape:
@@ -256,16 +304,29 @@ def reshape(x: object, shape: int | Sequence[int]) -> Tracer | np.ndarray:
 
 
 def transpose(x: object, axes: Sequence[int] | None = None) -> Tracer | np.ndarray:
+    """`x` with its axes permuted (reversed when `axes` is None).
+
+    >>> transpose(np.zeros((2, 3, 4)), (2, 0, 1)).shape
+    (4, 2, 3)
+    """
     t = type_of(x)
     perm = tuple(reversed(range(t.ndim))) if axes is None else tuple(
-        normalize_axis(a, t.ndim, "transpose") for a in axes)
+        normalize_axis(a, t.ndim, "transpose") for a in as_ints(axes, "transpose: axes"))
+    if sorted(perm) != list(range(t.ndim)):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation of the {t.ndim} axes "
+                         f"of {t!r}")
     if perm == tuple(range(t.ndim)):
         return x  # type: ignore[return-value]
     return bind(ops.Transpose(perm), x)
 
 
 def broadcast_to(x: object, shape: Sequence[int]) -> Tracer | np.ndarray:
-    shape = tuple(int(d) for d in shape)
+    """`x` repeated along its size-1 (and new leading) axes to `shape`, as numpy's.
+
+    >>> broadcast_to(np.ones((3, 1)), (2, 3, 4)).shape
+    (2, 3, 4)
+    """
+    shape = as_shape(shape, "broadcast_to: shape")
     if type_of(x).shape == shape:
         return x  # type: ignore[return-value]
     return bind(ops.BroadcastTo(shape), x)
@@ -283,15 +344,24 @@ def slice_axes(x: object, starts: Sequence[int], stops: Sequence[int],
 def pad_general(x: object, widths: Sequence[tuple[int, int, int]],
                 value: float = 0.0) -> Tracer | np.ndarray:
     """Pad with (low, high, interior) per axis, filling with `value`."""
-    widths = tuple((int(a), int(b), int(c)) for a, b, c in widths)
+    widths = tuple(as_ints(w, "pad: widths") for w in widths)
+    if any(len(w) != 3 for w in widths):
+        raise ShapeError(f"pad: each axis takes (low, high, interior) widths, got {widths}")
+    value = as_real(value, "pad: value")
+    if not is_float(type_of(x).dtype):
+        _coerce(value, type_of(x).dtype)  # NaN or 2**40 cannot fill an int32 array
     if all(w == (0, 0, 0) for w in widths):
         return x  # type: ignore[return-value]
-    return bind(ops.Pad(widths, float(value)), x)
+    return bind(ops.Pad(widths, value), x)
 
 
 def concatenate(xs: Sequence[object], axis: int = 0) -> Tracer | np.ndarray:
-    """Join arrays along an existing axis (dtypes promote as numpy)."""
-    xs = list(xs)
+    """Join arrays along an existing axis (dtypes promote as numpy).
+
+    >>> concatenate([np.zeros(2), np.ones(1)]).tolist()
+    [0.0, 0.0, 1.0]
+    """
+    xs = as_arrays(xs, "concatenate")
     if not xs:
         raise ShapeError("concatenate needs at least one array")
     dtype = result_dtype(*xs)
@@ -313,24 +383,33 @@ def matmul(a: object, b: object) -> Tracer | np.ndarray:
 def take(x: object, indices: object, axis: int = 0) -> Tracer | np.ndarray:
     """Gather slices of `x` along `axis` at integer `indices` (negative ones count back)."""
     t = type_of(x)
-    axis = normalize_axis(axis, t.ndim, "take")
+    axis = normalize_axis(axis, t.ndim, "take", scalar_ok=False)
     it = type_of(indices)
     if it.dtype not in ("int32", "int64", "uint32"):
-        if is_tracer(indices) or it.dtype == "bool":
+        if is_tracer(indices) or it.dtype == "bool" or it.size:  # as numpy: no float indices
             raise ShapeError(f"take: indices must be integers, got {it!r}")
-        indices = np.asarray(indices).astype(np.int64)
+        indices = np.asarray(indices).astype(np.int64)  # [] is an empty float64 array
     check_indices(indices, t.shape[axis], "take")
     return bind(ops.Gather(axis), x, indices)
 
 
 def scatter_add(updates: object, indices: object, axis: int, size: int) -> Tracer | np.ndarray:
     """Add `updates` into zeros of length `size` along `axis` at `indices` (repeats add up)."""
-    return bind(ops.ScatterAdd(axis, int(size)), updates, indices)
+    size = as_size(size, "scatter_add: size")
+    return bind(ops.ScatterAdd(as_int(axis, "scatter_add: axis"), size), updates, indices)
 
 
 def random_bits(key: object, shape: Sequence[int]) -> Tracer | np.ndarray:
     """uint32 random bits of `shape` from a uint32[2] key (Threefry-2x32, counter-based)."""
-    return bind(ops.RandomBits(tuple(int(d) for d in shape)), astype(key, "uint32"))
+    return bind(ops.RandomBits(as_shape(shape, "random: shape")), astype(key, "uint32"))
+
+
+def as_arrays(xs: object, name: str) -> list:
+    """The arrays of a sequence argument: a list or tuple of arrays (or a numpy array's
+    rows, as numpy takes them)."""
+    if isinstance(xs, (list, tuple)) or (isinstance(xs, np.ndarray) and xs.ndim):
+        return list(xs)
+    raise ShapeError(f"{name} takes a list or tuple of arrays, got {quote(xs)}")
 
 
 def broadcast_arrays(*xs: object) -> list:

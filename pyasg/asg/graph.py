@@ -33,7 +33,7 @@ from pyrsistent import PMap, PVector, pmap, pvector
 
 from pyasg.asg.ops.base import Constant, Input, Op
 from pyasg.asg.types import TensorType
-from pyasg.errors import PyasgError, ShapeError
+from pyasg.errors import PyasgError, ShapeError, shown
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ class Graph:
                 readers = users[j]
                 if not readers or readers[-1] != i:  # ids ascend: a repeat is the last
                     readers.append(i)
-        return pmap({k: tuple(v) for k, v in users.items()})
+        return NodeMap({k: tuple(v) for k, v in users.items()})
 
     @cached_property
     def cons_index(self) -> dict[tuple[Op, tuple[int, ...]], int]:
@@ -339,3 +339,22 @@ def prune(graph: Graph) -> Graph:
     nodes = graph.nodes
     return Graph(NodeMap({i: nodes[i] for i in graph.ids if i in keep}),
                  graph.inputs, graph.outputs)
+
+
+class GraphTypeError(PyasgError, TypeError):
+    """A function that takes a `Graph` was given something else."""
+
+
+def require_graph(graph: object, what: str) -> Graph:
+    """`graph` itself if it is a `Graph`; `GraphTypeError` naming `what` otherwise.
+
+    >>> require_graph(3, "graph_to_json")
+    Traceback (most recent call last):
+      ...
+    pyasg.asg.graph.GraphTypeError: graph_to_json needs a Graph, got int 3 (...)...
+    """
+    if not isinstance(graph, Graph):
+        raise GraphTypeError(f"{what} needs a Graph, got {type(graph).__name__} "
+                             f"{shown(graph, 60)} (pyasg.make_graph(f)(*example_args) "
+                             f"makes one; pyasg.load_graph reads one)")
+    return graph

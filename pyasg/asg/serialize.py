@@ -13,6 +13,20 @@ checked against its declared type; every node's type is re-derived and must matc
 the stored one. Any defect raises `GraphFormatError`. A `Fused` node's attribute
 `graph` is a whole graph in this same format, nested and validated the same way.
 
+A file that loads also compiles and prints: validation refuses what no backend
+(or the printer) can handle, by these limits —
+
+- every tensor (each node's type, so inputs, constants and every intermediate) has
+  at most `MAX_NDIM` axes and spans at most `MAX_TENSOR_BYTES` bytes, counting a
+  zero-length axis as 1 (numpy cannot make `[0, 10**30]` either);
+- every integer (ids, sizes, axes) fits in int64, and every integer-list attribute
+  has at most `MAX_NDIM` entries;
+- every string (input paths, dtype and layout attributes, names, sources) is at
+  most `MAX_STRING_CHARS` characters of valid Unicode (no lone surrogates, which
+  cannot be printed or encoded);
+- `Fused` sub-graphs nest at most `MAX_FUSED_DEPTH` deep (pyasg's own `fuse` makes 1);
+- a bool constant's bytes are 0 or 1 (as numpy's own bools are).
+
 >>> from pyasg.asg.graph import GraphBuilder
 >>> from pyasg.asg.types import TensorType
 >>> b = GraphBuilder(); x = b.add_input("x", TensorType((2,)))
@@ -26,17 +40,35 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Callable
 from dataclasses import fields
+from typing import Any
 
 from pyrsistent import pmap, pvector
 
-from pyasg.asg.graph import Graph, Node
-from pyasg.asg.ops import OPS, Input, Op
-from pyasg.asg.types import TensorType
+from pyasg.asg.graph import Graph, Node, require_graph
+from pyasg.asg.ops import OPS, Constant, Input, Op
+from pyasg.asg.types import DTYPES, TensorType
 from pyasg.errors import GraphFormatError, PyasgError
 
 FORMAT = "pyasg.graph"
 VERSION = 1
+
+#: Most axes of any tensor: numpy's own limit (NPY_MAXDIMS in numpy 1) and far beyond
+#: any model's; integer-list attributes (one entry per axis) have at most this many.
+MAX_NDIM = 32
+#: Most bytes one tensor may span (a zero-length axis counted as 1): 256 TiB, beyond any
+#: machine's memory yet far from where a byte offset overflows int64.
+MAX_TENSOR_BYTES = 2**48
+#: Most characters in any string of the file (a path, a name, a source, an attribute).
+MAX_STRING_CHARS = 4096
+#: How deep `Fused` sub-graphs may nest: printing, comparing and compiling recurse once
+#: per level, so an unbounded depth is an unbounded recursion.
+MAX_FUSED_DEPTH = 16
+#: Integers beyond int64 fit no kernel's index arithmetic.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+#: The most characters of an op's complaint a format error repeats.
+_MAX_MESSAGE = 1000
 
 
 def _enc_type(t: TensorType) -> dict:
@@ -63,12 +95,16 @@ def encode_attr(kind: str, value: object) -> object:
 
 
 def _fail(message: str) -> GraphFormatError:
+    if len(message) > _MAX_MESSAGE:  # an op's complaint may list a thousand shapes
+        message = message[:_MAX_MESSAGE] + f"…[{len(message) - _MAX_MESSAGE} more]"
     return GraphFormatError(f"bad graph file: {message}")
 
 
 def _int(x: object, where: str) -> int:
     if not isinstance(x, int) or isinstance(x, bool):
         raise _fail(f"{where} must be an integer, got {x!r:.60}")
+    if not _INT_MIN <= x <= _INT_MAX:
+        raise _fail(f"{where}: {str(x):.30}… does not fit in 64 bits")
     return x
 
 
@@ -78,19 +114,70 @@ def _int_tuple(x: object, where: str, length: int | None = None) -> tuple[int, .
     return tuple(_int(v, where) for v in x)
 
 
+def _axes_list(x: object, where: str) -> list:
+    """`x`, if it is a list of at most `MAX_NDIM` entries (one per axis)."""
+    if isinstance(x, list) and len(x) > MAX_NDIM:
+        raise _fail(f"{where} has {len(x)} entries; a tensor has at most {MAX_NDIM} axes")
+    return x  # type: ignore[return-value]
+
+
+def _string(x: object, where: str) -> str:
+    """`x`, if it is a string within `MAX_STRING_CHARS` that is valid Unicode."""
+    if not isinstance(x, str):
+        raise _fail(f"{where} must be a string")
+    if len(x) > MAX_STRING_CHARS:
+        raise _fail(f"{where} has {len(x)} characters; at most {MAX_STRING_CHARS} are allowed")
+    try:
+        x.encode("utf-8")
+    except UnicodeEncodeError:  # JSON's "\ud800" escapes make lone surrogates
+        raise _fail(f"{where} is not valid Unicode (it holds a lone surrogate)") from None
+    return x
+
+
+def _extent(t: TensorType) -> int:
+    """The bytes `t` spans with every zero-length axis counted as 1 (what numpy checks)."""
+    return math.prod(max(d, 1) for d in t.shape) * TensorType((), t.dtype).nbytes
+
+
+def tensor_limit_problem(t: TensorType) -> str | None:
+    """What is beyond the limits (`MAX_NDIM`, `MAX_TENSOR_BYTES`) in a tensor of type `t`,
+    or None when a backend can hold it.
+
+    >>> tensor_limit_problem(TensorType((10**12, 10**12)))
+    'a float32 tensor of shape [1000000000000, 1000000000000] spans ... bytes; at most ...'
+    >>> tensor_limit_problem(TensorType((0, 3))) is None
+    True
+    """
+    if t.ndim > MAX_NDIM:
+        return f"a tensor of {t.ndim} axes is beyond the limit of {MAX_NDIM}"
+    if _extent(t) > MAX_TENSOR_BYTES:
+        return (f"a {t.dtype} tensor of shape {list(t.shape)} spans {_extent(t)} bytes; "
+                f"at most {MAX_TENSOR_BYTES} (2**48) are allowed")
+    return None
+
+
 def _dec_type(x: object, where: str) -> TensorType:
     if not isinstance(x, dict) or set(x) != {"shape", "dtype"}:
         raise _fail(f"{where} must be {{'shape': [...], 'dtype': ...}}")
-    if not isinstance(x["dtype"], str):
+    dtype = x["dtype"]
+    if not isinstance(dtype, str):
         raise _fail(f"{where}.dtype must be a string")
+    if dtype not in DTYPES:
+        raise _fail(f"{where}.dtype {dtype!r:.40} is not one of {', '.join(DTYPES)}")
+    shape = _int_tuple(_axes_list(x["shape"], where + ".shape"), where + ".shape")
     try:
-        return TensorType(_int_tuple(x["shape"], where + ".shape"), x["dtype"])
-    except PyasgError as e:
+        t = TensorType(shape, dtype)
+    except PyasgError as e:  # a negative axis length
         raise _fail(f"{where}: {e.message}") from None
+    problem = tensor_limit_problem(t)
+    if problem is not None:
+        raise _fail(f"{where}: {problem}")
+    return t
 
 
-def decode_attr(kind: str, x: object, where: str) -> object:
-    """One op attribute from JSON, checked against its declared type."""
+def decode_attr(kind: str, x: object, where: str, depth: int = 0) -> object:
+    """One op attribute from JSON, checked against its declared type (`depth`: how many
+    `Fused` graphs enclose it)."""
     if kind == "int":
         return _int(x, where)
     if kind == "bool":
@@ -107,9 +194,7 @@ def decode_attr(kind: str, x: object, where: str) -> object:
         except OverflowError:  # an integer literal beyond the float range
             raise _fail(f"{where} must be a number within the float range") from None
     if kind == "str":
-        if not isinstance(x, str):
-            raise _fail(f"{where} must be a string")
-        return x
+        return _string(x, where)
     if kind == "bytes":
         if not isinstance(x, str):
             raise _fail(f"{where} must be base64 text")
@@ -120,14 +205,16 @@ def decode_attr(kind: str, x: object, where: str) -> object:
     if kind == "TensorType":
         return _dec_type(x, where)
     if kind == "tuple[int, ...]":
-        return _int_tuple(x, where)
+        return _int_tuple(_axes_list(x, where), where)
     if kind == "tuple[tuple[int, int, int], ...]":
         if not isinstance(x, list):
             raise _fail(f"{where} must be a list of [low, high, interior] triples")
-        return tuple(_int_tuple(v, where, 3) for v in x)
+        return tuple(_int_tuple(v, where, 3) for v in _axes_list(x, where))
     if kind == "Graph":
+        if depth >= MAX_FUSED_DEPTH:
+            raise _fail(f"{where}: fused graphs nest more than {MAX_FUSED_DEPTH} deep")
         try:
-            return graph_from_dict(x)
+            return graph_from_dict(x, depth + 1)
         except GraphFormatError as e:
             inner = e.message.removeprefix("bad graph file: ")
             raise _fail(f"{where} (a nested graph): {inner}") from None
@@ -159,10 +246,25 @@ def graph_to_dict(graph: Graph) -> dict:
 
 def graph_to_json(graph: Graph, indent: int | None = None) -> str:
     """The graph as JSON text (see the module docstring for the format)."""
+    require_graph(graph, "graph_to_json")
     return json.dumps(graph_to_dict(graph), indent=indent, allow_nan=False)
 
 
-def _dec_node(raw: object, k: int, known: dict[int, Node]) -> tuple[int, Node]:
+def _bool_bytes(op: Constant) -> str | None:
+    if op.dtype == "bool" and op.data.strip(b"\x00\x01"):
+        return "a bool constant's bytes must be 0 or 1"
+    return None
+
+
+#: What an op's kernels assume of its attributes beyond its shape rule, by op class: a
+#: check returns what is wrong, or None.
+VALUE_CHECKS: dict[type[Op], Callable[[Any], str | None]] = {
+    Constant: _bool_bytes,
+}
+
+
+def _dec_node(raw: object, k: int, known: dict[int, Node],
+              depth: int = 0) -> tuple[int, Node]:
     where = f"nodes[{k}]"
     if not isinstance(raw, dict) or set(raw) != {"id", "op", "attrs", "inputs", "type",
                                                  "name", "source"}:
@@ -178,7 +280,7 @@ def _dec_node(raw: object, k: int, known: dict[int, Node]) -> tuple[int, Node]:
     attrs = raw["attrs"]
     if not isinstance(attrs, dict) or set(attrs) != set(kinds):
         raise _fail(f"{where}: op {raw['op']} needs exactly the attributes {sorted(kinds)}")
-    op = op_class(**{name: decode_attr(kind, attrs[name], f"{where}.attrs.{name}")
+    op = op_class(**{name: decode_attr(kind, attrs[name], f"{where}.attrs.{name}", depth)
                      for name, kind in kinds.items()})
     inputs = _int_tuple(raw["inputs"], where + ".inputs")
     for j in inputs:
@@ -192,14 +294,19 @@ def _dec_node(raw: object, k: int, known: dict[int, Node]) -> tuple[int, Node]:
         raise _fail(f"{where} ({op.name}): {e.message}") from None
     if derived != stored:
         raise _fail(f"{where} ({op.name}): stored type {stored!r} but inputs give {derived!r}")
+    check = VALUE_CHECKS.get(op_class)
+    problem = check(op) if check is not None else None
+    if problem is not None:
+        raise _fail(f"{where} ({op.name}): {problem}")
     for key in ("name", "source"):
-        if raw[key] is not None and not isinstance(raw[key], str):
-            raise _fail(f"{where}.{key} must be a string or null")
+        if raw[key] is not None:
+            _string(raw[key], f"{where}.{key}")
     return node_id, Node(op, inputs, stored, raw["name"], raw["source"])
 
 
-def graph_from_dict(data: object) -> Graph:
-    """Validate and build a graph from parsed JSON; raises `GraphFormatError`."""
+def graph_from_dict(data: object, depth: int = 0) -> Graph:
+    """Validate and build a graph from parsed JSON; raises `GraphFormatError`. `depth` is
+    how many `Fused` graphs enclose this one (see `MAX_FUSED_DEPTH`)."""
     if not isinstance(data, dict) or set(data) != {"format", "version", "inputs", "outputs",
                                                    "nodes"}:
         raise _fail("the top level must have exactly format, version, inputs, outputs, nodes")
@@ -210,7 +317,7 @@ def graph_from_dict(data: object) -> Graph:
         raise _fail("nodes must be a list")
     nodes: dict[int, Node] = {}
     for k, raw in enumerate(data["nodes"]):
-        node_id, node = _dec_node(raw, k, nodes)
+        node_id, node = _dec_node(raw, k, nodes, depth)
         nodes[node_id] = node
     inputs = _int_tuple(data["inputs"], "inputs")
     outputs = _int_tuple(data["outputs"], "outputs")

@@ -7,7 +7,7 @@ from math import prod
 
 import numpy as np
 
-from pyasg.errors import ShapeError
+from pyasg.errors import ShapeError, shown
 
 #: Every dtype a graph may carry. `uint32` exists for random bits.
 DTYPES: tuple[str, ...] = ("bool", "int32", "int64", "uint32", "float32", "float64")
@@ -39,7 +39,7 @@ def check_dtype(dtype: object) -> str:
     except TypeError:
         name = str(dtype)
     if name not in DTYPES:
-        raise ShapeError(f"unsupported dtype {dtype!r}; pyasg supports {', '.join(DTYPES)}")
+        raise ShapeError(f"unsupported dtype {shown(dtype)}; pyasg supports {', '.join(DTYPES)}")
     return name
 
 
@@ -68,9 +68,9 @@ def _check_type(shape: object, dtype: object) -> None:
     if not isinstance(shape, tuple) or not all(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
-        raise ShapeError(f"a shape is a tuple of non-negative ints, got {shape!r}")
+        raise ShapeError(f"a shape is a tuple of non-negative ints, got {shown(shape)}")
     if dtype not in DTYPES:
-        raise ShapeError(f"unsupported dtype {dtype!r}; pyasg supports {', '.join(DTYPES)}")
+        raise ShapeError(f"unsupported dtype {shown(dtype)}; pyasg supports {', '.join(DTYPES)}")
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from pyasg.asg.graph import Graph
+from pyasg.asg.graph import Graph, require_graph
 from pyasg.compile.protocol import Backend, Executable
 from pyasg.compile.registry import get_backend
+from pyasg.errors import BackendError, shown
 from pyasg.transforms.dtypes import convert_dtypes
 from pyasg.transforms.fuse import fuse as fuse_graph
 from pyasg.transforms.simplify import simplify
@@ -46,5 +47,18 @@ def jit_to_backend(graph: Graph, backend: str | Backend = "numpy", name: str = "
     """Compile `graph` for `backend`: converted and fused (`lower_graph`; `fuse=False`
     leaves it unfused), then the backend's `compile` (kernels resolved once, memory
     planned; `donated` input positions may give their memory to outputs)."""
+    graph = require_graph(graph, "jit_to_backend")
+    if not isinstance(fuse, bool):
+        raise BackendError(f"jit_to_backend: fuse must be True or False, got "
+                           f"{shown(fuse, with_type=True)}")
+    if not isinstance(name, str):
+        raise BackendError(f"jit_to_backend: name must be a str, got "
+                           f"{shown(name, with_type=True)}")
+    if not (isinstance(donated, (list, tuple, range, frozenset, set)) and all(
+            isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(graph.inputs)
+            for k in donated)):
+        raise BackendError(f"jit_to_backend: donated must be positions of the graph's "
+                           f"{len(graph.inputs)} inputs, got {shown(donated, with_type=True)}")
+    donated = tuple(sorted(donated))
     backend = get_backend(backend)
-    return backend.compile(lower_graph(graph, backend, fuse), name, tuple(donated))
+    return backend.compile(lower_graph(graph, backend, fuse), name, donated)

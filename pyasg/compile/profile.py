@@ -44,6 +44,7 @@ from pyasg.compile.cache import Jitted
 from pyasg.compile.flops import node_flops
 from pyasg.compile.protocol import Backend
 from pyasg.errors import PyasgError
+from pyasg.errors import shown as quoted
 from pyasg.kernels.numpy import profile as numpy_profile
 from pyasg.kernels.timing import Timing
 
@@ -280,7 +281,8 @@ def profile(fn: Callable[..., Any], *args: object, backend: str | Backend | None
     """
     for label, value, low in (("repeat", repeat, 1), ("warmup", warmup, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ProfileError(f"profile: {label} must be an integer >= {low}, got {value!r}")
+            raise ProfileError(f"profile: {label} must be an integer >= {low}, got "
+                               f"{quoted(value, with_type=True)}")
     jitted = _jitted(fn, backend)
     compiled, chosen, pairs, signature = jitted._entry(args)
     make = PROFILERS.get(chosen.name)
@@ -289,7 +291,7 @@ def profile(fn: Callable[..., Any], *args: object, backend: str | Backend | None
                            f"{', '.join(PROFILERS)}")
     profiler = make()
     if method is not None and method not in profiler.METHODS:
-        raise ProfileError(f"profile: unknown method {method!r} for the {chosen.name} "
+        raise ProfileError(f"profile: unknown method {quoted(method)} for the {chosen.name} "
                            f"backend; choose one of {', '.join(profiler.METHODS)}")
     on_device = chosen.device_array
     arrays = [leaf if on_device is not None and isinstance(leaf, on_device)

@@ -25,12 +25,13 @@ import bisect
 import math
 import numbers
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
 
 from pyasg.errors import PyasgError, user_source
+from pyasg.nn.checks import quote
 from pyasg.trace.tree import flatten_with_paths, unflatten
 
 __all__ = [
@@ -69,7 +70,7 @@ def is_int(value: object) -> bool:
 def check_int(value: object, name: str, minimum: int | None = None) -> int:
     """`value` as a Python int, or a `DataError` naming `name` (and `minimum` when below it)."""
     if not is_int(value):
-        fail(f"{name} must be an integer, got {value!r}")
+        fail(f"{name} must be an integer, got {quote(value)}")
     value = int(value)  # type: ignore[call-overload]
     if minimum is not None and value < minimum:
         fail(f"{name} must be >= {minimum}, got {value}")
@@ -88,12 +89,15 @@ def check_dataset(dataset: object, name: str) -> None:
     if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
         fail(f"{name}: a dataset needs __len__ and __getitem__ (map-style); "
              f"got {type(dataset).__name__}")
+    if isinstance(dataset, Mapping):  # has both, but its keys need not be 0..len-1
+        fail(f"{name}: a dict is not a dataset (rows are read by position 0..len-1); "
+             f"wrap its arrays in ArrayDataset(**d)")
 
 
 def normalize_index(index: object, length: int, name: str) -> int:
     """`index` in [-length, length) as a non-negative int; else `DataIndexError`."""
     if not is_int(index):
-        fail(f"{name}: index must be an integer, got {type(index).__name__} {index!r}",
+        fail(f"{name}: index must be an integer, got {quote(index)}",
              DataIndexError)
     i = int(index)  # type: ignore[call-overload]
     if not -length <= i < length:
@@ -255,19 +259,19 @@ class MapDataset(Dataset):
 def _replace_field(sample: Any, field: Any, fn: Callable[[Any], Any]) -> Any:
     if isinstance(sample, dict):
         if field not in sample:
-            fail(f"MapDataset: field {field!r} is not a key of the sample "
+            fail(f"MapDataset: field {quote(field, with_type=False)} is not a key of the sample "
                  f"(keys: {list(sample)})")
         return {**sample, field: fn(sample[field])}
     if isinstance(sample, (tuple, list)):
         if not is_int(field) or not -len(sample) <= field < len(sample):
-            fail(f"MapDataset: field {field!r} is not a position in a sample of "
-                 f"{len(sample)} fields")
+            fail(f"MapDataset: field {quote(field, with_type=False)} is not a position in a "
+                 f"sample of {len(sample)} fields")
         items = list(sample)
         items[field] = fn(items[field])
         if isinstance(sample, tuple) and hasattr(type(sample), "_fields"):
             return type(sample)(*items)  # a namedtuple
         return tuple(items) if isinstance(sample, tuple) else items
-    fail(f"MapDataset: field={field!r} needs tuple, list or dict samples; "
+    fail(f"MapDataset: field={quote(field)} needs tuple, list or dict samples; "
          f"got {type(sample).__name__}")
 
 
@@ -282,7 +286,7 @@ class ConcatDataset(Dataset):
     """
 
     def __init__(self, datasets: Sequence[Any]) -> None:
-        self.datasets = list(datasets)
+        self.datasets = as_list(datasets, "ConcatDataset", "datasets", "a list of datasets")
         if not self.datasets:
             fail("ConcatDataset: needs at least one dataset, got none")
         for k, dataset in enumerate(self.datasets):
@@ -318,7 +322,7 @@ class Subset(Dataset):
         check_dataset(dataset, "Subset")
         n = len(dataset)
         self.dataset = dataset
-        self.indices = [normalize_index(i, n, "Subset") for i in _as_list(indices, "Subset")]
+        self.indices = [normalize_index(i, n, "Subset") for i in as_list(indices, "Subset")]
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -327,15 +331,24 @@ class Subset(Dataset):
         return self.dataset[self.indices[normalize_index(index, len(self.indices), "Subset")]]
 
 
-def _as_list(values: Any, name: str) -> list[Any]:
+def as_list(values: Any, name: str, what: str = "indices",
+            kind: str = "a sequence of integers") -> list[Any]:
+    """`values` (a sequence, an iterable or a 1-D array) as a list, or a `DataError`
+    saying that `what` must be `kind`.
+
+    >>> as_list(np.arange(3), "Subset")
+    [0, 1, 2]
+    """
     if isinstance(values, np.ndarray):
         if values.ndim != 1:
-            fail(f"{name}: indices must be one-dimensional, got shape {values.shape}")
+            fail(f"{name}: {what} must be one-dimensional, got shape {values.shape}")
         return values.tolist()
+    if isinstance(values, (str, bytes)):  # iterable, but one value, not a sequence of them
+        fail(f"{name}: {what} must be {kind}, got {quote(values)}")
     try:
         return list(values)
     except TypeError:
-        fail(f"{name}: indices must be a sequence of integers, got {type(values).__name__}")
+        fail(f"{name}: {what} must be {kind}, got {quote(values)}")
 
 
 def _rng(seed: int | None) -> np.random.Generator:
@@ -360,7 +373,7 @@ def random_split(dataset: Any, lengths: Sequence[int | float],
     check_dataset(dataset, "random_split")
     seed = check_seed(seed, "random_split")
     n = len(dataset)
-    lengths = _as_list(lengths, "random_split: lengths")
+    lengths = as_list(lengths, "random_split", "lengths", "a sequence of counts or fractions")
     if not lengths:
         fail("random_split: lengths is empty")
     if all(is_int(x) for x in lengths):
@@ -383,12 +396,12 @@ def random_split(dataset: Any, lengths: Sequence[int | float],
 def _fraction_counts(fractions: list[Any], n: int) -> list[int]:
     for x in fractions:
         if not isinstance(x, numbers.Real) or isinstance(x, (bool, np.bool_)):
-            fail(f"random_split: lengths must be integers or fractions, got {x!r}")
+            fail(f"random_split: lengths must be integers or fractions, got {quote(x)}")
         if not 0.0 <= float(x) <= 1.0:  # also rejects NaN
-            fail(f"random_split: fraction {x!r} is outside [0, 1]")
+            fail(f"random_split: fraction {quote(x)} is outside [0, 1]")
     total = math.fsum(float(x) for x in fractions)
     if not (math.isclose(total, 1.0) and total <= 1.0 + 1e-9):
-        fail(f"random_split: fractions {fractions} sum to {total}, not 1")
+        fail(f"random_split: fractions {quote(fractions, 200)} sum to {total}, not 1")
     counts = [math.floor(n * x) for x in fractions]  # as PyTorch: float32 stays float32
     for k in range(n - sum(counts)):
         counts[k % len(counts)] += 1
@@ -413,7 +426,7 @@ def _split_size(size: Any, n: int, name: str) -> tuple[str, Any] | None:
             fail(f"train_test_split: {name}={size} should be a float in (0, 1), or a "
                  f"positive integer smaller than the number of rows ({n})")
         return "f", size
-    fail(f"train_test_split: {name} must be an int, a float or None, got {size!r}")
+    fail(f"train_test_split: {name} must be an int, a float or None, got {quote(size)}")
 
 
 def train_test_split(dataset: Any, test_size: float | int | None = None,
@@ -440,7 +453,7 @@ def train_test_split(dataset: Any, test_size: float | int | None = None,
     check_dataset(dataset, "train_test_split")
     seed = check_seed(seed, "train_test_split")
     if not isinstance(shuffle, bool):
-        fail(f"train_test_split: shuffle must be True or False, got {shuffle!r}")
+        fail(f"train_test_split: shuffle must be True or False, got {quote(shuffle)}")
     n = len(dataset)
     if test_size is None and train_size is None:
         test_size = 0.25

@@ -51,12 +51,14 @@ import numpy as np
 from pyasg.data.dataset import (
     ArrayDataset,
     DataError,
+    as_list,
     check_dataset,
     check_int,
     check_seed,
     fail,
 )
 from pyasg.data.sampler import BatchSampler, RandomSampler, SequentialSampler
+from pyasg.nn.checks import quote
 
 __all__ = ["DataLoader", "default_collate"]
 
@@ -72,7 +74,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
     >>> default_collate([(1.5, "a"), (2.0, "b")])
     (array([1.5, 2. ]), ['a', 'b'])
     """
-    samples = list(batch)
+    samples = as_list(batch, "collate", "the batch", "a sequence of samples")
     if not samples:
         fail("collate: the batch is empty")
     return _collate(samples, "")
@@ -215,7 +217,7 @@ class DataLoader:
                  "prefetch=k to read k batches ahead in a background thread")
         for name, flag in (("shuffle", shuffle), ("drop_last", drop_last)):
             if not isinstance(flag, bool):
-                fail(f"DataLoader: {name} must be True or False, got {flag!r}")
+                fail(f"DataLoader: {name} must be True or False, got {quote(flag)}")
         if collate_fn is not None and not callable(collate_fn):
             fail(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
         self.prefetch = check_int(prefetch, "DataLoader: prefetch", minimum=0)

@@ -24,12 +24,13 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from pyasg.data.dataset import check_int, check_seed, fail, is_int
+from pyasg.data.dataset import DataError, as_list, check_int, check_seed, fail, is_int
+from pyasg.nn.checks import allocate, quote
 
 __all__ = [
     "BatchSampler", "RandomSampler", "Sampler", "SequentialSampler", "SubsetRandomSampler",
@@ -102,7 +103,7 @@ class RandomSampler(_EpochSeeded):
         if not hasattr(data_source, "__len__"):
             fail(f"RandomSampler: data_source needs __len__, got {type(data_source).__name__}")
         if not isinstance(replacement, bool):
-            fail(f"RandomSampler: replacement must be True or False, got {replacement!r}")
+            fail(f"RandomSampler: replacement must be True or False, got {quote(replacement)}")
         self.data_source, self.replacement = data_source, replacement
         self._num_samples = None if num_samples is None else check_int(
             num_samples, "RandomSampler: num_samples")
@@ -124,13 +125,16 @@ class RandomSampler(_EpochSeeded):
         # The order is drawn now, not on the first next(): the epoch counter moves at
         # iter() time, whatever thread later consumes the indices.
         rng = self._next_rng()
+        return iter(_indices(lambda: self._order(rng, n, count), count, "RandomSampler"))
+
+    def _order(self, rng: np.random.Generator, n: int, count: int) -> list[int]:
         if self.replacement:
-            return iter(rng.integers(0, n, size=count).tolist())
+            return rng.integers(0, n, size=count).tolist()
         whole, rest = divmod(count, n)
         parts = [rng.permutation(n) for _ in range(whole)]
         if rest:
             parts.append(rng.permutation(n)[:rest])
-        return iter(np.concatenate(parts).tolist())
+        return np.concatenate(parts).tolist()
 
     def __len__(self) -> int:
         return self.num_samples
@@ -145,10 +149,10 @@ class SubsetRandomSampler(_EpochSeeded):
     """
 
     def __init__(self, indices: Sequence[int], seed: int | None = None) -> None:
-        values = indices.tolist() if isinstance(indices, np.ndarray) else list(indices)
+        values = as_list(indices, "SubsetRandomSampler")
         for i in values:
             if not is_int(i):
-                fail(f"SubsetRandomSampler: indices must be integers, got {i!r}")
+                fail(f"SubsetRandomSampler: indices must be integers, got {quote(i)}")
         self.indices = [int(i) for i in values]
         self._init_seed(seed, "SubsetRandomSampler")
 
@@ -191,7 +195,7 @@ class WeightedRandomSampler(_EpochSeeded):
             w = np.asarray(None)
         if w.dtype.kind not in "biuf":  # not strings that numpy would parse as numbers
             fail(f"WeightedRandomSampler: weights must be a sequence of real numbers, got "
-                 f"{weights!r}")
+                 f"{quote(weights)}")
         w = w.astype(np.float64)
         if w.ndim != 1 or w.size == 0:
             fail(f"WeightedRandomSampler: weights must be a non-empty 1-D sequence, got "
@@ -212,7 +216,7 @@ class WeightedRandomSampler(_EpochSeeded):
                  "down")
         if not isinstance(replacement, bool):
             fail(f"WeightedRandomSampler: replacement must be True or False, got "
-                 f"{replacement!r}")
+                 f"{quote(replacement)}")
         self.num_samples = check_int(num_samples, "WeightedRandomSampler: num_samples", 1)
         positive = int(np.count_nonzero(w))
         if not replacement and self.num_samples > positive:
@@ -227,8 +231,9 @@ class WeightedRandomSampler(_EpochSeeded):
             cdf = np.cumsum(self.weights)
             cdf /= cdf[-1]  # exactly 1.0 at the end, so u in [0, 1) always lands
             # side="right": u in [cdf[i-1], cdf[i]) picks i, an empty interval for w[i] = 0.
-            draws = np.searchsorted(cdf, rng.random(self.num_samples), side="right")
-            return iter(draws.tolist())
+            return iter(_indices(lambda: np.searchsorted(
+                cdf, rng.random(self.num_samples), side="right").tolist(), self.num_samples,
+                "WeightedRandomSampler"))
         with np.errstate(divide="ignore"):
             keys = rng.exponential(size=self.weights.size) / self.weights  # w = 0: +inf
         return iter(np.argsort(keys, kind="stable")[:self.num_samples].tolist())
@@ -256,7 +261,7 @@ class BatchSampler(Sampler):
                  f"{type(sampler).__name__}")
         self.batch_size = check_int(batch_size, "BatchSampler: batch_size", minimum=1)
         if not isinstance(drop_last, bool):
-            fail(f"BatchSampler: drop_last must be True or False, got {drop_last!r}")
+            fail(f"BatchSampler: drop_last must be True or False, got {quote(drop_last)}")
         self.sampler, self.drop_last = sampler, drop_last
 
     def __iter__(self) -> Iterator[list[int]]:
@@ -268,6 +273,13 @@ class BatchSampler(Sampler):
             fail(f"BatchSampler: the sampler ({type(self.sampler).__name__}) has no length")
         n = len(self.sampler)  # type: ignore[arg-type]
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+
+def _indices(make: Callable[[], list[int]], count: int, name: str) -> list[int]:
+    """`make()`, an epoch's `count` indices drawn at once, or a `DataError` when they
+    cannot be held (a Python list takes about 40 bytes an index: its pointer and int)."""
+    return allocate(make, (count, 5), np.int64, name, DataError,
+                    thing=f"an epoch of {count} indices (a list)")
 
 
 def _batches(indices: Iterator[int], size: int, drop_last: bool) -> Iterator[list[int]]:

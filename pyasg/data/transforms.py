@@ -42,7 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from pyasg.data.dataset import check_int, check_seed, fail
+from pyasg.data.dataset import DataError, as_list, check_int, check_seed, fail
+from pyasg.nn.checks import allocate, quote
 
 __all__ = [
     "Clip", "Compose", "Flatten", "Log", "MinMaxScale", "Normalize", "OneHot", "RandomNoise",
@@ -91,16 +92,16 @@ def _stat(values: Any, name: str) -> np.ndarray:
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        fail(f"{name} must be real numbers, got {values!r}")
+        fail(f"{name} must be real numbers, got {quote(values)}")
     if not np.all(np.isfinite(array)):
-        fail(f"{name} must be finite, got {array.tolist()}")
+        fail(f"{name} must be finite, got {quote(array.tolist())}")
     return array
 
 
 def _real(value: Any, name: str) -> float:
     if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)) \
             or not math.isfinite(value):
-        fail(f"{name} must be a finite real number, got {value!r}")
+        fail(f"{name} must be a finite real number, got {quote(value)}")
     return float(value)
 
 
@@ -130,10 +131,10 @@ class Compose(Transform):
     """
 
     def __init__(self, transforms: Sequence[Callable[[Any], Any]]) -> None:
-        self.transforms = list(transforms)
+        self.transforms = as_list(transforms, "Compose", "transforms", "a list of callables")
         for k, t in enumerate(self.transforms):
             if not callable(t):
-                fail(f"Compose: transform {k} is not callable: {t!r}")
+                fail(f"Compose: transform {k} is not callable: {quote(t)}")
 
     def __call__(self, x: Any) -> Any:
         for t in self.transforms:
@@ -176,7 +177,7 @@ class Normalize(Transform):
             fail(f"Normalize: mean has {len(self.mean)} channels but std has "
                  f"{len(self.std)}")
         if np.any(self.std <= 0):
-            fail(f"Normalize: std must be positive (it divides), got {self.std.tolist()}")
+            fail(f"Normalize: std must be positive (it divides), got {quote(self.std.tolist())}")
         self.axis = check_int(axis, "Normalize: axis")
         if self.axis >= 0:
             fail(f"Normalize: axis must count from the end (negative), so that a sample and "
@@ -251,12 +252,12 @@ class MinMaxScale(Transform):
                  f"{np.argwhere(self.data_min > self.data_max).tolist()}")
         if not (isinstance(feature_range, (tuple, list)) and len(feature_range) == 2):
             fail(f"MinMaxScale: feature_range must be a pair (min, max), got "
-                 f"{feature_range!r}")
+                 f"{quote(feature_range)}")
         lo = _real(feature_range[0], "MinMaxScale: feature_range[0]")
         hi = _real(feature_range[1], "MinMaxScale: feature_range[1]")
         if not lo < hi:
             fail(f"MinMaxScale: minimum of desired feature range must be smaller than "
-                 f"maximum, got {feature_range!r}")
+                 f"maximum, got {quote(feature_range)}")
         self.feature_range = (lo, hi)
         span = self.data_max - self.data_min
         self._range = np.where(span == 0, 1.0, span)
@@ -302,7 +303,7 @@ class StandardScale(Transform):
                  f"{self.std.shape}")
         if np.any(self.std <= 0):
             fail(f"StandardScale: std must be positive (it divides), got "
-                 f"{self.std.tolist()}")
+                 f"{quote(self.std.tolist())}")
 
     def __call__(self, x: Any) -> np.ndarray:
         x = _float_input(x, "StandardScale")
@@ -337,7 +338,7 @@ class OneHot(Transform):
         try:
             self.dtype = np.dtype(dtype)
         except TypeError:
-            fail(f"OneHot: dtype {dtype!r} is not a numpy dtype")
+            fail(f"OneHot: dtype {quote(dtype)} is not a numpy dtype")
 
     def __call__(self, x: Any) -> np.ndarray:
         labels = np.asarray(x)
@@ -346,7 +347,12 @@ class OneHot(Transform):
         bad = (labels < 0) | (labels >= self.num_classes)
         if np.any(bad):
             fail(f"OneHot: label {labels[bad].flat[0]} is outside [0, {self.num_classes})")
-        return (labels[..., None] == np.arange(self.num_classes)).astype(self.dtype)
+        # each label becomes a row of num_classes: say so if no machine holds the result
+        shape = labels.shape + (self.num_classes,)
+        out = allocate(lambda: np.zeros(shape, self.dtype), shape, self.dtype, "OneHot",
+                       DataError)
+        np.put_along_axis(out, labels[..., None], 1, axis=-1)
+        return out
 
 
 class Clip(Transform):

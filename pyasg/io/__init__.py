@@ -12,7 +12,14 @@ file is checked before it is trusted, and a bad one raises `CheckpointError`
 - `Checkpoint`, `save_checkpoint`, `load_checkpoint`, `CheckpointManager`: weights,
   optimiser state, random key, step, epoch and metadata, one file per step
   (`pyasg.io.checkpoint`).
-- `save_graph`, `load_graph`: a model's structure as JSON (`pyasg.io.graphs`).
+- `save_graph`, `load_graph`: a model's structure as JSON (`pyasg.io.graphs`); for
+  other input sizes, the sizes attributes fix are re-derived or the load is refused
+  (`pyasg.io.respecialise`, `pyasg.io.stale`).
+
+Every entry point checks its path argument first (`pyasg.io.paths`: None, numbers,
+NUL characters are errors naming the argument) and reads only regular files (a FIFO
+or a device under a file's name is refused before it could block); error messages
+quote at most a few hundred characters of any value or path (`pyasg.errors.shown`).
 
 >>> import tempfile, os, numpy as np
 >>> from pyasg import io

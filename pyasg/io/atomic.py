@@ -10,7 +10,8 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
-from pyasg.errors import CheckpointError, PyasgError
+from pyasg.errors import CheckpointError, PyasgError, shown_path
+from pyasg.io.paths import checked_path
 
 PathLike = str | os.PathLike
 
@@ -28,7 +29,8 @@ def atomic_write(path: PathLike, write: Callable[[Path], None],
     then flushed to disk (fsync), renamed over `path` (atomic within a file system)
     and the directory is fsynced so the rename itself survives a power cut. A
     process killed at any moment leaves the old file (or none) under `path`, and at
-    worst a stray `.….tmp` file. Failures raise `error` naming the path.
+    worst a stray `.….tmp` file. Failures raise `error` naming the path, and so does a
+    `path` that is not a file path (None, a number, a NUL character, a directory name).
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "hello.txt")
@@ -36,9 +38,15 @@ def atomic_write(path: PathLike, write: Callable[[Path], None],
     >>> open(p).read(), sorted(os.listdir(os.path.dirname(p)))
     ('hi', ['hello.txt'])
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise error(f"{path}: the directory {path.parent} does not exist")
+    path = checked_path(path, "pyasg.io.atomic_write", error=error)
+    if path.name in ("", ".", ".."):
+        raise error(f"{shown_path(path)}: names a directory, not a file to write")
+    try:
+        parent_is_dir = path.parent.is_dir()
+    except OSError as e:  # a name too long to stat, a parent we may not search
+        raise error(f"{shown_path(path)}: cannot write ({e.strerror or e})") from None
+    if not parent_is_dir:
+        raise error(f"{shown_path(path)}: the directory {shown_path(path.parent)} does not exist")
     tmp = temp_name(path)
     try:
         write(tmp)
@@ -52,7 +60,7 @@ def atomic_write(path: PathLike, write: Callable[[Path], None],
         with suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
-            raise error(f"{path}: cannot write ({e.strerror or e})") from None
+            raise error(f"{shown_path(path)}: cannot write ({e.strerror or e})") from None
         raise
     fsync_dir(path.parent)
     return path

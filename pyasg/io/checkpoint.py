@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyasg.errors import CheckpointError
+from pyasg.errors import CheckpointError, shorten, shown, shown_path
+from pyasg.io.paths import checked_path
 from pyasg.io.weights import (
     PathLike,
     read_header,
@@ -75,7 +76,8 @@ def _count(value: object, what: str, path: object) -> int:
     except TypeError:
         n = -1
     if n < 0:
-        raise CheckpointError(f"{path}: {what} must be a non-negative integer, got {value!r:.40}")
+        raise CheckpointError(f"{shown_path(path)}: {what} must be a non-negative integer, got "
+                              f"{shown(value, 40)}")
     return n
 
 
@@ -89,29 +91,31 @@ def save_checkpoint(path: PathLike, checkpoint: Checkpoint) -> Path:
     >>> c.step, c.epoch, c.metadata, c.opt_state
     (3, 0, {'loss': 0.5}, None)
     """
+    path = checked_path(path, "pyasg.io.save_checkpoint")
     if not isinstance(checkpoint, Checkpoint):
-        raise CheckpointError(f"{path}: save_checkpoint needs a Checkpoint, got "
+        raise CheckpointError(f"{shown_path(path)}: save_checkpoint needs a Checkpoint, got "
                               f"{type(checkpoint).__name__}")
     record = {"step": _count(checkpoint.step, "step", path),
               "epoch": _count(checkpoint.epoch, "epoch", path),
               "metadata": checkpoint.metadata}
     if not isinstance(checkpoint.metadata, dict):
-        raise CheckpointError(f"{path}: metadata must be a dict, got "
+        raise CheckpointError(f"{shown_path(path)}: metadata must be a dict, got "
                               f"{type(checkpoint.metadata).__name__}")
     try:
         text = json.dumps(record)  # NaN is allowed: a diverged loss is still worth recording
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: metadata must be JSON ({e})") from None
+        raise CheckpointError(f"{shown_path(path)}: metadata must be JSON ({shorten(str(e))})") \
+            from None
     tree = {"params": checkpoint.params, "opt_state": checkpoint.opt_state,
             "rng": checkpoint.rng}
-    return write_tree(path, tree, {RECORD_KEY: text})
+    return write_tree(path, tree, {RECORD_KEY: text}, "pyasg.io.save_checkpoint")
 
 
 def _record(metadata: dict[str, str], path: object) -> dict[str, Any]:
     """The checked JSON record of a checkpoint's header."""
     text = metadata.get(RECORD_KEY)
     if text is None:
-        raise CheckpointError(f"{path}: not a pyasg checkpoint (no {RECORD_KEY} in the "
+        raise CheckpointError(f"{shown_path(path)}: not a pyasg checkpoint (no {RECORD_KEY} in the "
                               f"header); a weights file loads with pyasg.io.load")
     try:
         record = json.loads(text)
@@ -119,7 +123,8 @@ def _record(metadata: dict[str, str], path: object) -> dict[str, Any]:
         record = None
     if (not isinstance(record, dict) or set(record) != {"step", "epoch", "metadata"}
             or not isinstance(record["metadata"], dict)):
-        raise CheckpointError(f"{path}: the checkpoint record in the header is malformed")
+        raise CheckpointError(f"{shown_path(path)}: the checkpoint record in the header is "
+                              f"malformed")
     _count(record["step"], "the recorded step", path)
     _count(record["epoch"], "the recorded epoch", path)
     return record
@@ -127,11 +132,12 @@ def _record(metadata: dict[str, str], path: object) -> dict[str, Any]:
 
 def load_checkpoint(path: PathLike) -> Checkpoint:
     """Read a checkpoint written by `save_checkpoint`; any defect raises `CheckpointError`."""
-    arrays, metadata = read_tensors(path)
+    path = checked_path(path, "pyasg.io.load_checkpoint")
+    arrays, metadata = read_tensors(path, "pyasg.io.load_checkpoint")
     record = _record(metadata, path)
     tree = tree_from_tensors(arrays, metadata, path)
     if not isinstance(tree, dict) or list(tree) != list(_PARTS):
-        raise CheckpointError(f"{path}: a checkpoint holds exactly {', '.join(_PARTS)}")
+        raise CheckpointError(f"{shown_path(path)}: a checkpoint holds exactly {', '.join(_PARTS)}")
     return Checkpoint(record["step"], tree["params"], tree["opt_state"], tree["rng"],
                       record["epoch"], record["metadata"])
 
@@ -159,15 +165,17 @@ class CheckpointManager:
 
     def __init__(self, directory: PathLike, max_to_keep: int | None = 5,
                  best_metric: str | None = None, mode: str = "min") -> None:
-        self.directory = Path(directory)
+        self.directory = checked_path(directory, "CheckpointManager", "directory")
+        where = shown_path(self.directory)
         if max_to_keep is not None and (isinstance(max_to_keep, bool)
                                         or not isinstance(max_to_keep, int) or max_to_keep < 1):
-            raise CheckpointError(f"{self.directory}: max_to_keep must be a positive integer "
-                                  f"or None, got {max_to_keep!r}")
-        if mode not in ("min", "max"):
-            raise CheckpointError(f"{self.directory}: mode must be 'min' or 'max', got {mode!r}")
+            raise CheckpointError(f"{where}: max_to_keep must be a positive integer or None, "
+                                  f"got {shown(max_to_keep)}")
+        if not isinstance(mode, str) or mode not in ("min", "max"):
+            raise CheckpointError(f"{where}: mode must be 'min' or 'max', got {shown(mode)}")
         if best_metric is not None and not isinstance(best_metric, str):
-            raise CheckpointError(f"{self.directory}: best_metric must be a metadata key (str)")
+            raise CheckpointError(f"{where}: best_metric must be a metadata key (str), got "
+                                  f"{shown(best_metric)}")
         self.max_to_keep, self.best_metric, self.mode = max_to_keep, best_metric, mode
 
     # -- names
@@ -184,7 +192,8 @@ class CheckpointManager:
         except FileNotFoundError:
             return []
         except OSError as e:
-            raise CheckpointError(f"{self.directory}: cannot list ({e.strerror or e})") from None
+            raise CheckpointError(f"{shown_path(self.directory)}: cannot list "
+                                  f"({e.strerror or e})") from None
         steps = []
         for name in names:
             m = _NAME.fullmatch(name)
@@ -201,29 +210,41 @@ class CheckpointManager:
 
     def save(self, step: int, params: Any, *, opt_state: Any = None, rng: Any = None,
              epoch: int = 0, metadata: dict[str, Any] | None = None) -> Path:
-        """Write the checkpoint of `step` atomically, then rotate; returns its path."""
+        """Write the checkpoint of `step` atomically, then rotate; returns its path.
+
+        Everything that can be checked is checked before anything is written. Rotation
+        runs after the write, when the new checkpoint is already safe on disk: an old
+        checkpoint that cannot be removed (permissions, a read-only mount) does not fail
+        the save; it is reported with a `RuntimeWarning`, stays on disk, and the next
+        save's rotation tries it again.
+        """
         metadata = {} if metadata is None else metadata
         path = self.path(step)
         if self.best_metric is not None:
             value = metadata.get(self.best_metric) if isinstance(metadata, dict) else None
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise CheckpointError(f"{path}: best_metric {self.best_metric!r} needs "
-                                      f"metadata[{self.best_metric!r}] to be a number, got "
-                                      f"{value!r:.40}")
+                raise CheckpointError(f"{shown_path(path)}: best_metric {shown(self.best_metric)} "
+                                      f"needs metadata[{shown(self.best_metric)}] to be a "
+                                      f"number, got {shown(value, 40)}")
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise CheckpointError(f"{self.directory}: cannot create ({e.strerror or e})") \
-                from None
+            raise CheckpointError(f"{shown_path(self.directory)}: cannot create "
+                                  f"({e.strerror or e})") from None
         self._remove_stale_temporaries()
         save_checkpoint(path, Checkpoint(step, params, opt_state, rng, epoch, metadata))
-        self._rotate()
+        self._rotate(path)
         return path
 
     def _remove_stale_temporaries(self) -> None:
         # Left by a writer that was killed mid-save. Only the (single) writer of this
         # directory cleans up, so a reader never removes a save in progress.
-        for name in os.listdir(self.directory):
+        try:
+            names = os.listdir(self.directory)
+        except OSError as e:
+            raise CheckpointError(f"{shown_path(self.directory)}: cannot list "
+                                  f"({e.strerror or e})") from None
+        for name in names:
             if _TEMP.fullmatch(name):
                 try:
                     os.unlink(self.directory / name)
@@ -252,20 +273,35 @@ class CheckpointManager:
                   for step, v in metrics.items() if v is not None]
         return max(scored)[1] if scored else None
 
-    def _rotate(self) -> None:
+    def _rotate(self, saved: Path) -> None:
+        """Remove the checkpoints that rotation does not keep; `saved` is already on disk,
+        so what cannot be removed is a warning, never a failed save."""
         if self.max_to_keep is None:
             return
-        metrics = self._metrics()
+        try:
+            metrics = self._metrics()
+        except CheckpointError as e:  # the directory could not be listed again
+            metrics, failed = {}, [e.message]
+        else:
+            failed = []
         keep = set(sorted(metrics)[-self.max_to_keep:])
         best = self._best(metrics)
         if best is not None:
             keep.add(best)
-        for step in metrics:
+        for step in sorted(metrics):
             if step not in keep:
                 try:
                     os.unlink(self.path(step))
                 except FileNotFoundError:
-                    pass
+                    pass  # removed meanwhile: what rotation wanted anyway
+                except OSError as e:
+                    failed.append(f"{shown_path(self.path(step).name)}: {e.strerror or e}")
+        if failed:
+            warnings.warn(f"{shown_path(saved)} was saved, but rotation could not remove old "
+                          f"checkpoints ({'; '.join(failed[:5])}"
+                          f"{f'; and {len(failed) - 5} more' if len(failed) > 5 else ''}); "
+                          f"they stay on disk and the next save tries again",
+                          RuntimeWarning, stacklevel=3)
 
     # -- loading
 
@@ -274,8 +310,8 @@ class CheckpointManager:
         path = self.path(step)
         checkpoint = load_checkpoint(path)
         if checkpoint.step != step:
-            raise CheckpointError(f"{path}: the file records step {checkpoint.step}, its name "
-                                  f"says {step}")
+            raise CheckpointError(f"{shown_path(path)}: the file records step {checkpoint.step}, "
+                                  f"its name says {step}")
         return checkpoint
 
     def load_latest(self) -> Checkpoint | None:
@@ -300,8 +336,9 @@ class CheckpointManager:
                 problems.append(str(e))
                 warnings.warn(f"skipping damaged checkpoint: {e}", RuntimeWarning, stacklevel=2)
         if problems:
-            raise CheckpointError(f"{self.directory}: no checkpoint loads:\n  "
-                                  + "\n  ".join(problems))
+            more = f"\n  and {len(problems) - 20} more" if len(problems) > 20 else ""
+            raise CheckpointError(f"{shown_path(self.directory)}: no checkpoint loads:\n  "
+                                  + "\n  ".join(problems[:20]) + more)
         return None
 
     def best_step(self) -> int | None:

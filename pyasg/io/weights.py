@@ -35,8 +35,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from pyasg._version import __version__
-from pyasg.errors import CheckpointError, PyasgError
+from pyasg.errors import CheckpointError, PyasgError, shorten, shown, shown_path
 from pyasg.io.atomic import PathLike, atomic_write
+from pyasg.io.paths import checked_path, open_regular
 from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
 
 #: safetensors dtype codes numpy can hold, as little-endian numpy dtypes (the format's order).
@@ -60,8 +61,19 @@ _OWN_KEYS = (VERSION_KEY, TREE_KEY, CRC_KEY)  # every file `save` writes has all
 # --------------------------------------------------------------------------- pytree <-> tensors
 
 
+#: How many names an error lists before it says how many more there are.
+MAX_LISTED = 20
+
+
 def _fail(path: object, message: str) -> CheckpointError:
-    return CheckpointError(f"{path}: {message}")
+    return CheckpointError(f"{shown_path(path)}: {message}")
+
+
+def _listed(names: list[str]) -> str:
+    """Names for an error message: the first `MAX_LISTED`, each cut short, then a count."""
+    listed = ", ".join(shorten(n, 80) for n in names[:MAX_LISTED])
+    more = len(names) - MAX_LISTED
+    return listed + (f" and {more} more" if more > 0 else "")
 
 
 def _as_array(leaf: Any, name: str, path: object) -> np.ndarray:
@@ -73,10 +85,11 @@ def _as_array(leaf: Any, name: str, path: object) -> np.ndarray:
     except PyasgError:
         raise
     except Exception as e:
-        raise _fail(path, f"'{name}' is not an array ({type(e).__name__}: {e})") from None
+        raise _fail(path, f"{shown(name)} is not an array ({type(e).__name__}: "
+                          f"{shorten(str(e))})") from None
     code = _CODES.get((arr.dtype.kind, arr.dtype.itemsize))
     if code is None:
-        raise _fail(path, f"'{name}' has dtype {arr.dtype}, which a safetensors file "
+        raise _fail(path, f"{shown(name)} has dtype {arr.dtype}, which a safetensors file "
                           f"cannot hold (bool, int8-64, uint8-64, float16/32/64 can)")
     # safetensors.numpy writes raw memory from the array's start: a strided view would be
     # saved wrong, so copy to C order (and to little-endian, the format's byte order)
@@ -96,7 +109,7 @@ def _encode_tree(treedef: TreeDef, path: object) -> Any:
         keys = treedef.meta._fields if kind == "namedtuple" else treedef.meta
         for k in keys:
             if isinstance(k, bool) or not isinstance(k, (str, int)):
-                raise _fail(path, f"dict key {k!r} cannot be saved; keys must be str or int")
+                raise _fail(path, f"dict key {shown(k)} cannot be saved; keys must be str or int")
         return {"dict": [[k, c] for k, c in zip(keys, kids)]}
     return {kind: kids}
 
@@ -124,7 +137,7 @@ def _tensors(tree: Any, path: object) -> tuple[dict[str, np.ndarray], str]:
     tensors: dict[str, np.ndarray] = {}
     for name, leaf in pairs:
         if name in tensors:  # {"a.b": x, "a": {"b": y}} would collide in the file
-            raise _fail(path, f"two leaves have the same path '{name}'")
+            raise _fail(path, f"two leaves have the same path {shown(name)}")
         tensors[name] = _as_array(leaf, name, path)
     return tensors, json.dumps(_encode_tree(treedef, path))
 
@@ -138,19 +151,21 @@ def _user_metadata(metadata: Mapping[str, str] | None, path: object) -> dict[str
     for k, v in metadata.items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise _fail(path, f"metadata must map str to str (the safetensors header holds "
-                              f"text only); got {k!r}: {v!r:.60}")
+                              f"text only); got {shown(k)}: {shown(v)}")
         if k.startswith("pyasg.") or k == "__metadata__":
-            raise _fail(path, f"metadata key {k!r} is reserved")
+            raise _fail(path, f"metadata key {shown(k)} is reserved")
         out[k] = v
     return out
 
 
-def write_tree(path: PathLike, tree: Any, metadata: Mapping[str, str]) -> Path:
+def write_tree(path: PathLike, tree: Any, metadata: Mapping[str, str],
+               function: str = "pyasg.io.save") -> Path:
     """Write `tree` with header `metadata` (str -> str, trusted) atomically; the checkpoint
-    module uses this for its reserved keys. Most code wants `save`."""
+    module uses this for its reserved keys. Most code wants `save`. A bad `path` is an
+    error naming `function`."""
     import safetensors.numpy  # only writing uses it: reading checks the format itself
 
-    path = Path(path)
+    path = checked_path(path, function)
     tensors, tree_json = _tensors(tree, path)
     header = {**metadata, VERSION_KEY: __version__, TREE_KEY: tree_json}
     header[CRC_KEY] = checksum(tensors, header)
@@ -161,8 +176,8 @@ def write_tree(path: PathLike, tree: Any, metadata: Mapping[str, str]) -> Path:
         except OSError:
             raise
         except Exception as e:  # SafetensorError and friends from the Rust side
-            raise _fail(path, f"safetensors could not write it ({type(e).__name__}: {e})") \
-                from None
+            raise _fail(path, f"safetensors could not write it ({type(e).__name__}: "
+                              f"{shorten(str(e))})") from None
         with open(tmp, "rb") as f:  # never rename into place what `load` would refuse
             _read_header(f, path)
 
@@ -182,6 +197,7 @@ def save(path: PathLike, params: Any, metadata: Mapping[str, str] | None = None)
     >>> list(load_flat(path))
     ['layers.0.weight']
     """
+    path = checked_path(path, "pyasg.io.save")
     return write_tree(path, params, _user_metadata(metadata, path))
 
 
@@ -208,7 +224,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:
-            raise ValueError(f"key {k!r} appears twice")
+            raise ValueError(f"key {shown(k, 60)} appears twice")
         out[k] = v
     return out
 
@@ -218,7 +234,7 @@ def _is_int(x: object) -> bool:
 
 
 def _entry(name: str, info: object, path: object) -> _Entry:
-    where = f"tensor '{name}'"
+    where = f"tensor {shown(name)}"
     if not name:
         raise _fail(path, "a tensor has an empty name")
     if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
@@ -278,7 +294,7 @@ def _read_header(f: BinaryIO, path: object) -> _Header:
     for e in sorted(entries.values(), key=lambda e: (e.begin, e.end)):
         if e.begin != at:
             what = "overlaps the one before it" if e.begin < at else f"leaves a gap at {at}"
-            raise _fail(path, f"header lies about offsets: tensor '{e.name}' {what}")
+            raise _fail(path, f"header lies about offsets: tensor {shown(e.name)} {what}")
         at = e.end
     if at != data_size:
         raise _fail(path, f"{data_size - at} bytes after the last tensor are not described "
@@ -286,19 +302,12 @@ def _read_header(f: BinaryIO, path: object) -> _Header:
     return _Header(entries, metadata, 8 + n)
 
 
-def _open(path: PathLike) -> BinaryIO:
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise _fail(path, "no such file") from None
-    except OSError as e:
-        raise _fail(path, f"cannot open ({e.strerror or e})") from None
-
-
-def read_header(path: PathLike) -> tuple[dict[str, tuple[str, tuple[int, ...]]], dict[str, str]]:
+def read_header(path: PathLike, function: str = "pyasg.io.read_metadata",
+                ) -> tuple[dict[str, tuple[str, tuple[int, ...]]], dict[str, str]]:
     """The tensors' (dtype name, shape) by key, and the full header metadata, read and
-    checked without loading any tensor data."""
-    with _open(path) as f:
+    checked without loading any tensor data (a bad `path` is an error naming `function`)."""
+    path = checked_path(path, function)
+    with open_regular(path) as f:
         try:
             header = _read_header(f, path)
         except OSError as e:
@@ -316,13 +325,16 @@ def read_metadata(path: PathLike) -> dict[str, str]:
     >>> sorted(read_metadata(path))
     ['epoch', 'pyasg.version']
     """
-    _, metadata = read_header(path)
+    _, metadata = read_header(path, "pyasg.io.read_metadata")
     return {k: v for k, v in metadata.items() if k not in _INTERNAL_KEYS}
 
 
-def read_tensors(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Every tensor (fresh, writable arrays) and the metadata; all checks done first."""
-    with _open(path) as f:
+def read_tensors(path: PathLike, function: str = "pyasg.io.load",
+                 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Every tensor (fresh, writable arrays) and the metadata; all checks done first (a
+    bad `path` is an error naming `function`)."""
+    path = checked_path(path, function)
+    with open_regular(path) as f:
         try:
             header = _read_header(f, path)
             arrays: dict[str, np.ndarray] = {}
@@ -330,15 +342,15 @@ def read_tensors(path: PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]
                 try:
                     arr = np.empty(e.shape, e.dtype)
                 except (ValueError, OverflowError):  # a zero-size shape with absurd sides
-                    raise _fail(path, f"tensor '{e.name}': numpy cannot make an array of "
+                    raise _fail(path, f"tensor {shown(e.name)}: numpy cannot make an array of "
                                       f"shape {list(e.shape)}") from None
                 if arr.size:
                     f.seek(header.data_start + e.begin)
                     if f.readinto(arr.reshape(-1).view(np.uint8)) != arr.nbytes:
-                        raise _fail(path, f"truncated while reading tensor '{e.name}' (the "
+                        raise _fail(path, f"truncated while reading tensor {shown(e.name)} (the "
                                           f"file changed under us?)")
                     if e.dtype.kind == "b" and arr.view(np.uint8).max() > 1:
-                        raise _fail(path, f"tensor '{e.name}': BOOL bytes must be 0 or 1")
+                        raise _fail(path, f"tensor {shown(e.name)}: BOOL bytes must be 0 or 1")
                 arrays[e.name] = arr
         except OSError as e:
             raise _fail(path, f"cannot read ({e.strerror or e})") from None
@@ -364,6 +376,7 @@ def load_flat(path: PathLike) -> dict[str, np.ndarray]:
     >>> load_flat(path)["a.b"].tolist()
     [0, 1, 2]
     """
+    path = checked_path(path, "pyasg.io.load_flat")
     arrays, metadata = read_tensors(path)
     if TREE_KEY not in metadata:
         return arrays
@@ -382,9 +395,9 @@ def _nest(flat: Mapping[str, Any], path: object) -> dict:
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise _fail(path, f"key '{name}' lies under another tensor's key")
+                raise _fail(path, f"key {shown(name)} lies under another tensor's key")
         if last in node:
-            raise _fail(path, f"key '{name}' is both a tensor and a prefix of other keys")
+            raise _fail(path, f"key {shown(name)} is both a tensor and a prefix of other keys")
         node[last] = value
     return root
 
@@ -394,16 +407,16 @@ def _decode_tree(node: object, prefix: str, arrays: Mapping[str, np.ndarray],
     """Rebuild the saved structure (see `_encode_tree`), taking leaves from `arrays`."""
     if _is_int(node) and node == 0:
         if prefix not in arrays:
-            raise _fail(path, f"the stored tree names '{prefix}', which has no tensor")
+            raise _fail(path, f"the stored tree names {shown(prefix)}, which has no tensor")
         used.append(prefix)
         return arrays[prefix]
     if node is None:
         return None
     if not isinstance(node, dict) or len(node) != 1:
-        raise _fail(path, f"the stored tree is malformed at '{prefix}'")
+        raise _fail(path, f"the stored tree is malformed at {shown(prefix)}")
     (kind, kids), = node.items()
     if kind not in ("dict", "list", "tuple") or not isinstance(kids, list):
-        raise _fail(path, f"the stored tree is malformed at '{prefix}'")
+        raise _fail(path, f"the stored tree is malformed at {shown(prefix)}")
 
     def sub(key: object) -> str:
         return f"{prefix}.{key}" if prefix else str(key)
@@ -413,7 +426,7 @@ def _decode_tree(node: object, prefix: str, arrays: Mapping[str, np.ndarray],
         for item in kids:
             if (not isinstance(item, list) or len(item) != 2 or isinstance(item[0], bool)
                     or not isinstance(item[0], (str, int)) or item[0] in out):
-                raise _fail(path, f"the stored tree is malformed at '{prefix}'")
+                raise _fail(path, f"the stored tree is malformed at {shown(prefix)}")
             out[item[0]] = _decode_tree(item[1], sub(item[0]), arrays, used, path)
         return out
     items = [_decode_tree(c, sub(i), arrays, used, path) for i, c in enumerate(kids)]
@@ -451,22 +464,22 @@ def match(arrays: Mapping[str, np.ndarray], expected: Any, path: object) -> Any:
     missing = [name for name, _ in pairs if name not in arrays]
     unexpected = [name for name in arrays if name not in wanted]
     if missing:
-        problems.append("missing: " + ", ".join(missing))
+        problems.append("missing: " + _listed(missing))
     if unexpected:
-        problems.append("unexpected: " + ", ".join(unexpected))
+        problems.append("unexpected: " + _listed(unexpected))
     for name, leaf in pairs:
         if name not in arrays:
             continue
         try:
             shape, dtype = _leaf_spec(leaf)
         except (TypeError, ValueError):
-            raise _fail(path, f"expected['{name}'] has no shape and dtype: "
+            raise _fail(path, f"expected[{shown(name)}] has no shape and dtype: "
                               f"{type(leaf).__name__}") from None
         got = arrays[name]
         if got.shape != shape:
-            problems.append(f"'{name}' has shape {list(got.shape)}, expected {list(shape)}")
+            problems.append(f"{shown(name)} has shape {list(got.shape)}, expected {list(shape)}")
         elif got.dtype.name != dtype:
-            problems.append(f"'{name}' has dtype {got.dtype.name}, expected {dtype}")
+            problems.append(f"{shown(name)} has dtype {got.dtype.name}, expected {dtype}")
     if problems:
         raise _fail(path, "does not match the expected tree:\n  " + "\n  ".join(problems))
     return unflatten(treedef, [arrays[name] for name, _ in pairs])
@@ -493,6 +506,7 @@ def load(path: PathLike, expected: Any = None) -> Any:
       'w' has shape [2, 2], expected [3, 2]
       ...
     """
+    path = checked_path(path, "pyasg.io.load")
     arrays, metadata = read_tensors(path)
     if expected is not None:
         return match(arrays, expected, path)

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 from pyasg.errors import PyasgError
+from pyasg.nn import checks
+from pyasg.nn.checks import quote
 
 #: dtype kinds a metric accepts as numbers
 _NUMERIC = "biuf"
@@ -43,6 +45,19 @@ def _array(fn: str, name: str, y: Any) -> np.ndarray:
         return np.asarray(y)
     except (ValueError, TypeError) as e:  # ragged nested lists and the like
         raise _fail(f"{fn}: {name} is not an array: {e}") from None
+
+
+def _flag(fn: str, name: str, value: Any) -> bool:
+    """A True/False option (a numpy bool too), or `MetricError`."""
+    return checks.flag(value, fn, name, error=MetricError)
+
+
+def _label(fn: str, name: str, value: Any) -> Any:
+    """One class label: a number, a string or a bool, not a sequence of them."""
+    if not isinstance(value, (int, float, str, bytes, np.generic)):
+        raise MetricError(f"{fn}: {name} must be one class label (a number or a string), "
+                          f"got {quote(value)}")
+    return value
 
 
 def _shape(a: np.ndarray) -> str:

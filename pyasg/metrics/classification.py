@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from pyasg.metrics._base import _NUMERIC, _array, _fail, _shape, _warn
+from pyasg.metrics._base import _NUMERIC, _array, _fail, _flag, _label, _shape, _warn, quote
 
 # --------------------------------------------------------------------------- classification
 
@@ -26,7 +26,7 @@ def _labels(name: str, fn: str, y: Any) -> np.ndarray:
     if a.dtype.kind == "f":
         bad = a[~np.isfinite(a) | (a != np.round(a))]
         if bad.size:
-            raise _fail(f"{fn}: {name} holds {bad[0]!r}, not a class label; threshold "
+            raise _fail(f"{fn}: {name} holds {quote(bad[0])}, not a class label; threshold "
                         "probabilities or take argmax first")
     elif a.dtype.kind not in _NUMERIC + "USO":
         raise _fail(f"{fn}: {name} has dtype {a.dtype}, not class labels")
@@ -67,6 +67,7 @@ def accuracy(y_true: Any, y_pred: Any, *, normalize: bool = True) -> float:
     >>> accuracy([1, 0, 1, 1], [1, 1, 1, 0]), accuracy([1, 0], [1, 1], normalize=False)
     (0.5, 1.0)
     """
+    normalize = _flag("accuracy", "normalize", normalize)
     t, p = _label_pair("accuracy", y_true, y_pred)
     hits = t == p
     return float(hits.mean() if normalize else hits.sum())
@@ -85,6 +86,7 @@ def top_k_accuracy(y_true: Any, y_score: Any, k: int = 2, *, normalize: bool = T
     0.75
     """
     fn = "top_k_accuracy"
+    normalize = _flag(fn, "normalize", normalize)
     t = _labels("y_true", fn, y_true)
     s = _array(fn, "y_score", y_score)
     if s.ndim != 2 or s.dtype.kind not in _NUMERIC:
@@ -103,7 +105,7 @@ def top_k_accuracy(y_true: Any, y_score: Any, k: int = 2, *, normalize: bool = T
         raise _fail(f"{fn}: y_true must hold class indices in [0, {n_classes}) (the columns "
                     f"of y_score); got values from {t.min()!r} to {t.max()!r}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise _fail(f"{fn}: k must be a positive int; got {k!r}")
+        raise _fail(f"{fn}: k must be a positive int; got {quote(k)}")
     if k > n_classes:
         raise _fail(f"{fn}: k={k} is more than the {n_classes} classes of y_score")
     if k == n_classes:
@@ -126,7 +128,7 @@ def _zero_value(fn: str, zero_division: Any) -> float:
     if (isinstance(zero_division, (int, float, np.number)) and not isinstance(zero_division, bool)
             and (zero_division in (0, 1) or math.isnan(zero_division))):
         return float(zero_division)
-    raise _fail(f"{fn}: zero_division must be 'warn', 0, 1 or nan; got {zero_division!r}")
+    raise _fail(f"{fn}: zero_division must be 'warn', 0, 1 or nan; got {quote(zero_division)}")
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, value: float, warning: str | None) -> np.ndarray:
@@ -143,8 +145,9 @@ def _prf(metric: str, y_true: Any, y_pred: Any, labels: Any, pos_label: Any, ave
     fn = metric
     if not (average is None or (isinstance(average, str) and average in _AVERAGES)):
         raise _fail(f"{fn}: average must be one of {', '.join(map(repr, _AVERAGES))}; "
-                    f"got {average!r}")
+                    f"got {quote(average)}")
     zero = _zero_value(fn, zero_division)
+    pos_label = _label(fn, "pos_label", pos_label)
     t, p = _label_pair(fn, y_true, y_pred)
     if average == "binary":
         present = np.union1d(t, p)
@@ -153,8 +156,8 @@ def _prf(metric: str, y_true: Any, y_pred: Any, labels: Any, pos_label: Any, ave
                         f"hold {present.size} ({present.tolist()}); use average='macro', "
                         "'micro' or 'weighted'")
         if present.size == 2 and pos_label not in present:
-            raise _fail(f"{fn}: pos_label={pos_label!r} is not one of the labels "
-                        f"{present.tolist()}")
+            raise _fail(f"{fn}: pos_label={quote(pos_label, with_type=False)} is not one of "
+                        f"the labels {present.tolist()}")
         classes = np.asarray([pos_label])
     else:
         classes = np.union1d(t, p) if labels is None else _label_set(fn, labels)
@@ -245,9 +248,9 @@ def confusion_matrix(y_true: Any, y_pred: Any, *, labels: Any = None,
            [1, 0, 2]])
     """
     fn = "confusion_matrix"
-    if normalize not in _NORMALIZE:
+    if not (normalize is None or (isinstance(normalize, str) and normalize in _NORMALIZE)):
         raise _fail(f"{fn}: normalize must be one of {', '.join(map(repr, _NORMALIZE))}; "
-                    f"got {normalize!r}")
+                    f"got {quote(normalize)}")
     t, p = _label_pair(fn, y_true, y_pred)
     classes = np.union1d(t, p) if labels is None else _label_set(fn, labels)
     n = classes.size
@@ -272,6 +275,7 @@ def binary_confusion_matrix(y_true: Any, y_pred: Any, *, pos_label: Any = 1) -> 
     >>> binary_confusion_matrix([1, 1, 1, 0, 0, 0], [1, 0, 0, 1, 0, 0]).ravel().tolist()
     [2, 1, 2, 1]
     """
+    pos_label = _label("binary_confusion_matrix", "pos_label", pos_label)
     t, p = _label_pair("binary_confusion_matrix", y_true, y_pred)
     t, p = (t == pos_label).astype(np.int64), (p == pos_label).astype(np.int64)
     return np.bincount(t * 2 + p, minlength=4).reshape(2, 2).astype(np.int64)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from pyasg.metrics._base import _NUMERIC, _array, _fail, _shape, _warn
+from pyasg.metrics._base import _NUMERIC, _array, _fail, _flag, _shape, _warn, quote
 
 # --------------------------------------------------------------------------- regression
 
@@ -20,7 +20,7 @@ def _targets(fn: str, y_true: Any, y_pred: Any, multioutput: Any = "uniform_aver
     """Both as float64 (n_samples, n_outputs), checked."""
     if not (isinstance(multioutput, str) and multioutput in _MULTIOUTPUT):
         raise _fail(f"{fn}: multioutput must be one of {', '.join(map(repr, _MULTIOUTPUT))}; "
-                    f"got {multioutput!r}")
+                    f"got {quote(multioutput)}")
     out = []
     for name, y in (("y_true", y_true), ("y_pred", y_pred)):
         a = _array(fn, name, y)
@@ -116,6 +116,7 @@ def r2(y_true: Any, y_pred: Any, *, multioutput: str = "uniform_average",
     >>> r2([1.0, 2.0, 3.0], [1.0, 2.0, 4.0])
     0.5
     """
+    force_finite = _flag("r2", "force_finite", force_finite)
     t, p = _targets("r2", y_true, y_pred, multioutput)
     if t.shape[0] < 2:
         _warn("r2 is undefined for fewer than two samples; returning nan")
@@ -134,6 +135,7 @@ def explained_variance(y_true: Any, y_pred: Any, *, multioutput: str = "uniform_
     >>> explained_variance([1.0, 2.0, 3.0], [2.0, 3.0, 4.0])
     1.0
     """
+    force_finite = _flag("explained_variance", "force_finite", force_finite)
     t, p = _targets("explained_variance", y_true, y_pred, multioutput)
     d = t - p
     num = ((d - d.mean(axis=0)) ** 2).mean(axis=0)

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from pyasg.metrics._base import _NUMERIC, _array, _fail
+from pyasg.metrics._base import _NUMERIC, MetricError, _array, _fail, _flag, quote
+from pyasg.nn import checks
 
 # --------------------------------------------------------------------------- running statistics
 
@@ -35,7 +36,8 @@ class RunningMeanStd:
     """
 
     def __init__(self, shape: tuple[int, ...] = ()) -> None:
-        self.shape = tuple(int(d) for d in shape)
+        self.shape = checks.ints(shape, "RunningMeanStd", "shape", error=MetricError)
+        checks.allocate(lambda: None, self.shape, "float64", "RunningMeanStd", MetricError)
         self.count = 0
         self._mean = np.zeros(self.shape)
         self._m2 = np.zeros(self.shape)  # sum of squared deviations from the mean
@@ -115,9 +117,9 @@ class EMA:
     def __init__(self, decay: float, bias_correction: bool = True) -> None:
         if isinstance(decay, bool) or not isinstance(decay, (int, float, np.floating)) \
                 or not 0.0 <= decay < 1.0:
-            raise _fail(f"EMA: decay must be a number in [0, 1); got {decay!r}")
+            raise _fail(f"EMA: decay must be a number in [0, 1); got {quote(decay)}")
         self.decay = float(decay)
-        self.bias_correction = bias_correction
+        self.bias_correction = _flag("EMA", "bias_correction", bias_correction)
         self.count = 0
         self._v: np.ndarray = np.zeros(())
 

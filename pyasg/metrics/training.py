@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from pyasg import events
-from pyasg.metrics._base import _NUMERIC, _array, _fail
+from pyasg.metrics._base import _NUMERIC, _array, _fail, _flag, quote
 
 # --------------------------------------------------------------------------- logging, stopping
 
@@ -22,7 +22,7 @@ def _scalar(where: str, value: Any) -> float:
 
 def _step(where: str, step: Any) -> int:
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)):
-        raise _fail(f"{where}: step must be an int; got {step!r}")
+        raise _fail(f"{where}: step must be an int; got {quote(step)}")
     return int(step)
 
 
@@ -46,7 +46,7 @@ class MetricLogger:
     """
 
     def __init__(self, publish: bool = False) -> None:
-        self.publish = publish
+        self.publish = _flag("MetricLogger", "publish", publish)
         self.history: dict[str, list[float]] = {}
         self.epoch = 0  # completed epochs
         self._current: dict[str, list[float]] = {}
@@ -96,17 +96,17 @@ class EarlyStopping:
 
     def __init__(self, mode: str = "min", patience: int = 3, min_delta: float = 0.0,
                  check_finite: bool = True) -> None:
-        if mode not in ("min", "max"):
-            raise _fail(f"EarlyStopping: mode must be 'min' or 'max'; got {mode!r}")
+        if not (isinstance(mode, str) and mode in ("min", "max")):
+            raise _fail(f"EarlyStopping: mode must be 'min' or 'max'; got {quote(mode)}")
         if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) \
                 or patience < 0:
-            raise _fail(f"EarlyStopping: patience must be an int >= 0; got {patience!r}")
+            raise _fail(f"EarlyStopping: patience must be an int >= 0; got {quote(patience)}")
         delta = _scalar("EarlyStopping: min_delta", min_delta)
         if not delta >= 0.0:
             raise _fail(f"EarlyStopping: min_delta must be >= 0 (the direction comes from "
-                        f"mode); got {min_delta!r}")
+                        f"mode); got {quote(min_delta)}")
         self.mode, self.patience, self.min_delta = mode, int(patience), delta
-        self.check_finite = check_finite
+        self.check_finite = _flag("EarlyStopping", "check_finite", check_finite)
         self.best = math.inf if mode == "min" else -math.inf
         self.best_step: int | None = None
         self.wait = 0  # values since the last improvement

@@ -21,9 +21,10 @@ from pyasg.array import functional as F
 from pyasg.array import random
 from pyasg.asg.types import INT_DTYPES
 from pyasg.errors import PyasgError, ShapeError
-from pyasg.nn import init
+from pyasg.nn import checks, init
 from pyasg.nn.layers import Dropout
 from pyasg.nn.module import Module, register_roles
+from pyasg.nn.params import check_state
 from pyasg.trace.tracer import Tracer
 
 # --------------------------------------------------------------------------- Embedding
@@ -48,13 +49,19 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None,
                  dtype: str = "float32") -> None:
-        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        self.num_embeddings = checks.size(num_embeddings, "Embedding", "num_embeddings")
+        self.embedding_dim = checks.size(embedding_dim, "Embedding", "embedding_dim")
+        padding_idx = checks.integer(padding_idx, "Embedding", "padding_idx", none=True)
         if padding_idx is not None:
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
                 raise PyasgError(f"Embedding: padding_idx {padding_idx} must be within "
                                  f"num_embeddings ({self.num_embeddings})")
-            padding_idx = int(padding_idx) % self.num_embeddings  # PyTorch stores it >= 0
-        self.padding_idx, self.dtype = padding_idx, dtype
+            padding_idx %= self.num_embeddings  # PyTorch stores it >= 0
+        self.padding_idx = padding_idx
+        self.dtype = checks.float_dtype(dtype, "Embedding")
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"weight": (self.num_embeddings, self.embedding_dim)}
 
     def init(self, key: object) -> dict:
         weight = init.normal(key, (self.num_embeddings, self.embedding_dim), dtype=self.dtype)
@@ -113,7 +120,8 @@ class Flatten(Module):
     """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
-        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+        self.start_dim = checks.integer(start_dim, "Flatten", "start_dim")
+        self.end_dim = checks.integer(end_dim, "Flatten", "end_dim")
 
     def __call__(self, params: dict, x: object) -> object:
         shape = F.type_of(x).shape
@@ -150,8 +158,8 @@ class GELU(Module):
     "tanh" (also accepted: False / True, as in `pyasg.functional.gelu`)."""
 
     def __init__(self, approximate: str | bool = "none") -> None:
-        if approximate not in ("none", "tanh", False, True):
-            raise PyasgError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        approximate = checks.choice(approximate, "GELU", "approximate",
+                                    ("none", "tanh", False, True))
         self.approximate = {False: "none", True: "tanh"}.get(approximate, approximate)
 
     def __call__(self, params: dict, x: object) -> object:
@@ -183,7 +191,7 @@ class LeakyReLU(Module):
     """x where x > 0, else negative_slope * x (PyTorch's default 0.01)."""
 
     def __init__(self, negative_slope: float = 0.01) -> None:
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = checks.real(negative_slope, "LeakyReLU", "negative_slope")
 
     def __call__(self, params: dict, x: object) -> object:
         return F.leaky_relu(x, self.negative_slope)
@@ -193,7 +201,7 @@ class ELU(Module):
     """x where x > 0, else alpha * (exp(x) - 1)."""
 
     def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = float(alpha)
+        self.alpha = checks.real(alpha, "ELU", "alpha")
 
     def __call__(self, params: dict, x: object) -> object:
         return F.elu(x, self.alpha)
@@ -203,7 +211,10 @@ class Softplus(Module):
     """log(1 + exp(beta x)) / beta, linear where beta x > threshold (PyTorch's)."""
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
-        self.beta, self.threshold = float(beta), float(threshold)
+        self.beta = checks.real(beta, "Softplus", "beta")
+        if self.beta == 0.0:  # log(1 + exp(0 x)) / 0
+            raise checks.ArgumentError("Softplus: beta must not be 0 (it divides)")
+        self.threshold = checks.real(threshold, "Softplus", "threshold", "[-inf, inf]")
 
     def __call__(self, params: dict, x: object) -> object:
         return F.softplus(x, self.beta, self.threshold)
@@ -214,7 +225,7 @@ class Softmax(Module):
     dim=None guesses the axis from the input's rank and warns that it is deprecated."""
 
     def __init__(self, dim: int) -> None:
-        self.dim = int(dim)
+        self.dim = checks.integer(dim, "Softmax", "dim")
 
     def __call__(self, params: dict, x: object) -> object:
         return F.softmax(x, self.dim)
@@ -224,7 +235,7 @@ class LogSoftmax(Module):
     """log_softmax along `dim` (required, as for Softmax)."""
 
     def __init__(self, dim: int) -> None:
-        self.dim = int(dim)
+        self.dim = checks.integer(dim, "LogSoftmax", "dim")
 
     def __call__(self, params: dict, x: object) -> object:
         return F.log_softmax(x, self.dim)
@@ -303,6 +314,9 @@ class Sequential(Module):
             return self._layers[index]
         return list(self._layers.values())[index]
 
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {}  # all its parameters are its layers'
+
     def init(self, key: object) -> dict:
         keys = random.split(key, max(len(self._layers), 1))
         params = {}
@@ -314,14 +328,12 @@ class Sequential(Module):
 
     def __call__(self, params: dict, x: object, *, key: object = None,
                  training: bool | None = None, state: dict | None = None) -> object:
-        unknown = set(params) - set(self._layers)
-        if unknown:
-            raise PyasgError(f"Sequential: params has entries {sorted(unknown)} that name no "
-                             f"layer (layers: {list(self._layers)})")
         stateful = self.has_state()
         if stateful and state is None:
             raise PyasgError("Sequential has stateful layers (BatchNorm): pass state=… "
                              "(from model.init_state()); it returns (y, new_state)")
+        if stateful:
+            check_state(self, state)
         keys = None
         if key is not None and _takes(self, "key"):
             keys = random.split(key, len(self._layers))
@@ -337,10 +349,7 @@ class Sequential(Module):
             if keys is not None and _takes(layer, "key"):
                 kwargs["key"] = keys[i]
             if layer.has_state():
-                if name not in state:
-                    raise PyasgError(f"Sequential: state has no entry for layer {name!r} "
-                                     f"({layer.kind}); make it with model.init_state()")
-                kwargs["state"] = state[name]
+                kwargs["state"] = state[name]  # there: check_state says so
             try:
                 out = layer(params.get(name, {}), x, **kwargs)
             except KeyError as e:  # a raw KeyError is no message for a user

@@ -19,28 +19,39 @@ from collections.abc import Sequence
 from pyasg.array import functional as F
 from pyasg.array import random
 from pyasg.errors import PyasgError
-from pyasg.nn import init
+from pyasg.nn import checks, init
 from pyasg.nn.module import Module, register_roles
 
 
-def _pair(v: int | Sequence[int], name: str) -> tuple[int, int]:
-    pair = (int(v), int(v)) if isinstance(v, int) else tuple(int(a) for a in v)
-    if len(pair) != 2:
-        raise PyasgError(f"{name} must be an int or a pair of ints, got {v!r}")
-    return pair  # type: ignore[return-value]
+def _pair(v: int | Sequence[int], kind: str, name: str, within: str) -> tuple[int, int]:
+    return checks.ints(v, kind, name, within, length=2)  # type: ignore[return-value]
 
 
-def _check_channels(kind: str, in_channels: int, out_channels: int, groups: int) -> None:
-    if groups < 1 or in_channels % groups or out_channels % groups:
-        raise PyasgError(f"{kind}: in_channels ({in_channels}) and out_channels "
-                         f"({out_channels}) must both be divisible by groups ({groups})")
+def _channels(kind: str, in_channels: object, out_channels: object,
+              groups: object) -> tuple[int, int, int]:
+    c_in = checks.size(in_channels, kind, "in_channels", "[1, inf)")
+    c_out = checks.size(out_channels, kind, "out_channels", "[1, inf)")
+    g = checks.size(groups, kind, "groups", "[1, inf)")
+    if c_in % g or c_out % g:
+        raise checks.ArgumentError(f"{kind}: in_channels ({c_in}) and out_channels ({c_out}) "
+                                   f"must both be divisible by groups ({g})")
+    return c_in, c_out, g
 
 
 def _check_padding_mode(kind: str, padding_mode: str) -> None:
     # PyTorch also has 'reflect', 'replicate' and 'circular'; pyasg pads with zeros only
-    if padding_mode != "zeros":
-        raise PyasgError(f"{kind}: padding_mode {padding_mode!r} is not supported "
-                         f"(only 'zeros')")
+    if not (isinstance(padding_mode, str) and padding_mode == "zeros"):
+        raise PyasgError(f"{kind}: padding_mode {checks.quote(padding_mode)} is not "
+                         f"supported (only 'zeros')")
+
+
+def _window(kind: str, kernel_size: object, stride: object, dilation: object
+            ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """kernel_size, stride and dilation: each an int or a pair, all >= 1 (stride None:
+    the kernel size, as PyTorch's pooling)."""
+    kernel = _pair(kernel_size, kind, "kernel_size", "[1, inf)")
+    steps = kernel if stride is None else _pair(stride, kind, "stride", "[1, inf)")
+    return kernel, steps, _pair(dilation, kind, "dilation", "[1, inf)")
 
 
 def _uniform_init(key: object, weight_shape: tuple[int, ...], fan_in: int, bias: bool,
@@ -67,14 +78,25 @@ class Conv2d(Module):
                  stride: int | Sequence[int] = 1, padding: int | Sequence[int] | str = 0,
                  dilation: int | Sequence[int] = 1, groups: int = 1, bias: bool = True,
                  padding_mode: str = "zeros", dtype: str = "float32") -> None:
-        self.in_channels, self.out_channels, self.groups = (
-            int(in_channels), int(out_channels), int(groups))
-        _check_channels("Conv2d", self.in_channels, self.out_channels, self.groups)
+        self.in_channels, self.out_channels, self.groups = _channels(
+            "Conv2d", in_channels, out_channels, groups)
         _check_padding_mode("Conv2d", padding_mode)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride, self.dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
-        self.padding = padding if isinstance(padding, str) else _pair(padding, "padding")
-        self.bias, self.padding_mode, self.dtype = bias, padding_mode, dtype
+        self.kernel_size, self.stride, self.dilation = _window("Conv2d", kernel_size, stride,
+                                                               dilation)
+        if isinstance(padding, str):
+            self.padding = checks.choice(padding, "Conv2d", "padding", ("valid", "same"))
+            if padding == "same" and self.stride != (1, 1):
+                raise checks.ArgumentError(f"Conv2d: padding='same' needs stride 1 (as "
+                                           f"PyTorch), got stride {self.stride}")
+        else:
+            self.padding = _pair(padding, "Conv2d", "padding", "[0, inf)")
+        self.bias = checks.flag(bias, "Conv2d", "bias")
+        self.padding_mode, self.dtype = padding_mode, checks.float_dtype(dtype, "Conv2d")
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        weight = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        return {"weight": weight, "bias": (self.out_channels,)} if self.bias else {
+            "weight": weight}
 
     def init(self, key: object) -> dict:
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
@@ -107,15 +129,26 @@ class ConvTranspose2d(Module):
                  output_padding: int | Sequence[int] = 0, groups: int = 1, bias: bool = True,
                  dilation: int | Sequence[int] = 1, padding_mode: str = "zeros",
                  dtype: str = "float32") -> None:
-        self.in_channels, self.out_channels, self.groups = (
-            int(in_channels), int(out_channels), int(groups))
-        _check_channels("ConvTranspose2d", self.in_channels, self.out_channels, self.groups)
-        _check_padding_mode("ConvTranspose2d", padding_mode)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
-        self.output_padding = _pair(output_padding, "output_padding")
-        self.dilation = _pair(dilation, "dilation")
-        self.bias, self.padding_mode, self.dtype = bias, padding_mode, dtype
+        kind = "ConvTranspose2d"
+        self.in_channels, self.out_channels, self.groups = _channels(
+            kind, in_channels, out_channels, groups)
+        _check_padding_mode(kind, padding_mode)
+        self.kernel_size, self.stride, self.dilation = _window(kind, kernel_size, stride,
+                                                               dilation)
+        self.padding = _pair(padding, kind, "padding", "[0, inf)")
+        self.output_padding = _pair(output_padding, kind, "output_padding", "[0, inf)")
+        if any(p >= max(s, d) for p, s, d in zip(self.output_padding, self.stride,
+                                                 self.dilation)):
+            raise checks.ArgumentError(f"{kind}: output_padding {self.output_padding} must be "
+                                       f"smaller than stride {self.stride} or dilation "
+                                       f"{self.dilation} (as PyTorch)")
+        self.bias = checks.flag(bias, kind, "bias")
+        self.padding_mode, self.dtype = padding_mode, checks.float_dtype(dtype, kind)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        weight = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
+        return {"weight": weight, "bias": (self.out_channels,)} if self.bias else {
+            "weight": weight}
 
     def init(self, key: object) -> dict:
         shape = (self.in_channels, self.out_channels // self.groups) + self.kernel_size
@@ -152,12 +185,13 @@ class MaxPool2d(Module):
     def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
                  padding: int | Sequence[int] = 0, dilation: int | Sequence[int] = 1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
-        if ceil_mode:
+        if checks.flag(ceil_mode, "MaxPool2d", "ceil_mode"):
             raise PyasgError("MaxPool2d: ceil_mode=True is not supported")
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding, self.dilation = padding, dilation
-        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+        self.kernel_size, self.stride, self.dilation = _window("MaxPool2d", kernel_size, stride,
+                                                               dilation)
+        self.padding = _pair(padding, "MaxPool2d", "padding", "[0, inf)")
+        self.return_indices = checks.flag(return_indices, "MaxPool2d", "return_indices")
+        self.ceil_mode = False
 
     def __call__(self, params: dict, x: object) -> object:
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation,
@@ -180,12 +214,15 @@ class AvgPool2d(Module):
     def __init__(self, kernel_size: int | Sequence[int], stride: int | Sequence[int] | None = None,
                  padding: int | Sequence[int] = 0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:
-        if ceil_mode:
+        if checks.flag(ceil_mode, "AvgPool2d", "ceil_mode"):
             raise PyasgError("AvgPool2d: ceil_mode=True is not supported")
-        self.kernel_size = kernel_size
-        self.stride = kernel_size if stride is None else stride
-        self.padding, self.ceil_mode = padding, ceil_mode
-        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
+        self.kernel_size, self.stride, _ = _window("AvgPool2d", kernel_size, stride, 1)
+        self.padding = _pair(padding, "AvgPool2d", "padding", "[0, inf)")
+        self.ceil_mode = False
+        self.count_include_pad = checks.flag(count_include_pad, "AvgPool2d",
+                                             "count_include_pad")
+        self.divisor_override = checks.size(divisor_override, "AvgPool2d", "divisor_override",
+                                            "[1, inf)", none=True)
 
     def __call__(self, params: dict, x: object) -> object:
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
@@ -202,6 +239,15 @@ class AdaptiveAvgPool2d(Module):
     """
 
     def __init__(self, output_size: int | Sequence[int | None]) -> None:
+        kind = "AdaptiveAvgPool2d"
+        if isinstance(output_size, (list, tuple)):
+            if len(output_size) != 2:
+                raise checks.ArgumentError(f"{kind}: output_size must be an int or a pair, "
+                                           f"got {checks.quote(output_size)}")
+            output_size = tuple(checks.size(s, kind, f"output_size[{i}]", "[1, inf)",
+                                            none=True) for i, s in enumerate(output_size))
+        else:
+            output_size = checks.size(output_size, kind, "output_size", "[1, inf)")
         self.output_size = output_size
 
     def __call__(self, params: dict, x: object) -> object:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pyasg.array import functional as F
 from pyasg.array import random
 from pyasg.errors import PyasgError
-from pyasg.nn import init
+from pyasg.nn import checks, init
 from pyasg.nn.module import Module, register_roles
 
 
@@ -29,8 +29,14 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  dtype: str = "float32") -> None:
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        self.bias, self.dtype = bias, dtype
+        self.in_features = checks.size(in_features, "Linear", "in_features")
+        self.out_features = checks.size(out_features, "Linear", "out_features")
+        self.bias = checks.flag(bias, "Linear", "bias")
+        self.dtype = checks.float_dtype(dtype, "Linear")
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = {"weight": (self.out_features, self.in_features)}
+        return {**shapes, "bias": (self.out_features,)} if self.bias else shapes
 
     def init(self, key: object) -> dict:
         keys = random.split(key)
@@ -53,10 +59,19 @@ class LayerNorm(Module):
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True,
                  dtype: str = "float32") -> None:
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
-        self.normalized_shape = tuple(int(d) for d in shape)
-        self.eps, self.elementwise_affine, self.bias, self.dtype = (
-            eps, elementwise_affine, bias, dtype)
+        self.normalized_shape = checks.ints(normalized_shape, "LayerNorm", "normalized_shape",
+                                            empty=False)
+        self.eps = checks.real(eps, "LayerNorm", "eps", "[0, inf)")
+        self.elementwise_affine = checks.flag(elementwise_affine, "LayerNorm",
+                                              "elementwise_affine")
+        self.bias = checks.flag(bias, "LayerNorm", "bias")
+        self.dtype = checks.float_dtype(dtype, "LayerNorm")
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        if not self.elementwise_affine:
+            return {}
+        names = ("weight", "bias") if self.bias else ("weight",)
+        return {name: self.normalized_shape for name in names}
 
     def init(self, key: object) -> dict:
         if not self.elementwise_affine:
@@ -82,9 +97,7 @@ class Dropout(Module):
     """
 
     def __init__(self, p: float = 0.5) -> None:
-        if not 0.0 <= p <= 1.0:
-            raise PyasgError(f"dropout probability must be in [0, 1], got {p}")
-        self.p = float(p)
+        self.p = checks.real(p, type(self).kind, "p (the dropout probability)", "[0, 1]")
 
     def check_key(self, key: object, training: bool) -> None:
         if training and self.p > 0.0 and key is None:

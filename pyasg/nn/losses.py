@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from pyasg.array import functional as F
+from pyasg.array.checks import as_bool, as_int, as_real
 from pyasg.array.primitives import is_tracer
 from pyasg.asg.types import INT_DTYPES, is_float
 from pyasg.errors import PyasgError, ShapeError
@@ -71,10 +72,6 @@ def _same_size(input: object, target: object, name: str, strict: bool) -> None:
     if strict:
         raise ShapeError(f"{name}: target shape {b} must equal input shape {a}")
     warnings.warn(message, UserWarning, stacklevel=3)
-
-
-def _relu(x: object) -> object:
-    return F.where(F.greater(x, 0), x, 0.0)
 
 
 def _weight_like(weight: object | None, x: object) -> object | None:
@@ -128,7 +125,8 @@ def smooth_l1_loss(input: object, target: object, *, reduction: str = "mean",
     [0.125, 2.5]
     """
     _check_reduction(reduction, "smooth_l1_loss")
-    if beta < 0:
+    beta = as_real(beta, "smooth_l1_loss: beta")
+    if not beta >= 0:
         raise LossError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     if beta == 0:  # the quadratic branch would divide by zero (nan in its gradient)
         return l1_loss(input, target, reduction=reduction)
@@ -147,6 +145,7 @@ def huber_loss(input: object, target: object, reduction: str = "mean",
     [0.125, 4.0]
     """
     _check_reduction(reduction, "huber_loss")
+    delta = as_real(delta, "huber_loss: delta")
     if not delta > 0:
         raise LossError(f"huber_loss: delta must be > 0, got {delta}")
     _same_size(input, target, "huber_loss", strict=False)
@@ -187,15 +186,15 @@ def _bad_target(target: object, input_shape: tuple[int, ...], name: str) -> None
            f"(floats)") + f"; got {F.type_of(target)!r}")
 
 
-def _class_hits(target: object, input_shape: tuple[int, ...], n_classes: int,
-                ignore_index: int, name: str) -> tuple[object, object]:
-    """(hit, valid): hit[..., c] is target == c; valid is target != ignore_index."""
+def _class_ids(target: object, input_shape: tuple[int, ...], n_classes: int,
+               ignore_index: int, name: str) -> object:
+    """The target as int32/int64 class ids of the sample shape; concrete ones checked."""
     t = F.type_of(target)
     if t.dtype not in INT_DTYPES or t.shape != _sample_shape(input_shape):
         _bad_target(target, input_shape, name)
     if not is_tracer(target):
-        # A traced target has no values to check: there, an out-of-range class simply
-        # matches no class and counts as ignored. Concrete targets are checked, as PyTorch.
+        # Concrete targets are checked now, as PyTorch; a traced one at run time, by the
+        # gather in `_picked` (the backend's rule for an index out of range).
         ids = np.asarray(target)
         bad = (ids != ignore_index) & ((ids < 0) | (ids >= n_classes))
         if bad.any():
@@ -204,10 +203,22 @@ def _class_hits(target: object, input_shape: tuple[int, ...], n_classes: int,
                             f"{ignore_index})")
     if t.dtype == "uint32":  # a negative ignore_index does not fit uint32; class ids do fit int32
         target = F.astype(target, "int32")
-    ids = F.expand_dims(target, -1)
-    hit = F.equal(ids, np.arange(n_classes, dtype=F.type_of(ids).dtype))
-    valid = F.logical_and(F.not_equal(target, ignore_index), F.greater(F.sum(hit, axis=-1), 0))
-    return hit, valid
+    return target
+
+
+def _picked(logp: object, target: object, valid: object) -> object:
+    """logp[..., target] per sample, by a gather: a traced class id out of range, other
+    than an ignored one, is sent past the end of the gathered array, so the backend's
+    rule for a bad index applies (numpy raises), never another class's value."""
+    *samples, n_classes = F.type_of(logp).shape
+    count = math.prod(samples)
+    dtype = "int64" if count * n_classes >= 2**31 else F.type_of(target).dtype
+    target = F.astype(target, dtype)
+    rows = np.arange(count, dtype=dtype).reshape(samples) * n_classes  # each sample's row
+    in_range = F.logical_and(F.greater_equal(target, 0), F.less(target, n_classes))
+    past_end = np.array(count * n_classes, dtype)
+    index = F.where(valid, F.where(in_range, F.add(rows, target), past_end), rows)
+    return F.take(F.reshape(logp, (-1,)), index, axis=0)
 
 
 def _nll_terms(logp: object, target: object, weight: object | None, ignore_index: int,
@@ -215,15 +226,15 @@ def _nll_terms(logp: object, target: object, weight: object | None, ignore_index
     """(loss, w_t, valid) per sample: -weight[t] * logp[t], weight[t] (1 without
     weights), both 0 where the target is ignored; logp has its class axis last."""
     n_classes = F.type_of(logp).shape[-1]
-    hit, valid = _class_hits(target, input_shape, n_classes, ignore_index, name)
-    # where, not a one-hot product: 0 * (-inf) at a class of probability 0 would be nan
-    picked = F.sum(F.where(hit, logp, 0.0), axis=-1)
+    target = _class_ids(target, input_shape, n_classes, ignore_index, name)
+    valid = F.not_equal(target, ignore_index)
+    picked = _picked(logp, target, valid)
     dtype = F.type_of(logp).dtype
     if weight is None:
         w_t = F.astype(valid, dtype)
         loss = F.where(valid, F.neg(picked), 0.0)
-    else:
-        w_t = F.where(valid, F.sum(F.where(hit, weight, 0.0), axis=-1), 0.0)
+    else:  # in range wherever valid (the gather above fails otherwise): 0 is a stand-in
+        w_t = F.where(valid, F.take(weight, F.where(valid, target, 0), axis=0), 0.0)
         loss = F.where(valid, F.neg(F.mul(w_t, picked)), 0.0)
     return loss, w_t, valid
 
@@ -248,6 +259,7 @@ def nll_loss(input: object, target: object, weight: object | None = None, *,
     1.415...
     """
     _check_reduction(reduction, "nll_loss")
+    ignore_index = as_int(ignore_index, "nll_loss: ignore_index")
     logp = _class_last(input, "nll_loss")
     weight = _class_weight(weight, logp, "nll_loss")
     loss, w_t, _ = _nll_terms(logp, target, weight, ignore_index, F.type_of(input).shape,
@@ -273,6 +285,8 @@ def cross_entropy(input: object, target: object, weight: object | None = None, *
     0.490415
     """
     _check_reduction(reduction, "cross_entropy")
+    ignore_index = as_int(ignore_index, "cross_entropy: ignore_index")
+    label_smoothing = as_real(label_smoothing, "cross_entropy: label_smoothing")
     if not 0.0 <= label_smoothing <= 1.0:
         raise LossError(f"cross_entropy: label_smoothing must be in [0, 1], got "
                         f"{label_smoothing}")
@@ -308,9 +322,11 @@ def cross_entropy(input: object, target: object, weight: object | None = None, *
 def _clamped_log(x: object) -> object:
     # PyTorch clamps log at -100 so that probabilities of exactly 0 or 1 give a finite
     # loss. The inner where keeps log away from 0: otherwise its gradient 1/0 = inf would
-    # meet the clamp's zero and make nan.
+    # meet the clamp's zero and make nan. Below 0 (and for NaN) the log is NaN, so that a
+    # traced probability out of range gives a NaN loss, not a finite -100.
     pos = F.greater(x, 0)
-    return F.where(pos, F.clamp(F.log(F.where(pos, x, 1.0)), min=-100.0), -100.0)
+    floor = F.where(F.equal(x, 0), -100.0, math.nan)
+    return F.where(pos, F.clamp(F.log(F.where(pos, x, 1.0)), min=-100.0), floor)
 
 
 def binary_cross_entropy(input: object, target: object, weight: object | None = None, *,
@@ -319,16 +335,24 @@ def binary_cross_entropy(input: object, target: object, weight: object | None = 
     `input`, each log clamped at -100 as PyTorch (so 0 and 1 are finite). Target
     must have the input's shape (PyTorch raises too); `weight` broadcasts.
 
-    Differs from PyTorch: input outside [0, 1] is not rejected (a traced value has
-    no numbers to check); a log of a value <= 0 counts as -100. PyTorch's gradient
-    divides by max(x (1 - x), 1e-12); here it is the exact derivative of the clamped
-    loss, which agrees wherever x (1 - x) >= 1e-12.
+    Input outside [0, 1], or NaN, is rejected when it is concrete (a `LossError`, as
+    PyTorch); a traced input has no numbers to check when the graph is built, and
+    there such an element gives a NaN loss. PyTorch's gradient divides by
+    max(x (1 - x), 1e-12); here it is the exact derivative of the clamped loss, which
+    agrees wherever x (1 - x) >= 1e-12.
 
     >>> round(float(binary_cross_entropy(np.array([0.5, 1.0]), np.array([1.0, 0.0]))), 4)
     50.3466
     """
     _check_reduction(reduction, "binary_cross_entropy")
     _same_size(input, target, "binary_cross_entropy", strict=True)
+    if not is_tracer(input):
+        p = np.asarray(input)
+        outside = ~((p >= 0) & (p <= 1))  # NaN too
+        if outside.any():
+            raise LossError(f"binary_cross_entropy: input is probabilities in [0, 1] (PyTorch "
+                            f"rejects others too); got {p[outside].flat[0]} (use "
+                            f"binary_cross_entropy_with_logits for logits)")
     loss = F.neg(F.add(F.mul(target, _clamped_log(input)),
                        F.mul(F.sub(1.0, target), _clamped_log(F.sub(1.0, input)))))
     if weight is not None:
@@ -381,7 +405,7 @@ def kl_div(input: object, target: object, *, reduction: str = "mean",
     0.143...
     """
     _check_reduction(reduction, "kl_div", _REDUCTIONS + ("batchmean",))
-    if log_target:
+    if as_bool(log_target, "kl_div: log_target"):
         loss = F.mul(F.exp(target), F.sub(target, input))
     else:
         zero = F.equal(target, 0)
@@ -408,6 +432,8 @@ def sigmoid_focal_loss(inputs: object, targets: object, alpha: float = 0.25,
     0.043322
     """
     _check_reduction(reduction, "sigmoid_focal_loss")
+    alpha = as_real(alpha, "sigmoid_focal_loss: alpha")
+    gamma = as_real(gamma, "sigmoid_focal_loss: gamma", finite=True)
     ce = binary_cross_entropy_with_logits(inputs, targets, reduction="none")
     loss = ce
     if gamma != 0:  # (1 - p_t)^0 at p_t = 1 would have a 0 * inf = nan gradient
@@ -434,7 +460,7 @@ def hinge(scores: object, targets: object, margin: float = 1.0, *,
     [0.0, 0.5, 1.5]
     """
     _check_reduction(reduction, "hinge")
-    return _reduce(_relu(F.sub(margin, F.mul(_like(targets, scores), scores))), reduction)
+    return _reduce(F.relu(F.sub(margin, F.mul(_like(targets, scores), scores))), reduction)
 
 
 def squared_hinge(scores: object, targets: object, margin: float = 1.0, *,
@@ -445,7 +471,7 @@ def squared_hinge(scores: object, targets: object, margin: float = 1.0, *,
     [0.0, 0.25, 2.25]
     """
     _check_reduction(reduction, "squared_hinge")
-    h = _relu(F.sub(margin, F.mul(_like(targets, scores), scores)))
+    h = F.relu(F.sub(margin, F.mul(_like(targets, scores), scores)))
     return _reduce(F.mul(h, h), reduction)
 
 
@@ -459,7 +485,7 @@ def hinge_embedding_loss(input: object, target: object, margin: float = 1.0, *,
     [0.3, 0.7]
     """
     _check_reduction(reduction, "hinge_embedding_loss")
-    loss = F.add(F.where(F.not_equal(target, 1), _relu(F.sub(margin, input)), 0.0),
+    loss = F.add(F.where(F.not_equal(target, 1), F.relu(F.sub(margin, input)), 0.0),
                  F.where(F.not_equal(target, -1), input, 0.0))
     return _reduce(loss, reduction)
 
@@ -475,7 +501,7 @@ def margin_ranking_loss(input1: object, input2: object, target: object, margin: 
     """
     _check_reduction(reduction, "margin_ranking_loss")
     diff = F.sub(input1, input2)
-    loss = _relu(F.add(F.neg(F.mul(_like(target, diff), diff)), margin))
+    loss = F.relu(F.add(F.neg(F.mul(_like(target, diff), diff)), margin))
     return _reduce(loss, reduction)
 
 
@@ -497,7 +523,7 @@ def cosine_embedding_loss(input1: object, input2: object, target: object,
     sq2 = F.add(F.sum(F.mul(input2, input2), axis=-1), _COSINE_EPS)
     cos = F.div(dot, F.sqrt(F.mul(sq1, sq2)))
     loss = F.add(F.where(F.equal(target, 1), F.sub(1.0, cos), 0.0),
-                 F.where(F.equal(target, -1), _relu(F.sub(cos, margin)), 0.0))
+                 F.where(F.equal(target, -1), F.relu(F.sub(cos, margin)), 0.0))
     return _reduce(loss, reduction)
 
 
@@ -528,13 +554,14 @@ def triplet_margin_loss(anchor: object, positive: object, negative: object,
     5.0
     """
     _check_reduction(reduction, "triplet_margin_loss")
+    p = as_real(p, "triplet_margin_loss: p")
     if not p > 0:
         raise LossError(f"triplet_margin_loss: p must be > 0 (or inf), got {p}")
     d_pos = _pairwise_distance(anchor, positive, p, eps)
     d_neg = _pairwise_distance(anchor, negative, p, eps)
-    if swap:
+    if as_bool(swap, "triplet_margin_loss: swap"):
         d_neg = F.minimum(d_neg, _pairwise_distance(positive, negative, p, eps))
-    return _reduce(_relu(F.sub(F.add(d_pos, margin), d_neg)), reduction)
+    return _reduce(F.relu(F.sub(F.add(d_pos, margin), d_neg)), reduction)
 
 
 # --------------------------------------------------------------------------- short names

@@ -12,6 +12,10 @@ Conventions every layer follows:
   from params: `state = layer.init_state()`; a layer with `stateful = True` is
   called as `y, new_state = layer(params, x, state=state, training=…)`.
 - Randomness (dropout) is an explicit `key=` argument; `training=False` needs none.
+- A layer says which arrays it expects, `layer.param_shapes()` (and
+  `state_shapes()`); every call checks the params tree it is given against them and
+  the sub-layers (`pyasg.nn.params`), so a missing or misspelt key, a None or a
+  wrong shape is a `ParamsError` naming the path, never a raw KeyError.
 - Every parameter records its layer kind and role for the viewer:
   `layer.param_kinds()` maps dotted paths to e.g. `"LayerNorm.weight"`, and
   `ROLES["LayerNorm.weight"]` says "scale γ". The outermost `init` call records
@@ -36,6 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from pyasg import events
+from pyasg.nn.params import check_params
 
 #: What each parameter of each layer kind is, for the viewer and for people.
 ROLES: dict[str, str] = {}
@@ -74,6 +79,18 @@ def _describing(init: Callable[..., dict]) -> Callable[..., dict]:
     return described_init
 
 
+def _checking(call: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a layer's `__call__` so that it checks its params before it runs."""
+
+    @functools.wraps(call)
+    def checked_call(self: Module, *args: Any, **kwargs: Any) -> Any:
+        check_params(self, args[0] if args else kwargs.get("params"))
+        return call(self, *args, **kwargs)
+
+    checked_call._pyasg_checks = True  # type: ignore[attr-defined]
+    return checked_call
+
+
 class Module:
     """Base of every layer. Subclasses implement `init` and `__call__`."""
 
@@ -90,10 +107,26 @@ class Module:
         init = cls.__dict__.get("init")
         if init is not None and not getattr(init, "_pyasg_describes", False):
             cls.init = _describing(init)  # type: ignore[method-assign]
+        call = cls.__dict__.get("__call__")
+        if call is not None and not getattr(call, "_pyasg_checks", False):
+            cls.__call__ = _checking(call)  # type: ignore[method-assign]
 
     def init(self, key: Any) -> dict:
         """Fresh parameters from a random key (`pyasg.random.key(seed)`)."""
         return {}
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]] | None:
+        """This layer's own parameters by name and shape (not its sub-layers'), which
+        every call checks the params against; None where a layer does not say.
+
+        A layer that keeps `Module.init` has none: {}. A layer with its own `init`
+        overrides this, or gets no check of its own arrays (a user's layer may).
+        """
+        return {} if type(self).init is Module.init else None
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]] | None:
+        """This layer's own state arrays by name and shape (BatchNorm's statistics)."""
+        return {} if not self.stateful else None
 
     def init_state(self) -> dict:
         """Fresh non-trainable state (running statistics); empty for most layers."""

@@ -24,8 +24,9 @@ import numpy as np
 
 from pyasg.array import functional as F
 from pyasg.errors import PyasgError, ShapeError
-from pyasg.nn import init
+from pyasg.nn import checks, init
 from pyasg.nn.module import Module, register_roles
+from pyasg.nn.params import check_state
 
 
 class BatchNorm(Module):
@@ -60,13 +61,27 @@ class BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, axis: int = 1,
                  dtype: str = "float32") -> None:
-        if momentum is not None and not 0.0 <= momentum <= 1.0:
-            raise PyasgError(f"BatchNorm momentum must be in [0, 1] or None, got {momentum}")
-        self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        self.axis, self.dtype = int(axis), dtype
+        self.num_features = checks.size(num_features, "BatchNorm", "num_features")
+        self.eps = checks.real(eps, "BatchNorm", "eps", "[0, inf)")
+        # a Python float, kept as given: 1 - momentum is then taken in float64
+        self.momentum = checks.real(momentum, "BatchNorm", "momentum", "[0, 1]", none=True)
+        self.affine = checks.flag(affine, "BatchNorm", "affine")
+        self.track_running_stats = checks.flag(track_running_stats, "BatchNorm",
+                                               "track_running_stats")
+        self.axis = checks.integer(axis, "BatchNorm", "axis")
+        self.dtype = checks.float_dtype(dtype, "BatchNorm")
         # an instance attribute on purpose: without running statistics there is no state
-        self.stateful = track_running_stats
+        self.stateful = self.track_running_stats
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        c = (self.num_features,)
+        return {"weight": c, "bias": c} if self.affine else {}
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        if not self.track_running_stats:
+            return {}
+        c = (self.num_features,)
+        return {"running_mean": c, "running_var": c, "num_batches_tracked": ()}
 
     def init(self, key: object) -> dict:
         """weight ones and bias zeros, as PyTorch (no randomness: `key` is unused)."""
@@ -99,6 +114,8 @@ class BatchNorm(Module):
         if self.track_running_stats and state is None:
             raise PyasgError("BatchNorm with running statistics needs state=… "
                              "(from layer.init_state()) and returns (y, new_state)")
+        if self.track_running_stats:
+            check_state(self, state)
         reduce_axes = tuple(a for a in range(t.ndim) if a != axis)
         per_channel = tuple(-1 if a == axis else 1 for a in range(t.ndim))  # [C] -> broadcast
 

@@ -19,13 +19,11 @@ scalar also works (no retrace per step) but cannot be checked until it runs.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from pyasg.array import functional as F
 from pyasg.errors import PyasgError, ShapeError
-from pyasg.nn import init
+from pyasg.nn import checks, init
 from pyasg.nn.module import Module, register_roles
 
 
@@ -72,13 +70,20 @@ class SinusoidalPositionalEncoding(Module):
     """
 
     def __init__(self, dim: int, max_len: int = 5000, base: float = 10000.0) -> None:
-        self.dim, self.max_len, self.base = int(dim), int(max_len), float(base)
+        kind = "SinusoidalPositionalEncoding"
+        self.dim = checks.size(dim, kind, "dim", "[1, inf)")
+        self.max_len = checks.size(max_len, kind, "max_len")
+        self.base = checks.real(base, kind, "base", "(0, inf)")
+        self._table = checks.allocate(self._make_table, (self.max_len, self.dim), "float64",
+                                      kind)
+
+    def _make_table(self) -> np.ndarray:
         pos = np.arange(self.max_len, dtype=np.float64)[:, None]
         freq = self.base ** (-np.arange(0, self.dim, 2, dtype=np.float64) / self.dim)
         table = np.zeros((self.max_len, self.dim))
         table[:, 0::2] = np.sin(pos * freq)
         table[:, 1::2] = np.cos(pos * freq)[:, : self.dim // 2]
-        self._table = table
+        return table
 
     @property
     def table(self) -> np.ndarray:
@@ -107,7 +112,14 @@ class LearnedPositionalEmbedding(Module):
 
     def __init__(self, max_len: int, dim: int, std: float = 0.02,
                  dtype: str = "float32") -> None:
-        self.max_len, self.dim, self.std, self.dtype = int(max_len), int(dim), float(std), dtype
+        kind = "LearnedPositionalEmbedding"
+        self.max_len = checks.size(max_len, kind, "max_len")
+        self.dim = checks.size(dim, kind, "dim")
+        self.std = checks.real(std, kind, "std", "[0, inf)")
+        self.dtype = checks.float_dtype(dtype, kind)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"weight": (self.max_len, self.dim)}
 
     def init(self, key: object) -> dict:
         return {"weight": init.normal(key, (self.max_len, self.dim), 0.0, self.std, self.dtype)}
@@ -136,14 +148,22 @@ class RoPE(Module):
     """
 
     def __init__(self, head_dim: int, max_len: int = 4096, base: float = 10000.0) -> None:
-        if head_dim <= 0 or head_dim % 2:
+        self.head_dim = checks.size(head_dim, "RoPE", "head_dim", "[1, inf)")
+        if self.head_dim % 2:
             raise PyasgError(f"RoPE: head_dim must be positive and even, got {head_dim}")
-        self.head_dim, self.max_len, self.base = int(head_dim), int(max_len), float(base)
+        self.max_len = checks.size(max_len, "RoPE", "max_len")
+        self.base = checks.real(base, "RoPE", "base", "(0, inf)")
+        # three float64 tables of [max_len, head_dim] live at once while they are made
+        self._cos, self._sin = checks.allocate(self._make_tables,
+                                               (3, self.max_len, self.head_dim), "float64",
+                                               "RoPE")
+
+    def _make_tables(self) -> tuple[np.ndarray, np.ndarray]:
         inv_freq = self.base ** (-np.arange(0, self.head_dim, 2, dtype=np.float64)
                                  / self.head_dim)
         angles = np.arange(self.max_len, dtype=np.float64)[:, None] * inv_freq
         angles = np.concatenate([angles, angles], axis=-1)  # [max_len, head_dim]
-        self._cos, self._sin = np.cos(angles), np.sin(angles)
+        return np.cos(angles), np.sin(angles)
 
     def rotate(self, x: object, offset: object = 0) -> object:
         """x [..., T, head_dim] rotated as at positions offset..offset+T-1."""
@@ -170,13 +190,18 @@ def alibi_slopes(num_heads: int) -> np.ndarray:
     >>> alibi_slopes(3).tolist()
     [0.0625, 0.00390625, 0.25]
     """
-    n = int(num_heads)
-    if n <= 0:
+    if checks.size(num_heads, "ALiBi", "num_heads") == 0:
         raise PyasgError(f"ALiBi needs at least one head, got {num_heads}")
-    p = 2 ** int(math.floor(math.log2(n)))
-    slopes = [2.0 ** (-8.0 * k / p) for k in range(1, p + 1)]
-    extra = [2.0 ** (-8.0 * k / (2 * p)) for k in range(1, 2 * p + 1, 2)]
-    return np.array(slopes + extra[: n - p])
+    return checks.allocate(lambda: _slopes(int(num_heads)), (int(num_heads),), "float64",
+                           "ALiBi")
+
+
+def _slopes(n: int) -> np.ndarray:
+    p = 1 << (n.bit_length() - 1)  # the largest power of two <= n (exact, unlike log2)
+    # numpy's float64 power gives Python's 2.0 ** x bit for bit here
+    slopes = 2.0 ** (-8.0 * np.arange(1, p + 1) / p)
+    extra = 2.0 ** (-8.0 * np.arange(1, 2 * (n - p), 2) / (2 * p))
+    return np.concatenate([slopes, extra])
 
 
 class ALiBi(Module):
@@ -194,8 +219,8 @@ class ALiBi(Module):
     """
 
     def __init__(self, num_heads: int) -> None:
-        self.num_heads = int(num_heads)
-        self.slopes = alibi_slopes(self.num_heads)
+        self.slopes = alibi_slopes(num_heads)
+        self.num_heads = len(self.slopes)
 
     def bias(self, T: int, S: int | None = None, causal: bool = False,
              dtype: str = "float32") -> np.ndarray:

@@ -19,6 +19,7 @@ from typing import Any
 from pyasg.array import functional as F
 from pyasg.array import random
 from pyasg.errors import PyasgError
+from pyasg.nn import checks
 from pyasg.nn.attention import MultiHeadAttention
 from pyasg.nn.layers import Dropout, LayerNorm, Linear
 from pyasg.nn.module import Module, register_roles
@@ -42,6 +43,17 @@ def _dropout_key(key: object, rng: object, who: str, needed: bool) -> object:
     return key
 
 
+def _activation(activation: object, who: str) -> str | Callable[[object], object]:
+    """A name of `ACTIVATIONS`, or a function of one array."""
+    if isinstance(activation, str):
+        if activation not in ACTIVATIONS:
+            raise checks.ArgumentError(f"{who}: unknown activation {checks.quote(activation)}; "
+                                       f"choose one of {sorted(ACTIVATIONS)} or pass a "
+                                       f"function")
+        return activation
+    return checks.function(activation, who, "activation (a name or a function)")
+
+
 class FeedForward(Module):
     """fc2(dropout(activation(fc1(x)))): Linear(E, hidden), activation, Linear(hidden, E).
 
@@ -61,23 +73,22 @@ class FeedForward(Module):
     def __init__(self, embed_dim: int, hidden_dim: int | None = None,
                  activation: str | Callable[[object], object] = "gelu", dropout: float = 0.0,
                  bias: bool = True, dtype: str = "float32") -> None:
-        self.embed_dim = int(embed_dim)
-        self.hidden_dim = 4 * self.embed_dim if hidden_dim is None else int(hidden_dim)
-        if isinstance(activation, str):
-            if activation not in ACTIVATIONS:
-                raise PyasgError(f"FeedForward: unknown activation {activation!r}; choose one "
-                                 f"of {sorted(ACTIVATIONS)} or pass a function")
-        elif not callable(activation):
-            raise PyasgError(f"FeedForward: activation must be a name or a function, got "
-                             f"{activation!r}")
-        self.activation = activation
-        self.dropout = float(dropout)
+        self.embed_dim = checks.size(embed_dim, "FeedForward", "embed_dim", "[1, inf)")
+        self.hidden_dim = 4 * self.embed_dim if hidden_dim is None else checks.size(
+            hidden_dim, "FeedForward", "hidden_dim", "[1, inf)")
+        self.activation = _activation(activation, "FeedForward")
+        self.dropout = checks.real(dropout, "FeedForward", "dropout", "[0, 1]")
+        bias = checks.flag(bias, "FeedForward", "bias")
+        dtype = checks.float_dtype(dtype, "FeedForward")
         self.fc1 = Linear(self.embed_dim, self.hidden_dim, bias, dtype)
         self.fc2 = Linear(self.hidden_dim, self.embed_dim, bias, dtype)
         self._drop = Dropout(self.dropout)
 
     def children(self) -> dict[str, Module]:
         return {"fc1": self.fc1, "fc2": self.fc2}
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {}  # all in fc1 and fc2
 
     def init(self, key: object) -> dict:
         k1, k2 = random.split(key)
@@ -128,8 +139,19 @@ class TransformerBlock(Module):
                  dropout: float = 0.0, activation: str | Callable[[object], object] = "gelu",
                  causal: bool = False, eps: float = 1e-5, bias: bool = True,
                  dtype: str = "float32") -> None:
-        self.embed_dim, self.num_heads = int(embed_dim), int(num_heads)
-        self.dropout, self.causal, self.eps = float(dropout), bool(causal), float(eps)
+        kind = "TransformerBlock"
+        self.embed_dim = checks.size(embed_dim, kind, "embed_dim", "[1, inf)")
+        self.num_heads = checks.size(num_heads, kind, "num_heads", "[1, inf)")
+        if self.embed_dim % self.num_heads:
+            raise checks.ArgumentError(f"{kind}: embed_dim {self.embed_dim} must be a multiple "
+                                       f"of num_heads {self.num_heads}")
+        ff_hidden = checks.size(ff_hidden, kind, "ff_hidden", "[1, inf)", none=True)
+        self.dropout = checks.real(dropout, kind, "dropout", "[0, 1]")
+        activation = _activation(activation, kind)
+        self.causal = checks.flag(causal, kind, "causal")
+        self.eps = checks.real(eps, kind, "eps", "[0, inf)")
+        bias = checks.flag(bias, kind, "bias")
+        dtype = checks.float_dtype(dtype, kind)
         self.norm1 = LayerNorm(self.embed_dim, eps, dtype=dtype)
         self.attn = MultiHeadAttention(self.embed_dim, self.num_heads, self.dropout, bias,
                                        dtype=dtype)
@@ -139,6 +161,9 @@ class TransformerBlock(Module):
 
     def children(self) -> dict[str, Module]:
         return {"norm1": self.norm1, "attn": self.attn, "norm2": self.norm2, "ff": self.ff}
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {}  # all in its sub-layers
 
     def init(self, key: object) -> dict:
         keys = random.split(key, 4)

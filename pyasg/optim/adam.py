@@ -14,7 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from pyasg.array import functional as F
-from pyasg.optim.base import Optimizer, Schedule, beta_correction, check, l2
+from pyasg.nn import checks
+from pyasg.optim.base import (
+    Optimizer,
+    Schedule,
+    beta_correction,
+    check,
+    flag,
+    hyperparameter,
+    l2,
+)
 
 
 class Adam(Optimizer):
@@ -48,15 +57,16 @@ class Adam(Optimizer):
                  maximize: bool = False, decoupled_weight_decay: bool = False,
                  schedule: Schedule | None = None) -> None:
         super().__init__(lr, schedule=schedule, maximize=maximize)
-        beta1, beta2 = (float(b) for b in betas)
-        check(eps >= 0.0, f"Invalid epsilon value: {eps}")
-        check(0.0 <= beta1 < 1.0, f"Invalid beta parameter at index 0: {beta1}")
-        check(0.0 <= beta2 < 1.0, f"Invalid beta parameter at index 1: {beta2}")
-        check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
-        self.betas = (beta1, beta2)
-        self.eps, self.weight_decay = float(eps), float(weight_decay)
-        self.amsgrad = bool(amsgrad)
-        self.decoupled_weight_decay = bool(decoupled_weight_decay)
+        name = type(self).__name__
+        check(isinstance(betas, (tuple, list)) and len(betas) == 2,
+              f"{name}: betas must be a pair (beta1, beta2), got {checks.quote(betas)}")
+        self.betas = (hyperparameter(betas[0], name, "betas[0]", "[0, 1)"),
+                      hyperparameter(betas[1], name, "betas[1]", "[0, 1)"))
+        self.eps = hyperparameter(eps, name, "eps")
+        self.weight_decay = hyperparameter(weight_decay, name, "weight_decay")
+        self.amsgrad = flag(amsgrad, name, "amsgrad")
+        self.decoupled_weight_decay = flag(decoupled_weight_decay, name,
+                                           "decoupled_weight_decay")
         self.slots = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if self.amsgrad else ())
 
     def hyperparameters(self) -> dict[str, object]:

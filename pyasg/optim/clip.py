@@ -19,7 +19,7 @@ import numpy as np
 
 from pyasg.array import functional as F
 from pyasg.asg.types import promote
-from pyasg.optim.base import check
+from pyasg.optim.base import hyperparameter
 from pyasg.trace.tracer import Tracer
 from pyasg.trace.tree import tree_leaves, tree_map
 
@@ -37,8 +37,8 @@ def global_norm(grads: Any, norm_type: float | str = 2.0) -> Any:
     >>> float(global_norm([np.array([3.0]), np.array([4.0])]))
     5.0
     """
-    p = float(norm_type)
-    check(p > 0, f"norm_type must be a positive number or inf, got {norm_type!r}")
+    p = math.inf if isinstance(norm_type, str) and norm_type == "inf" else hyperparameter(
+        norm_type, "global_norm", "norm_type (a positive number or inf)", "(0, inf]")
     leaves = [g for g in tree_leaves(grads) if F.type_of(g).size > 0]
     if not leaves:
         return np.zeros((), "float32")
@@ -80,6 +80,8 @@ def clip_grad_norm(grads: Any, max_norm: float | Any,
     >>> float(norm), clipped[0].tolist()
     (0.5, [0.3, 0.4])
     """
+    if not isinstance(max_norm, Tracer):  # a traced bound has no value to check
+        max_norm = hyperparameter(max_norm, "clip_grad_norm", "max_norm", "[0, inf]")
     total = global_norm(grads, norm_type)
     coef = F.minimum(F.div(max_norm, F.add(total, EPS)), 1.0)
     clipped = tree_map(lambda g: F.mul(g, F.astype(coef, F.type_of(g).dtype)), grads)
@@ -96,6 +98,6 @@ def clip_grad_value(grads: Any, clip_value: float | Any) -> Any:
     if isinstance(clip_value, Tracer):
         low = F.neg(clip_value)
     else:
-        check(float(clip_value) >= 0, f"clip_value must be >= 0, got {clip_value}")
-        low = -float(clip_value)  # negated in Python: no float32 rounding for float64 grads
+        clip_value = hyperparameter(clip_value, "clip_grad_value", "clip_value", "[0, inf]")
+        low = -clip_value  # negated in Python: no float32 rounding for float64 grads
     return tree_map(lambda g: F.clamp(g, low, clip_value), grads)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyasg.array import functional as F
-from pyasg.optim.base import Optimizer, Schedule, check, l2
+from pyasg.optim.base import Optimizer, Schedule, flag, hyperparameter, l2
 
 
 class RMSprop(Optimizer):
@@ -45,13 +45,11 @@ class RMSprop(Optimizer):
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
                  maximize: bool = False, schedule: Schedule | None = None) -> None:
         super().__init__(lr, schedule=schedule, maximize=maximize)
-        check(eps >= 0.0, f"Invalid epsilon value: {eps}")
-        check(momentum >= 0.0, f"Invalid momentum value: {momentum}")
-        check(weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
-        check(alpha >= 0.0, f"Invalid alpha value: {alpha}")
-        self.alpha, self.eps = float(alpha), float(eps)
-        self.weight_decay, self.momentum = float(weight_decay), float(momentum)
-        self.centered = bool(centered)
+        self.alpha = hyperparameter(alpha, "RMSprop", "alpha")
+        self.eps = hyperparameter(eps, "RMSprop", "eps")
+        self.weight_decay = hyperparameter(weight_decay, "RMSprop", "weight_decay")
+        self.momentum = hyperparameter(momentum, "RMSprop", "momentum")
+        self.centered = flag(centered, "RMSprop", "centered")
         self.slots = (("square_avg",) + (("momentum_buffer",) if self.momentum > 0 else ())
                       + (("grad_avg",) if self.centered else ()))
 

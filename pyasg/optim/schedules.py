@@ -5,7 +5,12 @@ the learning rate after k calls of PyTorch's `scheduler.step()`, that is, the ra
 of update number k (counting from 0). Pass one to an optimiser as `schedule=`; the
 optimiser evaluates it inside the compiled step and keeps the result in
 `state["lr"]`. `step` may be a Python int, an integer array or a traced int32
-value; the result is a float32 scalar.
+value; the result is a scalar of `dtype`, float32 by default: an optimiser asks for
+its learning rate's dtype, float64 for float64 parameters, so that the rate keeps
+double precision there.
+
+Arguments are checked when a schedule is made (`HyperparameterError`); counts of
+steps are int32 in the graph, so they must fit it.
 
 >>> sched = CosineAnnealingLR(0.1, T_max=100)
 >>> [round(float(sched(k)), 6) for k in (0, 50, 100)]
@@ -18,7 +23,13 @@ import math
 from typing import Any
 
 from pyasg.array import functional as F
-from pyasg.optim.base import LR_DTYPE, check
+from pyasg.nn import checks
+from pyasg.nn.checks import HyperparameterError
+
+#: The dtype a schedule computes in unless it is asked for another.
+LR_DTYPE = "float32"
+#: The largest step count a schedule takes as an argument (steps are int32).
+MAX_STEPS = 2**31 - 1
 
 
 def _steps(step: Any) -> Any:
@@ -26,30 +37,33 @@ def _steps(step: Any) -> Any:
     return F.astype(step, "int32")
 
 
-def _float(x: Any) -> Any:
-    return F.astype(x, LR_DTYPE)
-
-
-def _power(base: float, exponent: Any) -> Any:
-    """base ** exponent for an int32 exponent, in float32.
+def _power(base: float, exponent: Any, dtype: str) -> Any:
+    """base ** exponent for an int32 exponent, in `dtype`.
 
     exp(k log(base)) rounds `log(base)` once; float32 `base ** k` would round `base`
     and multiply its error by k (0.9999 ** 10000 off by 0.5%).
     """
     if base == 0.0:
-        return _float(F.equal(exponent, 0))  # 0 ** 0 = 1, as PyTorch's Python power
-    return F.exp(F.mul(_float(exponent), math.log(base)))
+        return F.astype(F.equal(exponent, 0), dtype)  # 0 ** 0 = 1, as Python's power
+    return F.exp(F.mul(F.astype(exponent, dtype), math.log(base)))
 
 
-def _check_lr(lr: float, name: str) -> float:
-    check(lr >= 0.0, f"{name}: Invalid learning rate: {lr}")
-    return float(lr)
+def _real(value: object, who: str, name: str, within: str = "(-inf, inf)") -> float:
+    return checks.real(value, who, name, within, error=HyperparameterError)
+
+
+def _count(value: object, who: str, name: str, low: int, high: int = MAX_STEPS) -> int:
+    return checks.integer(value, who, name, f"[{low}, {high}]", error=HyperparameterError)
+
+
+def _lr(value: object, who: str) -> float:
+    return _real(value, who, "lr (the learning rate)", "[0, inf)")
 
 
 class Schedule:
-    """Base of the schedules: a callable `sched(step) -> lr` with a readable repr."""
+    """Base of the schedules: a callable `sched(step, dtype) -> lr` with a readable repr."""
 
-    def __call__(self, step: Any) -> Any:
+    def __call__(self, step: Any, dtype: str = LR_DTYPE) -> Any:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -66,14 +80,13 @@ class StepLR(Schedule):
     """
 
     def __init__(self, lr: float, step_size: int, gamma: float = 0.1) -> None:
-        self.lr = _check_lr(lr, "StepLR")
-        check(int(step_size) >= 1, f"StepLR: step_size must be a positive int, got {step_size}")
-        check(gamma >= 0.0, f"StepLR: gamma must be >= 0, got {gamma}")
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.lr = _lr(lr, "StepLR")
+        self.step_size = _count(step_size, "StepLR", "step_size", 1)
+        self.gamma = _real(gamma, "StepLR", "gamma", "[0, inf)")
 
-    def __call__(self, step: Any) -> Any:
+    def __call__(self, step: Any, dtype: str = LR_DTYPE) -> Any:
         k = F.floor_divide(_steps(step), self.step_size)
-        return F.mul(self.lr, _power(self.gamma, k))
+        return F.mul(self.lr, _power(self.gamma, k, dtype))
 
 
 class ExponentialLR(Schedule):
@@ -84,12 +97,11 @@ class ExponentialLR(Schedule):
     """
 
     def __init__(self, lr: float, gamma: float) -> None:
-        self.lr = _check_lr(lr, "ExponentialLR")
-        check(gamma >= 0.0, f"ExponentialLR: gamma must be >= 0, got {gamma}")
-        self.gamma = float(gamma)
+        self.lr = _lr(lr, "ExponentialLR")
+        self.gamma = _real(gamma, "ExponentialLR", "gamma", "[0, inf)")
 
-    def __call__(self, step: Any) -> Any:
-        return F.mul(self.lr, _power(self.gamma, _steps(step)))
+    def __call__(self, step: Any, dtype: str = LR_DTYPE) -> Any:
+        return F.mul(self.lr, _power(self.gamma, _steps(step), dtype))
 
 
 class CosineAnnealingLR(Schedule):
@@ -105,31 +117,32 @@ class CosineAnnealingLR(Schedule):
     """
 
     def __init__(self, lr: float, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803
-        self.lr = _check_lr(lr, "CosineAnnealingLR")
-        check(int(T_max) >= 1, f"CosineAnnealingLR: T_max must be a positive int, got {T_max}")
-        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        self.lr = _lr(lr, "CosineAnnealingLR")
+        self.T_max = _count(T_max, "CosineAnnealingLR", "T_max", 1, MAX_STEPS // 2)
+        self.eta_min = _real(eta_min, "CosineAnnealingLR", "eta_min")
 
-    def __call__(self, step: Any) -> Any:
-        return _cosine(_steps(step), self.lr, self.T_max, self.eta_min)
+    def __call__(self, step: Any, dtype: str = LR_DTYPE) -> Any:
+        return _cosine(_steps(step), self.lr, self.T_max, self.eta_min, dtype)
 
 
-def _cosine(step: Any, lr: float, t_max: int, eta_min: float) -> Any:
+def _cosine(step: Any, lr: float, t_max: int, eta_min: float, dtype: str) -> Any:
     # (1 + cos(pi s / T)) / 2 = sin(pi r / (2T)) ** 2 with r = T - s. The sine of the
     # (exact, integer) distance to T_max keeps the rate's relative accuracy near the end,
     # where 1 + cos would cancel and the rate is smallest. sin**2 has period 2T in r, so
-    # r is first reduced to [-T, T) in int32: past T_max the float32 argument stays small.
+    # r is first reduced to [-T, T) in int32: past T_max the float argument stays small
+    # (2 T fits int32: T_max is at most MAX_STEPS // 2).
     r = F.sub(F.mod(F.sub(2 * t_max, step), 2 * t_max), t_max)
-    x = F.mul(_float(r), math.pi / (2 * t_max))
+    x = F.mul(F.astype(r, dtype), math.pi / (2 * t_max))
     s = F.sin(x)
     return F.add(eta_min, F.mul(lr - eta_min, F.mul(s, s)))
 
 
-def _linear_factor(step: Any, warmup_steps: int, start_factor: float) -> Any:
+def _linear_factor(step: Any, warmup_steps: int, start_factor: float, dtype: str) -> Any:
     # f + (1 - f) * step / W adds two positive terms (accurate even for a tiny f); from
     # step W on the factor is chosen as exactly 1, so the rate after warmup is the base
     # rate bit for bit (float32 f + (1 - f) need not round to 1).
     ramp = F.add(start_factor, F.mul(1.0 - start_factor,
-                                     F.div(_float(step), float(warmup_steps))))
+                                     F.div(F.astype(step, dtype), float(warmup_steps))))
     return F.where(F.less(step, warmup_steps), ramp, 1.0)
 
 
@@ -147,18 +160,16 @@ class LinearWarmupLR(Schedule):
     """
 
     def __init__(self, lr: float, warmup_steps: int, start_factor: float = 1.0 / 3) -> None:
-        self.lr = _check_lr(lr, "LinearWarmupLR")
-        check(int(warmup_steps) >= 0,
-              f"LinearWarmupLR: warmup_steps must be >= 0, got {warmup_steps}")
-        check(0.0 <= start_factor <= 1.0,
-              f"LinearWarmupLR: start_factor must be in [0, 1], got {start_factor}")
-        self.warmup_steps, self.start_factor = int(warmup_steps), float(start_factor)
+        self.lr = _lr(lr, "LinearWarmupLR")
+        self.warmup_steps = _count(warmup_steps, "LinearWarmupLR", "warmup_steps", 0)
+        self.start_factor = _real(start_factor, "LinearWarmupLR", "start_factor", "[0, 1]")
 
-    def __call__(self, step: Any) -> Any:
+    def __call__(self, step: Any, dtype: str = LR_DTYPE) -> Any:
         step = _steps(step)
         if self.warmup_steps == 0:
-            return F.full((), self.lr, LR_DTYPE, like=step)
-        return F.mul(self.lr, _linear_factor(step, self.warmup_steps, self.start_factor))
+            return F.full((), self.lr, dtype, like=step)
+        return F.mul(self.lr, _linear_factor(step, self.warmup_steps, self.start_factor,
+                                             dtype))
 
 
 class WarmupCosineAnnealingLR(Schedule):
@@ -177,24 +188,23 @@ class WarmupCosineAnnealingLR(Schedule):
 
     def __init__(self, lr: float, warmup_steps: int, T_max: int, eta_min: float = 0.0,  # noqa: N803
                  start_factor: float = 1.0 / 3) -> None:
-        self.lr = _check_lr(lr, "WarmupCosineAnnealingLR")
-        check(int(warmup_steps) >= 0,
-              f"WarmupCosineAnnealingLR: warmup_steps must be >= 0, got {warmup_steps}")
-        check(int(T_max) >= 1,
-              f"WarmupCosineAnnealingLR: T_max must be a positive int, got {T_max}")
-        check(0.0 <= start_factor <= 1.0,
-              f"WarmupCosineAnnealingLR: start_factor must be in [0, 1], got {start_factor}")
-        self.warmup_steps, self.T_max = int(warmup_steps), int(T_max)
-        self.eta_min, self.start_factor = float(eta_min), float(start_factor)
+        who = "WarmupCosineAnnealingLR"
+        self.lr = _lr(lr, who)
+        self.warmup_steps = _count(warmup_steps, who, "warmup_steps", 0)
+        self.T_max = _count(T_max, who, "T_max", 1, MAX_STEPS // 2)
+        self.eta_min = _real(eta_min, who, "eta_min")
+        self.start_factor = _real(start_factor, who, "start_factor", "[0, 1]")
 
-    def __call__(self, step: Any) -> Any:
+    def __call__(self, step: Any, dtype: str = LR_DTYPE) -> Any:
         step = _steps(step)
-        cosine = _cosine(F.sub(step, self.warmup_steps), self.lr, self.T_max, self.eta_min)
+        cosine = _cosine(F.sub(step, self.warmup_steps), self.lr, self.T_max, self.eta_min,
+                         dtype)
         if self.warmup_steps == 0:
             return cosine
-        warm = F.mul(self.lr, _linear_factor(step, self.warmup_steps, self.start_factor))
+        warm = F.mul(self.lr, _linear_factor(step, self.warmup_steps, self.start_factor,
+                                             dtype))
         return F.where(F.less(step, self.warmup_steps), warm, cosine)
 
 
-__all__ = ["CosineAnnealingLR", "ExponentialLR", "LinearWarmupLR", "Schedule", "StepLR",
-           "WarmupCosineAnnealingLR"]
+__all__ = ["LR_DTYPE", "CosineAnnealingLR", "ExponentialLR", "LinearWarmupLR", "Schedule",
+           "StepLR", "WarmupCosineAnnealingLR"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyasg.array import functional as F
-from pyasg.optim.base import Optimizer, Schedule, check, l2
+from pyasg.optim.base import Optimizer, Schedule, check, flag, hyperparameter, l2
 
 
 class SGD(Optimizer):
@@ -48,12 +48,12 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
                  schedule: Schedule | None = None) -> None:
         super().__init__(lr, schedule=schedule, maximize=maximize)
-        self.momentum, self.dampening = float(momentum), float(dampening)
-        self.weight_decay, self.nesterov = float(weight_decay), bool(nesterov)
-        check(self.momentum >= 0.0, f"Invalid momentum value: {momentum}")
-        check(self.weight_decay >= 0.0, f"Invalid weight_decay value: {weight_decay}")
-        check(not nesterov or (self.momentum > 0 and self.dampening == 0),
-              "Nesterov momentum requires a momentum and zero dampening")
+        self.momentum = hyperparameter(momentum, "SGD", "momentum")
+        self.dampening = hyperparameter(dampening, "SGD", "dampening", "(-inf, inf)")
+        self.weight_decay = hyperparameter(weight_decay, "SGD", "weight_decay")
+        self.nesterov = flag(nesterov, "SGD", "nesterov")
+        check(not self.nesterov or (self.momentum > 0 and self.dampening == 0),
+              "SGD: Nesterov momentum requires a momentum and zero dampening")
         self.slots = ("momentum_buffer",) if self.momentum != 0 else ()
 
     def hyperparameters(self) -> dict[str, object]:

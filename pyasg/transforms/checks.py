@@ -8,7 +8,7 @@ takes a graph from a user (`jit_to_backend` too).
 >>> require_graph("g", "infer_shapes")
 Traceback (most recent call last):
   ...
-pyasg.transforms.checks.GraphTypeError: infer_shapes needs a Graph, got str 'g' (...)...
+pyasg.asg.graph.GraphTypeError: infer_shapes needs a Graph, got str 'g' (...)...
 """
 
 from __future__ import annotations
@@ -16,22 +16,11 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping
 
-from pyasg.asg.graph import Graph
+from pyasg.asg.graph import GraphTypeError, require_graph
 from pyasg.asg.types import DTYPES
-from pyasg.errors import GradError, PyasgError, ShapeError, shown
+from pyasg.errors import GradError, ShapeError, shown
 
-
-class GraphTypeError(PyasgError, TypeError):
-    """A function that takes a `Graph` was given something else."""
-
-
-def require_graph(graph: object, what: str) -> Graph:
-    """`graph` itself if it is a `Graph`; `GraphTypeError` naming `what` otherwise."""
-    if not isinstance(graph, Graph):
-        raise GraphTypeError(f"{what} needs a Graph, got {type(graph).__name__} "
-                             f"{shown(graph, 60)} (pyasg.make_graph(f)(*example_args) "
-                             f"makes one; pyasg.load_graph reads one)")
-    return graph
+__all__ = ["GraphTypeError", "dtype_mapping", "output_position", "positions", "require_graph"]
 
 
 def _is_int(x: object) -> bool:

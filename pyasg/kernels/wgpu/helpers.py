@@ -41,8 +41,11 @@ HELPERS: dict[str, str] = {
   return tanh(clamp(x, -15.0, 15.0));
 }""",
     "pow_f": """fn pow_f(a: f32, b: f32) -> f32 {
-  // numpy's power: negative bases with integer exponents, 0**0 = 1
-  if (b == 0.0) { return 1.0; }
+  // numpy's power: negative bases with integer exponents, 0**0 = nan**0 = 1**nan = 1,
+  // else NaN in, NaN out (tested on the bits: the branches below would lose it)
+  if (b == 0.0 || a == 1.0) { return 1.0; }
+  if ((bitcast<u32>(a) & 0x7fffffffu) > 0x7f800000u) { return a; }
+  if ((bitcast<u32>(b) & 0x7fffffffu) > 0x7f800000u) { return b; }
   if (a == 0.0) { return select(bitcast<f32>(0x7f800000u), 0.0, b > 0.0); }
   if (a > 0.0) { return exp2(b * log2(a)); }
   if (b != floor(b)) { return bitcast<f32>(0x7fc00000u); }
