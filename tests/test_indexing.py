@@ -82,9 +82,10 @@ def basic_index(draw, shape):
         items.append(Ellipsis)
     if draw(st.booleans()):
         items.append(None)
-    # sometimes drop trailing items (numpy fills them with ':')
+    # sometimes drop trailing items (numpy fills them with ':'); never with an Ellipsis,
+    # whose items after it index the last axes: cutting one would shift the rest
     cut = draw(st.integers(0, len(items)))
-    items = items[:cut] if Ellipsis not in items[cut:] else items
+    items = items[:cut] if Ellipsis not in items else items
     return tuple(items) if draw(st.booleans()) or len(items) != 1 else items[0]
 
 

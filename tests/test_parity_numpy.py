@@ -681,37 +681,30 @@ def test_a_sum_over_a_transposed_view_rounds_in_another_order() -> None:
         np.testing.assert_allclose(got, want, rtol=300 * 2**-23)
 
 
-# --------------------------------------------------------------------------- known bugs
-# numpy kernels that disagree with the reference where they should not (reported; the
-# cases above avoid them): strict xfails, so a fix shows up as a pass to remove here
+# --------------------------------------------------------------------------- edge cases
+# numpy kernels that once disagreed with the reference (an empty slice read from the
+# end; an empty batch's columns reshaped with -1)
 
 
-@pytest.mark.xfail(strict=True, reason="pyasg/kernels/numpy/shape.py reads Slice(-1, -1, -1) "
-                   "as x[-1::-1]: the last element, where the shape rule counts none")
 def test_numpy_slices_an_empty_range_as_the_shape_rule_counts() -> None:
     triple = slice(-5, None, -1).indices(1)  # what the op holds for x[-5::-1] of 1 element
     assert triple == (-1, -1, -1)
-    check_parity(ops.Slice(*([v] for v in triple)), [np.array([1.0], np.float32)])
+    check_parity(ops.Slice(*((v,) for v in triple)), [np.array([1.0], np.float32)])
 
 
 _EMPTY_BATCH = {
-    # name: (op, arrays, works on numpy)
-    "conv2d": (ops.Conv2d((1, 1), (1, 1), (1, 1), 1), ((0, 2, 4, 4), (3, 2, 3, 3)), False),
-    "conv2d_grouped": (ops.Conv2d((1, 1), (1, 1), (1, 1), 2), ((0, 2, 4, 4), (4, 1, 3, 3)),
-                       True),
+    # name: (op, the arrays' shapes)
+    "conv2d": (ops.Conv2d((1, 1), (1, 1), (1, 1), 1), ((0, 2, 4, 4), (3, 2, 3, 3))),
+    "conv2d_grouped": (ops.Conv2d((1, 1), (1, 1), (1, 1), 2), ((0, 2, 4, 4), (4, 1, 3, 3))),
     "backward_input": (ops.Conv2dBackwardInput((1, 1), (1, 1), (1, 1), 1, input_size=(4, 4)),
-                       ((0, 3, 4, 4), (3, 2, 3, 3)), True),
+                       ((0, 3, 4, 4), (3, 2, 3, 3))),
     "backward_weight": (ops.Conv2dBackwardWeight((1, 1), (1, 1), (1, 1), 1,
                                                  kernel_size=(3, 3)),
-                        ((0, 2, 4, 4), (0, 3, 4, 4)), False),
+                        ((0, 2, 4, 4), (0, 3, 4, 4))),
 }
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=[] if works else pytest.mark.xfail(
-        strict=True, raises=ValueError, reason="pyasg/kernels/numpy/conv.py reshapes the "
-        "empty batch's columns with -1"))
-    for name, (_, _, works) in _EMPTY_BATCH.items()])
+@pytest.mark.parametrize("name", sorted(_EMPTY_BATCH))
 def test_numpy_convolves_an_empty_batch(name: str) -> None:
-    op, shapes, _ = _EMPTY_BATCH[name]
+    op, shapes = _EMPTY_BATCH[name]
     check_parity(op, [np.ones(s, np.float32) for s in shapes])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from wgpu_util import WGPU, require_wgpu
 
 import pyasg
 from pyasg.asg import ops
@@ -68,15 +69,22 @@ def test_an_error_inside_a_fused_node_names_the_fused_node() -> None:
         str(info.value)
 
 
+@pytest.mark.parametrize("backend", ["reference", "numpy", pytest.param("wgpu", marks=WGPU)])
 @pytest.mark.parametrize("argument, message", [
-    (np.zeros((3, 2), np.float64), r"argument 0 \(x\) is float64\[3, 2\], the graph takes "
-                                   r"f32\[3,2\]"),
-    (np.zeros((2, 3), np.float32), r"argument 0 \(x\) is float32\[2, 3\]"),
-    ([[0.0, 1.0]] * 3, r"argument 0 \(x\) is float64\[3, 2\]"),
+    (np.zeros((3, 2), np.float64), r"input x is float64\[3, 2\], expected f32\[3,2\]"),
+    (np.zeros((2, 3), np.float32), r"input x is float32\[2, 3\], expected f32\[3,2\]"),
+    (np.zeros((1, 2), np.float32), r"input x is float32\[1, 2\]"),  # numpy would broadcast
+    ([[0.0, 1.0]] * 3, r"input x is a list, not an array"),
+    ("7", r"input x is a str, not an array"),
+    (None, r"input x is a NoneType, not an array"),
 ])
-def test_arguments_must_have_the_graphs_input_types(argument: object, message: str) -> None:
-    """The oracle computes what the graph says, never a promoted variant of it."""
-    run = pyasg.jit_to_backend(gather_graph(), "reference")
+def test_arguments_must_have_the_graphs_input_types(argument: object, message: str,
+                                                    backend: str) -> None:
+    """An executable computes what the graph says, never a promoted or broadcast variant
+    of it (every backend: `compile.arguments`)."""
+    if backend == "wgpu":
+        require_wgpu()
+    run = pyasg.jit_to_backend(gather_graph(), backend)
     with pytest.raises(BackendError, match=message):
         run(argument, np.array([0, 1], np.int32))
     with pytest.raises(BackendError, match="takes 2 arrays, got 1"):

@@ -98,13 +98,15 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     kernel = in_types[1].shape[2:]
 
     g = op.groups
+    # K, a column's length, by name: a reshape with -1 fails on an empty batch
+    k = in_types[1].shape[1] * kernel[0] * kernel[1]
 
     def conv2d(x, w, out=None, scratch=(None, None)):  # noqa: ANN001, ANN202
         if out is None:
             out = np.empty(out_type.shape, out_type.dtype)
         if g == 1:  # W [O, K] @ cols [N, K, L] is NCHW already: no transpose after
             cols = _columns(x, op, kernel, (ho, wo), *_pair_of(scratch))
-            np.matmul(w.reshape(out_c, -1), cols.reshape(n, -1, ho * wo),
+            np.matmul(w.reshape(out_c, k), cols.reshape(n, k, ho * wo),
                       out=out.reshape(n, out_c, ho * wo))
             return out
         cols = _patches(x, op, kernel, (ho, wo))                     # [N, g, L, K]
@@ -120,25 +122,27 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
 def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
     n, out_c, ho, wo = in_types[1].shape
     kernel, g = op.kernel_size, op.groups
+    # K, a column's length (per group), by name: a reshape with -1 fails on an empty batch
+    k = in_types[0].shape[1] // g * kernel[0] * kernel[1]
 
     def conv2d_backward_weight(x, grad, out=None, scratch=None):  # noqa: ANN001, ANN202
         if g == 1:  # per image grad [O, L] @ cols^T [L, K], then the sum over images
             *columns, per_image = scratch or (None, None, None)
             cols = _columns(x, op, kernel, (ho, wo), *_pair_of(tuple(columns)))
-            cols = cols.reshape(n, -1, ho * wo)
+            cols = cols.reshape(n, k, ho * wo)
             per_image = np.matmul(grad.reshape(n, out_c, ho * wo), cols.transpose(0, 2, 1),
                                   out=per_image)
             if out is None:
                 out = np.empty(out_type.shape, out_type.dtype)
-            np.sum(per_image, axis=0, out=out.reshape(out_c, -1))
+            np.sum(per_image, axis=0, out=out.reshape(out_c, k))
             return out
         cols = _patches(x, op, kernel, (ho, wo))                      # [N, g, L, K]
         gr = grad.reshape(n, g, out_c // g, ho * wo)                  # [N, g, O/g, L]
-        cols = cols.transpose(1, 0, 2, 3).reshape(g, n * ho * wo, -1)
+        cols = cols.transpose(1, 0, 2, 3).reshape(g, n * ho * wo, k)
         gr = gr.transpose(1, 2, 0, 3).reshape(g, out_c // g, n * ho * wo)
         if out is None:
             return (gr @ cols).reshape(out_type.shape)
-        np.matmul(gr, cols, out=out.reshape(g, out_c // g, -1))
+        np.matmul(gr, cols, out=out.reshape(g, out_c // g, k))
         return out
 
     cin = in_types[0].shape[1]

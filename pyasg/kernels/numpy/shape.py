@@ -29,8 +29,16 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
 
 @lower.register(ops.Slice, NumpyBackend)
 def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
-    index = tuple(slice(a, b if b >= 0 else None, c)
-                  for a, b, c in zip(op.starts, op.stops, op.steps))
+    # the shape rule's literal range (a stop of -1 going down means "past index 0"): its
+    # count n, then a Python slice of exactly n elements from start (never from the end)
+    def axis_slice(a: int, b: int, c: int) -> slice:
+        n = len(range(a, b, c))
+        if n == 0:
+            return slice(0, 0)
+        stop = a + n * c
+        return slice(a, stop if stop >= 0 else None, c)
+
+    index = tuple(axis_slice(a, b, c) for a, b, c in zip(op.starts, op.stops, op.steps))
     return NumpyKernel(lambda x: x[index], view=True)
 
 

@@ -18,8 +18,8 @@ import numpy as np
 
 from pyasg.asg.graph import Graph
 from pyasg.asg.ops import Constant, Input
+from pyasg.compile.arguments import check_arguments
 from pyasg.compile.protocol import Backend
-from pyasg.errors import BackendError
 from pyasg.kernels.reference.kernels import run_graph
 
 
@@ -36,15 +36,8 @@ class ReferenceExecutable:
 
     def __call__(self, *arrays: object) -> tuple[np.ndarray, ...]:
         graph = self.graph
-        if len(arrays) != len(graph.inputs):
-            raise BackendError(f"{self.name} takes {len(graph.inputs)} arrays, "
-                               f"got {len(arrays)}")
+        check_arguments(self.name, arrays, graph.input_types, graph.input_names)
         values = [np.asarray(a) for a in arrays]
-        for k, (value, want) in enumerate(zip(values, graph.input_types)):
-            if value.shape != want.shape or value.dtype != np.dtype(want.dtype):
-                path = graph.nodes[graph.inputs[k]].op.path
-                raise BackendError(f"{self.name}: argument {k} ({path}) is {value.dtype}"
-                                   f"{list(value.shape)}, the graph takes {want!r}")
         outs = run_graph(graph, values, self.name)
         # results never alias the arguments, as on the other backends
         return tuple(np.array(o, copy=True) for o in outs)

@@ -33,10 +33,9 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from pyasg.asg.graph import Graph
 from pyasg.asg.ops import Constant, Input
+from pyasg.compile.arguments import check_arguments
 from pyasg.compile.liveness import Allocator, liveness, pair_donations
 from pyasg.errors import BackendError
 from pyasg.kernels import has_kernel, lower
@@ -252,23 +251,10 @@ class WgpuExecutable:
     def _check(self, args: Sequence[object]) -> None:
         """Each argument is an array of its input's shape and dtype, and no donated array
         (once per call, before anything is recorded)."""
-        if len(args) != len(self._input_types):
-            raise BackendError(f"{self.name} takes {len(self._input_types)} arrays, "
-                               f"got {len(args)}")
-        for arg, t, path in zip(args, self._input_types, self._paths):
+        for arg in args:
             if isinstance(arg, DeviceArray):
                 arg.buffer  # noqa: B018 - a donated array raises here, before anything runs
-                got = arg.type
-            elif isinstance(arg, (np.ndarray, np.generic)):
-                got = (arg.shape, arg.dtype.name)
-                if got == (t.shape, t.dtype):
-                    continue
-                got = f"{arg.dtype.name}{list(arg.shape)}"
-            else:
-                raise BackendError(f"{self.name}: input {path} is a {type(arg).__name__}, "
-                                   f"not an array (a numpy array or DeviceArray of {t!r})")
-            if got != t:
-                raise BackendError(f"{self.name}: input {path} is {got!r}, expected {t!r}")
+        check_arguments(self.name, args, self._input_types, self._paths, DeviceArray)
 
     def _parity(self, args: Sequence[object]) -> int:
         """Which buffers of the donated pairs the arguments already sit in (0 or 1)."""
