@@ -613,10 +613,9 @@ def test_generated_bad_arguments_give_only_pyasg_errors(family, data):
     _run(target, arg, value)
 
 
-@pytest.mark.xfail(raises=(TypeError, ValueError), reason="MultiHeadAttention's constructor "
-                   "(pyasg/nn/attention.py, not part of this change) still calls int() raw")
 def test_the_multi_head_attention_constructor_gives_only_pyasg_errors():
-    for arg in ("embed_dim", "num_heads", "dropout", "bias", "kdim", "vdim", "dtype"):
+    for arg in ("embed_dim", "num_heads", "dropout", "bias", "kdim", "vdim", "batch_first",
+                "dtype"):
         for value in BAD:
             kwargs = {"embed_dim": 8, "num_heads": 2, arg: value}
             only_pyasg_errors(lambda kwargs=kwargs: nn.MultiHeadAttention(**kwargs), arg)

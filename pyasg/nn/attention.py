@@ -30,7 +30,7 @@ from pyasg.array import functional as F
 from pyasg.array import random
 from pyasg.asg.types import is_float
 from pyasg.errors import PyasgError, ShapeError
-from pyasg.nn import init
+from pyasg.nn import checks, init
 from pyasg.nn.layers import Linear
 from pyasg.nn.module import Module, register_roles
 
@@ -112,18 +112,20 @@ class MultiHeadAttention(Module):
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  kdim: int | None = None, vdim: int | None = None, batch_first: bool = True,
                  dtype: str = "float32") -> None:
-        embed_dim, num_heads = int(embed_dim), int(num_heads)
-        if num_heads <= 0 or embed_dim % num_heads:
-            raise PyasgError(f"MultiHeadAttention: embed_dim {embed_dim} must be a positive "
-                             f"multiple of num_heads {num_heads}")
-        if not 0.0 <= dropout <= 1.0:
-            raise PyasgError(f"dropout probability must be in [0, 1], got {dropout}")
+        who = "MultiHeadAttention"
+        embed_dim = checks.size(embed_dim, who, "embed_dim", "[1, inf)")
+        num_heads = checks.size(num_heads, who, "num_heads", "[1, inf)")
+        if embed_dim % num_heads:
+            raise checks.ArgumentError(f"{who}: embed_dim {embed_dim} must be a multiple of "
+                                       f"num_heads {num_heads}")
         self.embed_dim, self.num_heads = embed_dim, num_heads
         self.head_dim = embed_dim // num_heads
-        self.kdim = embed_dim if kdim is None else int(kdim)
-        self.vdim = embed_dim if vdim is None else int(vdim)
-        self.dropout, self.bias, self.batch_first, self.dtype = (
-            float(dropout), bias, batch_first, dtype)
+        self.kdim = checks.size(kdim, who, "kdim", "[1, inf)", none=True) or embed_dim
+        self.vdim = checks.size(vdim, who, "vdim", "[1, inf)", none=True) or embed_dim
+        self.dropout = checks.real(dropout, who, "dropout", "[0, 1]")
+        self.bias = checks.flag(bias, who, "bias")
+        self.batch_first = checks.flag(batch_first, who, "batch_first")
+        self.dtype = checks.float_dtype(dtype, who)
         self.w_q = Linear(embed_dim, embed_dim, bias, dtype)
         self.w_k = Linear(self.kdim, embed_dim, bias, dtype)
         self.w_v = Linear(self.vdim, embed_dim, bias, dtype)

@@ -106,6 +106,14 @@ class Pad(Op):
     value: float = 0.0
     category: ClassVar[str] = "shape"
 
+    def __post_init__(self) -> None:
+        # every NaN becomes the one `math.nan` object: dataclass equality compares the
+        # fields as tuples (identity first, then ==) and Python hashes a NaN by its
+        # identity, so only one shared NaN lets two equal pads be equal (hash-consing,
+        # a graph's JSON round trip)
+        if self.value != self.value:
+            object.__setattr__(self, "value", math.nan)
+
     def infer(self, x: TensorType) -> TensorType:
         if len(self.widths) != x.ndim or any(len(w) != 3 or min(w) < 0 for w in self.widths):
             raise ShapeError(f"pad: needs one non-negative (low, high, interior) per axis of {x!r}")
