@@ -7,8 +7,12 @@ file is checked before it is trusted, and a bad one raises `CheckpointError`
 
 - `save(path, params, metadata)`, `load(path, expected=…)`, `load_flat`,
   `read_metadata`: pytrees of arrays as safetensors, keyed by dotted paths
-  (`pyasg.io.weights`, with the mapping of PyTorch's names:
-  `from_torch_state_dict`, `to_torch_state_dict`).
+  (`pyasg.io.weights`).
+- `from_torch_state_dict`, `split_torch_state_dict` (params and BatchNorm state),
+  `to_torch_state_dict`: PyTorch's names by a table of rules, `TORCH_RULES`, which a
+  user extends with `TorchRule` rows (`pyasg.io.torch_names`);
+  `from_torch_optimizer_state`, `to_torch_optimizer_state`: `torch.optim` state dicts
+  (`pyasg.io.torch_optim`).
 - `Checkpoint`, `save_checkpoint`, `load_checkpoint`, `CheckpointManager`: weights,
   optimiser state, random key, step, epoch and metadata, one file per step
   (`pyasg.io.checkpoint`).
@@ -32,11 +36,20 @@ quote at most a few hundred characters of any value or path (`pyasg.errors.shown
 from pyasg.io.atomic import atomic_write
 from pyasg.io.checkpoint import Checkpoint, CheckpointManager, load_checkpoint, save_checkpoint
 from pyasg.io.graphs import load_graph, save_graph
-from pyasg.io.torch_names import from_torch_state_dict, to_torch_state_dict
+from pyasg.io.torch_names import (
+    TORCH_RULES,
+    TorchName,
+    TorchRule,
+    from_torch_state_dict,
+    split_torch_state_dict,
+    to_torch_state_dict,
+)
+from pyasg.io.torch_optim import from_torch_optimizer_state, to_torch_optimizer_state
 from pyasg.io.weights import load, load_flat, read_metadata, save
 
 __all__ = [
-    "Checkpoint", "CheckpointManager", "atomic_write", "from_torch_state_dict", "load",
+    "TORCH_RULES", "Checkpoint", "CheckpointManager", "TorchName", "TorchRule",
+    "atomic_write", "from_torch_optimizer_state", "from_torch_state_dict", "load",
     "load_checkpoint", "load_flat", "load_graph", "read_metadata", "save", "save_checkpoint",
-    "save_graph", "to_torch_state_dict",
+    "save_graph", "split_torch_state_dict", "to_torch_optimizer_state", "to_torch_state_dict",
 ]

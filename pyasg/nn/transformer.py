@@ -1,4 +1,4 @@
-"""The transformer's position-wise feed-forward layer and its pre-LN block.
+"""The transformer's position-wise feed-forward layer and its block (pre-LN or post-LN).
 
 >>> import pyasg, numpy as np
 >>> block = TransformerBlock(embed_dim=8, num_heads=2, causal=True)
@@ -108,19 +108,24 @@ class FeedForward(Module):
 
 
 class TransformerBlock(Module):
-    """Pre-LN transformer block: x + attn(norm1(x)), then x + ff(norm2(x)).
+    """A transformer block, pre-LN by default: x = x + attn(norm1(x)), then
+    x = x + ff(norm2(x)).
 
-    Sub-layers: `norm1` (LayerNorm), `attn` (MultiHeadAttention), `norm2`, `ff`
-    (FeedForward with `fc1`, `fc2`). With dropout p, as PyTorch's
+    `norm_first=True` (the default, pyasg's behaviour all along) is that pre-LN
+    block; `norm_first=False` is PyTorch's default post-LN one, each norm after its
+    residual add: x = norm1(x + attn(x)), then x = norm2(x + ff(x)). Sub-layers:
+    `norm1` (LayerNorm), `attn` (MultiHeadAttention), `norm2`, `ff` (FeedForward
+    with `fc1`, `fc2`), the same in both. With dropout p, as PyTorch's
     TransformerEncoderLayer: p on the attention weights, inside ff after the
     activation, and on each branch before its residual add.
 
     Differences from torch.nn.TransformerEncoderLayer(d_model, nhead, ...):
-    normalisation comes first (its norm_first=True; PyTorch defaults to False),
+    normalisation comes first unless norm_first=False (PyTorch defaults to False),
     `ff_hidden` defaults to 4 * embed_dim (PyTorch: dim_feedforward=2048), dropout
     to 0.0 (PyTorch: 0.1), activation to "gelu" (PyTorch: relu), batch_first
-    always; its self_attn/linear1/linear2 are attn/ff.fc1/ff.fc2 here. `causal=True`
-    makes every call causal (as passing is_causal=True).
+    always; its self_attn/linear1/linear2 are attn/ff.fc1/ff.fc2 here
+    (`pyasg.io.from_torch_state_dict` renames them). `causal=True` makes every call
+    causal (as passing is_causal=True).
 
     Call as `block(params, x, attn_mask=…, key_padding_mask=…, is_causal=…,
     position_bias=…, rope=…, key=…, training=…)`; the masks and `rope` go to the
@@ -133,12 +138,15 @@ class TransformerBlock(Module):
     >>> x = np.ones((2, 3, 8), np.float32)
     >>> block(p, x, key=pyasg.random.key(1), training=True).shape
     (2, 3, 8)
+    >>> post = TransformerBlock(8, 2, norm_first=False)  # PyTorch's default layout
+    >>> float(abs(post(p, x).mean(axis=-1)).max()) < 1e-5  # it ends in norm2 (bias 0)
+    True
     """
 
     def __init__(self, embed_dim: int, num_heads: int, ff_hidden: int | None = None,
                  dropout: float = 0.0, activation: str | Callable[[object], object] = "gelu",
                  causal: bool = False, eps: float = 1e-5, bias: bool = True,
-                 dtype: str = "float32") -> None:
+                 dtype: str = "float32", norm_first: bool = True) -> None:
         kind = "TransformerBlock"
         self.embed_dim = checks.size(embed_dim, kind, "embed_dim", "[1, inf)")
         self.num_heads = checks.size(num_heads, kind, "num_heads", "[1, inf)")
@@ -149,6 +157,7 @@ class TransformerBlock(Module):
         self.dropout = checks.real(dropout, kind, "dropout", "[0, 1]")
         activation = _activation(activation, kind)
         self.causal = checks.flag(causal, kind, "causal")
+        self.norm_first = checks.flag(norm_first, kind, "norm_first")
         self.eps = checks.real(eps, kind, "eps", "[0, inf)")
         bias = checks.flag(bias, kind, "bias")
         dtype = checks.float_dtype(dtype, kind)
@@ -179,17 +188,25 @@ class TransformerBlock(Module):
         # index, not unpack: iterating over a traced key is not allowed
         keys = random.split(key, 4) if drop else None
         k_attn, k_res1, k_ff, k_res2 = (keys[i] if drop else None for i in range(4))
-        h = self.attn(params["attn"], self.norm1(params["norm1"], x),
-                      attn_mask=attn_mask, key_padding_mask=key_padding_mask,
-                      is_causal=self.causal or is_causal, position_bias=position_bias,
-                      rope=rope, rng=k_attn, training=drop)
-        if drop:
-            h = self._drop({}, h, key=k_res1, training=True)
-        x = F.add(x, h)
-        h = self.ff(params["ff"], self.norm2(params["norm2"], x), key=k_ff, training=drop)
-        if drop:
-            h = self._drop({}, h, key=k_res2, training=True)
-        return F.add(x, h)
+
+        def attention(h: object) -> object:
+            h = self.attn(params["attn"], h, attn_mask=attn_mask,
+                          key_padding_mask=key_padding_mask,
+                          is_causal=self.causal or is_causal, position_bias=position_bias,
+                          rope=rope, rng=k_attn, training=drop)
+            return self._drop({}, h, key=k_res1, training=True) if drop else h
+
+        def feed_forward(h: object) -> object:
+            h = self.ff(params["ff"], h, key=k_ff, training=drop)
+            return self._drop({}, h, key=k_res2, training=True) if drop else h
+
+        p1, p2 = params["norm1"], params["norm2"]
+        if self.norm_first:  # pre-LN: each branch reads a normalised copy
+            x = F.add(x, attention(self.norm1(p1, x)))
+            return F.add(x, feed_forward(self.norm2(p2, x)))
+        # post-LN (PyTorch's default): each residual sum is normalised
+        x = self.norm1(p1, F.add(x, attention(x)))
+        return self.norm2(p2, F.add(x, feed_forward(x)))
 
 
 register_roles("FeedForward", {
@@ -199,8 +216,10 @@ register_roles("FeedForward", {
            "model width",
 })
 register_roles("TransformerBlock", {
-    "norm1": "layer norm before attention (pre-LN): keeps the attention input at unit scale",
+    "norm1": "layer norm before attention (pre-LN, the default; after its residual add "
+             "with norm_first=False): keeps the activations at unit scale",
     "attn": "self-attention: each position gathers information from the others",
-    "norm2": "layer norm before the feed-forward layer (pre-LN)",
+    "norm2": "layer norm before the feed-forward layer (pre-LN, the default; after its "
+             "residual add with norm_first=False)",
     "ff": "feed-forward layer: transforms each position on its own",
 })
