@@ -22,7 +22,7 @@ from pyasg.errors import CheckpointError, PyasgError
 from pyasg.io.torch_names import from_torch_names, to_torch_names
 from pyasg.nn.checks import ArgumentError, ParamsError
 from pyasg.optim import SGD, Adam, AdamW, RMSprop
-from pyasg.trace.tree import flatten_with_paths
+from pyasg.trace.tree import flatten, flatten_with_paths, unflatten
 
 
 def torch_module() -> Any:
@@ -181,6 +181,25 @@ def test_to_torch_state_dict_loads_into_a_torch_encoder_layer(s, norm_first):
     with torch.no_grad():
         want = layer(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(block(params, x), want, rtol=1e-10, atol=1e-12)
+
+
+def test_a_torch_transformer_encoder_runs_as_pyasg_blocks():
+    torch = torch_module()
+    layer = torch_encoder_layer(torch, 4, 2, 6, norm_first=False, seed=0)
+    encoder = torch.nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+    with torch.no_grad():  # the two copies of `layer` made different
+        for p in encoder.layers[1].parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    blocks = [nn.TransformerBlock(4, 2, ff_hidden=6, dtype="float64", norm_first=False)
+              for _ in range(2)]
+    template = {"layers": {str(i): b.init(pyasg.random.key(i)) for i, b in enumerate(blocks)}}
+    params = io.from_torch_state_dict(encoder.state_dict(), expected=template)
+    x = np.random.default_rng(0).standard_normal((2, 5, 4))
+    y = x
+    for i, block in enumerate(blocks):
+        y = block(params["layers"][str(i)], y)
+    np.testing.assert_allclose(y, encoder(torch.from_numpy(x)).detach().numpy(),
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_pre_ln_stays_the_default_and_post_ln_differs_from_it():
@@ -367,6 +386,27 @@ def test_a_fresh_torch_optimiser_is_a_fresh_pyasg_state():
                                           run.names)
     assert_trees_close(state, run.opt.init(params))
     assert io.to_torch_optimizer_state(state, run.opt, run.names)["state"] == {}
+
+
+@settings(max_examples=10)
+@given(st.sampled_from(sorted(OPTIMISERS)), st.integers(1, 5), st.integers(0, 2**16))
+def test_optimiser_state_round_trips_through_torchs_layout(name, step, seed):
+    # torch-free: slots of attention's q, k, v are stacked into in_proj_* and split back
+    opt = OPTIMISERS[name][0]()
+    block = nn.TransformerBlock(4, 2, ff_hidden=3, dtype="float64")
+    params = {"blocks": {"0": block.init(pyasg.random.key(seed))}}
+    rng = np.random.default_rng(seed)
+    state = opt.init(params)
+    state["step"] = np.asarray(step, state["step"].dtype)
+    for slot in opt.slots:
+        leaves_, treedef = flatten(params)
+        state[slot] = unflatten(treedef, [rng.standard_normal(p.shape) for p in leaves_])
+    names = list(io.to_torch_state_dict(params))
+    assert "blocks.0.self_attn.in_proj_weight" in names
+    torch_sd = io.to_torch_optimizer_state(state, opt, names)
+    assert sorted(torch_sd["state"]) == list(range(len(names)))  # every one has slots
+    back = io.from_torch_optimizer_state(torch_sd, opt, params, names, step=step)
+    assert_trees_close(back, state, rtol=0, atol=0)
 
 
 def adam_state_dict(**group: Any) -> dict:
