@@ -10,10 +10,23 @@
   [--layers L] [--top N] [--json FILE] ...`` times every kernel of the demo's training
   step (`pyasg.profile`) and prints the table.
 - ``pyasg info`` prints versions, the backends there are and the GPU adapter found.
-- ``pyasg --version``; ``pyasg help``, or no command at all, prints the help.
+- ``pyasg --version`` (``-V``); ``pyasg help``, or no command at all, prints the help.
+- ``--threads N``, anywhere on the line: the BLAS/OpenMP threads (`threads_for`).
 
-Bad arguments anywhere give one line, ``pyasg: error: ...``, and exit code 2; a
-`PyasgError` while a command runs gives one line and exit code 1.
+``--lang`` takes a code or a name in any case (``ru``, ``Russian``). Bad arguments
+anywhere give one line, ``pyasg: error: ...``, and exit code 2; a `PyasgError` while a
+command runs gives one line and exit code 1.
+
+Threads: OpenBLAS, MKL and OpenMP read their thread counts once, when numpy loads
+them, and ``import pyasg`` loads numpy before any of this module runs (both the
+console script and ``python -m pyasg`` import the package first). So the command,
+when it must change them, sets the variables and restarts itself in place
+(`os.execv`, the same process id and arguments; a second start of the interpreter,
+about 1.5 s on a busy 2-core machine). The models of the demo and the examples are small:
+their matrix products are too short for threads to pay, and on a shared machine a
+spinning BLAS thread waits for a busy core (the demo took 177 s with the default
+threads and 102 s with one on a loaded 2-core machine). A count the user set in the
+environment is kept; ``--threads N`` overrides both.
 """
 
 from __future__ import annotations
@@ -22,9 +35,11 @@ import argparse
 import importlib.metadata
 import importlib.util
 import json
+import os
 import platform
+import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +51,7 @@ from pyasg.errors import PyasgError
 from pyasg.examples import _names, available, charlm, run
 from pyasg.examples._common import BACKEND_CHOICES, OneLineParser, positive_int
 from pyasg.io import load_graph
+from pyasg.viewer.process import canonical_lang
 
 #: Optional backends, by import name, with the extra that installs each.
 OPTIONAL_BACKENDS: dict[str, str] = {"wgpu": "gpu", "dearpygui": "viewer"}
@@ -43,6 +59,13 @@ OPTIONAL_BACKENDS: dict[str, str] = {"wgpu": "gpu", "dearpygui": "viewer"}
 #: Commands whose arguments all belong to an example's own parser (argparse cannot
 #: forward "--steps 5" through a subcommand's REMAINDER when it comes first).
 FORWARDED: dict[str, str] = {"demo": "charlm"}
+
+#: The variables through which OpenBLAS, OpenMP and MKL take their thread counts.
+THREAD_VARIABLES: tuple[str, ...] = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                     "MKL_NUM_THREADS")
+#: Commands that train or time a model, and the BLAS threads they get by default.
+COMPUTING: frozenset[str] = frozenset({"demo", "run", "profile"})
+DEFAULT_THREADS = 1
 
 
 def _version() -> str:
@@ -100,12 +123,102 @@ def _info() -> str:
     return "\n".join(lines)
 
 
+def take_threads(argv: Sequence[str]) -> tuple[int | None, list[str]]:
+    """(N of ``--threads N`` or ``--threads=N`` anywhere in `argv`, or None; the rest).
+
+    Raises `argparse.ArgumentTypeError` (its message one line) for a missing or bad N.
+
+    >>> take_threads(["demo", "--threads", "2", "--steps", "5"])
+    (2, ['demo', '--steps', '5'])
+    >>> take_threads(["info"])
+    (None, ['info'])
+    """
+    threads, rest, args = None, [], list(argv)
+    while args:
+        arg = args.pop(0)
+        if arg == "--threads" or arg.startswith("--threads="):
+            value = arg.partition("=")[2] if "=" in arg else (args.pop(0) if args else None)
+            if value is None:
+                raise argparse.ArgumentTypeError("argument --threads: expected one argument")
+            try:
+                threads = positive_int(value)
+            except argparse.ArgumentTypeError as e:
+                raise argparse.ArgumentTypeError(f"argument --threads: {e}") from None
+        else:
+            rest.append(arg)
+    return threads, rest
+
+
+def threads_for(command: str | None, flag: int | None,
+                environ: Mapping[str, str]) -> int | None:
+    """The BLAS threads a command should run with, or None to leave them as they are:
+    `flag` (``--threads N``) if given; else, for a command that trains or times a model
+    (`COMPUTING`), `DEFAULT_THREADS` unless the user set one of `THREAD_VARIABLES`.
+
+    >>> threads_for("demo", None, {}), threads_for("demo", 4, {"OMP_NUM_THREADS": "2"})
+    (1, 4)
+    >>> threads_for("demo", None, {"OMP_NUM_THREADS": "2"}), threads_for("info", None, {})
+    (None, None)
+    """
+    if flag is not None:
+        return flag
+    if command in COMPUTING and not any(v in environ for v in THREAD_VARIABLES):
+        return DEFAULT_THREADS
+    return None
+
+
+def _restart_with_threads(threads: int) -> int | None:
+    """Set `THREAD_VARIABLES` to `threads` and restart this command in place so that
+    the BLAS libraries read them; None (nothing to do) when they already say so.
+
+    Returns the exit code only where a process cannot replace itself (Windows: the
+    command runs as a child); elsewhere `os.execv` does not return.
+    """
+    wanted = str(threads)
+    if all(os.environ.get(v) == wanted for v in THREAD_VARIABLES):
+        return None
+    os.environ.update({v: wanted for v in THREAD_VARIABLES})
+    # sys.orig_argv: the interpreter's own flags too, and the console script's path or
+    # "-m pyasg"; the restarted command sees the variables set and goes on.
+    command = [sys.executable, *sys.orig_argv[1:]]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name != "posix":
+        return subprocess.call(command)
+    try:
+        os.execv(sys.executable, command)
+    except OSError:
+        return None  # cannot restart: run with the threads numpy already has
+    return None  # not reached
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command word of a ``pyasg`` line: its first argument that is not a flag."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def _canonical_langs(argv: Sequence[str]) -> list[str]:
+    """`argv` with the value of every ``--lang`` as a code (``Russian`` -> ``ru``)."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--lang" and i + 1 < len(out):
+            out[i + 1] = canonical_lang(out[i + 1])
+        elif arg.startswith("--lang="):
+            out[i] = "--lang=" + canonical_lang(arg.partition("=")[2])
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="pyasg",
         description="pyasg: Python functions traced into an Abstract Semantic Graph.",
     )
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument("--version", "-V", action="store_true",
+                        help="print the version and exit")
+    parser.add_argument("--threads", type=positive_int, metavar="N",
+                        help=f"BLAS/OpenMP threads (default for demo, run and profile: "
+                             f"{DEFAULT_THREADS}, unless {', '.join(THREAD_VARIABLES)} "
+                             f"is set); may come anywhere on the line")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("help", help="show this help")
     commands.add_parser("demo", add_help=False,
@@ -120,7 +233,8 @@ def _parser() -> argparse.ArgumentParser:
                                             "in the viewer")
     view.add_argument("graph", help="the graph's JSON file")
     view.add_argument("--lang", default="en",
-                      help="language of the explanations: en or ru (others fall back to en)")
+                      help="language of the explanations: en or ru, or english or russian, "
+                           "in any case (others fall back to en)")
     _profile_flags(commands.add_parser(
         "profile", help="time every kernel of the demo's training step (pyasg.profile)",
         description="Time every kernel of the demo's training step (the character-level "
@@ -163,10 +277,10 @@ def _view(path: str, lang: str) -> int:
     except PyasgError as e:
         print(f"pyasg view: {e.message}", file=sys.stderr)
         return 2
-    handle = viewer.launch(lang=lang)
+    handle = viewer.launch(lang=canonical_lang(lang))
     name = path.rsplit("/", 1)[-1].removesuffix(".json")
     events.publish(events.GraphReady(name, graph, "forward"))
-    handle.process.join()
+    handle.process.join()  # not wait(): no run finished, a saved graph is being looked at
     return 0
 
 
@@ -263,13 +377,28 @@ def _guarded(command: Callable[[], int]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `pyasg` command on `argv` (default: `sys.argv[1:]`); return the exit code.
 
+    Without `argv` this process is the command (the console script, ``python -m
+    pyasg``), and it restarts itself where the BLAS threads must change (see the
+    module's docstring); with `argv` (a caller in Python) ``--threads`` is taken but
+    cannot change the threads of the numpy already loaded.
+
     >>> main(["--version"])  # doctest: +SKIP
     pyasg 0.1.0
     0
     >>> main(["run", "nope"])  # doctest: +SKIP
     2
     """
-    argv = list(sys.argv[1:] if argv is None else argv)
+    program = argv is None
+    try:
+        threads, argv = take_threads(sys.argv[1:] if argv is None else argv)
+    except argparse.ArgumentTypeError as e:
+        return _usage_error(str(e))
+    if program:
+        wanted = threads_for(_command_of(argv), threads, os.environ)
+        code = None if wanted is None else _restart_with_threads(wanted)
+        if code is not None:
+            return code
+    argv = _canonical_langs(argv)
     if argv and argv[0] in FORWARDED:
         name = FORWARDED[argv[0]]
         return _guarded(lambda: _run_example(name, argv[1:], f"pyasg {argv[0]}"))

@@ -21,6 +21,13 @@ Three events exist for observers of the compiler, above all the viewer's live va
 
 With nobody subscribed, a call of a jit function costs one `has_subscribers` check.
 
+Records outlive their publication, so that a viewer launched after the model was
+built still shows it: the parameter kinds, always (`described_params`), and, after
+`remember_graphs()`, the most recent graphs: the last `GraphReady` of each name and
+kind (`recent_graphs`, at most `RECENT_GRAPHS` of them). The graph record is asked
+for because it listens for `GraphReady`: while it is on, every compilation publishes
+its graphs (once per compilation; calls still publish nothing).
+
 >>> seen = []
 >>> unsubscribe = subscribe(seen.append, StepDone)
 >>> publish(StepDone(step=1, loss=0.5))
@@ -144,6 +151,11 @@ Subscriber = Callable[[Event], Any]
 _subscribers: list[tuple[type[Event], Subscriber]] = []
 _lock = threading.Lock()
 _described: dict[str, str] = {}
+#: How many graphs (by name and kind) `recent_graphs` keeps: a training step's forward,
+#: fused and its loss's forward and gradient graphs, twice over.
+RECENT_GRAPHS = 8
+_recent: dict[tuple[str, str], GraphReady] = {}
+_stop_remembering: Callable[[], None] | None = None
 #: `has_subscribers` answers by event type, recomputed after each (un)subscription.
 _listened: dict[type[Event], bool] = {}
 
@@ -253,3 +265,50 @@ def described_params() -> dict[str, str]:
     """Every parameter kind recorded so far by `describe_params`."""
     with _lock:
         return dict(_described)
+
+
+def remember_graphs(on: bool = True) -> None:
+    """Keep the graphs published from now on (`recent_graphs`), so that a viewer
+    launched later (`pyasg.viewer.launch`) is sent them and shows a step that compiled
+    before it; ``remember_graphs(False)`` stops and forgets them.
+
+    >>> remember_graphs()
+    >>> publish(GraphReady("demo_step", Graph({}, (), ())))
+    >>> [g.name for g in recent_graphs()]
+    ['demo_step']
+    >>> remember_graphs(False); recent_graphs()
+    []
+    """
+    global _stop_remembering
+    if not isinstance(on, bool):
+        raise EventError(f"remember_graphs takes True or False, got {shown(on, 60, True)}")
+    with _lock:
+        stop, _stop_remembering = _stop_remembering, None
+    if stop is not None:
+        stop()
+    if on:
+        _stop_remembering = subscribe(_remember_graph, GraphReady)
+    else:
+        with _lock:
+            _recent.clear()
+
+
+def recent_graphs() -> list[GraphReady]:
+    """The last `GraphReady` of each (name, kind) published while `remember_graphs` was
+    on, oldest first; at most `RECENT_GRAPHS`, the least recently published forgotten
+    first (a graph holds its constants, and a long session compiles many functions)."""
+    with _lock:
+        return list(_recent.values())
+
+
+def _remember_graph(event: Event) -> None:
+    """The subscriber behind `recent_graphs`."""
+    if not isinstance(event, GraphReady):
+        return
+    key = (event.name, event.kind)
+    with _lock:
+        _recent.pop(key, None)  # re-inserted: the newest is last
+        _recent[key] = event
+        while len(_recent) > RECENT_GRAPHS:
+            del _recent[next(iter(_recent))]
+

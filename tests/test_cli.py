@@ -6,6 +6,7 @@ import math
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -241,3 +242,69 @@ def test_info_names_a_cpu_adapter_as_such(monkeypatch):
         pytest.skip("wgpu is not installed")
     usable, line = cli._adapter()
     assert usable and "llvmpipe" in line and "CPU adapter" in line and "lavapipe" in line
+
+
+# --------------------------------------------------------------------------- a first run
+
+
+def test_run_takes_quiet_like_demo(capsys):
+    assert cli.main(["run", "xor", "--steps", "3"]) == 0
+    assert "3/3" in capsys.readouterr().err  # the progress bar, at its end
+    assert cli.main(["run", "xor", "--steps", "3", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "3/3" not in captured.err and "xor: first_loss" in captured.out
+    assert cli.main(["run", "spiral", "--steps", "2", "--quiet"]) == 0
+    assert "2/2" not in capsys.readouterr().err
+
+
+def test_one_step_prints_no_nan_rate(capsys):
+    assert cli.main(["demo", "--steps", "1", *QUIET]) == 0
+    line = [s for s in capsys.readouterr().out.splitlines() if s.startswith("charlm: first")]
+    assert line and "nan" not in line[0].lower() and "final_loss" in line[0]
+    assert cli.main(["demo", "--steps", "3", *QUIET]) == 0
+    rate = metrics_of(capsys.readouterr().out)["steps_per_s"]
+    assert math.isfinite(rate) and rate > 0  # two timed steps: a rate is shown
+
+
+def _cased(word: str, flips: list[bool]) -> str:
+    return "".join(c.upper() if f else c for c, f in zip(word, flips + [False] * len(word)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(word=st.sampled_from(["en", "ru", "english", "russian"]),
+       flips=st.lists(st.booleans(), max_size=7))
+def test_lang_takes_codes_and_names_in_any_case(tmp_path_factory, word, flips):
+    code = {"en": "en", "english": "en", "ru": "ru", "russian": "ru"}[word]
+    path = tmp_path_factory.mktemp("lang") / "g.json"
+    pyasg.save_graph(path, pyasg.make_graph(lambda x: x * 2.0)(np.ones(2, np.float32)))
+    launched = []
+
+    def fake_launch(lang="en"):
+        launched.append(lang)
+        return types.SimpleNamespace(process=types.SimpleNamespace(join=lambda: None))
+
+    real, pyasg.viewer.launch = pyasg.viewer.launch, fake_launch
+    try:
+        assert cli.main(["view", str(path), "--lang", _cased(word, flips)]) == 0
+    finally:
+        pyasg.viewer.launch = real
+    assert launched == [code]
+
+
+@pytest.mark.parametrize("lang", ["English", "RUSSIAN", "Ru"])
+def test_the_demo_takes_a_language_name_without_a_warning(lang, capsys):
+    assert cli.main(["demo", "--lang", lang, "--steps", "1", *QUIET]) == 0
+    assert "unknown language" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["-V", "--version"])
+def test_version_flags_print_the_version(flag, capsys):
+    written = (ROOT / "pyasg" / "_version.py").read_text(encoding="utf-8")
+    version = re.search(r'__version__ = "([^"]+)"', written).group(1)
+    assert cli.main([flag]) == 0
+    assert capsys.readouterr().out == f"pyasg {version}\n"
+
+
+def test_version_in_a_real_process():
+    done = pyasg_command("-V")
+    assert done.returncode == 0 and done.stdout.strip() == f"pyasg {pyasg.__version__}"

@@ -1,9 +1,10 @@
 """Helpers the examples share: a command-line parser, a progress bar, step reporting.
 
-Every example builds its flags with `example_parser` (so ``--steps``, ``--seed`` and
-``--backend`` look and fail the same everywhere: one line, exit code 2), shows its
-training with `progress` (a tqdm bar with the loss and steps/s), and calls
-`report_step` once per step so that a viewer (``pyasg.viewer.launch``) sees the loss.
+Every example builds its flags with `example_parser` (so ``--steps``, ``--seed``,
+``--backend`` and ``--quiet``/``-q`` look and fail the same everywhere: one line, exit
+code 2), shows its training with `progress` (a tqdm bar with the loss and steps/s,
+none after ``-q``), and calls `report_step` once per step so that a viewer
+(``pyasg.viewer.launch``) sees the loss.
 
 >>> args = example_parser("Demo.", steps=100).parse_args(["--steps", "3"])
 >>> args.steps, args.seed, args.backend
@@ -13,8 +14,10 @@ training with `progress` (a tqdm bar with the loss and steps/s), and calls
 from __future__ import annotations
 
 import argparse
+import contextvars
+import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
@@ -27,6 +30,10 @@ __all__ = ["BACKEND_CHOICES", "OneLineParser", "example_parser", "finish", "posi
 
 #: The values of ``--backend``; ``--gpu`` is short for ``--backend wgpu``.
 BACKEND_CHOICES: tuple[str, ...] = ("numpy", "wgpu")
+
+#: Whether the flags an example parsed last said ``--quiet``: the examples hand
+#: `train_loop` their step count, not their flags, so it reads ``--quiet`` here.
+_quiet: contextvars.ContextVar[bool] = contextvars.ContextVar("quiet", default=False)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -45,6 +52,24 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog.split()[0]}: error: {message}\n")
 
 
+class ExampleParser(OneLineParser):
+    """`example_parser`'s parser: parsing also records ``--quiet`` for `train_loop`.
+
+    >>> p = ExampleParser(prog="x"); _ = p.add_argument("-q", dest="quiet", action="store_true")
+    >>> _ = p.parse_args(["-q"]); _quiet.get()
+    True
+    >>> _ = p.parse_args([]); _quiet.get()
+    False
+    """
+
+    def parse_known_args(self, args: Sequence[str] | None = None,
+                         namespace: argparse.Namespace | None = None
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, rest = super().parse_known_args(args, namespace)
+        _quiet.set(bool(getattr(parsed, "quiet", False)))
+        return parsed, rest
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1 (``--steps 0`` would train nothing and say so late)."""
     try:
@@ -58,20 +83,25 @@ def positive_int(text: str) -> int:
 
 def example_parser(description: str, steps: int, *, seed: int = 0, backend: bool = True,
                    prog: str | None = None) -> argparse.ArgumentParser:
-    """A parser with ``--steps N`` (default `steps`), ``--seed S`` and, when `backend`,
-    ``--backend numpy|wgpu`` and its alias ``--gpu``. Add the example's own flags to it.
+    """A parser with ``--steps N`` (default `steps`), ``--seed S``, ``--quiet``/``-q``
+    (no progress bar) and, when `backend`, ``--backend numpy|wgpu`` and its alias
+    ``--gpu``. Add the example's own flags to it (one may define its own ``--quiet``).
 
     >>> p = example_parser("Fit a line.", steps=50, backend=False, prog="line")
     >>> p.parse_args([]).steps
     50
     >>> example_parser("x", steps=5).parse_args(["--gpu"]).backend
     'wgpu'
+    >>> example_parser("x", steps=5).parse_args(["-q"]).quiet
+    True
     """
-    parser = OneLineParser(prog=prog, description=description)
+    # "resolve": an example that adds its own --quiet/-q (charlm) replaces this one
+    parser = ExampleParser(prog=prog, description=description, conflict_handler="resolve")
     parser.add_argument("--steps", type=positive_int, default=steps, metavar="N",
                         help=f"training steps (default {steps})")
     parser.add_argument("--seed", type=int, default=seed, metavar="S",
                         help=f"random seed (default {seed})")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     if backend:
         parser.add_argument("--backend", choices=BACKEND_CHOICES, default="numpy",
                             help="where the graphs run (default numpy; wgpu: GPU via WebGPU, "
@@ -134,7 +164,8 @@ def to_numpy(value: Any) -> Any:
 def train_loop(name: str, steps: int, train_step: Callable[..., tuple], params: Any,
                state: Any, batch: Callable[[int], tuple]) -> tuple[Any, Any, float, float]:
     """Run `params, state, loss = train_step(params, state, *batch(step))` for steps
-    1..`steps` under a progress bar, publishing each loss (`report_step`).
+    1..`steps` under a progress bar (none when the example's flags said ``--quiet``),
+    publishing each loss (`report_step`).
 
     Returns the final params and state, and the first and last loss.
 
@@ -144,7 +175,7 @@ def train_loop(name: str, steps: int, train_step: Callable[..., tuple], params: 
     (1.0, 8.0)
     """
     first_loss = loss = float("nan")
-    with progress(steps, name, disable=steps < 1) as bar:
+    with progress(steps, name, disable=steps < 1 or _quiet.get()) as bar:
         for step in range(1, steps + 1):
             params, state, loss_value = train_step(params, state, *batch(step))
             loss = float(to_numpy(loss_value))
@@ -158,9 +189,17 @@ def train_loop(name: str, steps: int, train_step: Callable[..., tuple], params: 
 def finish(name: str, metrics: dict[str, float]) -> dict[str, float]:
     """Print one line with an example's final metrics (to stdout); return them.
 
+    A rate (a name ending in ``_per_s``) that could not be measured (NaN: one step has
+    no steps after the compiling one to time) is left out of the line, not printed as
+    "nan"; it stays in the returned dict.
+
     >>> finish("line", {"first_loss": 2.0, "final_loss": 0.125})
     line: first_loss 2  final_loss 0.125
     {'first_loss': 2.0, 'final_loss': 0.125}
+    >>> _ = finish("one", {"final_loss": 1.5, "steps_per_s": float("nan")})
+    one: final_loss 1.5
     """
-    print(f"{name}: " + "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+    shown = {k: v for k, v in metrics.items()
+             if not (k.endswith("_per_s") and isinstance(v, float) and math.isnan(v))}
+    print(f"{name}: " + "  ".join(f"{k} {v:.4g}" for k, v in shown.items()))
     return metrics

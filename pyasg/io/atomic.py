@@ -1,11 +1,12 @@
 """Atomic file writes: a temporary name in the same directory, fsync, rename, fsync of
 the directory — so a process killed mid-save leaves the old file (or none), never a
-half-written one."""
+half-written one; the file gets the permissions `open()` would have given it."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -21,6 +22,37 @@ def temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
+def file_mode(path: Path) -> int:
+    """The permission bits `open(path, "w")` would leave `path` with: those of the
+    regular file already there (writing keeps them), else 0o666 less the umask.
+
+    The umask is read by creating an empty file beside `path` (a temporary name, removed
+    at once): the kernel applies it, and any default ACL of the directory, exactly as it
+    would for `open()`; `os.umask` could only be read by changing it for every thread.
+
+    >>> import tempfile, os
+    >>> old = os.umask(0o027)
+    >>> mode = file_mode(Path(tempfile.mkdtemp()) / "new.txt")
+    >>> _ = os.umask(old)
+    >>> oct(mode)
+    '0o640'
+    """
+    try:
+        existing = os.stat(path)
+    except OSError:
+        existing = None
+    if existing is not None and stat.S_ISREG(existing.st_mode):
+        return stat.S_IMODE(existing.st_mode)
+    probe = temp_name(path)
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        return stat.S_IMODE(os.fstat(fd).st_mode)
+    finally:
+        os.close(fd)
+        with suppress(OSError):
+            os.unlink(probe)
+
+
 def atomic_write(path: PathLike, write: Callable[[Path], None],
                  error: type[PyasgError] = CheckpointError) -> Path:
     """Create `path` so that it is either absent/old or complete, never half-written.
@@ -31,6 +63,10 @@ def atomic_write(path: PathLike, write: Callable[[Path], None],
     process killed at any moment leaves the old file (or none) under `path`, and at
     worst a stray `.….tmp` file. Failures raise `error` naming the path, and so does a
     `path` that is not a file path (None, a number, a NUL character, a directory name).
+
+    The file gets the permissions `open()` would give it (`file_mode`): those of the
+    file it replaces, else 0o666 less the umask, whatever mode `write` created the
+    temporary with (a private 0o600 would hide a shared checkpoint from its group).
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "hello.txt")
@@ -49,12 +85,17 @@ def atomic_write(path: PathLike, write: Callable[[Path], None],
         raise error(f"{shown_path(path)}: the directory {shown_path(path.parent)} does not exist")
     tmp = temp_name(path)
     try:
+        mode = file_mode(path)
         write(tmp)
         fd = os.open(tmp, os.O_RDWR)  # writable: Windows' fsync needs that
         try:
+            if hasattr(os, "fchmod"):  # on the open file: a mode without write is fine
+                os.fchmod(fd, mode)
             os.fsync(fd)
         finally:
             os.close(fd)
+        if not hasattr(os, "fchmod"):  # Windows: only the read-only flag exists
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException as e:  # KeyboardInterrupt too: never leave the temporary behind
         with suppress(OSError):

@@ -26,7 +26,7 @@ from pathlib import Path
 from pyasg.asg.graph import Graph
 from pyasg.asg.serialize import graph_from_json, graph_to_json
 from pyasg.asg.types import TensorType
-from pyasg.errors import GraphFormatError, PyasgError, ShapeError, shorten, shown_path
+from pyasg.errors import GraphFormatError, PyasgError, ShapeError, shorten, shown, shown_path
 from pyasg.io.atomic import PathLike, atomic_write
 from pyasg.io.paths import checked_path, open_regular
 from pyasg.io.respecialise import respecialise
@@ -34,7 +34,18 @@ from pyasg.transforms.shapes import infer_shapes
 
 
 def save_graph(path: PathLike, graph: Graph) -> Path:
-    """Write `graph` as JSON to `path` atomically (temporary file, fsync, rename)."""
+    """Write `graph` as JSON to `path` atomically (temporary file, fsync, rename).
+
+    >>> import numpy as np, pyasg
+    >>> g = pyasg.make_graph(pyasg.exp)(np.ones(2, np.float32))
+    >>> save_graph(g, "model.json")
+    Traceback (most recent call last):
+    ...
+    pyasg.errors.GraphFormatError: save_graph takes (path, graph), and the graph came first...
+    """
+    if isinstance(path, Graph) and not isinstance(graph, Graph):  # save_graph(graph, path)
+        raise GraphFormatError(f"save_graph takes (path, graph), and the graph came first: "
+                               f"swap them, save_graph({shown(graph)}, graph)")
     path = checked_path(path, "pyasg.io.save_graph", error=GraphFormatError)
     if not isinstance(graph, Graph):
         raise GraphFormatError(f"{shown_path(path)}: save_graph needs a Graph, got "

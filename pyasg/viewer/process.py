@@ -25,12 +25,23 @@ Guarantees for the training process:
 * Leaving it with an exception sends ``RunFinished(error=repr(exc))`` and leaves the
   viewer open on the last state. The process is not a daemon, so at interpreter exit
   Python waits until the window is closed (call `ViewerHandle.close` to end it sooner).
+* `ViewerHandle.wait` blocks until the user closes the window: call it when training
+  is done to keep the window open (leaving the ``with`` block would close it).
+* A viewer started after the model was built still learns it: it is first sent the
+  parameter kinds recorded so far and the graphs `pyasg.events.remember_graphs` kept
+  (`pyasg.events.recent_graphs`: none unless that was turned on before the step
+  compiled; a compilation publishes nothing while nobody listens).
+* The viewer dies with the training process: a thread in the viewer waits on the
+  parent's sentinel (`multiprocessing.parent_process`) and ends the viewer when the
+  parent is gone, so a SIGTERM (or SIGKILL) to a training script or to ``pyasg view``
+  leaves no window behind.
 
 The event subscription is removed when the handle is closed or exited, either way.
 
 >>> with launch(lang="en") as viewer:  # doctest: +SKIP
 ...     for step in range(100):
 ...         publish(StepDone(step=step, loss=train_step()))
+...     viewer.wait()  # until the window is closed
 """
 
 from __future__ import annotations
@@ -39,8 +50,10 @@ import importlib
 import multiprocessing
 import os
 import queue as queue_module
+import signal
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable
 from types import TracebackType
@@ -50,6 +63,7 @@ from pyasg import events
 from pyasg.errors import PyasgError
 from pyasg.events import Event, ParamsDescribed, RunFinished
 from pyasg.viewer.protocol import EVENTS, ProtocolError, decode_watch, encode, encode_close
+from pyasg.viewer.texts import LANGS
 from pyasg.viewer.watch import Watcher
 
 DEFAULT_TARGET = "pyasg.viewer.app:run"
@@ -60,6 +74,25 @@ DEFAULT_TARGET = "pyasg.viewer.app:run"
 NEEDS_DISPLAY = frozenset({DEFAULT_TARGET})
 NO_DISPLAY = ("no display found (DISPLAY and WAYLAND_DISPLAY are unset), and the viewer "
               "needs a window: run on a desktop, over `ssh -X`, or under `xvfb-run`")
+
+
+#: The languages' names as people type them (any case), by code.
+LANGUAGE_NAMES: dict[str, str] = {"english": "en", "russian": "ru"}
+
+
+def canonical_lang(lang: str) -> str:
+    """The code of a language given by code or by name, in any case (`LANGUAGE_NAMES`);
+    anything else unchanged, for `pyasg.viewer.texts.resolve_lang` to warn about.
+
+    >>> canonical_lang("Russian"), canonical_lang("EN"), canonical_lang("xx")
+    ('ru', 'en', 'xx')
+    """
+    if not isinstance(lang, str):
+        return lang
+    key = lang.strip().lower()
+    if key in LANGS:
+        return key
+    return LANGUAGE_NAMES.get(key, lang)
 
 
 def _display_missing() -> bool:
@@ -88,7 +121,31 @@ def _resolve(path: str) -> Callable[..., Any]:
 
 def _entry(target_path: str, queue: Any, lang: str, kwargs: dict[str, Any]) -> None:
     """Run in the viewer process: import the target by its path and hand it the queues."""
+    _die_with_parent()
     _resolve(target_path)(queue, lang, **kwargs)
+
+
+def _die_with_parent() -> None:
+    """In the viewer: end this process as soon as the training process is gone.
+
+    A normal exit of the parent waits for the viewer (it is not a daemon), so the parent
+    ends first only when it is killed, by SIGTERM or worse: then nothing would close the
+    window. The parent's sentinel (a pipe the parent holds open) says so on every
+    platform, at once; Linux's PR_SET_PDEATHSIG would be tied to the thread that started
+    the viewer, not to the process.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not started by multiprocessing: nobody to outlive
+        return
+
+    def watch() -> None:
+        parent.join()  # returns when the parent's end of the pipe closes
+        if os.name == "posix":
+            os.kill(os.getpid(), signal.SIGTERM)  # as if the signal had reached us too
+            time.sleep(5.0)  # a handler of the target's may close the window itself
+        os._exit(1)  # Windows, or a target that ignored SIGTERM
+
+    threading.Thread(target=watch, name="pyasg-viewer-parent", daemon=True).start()
 
 
 class ViewerHandle:
@@ -97,6 +154,10 @@ class ViewerHandle:
     `start` spawns the process and subscribes (the event forwarding, and `watcher`
     for live values); `close` unsubscribes, asks the viewer to exit, and terminates it
     after `timeout` seconds. Usable as a context manager.
+
+    `start` first sends the parameter kinds recorded so far and the graphs that
+    `pyasg.events.remember_graphs` kept, so a viewer launched after the training step
+    compiled can still show it.
 
     >>> handle = ViewerHandle("tests.viewer_stub:run", "en", {"path": "log.jsonl"})
     >>> handle.alive, handle.dropped
@@ -108,7 +169,7 @@ class ViewerHandle:
                  close_timeout: float = 20.0) -> None:
         _split_target(target)  # fail here, not in the child; the target is not imported
         self.target = target
-        self.lang = lang
+        self.lang = canonical_lang(lang)
         self.kwargs = dict(kwargs or {})
         self.queue_size = queue_size
         self.close_timeout = close_timeout
@@ -171,6 +232,8 @@ class ViewerHandle:
         kinds = events.described_params()  # layers initialised before the viewer started
         if kinds:
             self._send(encode(ParamsDescribed(kinds)))
+        for ready in events.recent_graphs():  # compiled before it started (if kept)
+            self._send(encode(ready))
         self.watcher.start()
         self._subscriptions = [events.subscribe(self._forward, t) for t in EVENTS]
         return self
@@ -222,6 +285,26 @@ class ViewerHandle:
             self._finished_sent = True
         if self._requests is not None:
             self._read_requests()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Block until the viewer process ends (the user closes its window), at most
+        `timeout` seconds (None: no limit); return its exit code, None while it runs.
+
+        Call it when training is done: it first tells the viewer the run finished
+        (`RunFinished`, unless the run published one), so the window says so while it
+        waits. Raises `ViewerError` on a handle never started.
+
+        >>> with launch(lang="en") as viewer:  # doctest: +SKIP
+        ...     train()
+        ...     viewer.wait()
+        0
+        """
+        if self._process is None:
+            raise ViewerError("this viewer was never started: launch() it first")
+        if self.alive and not self._finished_sent and self._send(encode(RunFinished(None))):
+            self._finished_sent = True
+        self._process.join(timeout)
+        return self._process.exitcode
 
     def close(self, timeout: float | None = None) -> int | None:
         """Stop forwarding, ask the viewer to exit, terminate it after `timeout` seconds.
@@ -276,7 +359,10 @@ def launch(lang: str = "en", target: str = DEFAULT_TARGET, **kwargs: Any) -> Vie
     """Start the viewer in its own process, subscribed to run events; returns its handle.
 
     Call it as a function (then `ViewerHandle.close` it) or use it as a context manager.
-    `kwargs` go to the target (plain data only: they cross the process boundary).
+    `lang` is a code or a name in any case ("ru", "Russian"). The viewer first gets
+    the graphs `pyasg.events.remember_graphs` kept: call that before the step compiles
+    to see a step compiled before the launch. `kwargs` go to the target (plain data
+    only: they cross the process boundary).
 
     >>> viewer = launch(lang="ru")  # doctest: +SKIP
     >>> viewer.close()  # doctest: +SKIP
