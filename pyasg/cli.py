@@ -21,12 +21,12 @@ Threads: OpenBLAS, MKL and OpenMP read their thread counts once, when numpy load
 them, and ``import pyasg`` loads numpy before any of this module runs (both the
 console script and ``python -m pyasg`` import the package first). So the command,
 when it must change them, sets the variables and restarts itself in place
-(`os.execv`, the same process id and arguments; a second start of the interpreter,
-about 1.5 s on a busy 2-core machine). The models of the demo and the examples are small:
-their matrix products are too short for threads to pay, and on a shared machine a
-spinning BLAS thread waits for a busy core (the demo took 177 s with the default
-threads and 102 s with one on a loaded 2-core machine). A count the user set in the
-environment is kept; ``--threads N`` overrides both.
+(`os.execv`, the same process id and arguments: a second start of the interpreter
+and of ``import pyasg``, 1.7 s on a busy 2-core machine). The models of the demo and
+the examples are small: their matrix products are too short for threads to pay, and
+on a shared machine a spinning BLAS thread waits for a busy core (the demo took 177 s
+with the default threads and 102 s with one on a loaded 2-core machine). A count the
+user set in the environment is kept; ``--threads N`` overrides both.
 """
 
 from __future__ import annotations
