@@ -171,3 +171,34 @@ def test_an_old_wgpu_result_kept_alive_keeps_its_values() -> None:
     second, _ = f(W0, X)  # writes the buffer `first` lives in: `first` moves out first
     np.testing.assert_array_equal(np.asarray(first), kept)
     np.testing.assert_array_equal(np.asarray(second), kept)
+
+
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("wgpu", marks=WGPU)])
+def test_a_donated_argument_returned_unchanged_keeps_its_value(backend: str) -> None:
+    """A step that returns a donated input as it is (an optimiser's learning rate) beside
+    a result of its type (the loss): the input's memory is that output's, never the
+    loss's (found by the Trainer: on wgpu the returned rate became the loss)."""
+    if backend == "wgpu":
+        require_wgpu()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((16, 2)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] > 0).astype(np.int32)
+    model = pyasg.nn.Sequential(pyasg.nn.Linear(2, 8), pyasg.nn.ReLU(), pyasg.nn.Linear(8, 2))
+
+    def step(p, s, x, y):  # noqa: ANN001, ANN202
+        loss, g = pyasg.value_and_grad(
+            lambda p: pyasg.losses.cross_entropy(model(p, x), y))(p)
+        p = pyasg.tree_map(lambda a, b: a - s["lr"] * b, p, g)
+        flat = pyasg.reshape(s["lr"], (1,))  # returned as a view of the donated input too
+        return p, {"step": s["step"] + 1, "lr": s["lr"]}, loss, flat
+
+    f = pyasg.jit(step, backend=backend, donate_argnums=(1,))
+    p = model.init(pyasg.random.key(0))
+    s = {"step": np.zeros((), np.int32), "lr": np.asarray(0.1, np.float32)}
+    losses = []
+    for _ in range(4):
+        p, s, loss, flat = f(p, s, x, y)
+        assert float(np.asarray(s["lr"])) == np.float32(0.1)
+        assert np.asarray(flat).tolist() == [np.float32(0.1)]
+        losses.append(float(np.asarray(loss)))
+    assert int(np.asarray(s["step"])) == 4 and losses[-1] < losses[0]

@@ -311,11 +311,16 @@ def best_fit(candidates: list[int], sizes: Sequence[int], need: int) -> int | No
     return best
 
 
-def pair_donations(graph: Graph, donated: Collection[int],
-                   eligible: Collection[int]) -> tuple[tuple[int, int], ...]:
+def pair_donations(graph: Graph, donated: Collection[int], eligible: Collection[int],
+                   kept: Collection[int] = ()) -> tuple[tuple[int, int], ...]:
     """(input position, output node) pairs: each eligible output, in order, with the first
     unpaired donated input position of exactly its type (JAX pairs donated buffers
     with results the same way); an output listed twice is paired once.
+
+    A donated input that is itself returned (an output is that input node, or is in
+    `kept`: positions whose memory an output holds, as a view) gives its memory to that
+    output and to no other: a step returning its learning rate unchanged must not get
+    its loss written over it.
 
     >>> from pyasg.asg.graph import GraphBuilder
     >>> from pyasg.asg.ops import Exp
@@ -326,7 +331,8 @@ def pair_donations(graph: Graph, donated: Collection[int],
     >>> pair_donations(g, donated=[0], eligible=[1])
     ((0, 1),)
     """
-    free = sorted(k for k in set(donated) if 0 <= k < len(graph.inputs))
+    returned = set(kept) | {k for k, i in enumerate(graph.inputs) if i in graph.outputs}
+    free = sorted(k for k in set(donated) if 0 <= k < len(graph.inputs) and k not in returned)
     pairs, seen = [], set()
     for j in graph.outputs:
         if j not in eligible or j in seen:

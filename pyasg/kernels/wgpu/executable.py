@@ -206,9 +206,16 @@ class WgpuExecutable:
         only outputs a kernel writes into a buffer of their own qualify (not an alias,
         an input or a constant). The two buffers of a pair take turns (module doc), so
         no liveness condition is needed here: a call never writes what it reads."""
-        eligible = {j for j in self.graph.outputs
-                    if j in kernels and not kernels[j].alias}
-        return pair_donations(self.graph, donated, eligible)
+        graph = self.graph
+        eligible = {j for j in graph.outputs if j in kernels and not kernels[j].alias}
+        position = {i: k for k, i in enumerate(graph.inputs)}
+        kept = set()
+        for j in graph.outputs:  # an output that is a view of an input holds its buffer
+            while j in kernels and kernels[j].alias:
+                j = graph.nodes[j].inputs[0]
+            if j in position:
+                kept.add(position[j])
+        return pair_donations(graph, donated, eligible, kept)
 
     def _record_plan(self, schedule: list[int], kernels: dict[int, WgpuKernel],
                      buffers: dict[int, Any], scratch: dict[int, list]) -> list[Step]:
