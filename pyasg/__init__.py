@@ -43,6 +43,7 @@ from pyasg.io import load_graph, save_graph
 from pyasg.nn import losses  # noqa: F401
 from pyasg.trace.tracer import Tracer
 from pyasg.trace.tree import flatten, tree_leaves, tree_map, unflatten
+from pyasg.train import Trainer
 from pyasg.transforms.shapes import infer_shapes
 from pyasg.transforms.simplify import simplify
 from pyasg.transforms.vjp import vjp_graph
@@ -59,7 +60,7 @@ __all__ = [
     "Backend", "BackendError", "CheckpointError", "data", "dropout", "dropout2d", "io",
     "load_graph", "metrics", "save_graph", "Executable", "GradError", "Graph",
     "GraphFormatError", "GraphReady", "PyasgError", "RunFinished", "ShapeError", "StepDone",
-    "TensorType", "TraceError", "Tracer", "__version__", "default_backend", "flatten",
+    "TensorType", "TraceError", "Tracer", "Trainer", "__version__", "default_backend", "flatten",
     "functional", "grad", "graph_from_json", "graph_to_json", "hessian", "infer_shapes",
     "jacobian", "jit", "jit_to_backend", "losses", "make_graph", "nn", "optim", "publish",
     "random", "set_default_backend", "simplify", "subscribe", "viewer", "trace", "tree_leaves",
