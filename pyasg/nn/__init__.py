@@ -29,7 +29,7 @@ from pyasg.nn.conv import (
     MaxPool2d,
 )
 from pyasg.nn.layers import Dropout, LayerNorm, Linear
-from pyasg.nn.module import ROLES, Module, register_roles
+from pyasg.nn.module import ROLES, Module, ModuleError, name_key, register_roles
 from pyasg.nn.norm import BatchNorm, BatchNorm1d, BatchNorm2d
 from pyasg.nn.positional import (
     ALiBi,
@@ -43,8 +43,8 @@ __all__ = [
     "ALiBi", "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm", "BatchNorm1d", "BatchNorm2d",
     "Conv2d", "ConvTranspose2d", "Dropout", "Dropout2d", "ELU", "Embedding", "FeedForward",
     "Flatten", "GELU", "GlobalAvgPool2d", "Identity", "LayerNorm", "LeakyReLU",
-    "LearnedPositionalEmbedding", "Linear", "LogSoftmax", "MaxPool2d", "Module",
+    "LearnedPositionalEmbedding", "Linear", "LogSoftmax", "MaxPool2d", "Module", "ModuleError",
     "MultiHeadAttention", "ROLES", "ReLU", "RoPE", "Sequential", "SiLU", "Sigmoid",
     "SinusoidalPositionalEncoding", "Softmax", "Softplus", "SpatialDropout", "Tanh",
-    "TransformerBlock", "init", "register_roles",
+    "TransformerBlock", "init", "name_key", "register_roles",
 ]

@@ -10,6 +10,12 @@ layer called (`params.attn.w_q lacks 'bias'`). A sub-layer without parameters ma
 be left out, as a PyTorch `state_dict` has no key for it. A layer that declares no
 shapes (a user's own layer) is not checked, beyond its declared children.
 
+Dotted child names are inner dicts: children "blocks.0" and "blocks.1" (a list of
+layers) take `params["blocks"]["0"]` and `["1"]`. A whole list that is missing is
+reported by its name ('blocks'), one that is no dict as such, and, in a layer that
+declares its arrays (as one built from its attributes does: `Module.init`), an entry
+of the list that names none of its layers as extra.
+
 Only structure, shapes and float-ness are checked, never dtypes: float64 params in
 a layer made with the float32 default are fine, as before.
 
@@ -84,6 +90,86 @@ def _entry(tree: Mapping, dotted: str) -> object:
     return node
 
 
+class _Expects(dict):
+    """Whether each child needs an entry (`_expects`), worked out when first asked."""
+
+    def __init__(self, children: Mapping[str, Layer], shapes_of: str) -> None:
+        super().__init__()
+        self.children, self.shapes_of = children, shapes_of
+
+    def __missing__(self, name: str) -> bool:
+        self[name] = needs = _expects(self.children[name], self.shapes_of)
+        return needs
+
+
+def _groups(children: Mapping[str, object]) -> dict[str, list[str]]:
+    """The inner dicts that dotted child names imply: {"blocks": ["0", "1"]} for
+    children "blocks.0" and "blocks.1" (a list of layers), at every depth."""
+    groups: dict[str, list[str]] = {}
+    for name in children:
+        parts = name.split(".")
+        for depth in range(1, len(parts)):
+            group = ".".join(parts[:depth])
+            if group not in children:
+                names = groups.setdefault(group, [])
+                if parts[depth] not in names:
+                    names.append(parts[depth])
+    return groups
+
+
+def _absent_names(tree: Mapping, children: Mapping[str, Layer], expects: Mapping[str, bool],
+                  groups: Mapping[str, list[str]]) -> list[str]:
+    """The names to report missing: a child's, or that of the whole group it is in
+    ("blocks" rather than "blocks.0", "blocks.1") where none of the group is there;
+    none under a group that is there but no dict (reported as such)."""
+    out: list[str] = []
+    for name in children:
+        if not expects[name] or _entry(tree, name) is not _ABSENT:
+            continue
+        parts = name.split(".")
+        report = name
+        for depth in range(1, len(parts)):
+            group = ".".join(parts[:depth])
+            if group not in groups:
+                continue
+            node = _entry(tree, group)
+            if node is not _ABSENT and not isinstance(node, Mapping):
+                report = None  # the group's own problem says it
+                break
+            inside = [c for c in children if c.startswith(f"{group}.")]
+            if node is _ABSENT and all(_entry(tree, c) is _ABSENT for c in inside):
+                report = group
+                break
+        if report is not None and report not in out:
+            out.append(report)
+    return out
+
+
+def _group_problems(layer: Layer, tree: Mapping, path: str, own: object,
+                    children: Mapping[str, Layer], expects: Mapping[str, bool],
+                    groups: Mapping[str, list[str]]) -> list[str]:
+    """An inner dict of sub-layers (a list's, "blocks") that is no dict, or, in a
+    layer that declares its arrays, has entries that name none of its layers."""
+    found: list[str] = []
+    for group, names in groups.items():
+        node = _entry(tree, group)
+        if node is _ABSENT:
+            continue
+        where = f"{path}.{group} ({layer.kind})"
+        if not isinstance(node, Mapping):
+            inside = [c for c in children if c.startswith(f"{group}.")]
+            if own is not None or any(expects[c] for c in inside):
+                found.append(f"{where} is {quote(node)}; it must be a dict of the layers "
+                             f"{', '.join(names)}")
+        elif own is not None:
+            extra = [k for k in node if k not in names]
+            if extra:
+                found.append(f"{where} has entries {[str(k)[:40] for k in extra][:MAX_LISTED]} "
+                             f"that name no layer in {layer.kind}.{group} "
+                             f"(it has: {', '.join(names)})")
+    return found
+
+
 def _problems(layer: Layer, tree: object, path: str, shapes_of: str,
               floats: bool) -> list[str]:
     own = getattr(layer, shapes_of)()
@@ -95,10 +181,11 @@ def _problems(layer: Layer, tree: object, path: str, shapes_of: str,
     if not isinstance(tree, Mapping):
         return [f"{where} is {quote(tree)}; it must be a dict"]
     found: list[str] = []
+    expects = _Expects(children, shapes_of)
+    groups = _groups(children)
     expected = {**(own or {}), **children, **{k.split(".")[0]: None for k in children}}
     missing = [k for k in (own or {}) if k not in tree]
-    missing += [k for k, child in children.items()
-                if _entry(tree, k) is _ABSENT and _expects(child, shapes_of)]
+    missing += _absent_names(tree, children, expects, groups)
     if missing:
         found.append(f"{where} lacks {', '.join(repr(k) for k in missing)}")
     if own is not None:
@@ -109,6 +196,7 @@ def _problems(layer: Layer, tree: object, path: str, shapes_of: str,
             found.append(f"{where} has entries {[str(k)[:40] for k in extra][:MAX_LISTED]} "
                          f"that name no layer or parameter of {layer.kind} "
                          f"(it has: {names})")
+    found.extend(_group_problems(layer, tree, path, own, children, expects, groups))
     for name, shape in (own or {}).items():
         if name in tree:
             problem = _leaf_problem(tree[name], shape, floats)
