@@ -6,6 +6,7 @@ import inspect
 
 import numpy as np
 import pytest
+from wgpu_util import require_wgpu
 
 import pyasg
 from pyasg.asg import ops
@@ -100,3 +101,20 @@ def test_an_error_names_the_users_line_by_default() -> None:
     assert str(caught.value).endswith(caught.value.source)
     assert ShapeError("no place", None).source is None
     assert ShapeError("given", "model.py:3").source == "model.py:3"
+
+
+@pytest.mark.wgpu
+@pytest.mark.parametrize("value, says", [
+    (np.array([2**40 + 1, 3]), "holds 1099511627777, which int32 cannot hold"),
+    (np.array([-(2**31) - 1]), "which int32 cannot hold"),
+    (np.array([1e300, 1.0]), "holds 1e\\+300, which float32 cannot hold"),
+])
+def test_a_64_bit_argument_that_does_not_fit_32_bits_is_refused_on_wgpu(value, says) -> None:
+    """wgpu computes int64/float64 in 32 bits: a value that would change (2**40 + 1 to
+    1, 1e300 to inf) is refused at upload, naming the argument; one that fits runs."""
+    require_wgpu()
+    f = pyasg.jit(lambda x: x + 0, backend="wgpu")
+    with pytest.raises(BackendError, match=says):
+        f(value)
+    fits = value.clip(-(2**31), 2**31 - 1) if value.dtype.kind == "i" else np.array([1e30, 1.0])
+    np.testing.assert_array_equal(np.asarray(f(fits)), fits.astype(np.asarray(f(fits)).dtype))
