@@ -51,7 +51,7 @@ from pyasg.errors import PyasgError
 from pyasg.examples import _names, available, charlm, run
 from pyasg.examples._common import BACKEND_CHOICES, OneLineParser, positive_int
 from pyasg.io import load_graph
-from pyasg.viewer.process import canonical_lang
+from pyasg.viewer.texts import canonical_lang
 
 #: Optional backends, by import name, with the extra that installs each.
 OPTIONAL_BACKENDS: dict[str, str] = {"wgpu": "gpu", "dearpygui": "viewer"}

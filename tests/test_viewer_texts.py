@@ -140,6 +140,8 @@ def test_explain_param_fallbacks():
 
 def test_resolve_lang(capsys):
     assert resolve_lang("ru") == "ru" and resolve_lang("en") == "en"
+    assert resolve_lang("Russian") == "ru" and resolve_lang(" ENGLISH ") == "en"
+    assert resolve_lang("RU") == "ru"  # a script's --lang (charlm.py) takes names too
     assert capsys.readouterr().err == ""
     assert resolve_lang("de") == "en"
     err = capsys.readouterr().err

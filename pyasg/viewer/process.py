@@ -63,7 +63,7 @@ from pyasg import events
 from pyasg.errors import PyasgError
 from pyasg.events import Event, ParamsDescribed, RunFinished
 from pyasg.viewer.protocol import EVENTS, ProtocolError, decode_watch, encode, encode_close
-from pyasg.viewer.texts import LANGS
+from pyasg.viewer.texts import canonical_lang
 from pyasg.viewer.watch import Watcher
 
 DEFAULT_TARGET = "pyasg.viewer.app:run"
@@ -74,25 +74,6 @@ DEFAULT_TARGET = "pyasg.viewer.app:run"
 NEEDS_DISPLAY = frozenset({DEFAULT_TARGET})
 NO_DISPLAY = ("no display found (DISPLAY and WAYLAND_DISPLAY are unset), and the viewer "
               "needs a window: run on a desktop, over `ssh -X`, or under `xvfb-run`")
-
-
-#: The languages' names as people type them (any case), by code.
-LANGUAGE_NAMES: dict[str, str] = {"english": "en", "russian": "ru"}
-
-
-def canonical_lang(lang: str) -> str:
-    """The code of a language given by code or by name, in any case (`LANGUAGE_NAMES`);
-    anything else unchanged, for `pyasg.viewer.texts.resolve_lang` to warn about.
-
-    >>> canonical_lang("Russian"), canonical_lang("EN"), canonical_lang("xx")
-    ('ru', 'en', 'xx')
-    """
-    if not isinstance(lang, str):
-        return lang
-    key = lang.strip().lower()
-    if key in LANGS:
-        return key
-    return LANGUAGE_NAMES.get(key, lang)
 
 
 def _display_missing() -> bool:

@@ -985,18 +985,22 @@ PARAM_TEXT: dict[str, dict[str, str]] = {
               "к ширине модели",
     },
     "TransformerBlock.norm1": {
-        "en": "layer norm before attention (pre-LN): keeps the attention input at unit "
-              "scale",
-        "ru": "нормализация слоя перед вниманием (pre-LN): держит вход внимания "
-              "в единичном масштабе",
+        "en": "layer norm of the attention branch: before attention (pre-LN, the default) "
+              "or after its residual add (post-LN, norm_first=False); keeps the values at "
+              "unit scale",
+        "ru": "нормализация слоя ветви внимания: перед вниманием (pre-LN, по умолчанию) "
+              "или после остаточного сложения (post-LN, norm_first=False); держит "
+              "значения в единичном масштабе",
     },
     "TransformerBlock.attn": {
         "en": "self-attention: each position gathers information from the others",
         "ru": "самовнимание: каждая позиция собирает информацию от остальных",
     },
     "TransformerBlock.norm2": {
-        "en": "layer norm before the feed-forward layer (pre-LN)",
-        "ru": "нормализация слоя перед слоем feed-forward (pre-LN)",
+        "en": "layer norm of the feed-forward branch: before it (pre-LN, the default) or "
+              "after its residual add (post-LN, norm_first=False)",
+        "ru": "нормализация слоя ветви feed-forward: перед ней (pre-LN, по умолчанию) или "
+              "после остаточного сложения (post-LN, norm_first=False)",
     },
     "TransformerBlock.ff": {
         "en": "feed-forward layer: transforms each position on its own",
@@ -1097,8 +1101,33 @@ def _lang(lang: str | None) -> str:
     return lang if lang in LANGS else LANGS[0]
 
 
+#: The languages' names as people type them (any case), by code.
+LANGUAGE_NAMES: dict[str, str] = {"english": "en", "russian": "ru"}
+
+
+def canonical_lang(lang: str) -> str:
+    """The code of a language given by code or by name, in any case (`LANGUAGE_NAMES`);
+    anything else unchanged, for `resolve_lang` to warn about.
+
+    >>> canonical_lang("Russian"), canonical_lang("EN"), canonical_lang("xx")
+    ('ru', 'en', 'xx')
+    """
+    if not isinstance(lang, str):
+        return lang
+    key = lang.strip().lower()
+    if key in LANGS:
+        return key
+    return LANGUAGE_NAMES.get(key, lang)
+
+
 def resolve_lang(lang: str | None) -> str:
-    """`lang` if it is one of LANGS; otherwise English, with a warning on stderr."""
+    """`lang` (a code or a name, any case: `canonical_lang`) if it is one of LANGS;
+    otherwise English, with a warning on stderr.
+
+    >>> resolve_lang("Russian")
+    'ru'
+    """
+    lang = canonical_lang(lang)
     if lang in LANGS:
         return lang
     choices = ", ".join(LANGS)
