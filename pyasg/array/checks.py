@@ -61,7 +61,12 @@ def quote(value: object, limit: int = 60, with_type: bool = True) -> str:
     return shown(value, limit, with_type)
 
 
-def _nbytes(n: int) -> str:
+def nbytes_text(n: int) -> str:
+    """A byte count for people: "3 GiB", "3.64 TiB".
+
+    >>> nbytes_text(3 * 2**30)
+    '3 GiB'
+    """
     for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:
             return f"{n / size:.3g} {unit}"
@@ -159,8 +164,8 @@ def check_bytes(shape: tuple[int, ...], itemsize: int, what: str,
     if need > limit:
         where = ("numpy's limit" if limit == MAX_BYTES else
                  "this machine's memory" if limit == MEMORY_LIMIT else "the limit")
-        raise ShapeError(f"{what} {list(shape)} would need {_nbytes(need)}, more than "
-                         f"{where} ({_nbytes(limit)})")
+        raise ShapeError(f"{what} {list(shape)} would need {nbytes_text(need)}, more than "
+                         f"{where} ({nbytes_text(limit)})")
 
 
 def as_shape(value: object, what: str) -> tuple[int, ...]:

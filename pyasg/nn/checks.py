@@ -26,32 +26,18 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-import os
 import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from pyasg.array.checks import MAX_BYTES, MEMORY_LIMIT, nbytes_text, quote
 from pyasg.asg.types import FLOAT_DTYPES
-from pyasg.errors import PyasgError, shown
+from pyasg.errors import PyasgError
 
 #: The largest int a size may be: numpy indexes with signed 64-bit integers.
 MAX_INT = 2**63 - 1
-#: The most bytes one array may take (numpy's own limit).
-MAX_BYTES = 2**63 - 1
-
-
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, OSError, ValueError):  # not POSIX: no figure, numpy's limit
-        return MAX_BYTES
-
-
-#: The most bytes one array made now may take: this machine's physical memory (past
-#: it an allocation fails, or with overcommit is killed later, in the middle of work).
-MEMORY_LIMIT = _physical_memory()
 
 
 class ArgumentError(PyasgError, ValueError):
@@ -68,15 +54,6 @@ class HyperparameterError(ArgumentError):
 class ParamsError(ArgumentError):
     """A params (or state) tree does not fit the layer: missing or extra keys, a leaf
     that is no array, or one of the wrong shape."""
-
-
-def quote(value: object, limit: int = 60, with_type: bool = True) -> str:
-    """`value`'s type and repr as an error message quotes it (`pyasg.errors.shown`).
-
-    >>> quote(1.5), quote("a" * 100)[:8]
-    ('float 1.5', "str 'aaa")
-    """
-    return shown(value, limit, with_type)
 
 
 class Interval(NamedTuple):
@@ -279,18 +256,6 @@ def function(value: object, who: str, name: str) -> Callable[..., Any]:
     if not callable(value):
         raise ArgumentError(f"{who}: {name} must be callable, got {quote(value)}")
     return value
-
-
-def nbytes_text(n: int) -> str:
-    """A byte count for people: "12.0 TiB".
-
-    >>> nbytes_text(3 * 2**30)
-    '3.0 GiB'
-    """
-    for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} bytes"
 
 
 def allocate(make: Callable[[], Any], shape: Sequence[int], dtype: object, who: str,
