@@ -23,7 +23,7 @@ import numpy as np
 
 from pyasg.asg.graph import Graph
 from pyasg.asg.ops import Constant, Input
-from pyasg.compile.arguments import check_arguments
+from pyasg.compile.arguments import ArgumentCheck
 from pyasg.errors import BackendError
 from pyasg.kernels import lower
 from pyasg.kernels.numpy.memory import plan_memory
@@ -71,7 +71,7 @@ class Executable:
         self._donated = tuple(graph.inputs.index(x) for x in self.plan.donations.values())
         self.kernel_count = len(kernels)
         self._input_types = graph.input_types
-        self._paths = graph.input_names
+        self._check = ArgumentCheck(graph.input_types, graph.input_names)
         self._lock = threading.Lock()
         self.source, self._line_to_node, self._scope, self._buffer_names = self._generate(
             schedule, kernels)
@@ -169,7 +169,7 @@ class Executable:
         return namespace["make"]
 
     def __call__(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
-        check_arguments(self.name, arrays, self._input_types, self._paths)
+        self._check(self.name, arrays)
         extra = {"D": self._donatable(arrays)} if self._donated else {}
         if self._lock.acquire(blocking=False):
             try:

@@ -18,7 +18,7 @@ import numpy as np
 
 from pyasg.asg.graph import Graph
 from pyasg.asg.ops import Constant, Input
-from pyasg.compile.arguments import check_arguments
+from pyasg.compile.arguments import ArgumentCheck
 from pyasg.compile.protocol import Backend
 from pyasg.kernels.reference.kernels import run_graph
 
@@ -31,12 +31,13 @@ class ReferenceExecutable:
 
     def __init__(self, graph: Graph, name: str = "graph") -> None:
         self.graph, self.name = graph, name
+        self._check = ArgumentCheck(graph.input_types, graph.input_names)
         self.kernel_count = sum(1 for i in graph.live_ids
                                 if not isinstance(graph.nodes[i].op, (Input, Constant)))
 
     def __call__(self, *arrays: object) -> tuple[np.ndarray, ...]:
         graph = self.graph
-        check_arguments(self.name, arrays, graph.input_types, graph.input_names)
+        self._check(self.name, arrays)
         values = [np.asarray(a) for a in arrays]
         outs = run_graph(graph, values, self.name)
         # results never alias the arguments, as on the other backends

@@ -35,7 +35,7 @@ from typing import Any
 
 from pyasg.asg.graph import Graph
 from pyasg.asg.ops import Constant, Input
-from pyasg.compile.arguments import check_arguments
+from pyasg.compile.arguments import ArgumentCheck
 from pyasg.compile.liveness import Allocator, liveness, pair_donations
 from pyasg.errors import BackendError
 from pyasg.kernels import has_kernel, lower
@@ -127,6 +127,7 @@ class WgpuExecutable:
         self._input_types = graph.input_types
         self._output_types = graph.output_types
         self._paths = graph.input_names
+        self._argument_check = ArgumentCheck(graph.input_types, self._paths, DeviceArray)
         self.pairs = self._pair(donated, kernels)
         scratch = {i: [create_buffer(n) for n in k.scratch] for i, k in kernels.items()}
         checks = {i: k.check for i, k in kernels.items() if k.check is not None}
@@ -261,7 +262,7 @@ class WgpuExecutable:
         for arg in args:
             if isinstance(arg, DeviceArray):
                 arg.buffer  # noqa: B018 - a donated array raises here, before anything runs
-        check_arguments(self.name, args, self._input_types, self._paths, DeviceArray)
+        self._argument_check(self.name, args)
 
     def _parity(self, args: Sequence[object]) -> int:
         """Which buffers of the donated pairs the arguments already sit in (0 or 1)."""
