@@ -16,17 +16,16 @@ all); ``HYPOTHESIS_PROFILE=fuzz`` runs the long campaign by hand (tests/conftest
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
-import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from limits import time_limit
 
 import pyasg
 from pyasg import PyasgError
@@ -34,24 +33,6 @@ from pyasg.compile import registry
 
 #: The longest one call may take before it counts as a hang (a jit compile takes < 1 s).
 CASE_SECONDS = 20.0
-
-
-class Hung(BaseException):
-    """Raised by the alarm; a BaseException, so no `except Exception` in pyasg hides it."""
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def alarm(signum: int, frame: object) -> None:
-        raise Hung(f"the call took longer than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def only_pyasg_errors(call: Callable[[], Any]) -> None:

@@ -25,11 +25,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import limits
 import numpy as np
 import pytest
 
@@ -49,20 +49,8 @@ def time_limit(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test (from SIGALRM) if it runs longer than its `seconds` parameter."""
     seconds = getattr(request, "param", 120)
 
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError(f"the test ran longer than its limit of {seconds} s")
-
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not \
-            threading.main_thread():  # signals need both: then only the waits' deadlines
+    with limits.time_limit(seconds, "the test"):
         yield
-        return
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _environment() -> dict[str, str]:

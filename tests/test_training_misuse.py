@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import inspect
 import math
-import signal
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +29,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from limits import Hung, time_limit
 
 import pyasg
 from pyasg import data, metrics, nn, optim
@@ -341,24 +340,6 @@ def test_optimiser_trees_name_the_paths_that_differ():
 
 
 # --------------------------------------------------------------------------- the fuzz suite
-
-
-class Hang(BaseException):
-    """A case ran past `LIMIT_S` (a BaseException: no `except Exception` swallows it)."""
-
-
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def alarm(signum: int, frame: object) -> None:
-        raise Hang(f"a case took more than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def only_pyasg_errors(case: Callable[[], object], what: str) -> PyasgError | None:
@@ -759,7 +740,7 @@ def test_only_pyasg_errors_lets_other_errors_and_hangs_through():
         only_pyasg_errors(lambda: {}["weight"], "KeyError")
     with pytest.raises(AssertionError):
         only_pyasg_errors(lambda: (_ for _ in ()).throw(PyasgError("x" * MAX_MESSAGE)), "long")
-    with pytest.raises(Hang), time_limit(0.05):
+    with pytest.raises(Hung), time_limit(0.05):
         while True:
             pass
 
