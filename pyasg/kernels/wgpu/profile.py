@@ -15,9 +15,10 @@ Three methods, the first the adapter allows being the default:
 - ``isolated`` (no feature needed): each dispatch alone, submitted and waited for,
   once and as `copies` back to back in one pass (enough for about 2 ms); its time
   is the slope, (copies' time - one's time) / (copies - 1), each the fastest of
-  `repeat` rounds, so the submission's own cost drops out. Caches are warm and
-  nothing overlaps it, so the sum estimates the GPU time, it is not a part of the
-  step: rank by it, do not add it up.
+  `repeat` rounds, so the submission's own cost drops out (where noise makes the
+  slope <= 0: one run less an empty submission, at least the clock's resolution).
+  Caches are warm and nothing overlaps it, so the sum estimates the GPU time, it is
+  not a part of the step: rank by it, do not add it up.
 
 Timestamps are read in ticks and scaled by the queue's timestamp period (wgpu-native's
 `wgpuQueueGetTimestampPeriod`; 1.0 ns on NVIDIA and on lavapipe).
@@ -243,6 +244,10 @@ def timestamp_round(steps: Sequence[tuple], method: str, stamps: Stamps) -> tupl
     return seconds, float(ns.max() - ns.min()) * 1e-9 if len(ns) else 0.0
 
 
+#: The wall clock's resolution: the least time a dispatch is reported to take.
+RESOLUTION = time.get_clock_info("perf_counter").resolution
+
+
 def _isolated(executable: WgpuExecutable, fence: Fence, repeat: int) -> list[float]:
     """Seconds of each dispatch, run alone (see the module docstring): the slope between
     one copy and `copies` copies in a submission, the fastest of `repeat` rounds each
@@ -275,10 +280,11 @@ def _isolated(executable: WgpuExecutable, fence: Fence, repeat: int) -> list[flo
             continue
         once = fastest(step, 1)
         copies = min(MAX_COPIES, math.ceil(ISOLATED_ROUND_S / max(once - empty, 1e-7)))
-        if copies > 1:
-            seconds.append(max(fastest(step, copies) - once, 0.0) / (copies - 1))
-        else:
-            seconds.append(max(once - empty, 0.0))
+        slope = (fastest(step, copies) - once) / (copies - 1) if copies > 1 else 0.0
+        # a slope <= 0 (the copies ran no slower than one: noise above the dispatch's
+        # own time) says nothing: then the single run less an empty submission, and at
+        # least the clock's resolution (a dispatch never takes no time)
+        seconds.append(max(slope if slope > 0 else once - empty, RESOLUTION))
     return seconds
 
 
