@@ -19,18 +19,17 @@ to run more by hand.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
 import os
-import signal
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from limits import time_limit
 
 import pyasg
 from pyasg import functional as F
@@ -297,24 +296,6 @@ HOSTILE = [
 
 #: Each call must end within this (a hang is a defect as much as a raw exception).
 CALL_LIMIT_S = 30
-
-
-class Hang(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
-    def _raise(signum: int, frame: object) -> None:
-        raise Hang(f"no result after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def valid_call(name: str) -> tuple[list, dict, list[str]]:
