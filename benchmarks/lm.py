@@ -203,13 +203,15 @@ def lm_step_function(model: CharLM, opt: AdamW) -> Any:
 
 
 def build_lm_step(config: str | LMConfig, backend: str = "wgpu", seed: int = 0,
-                  dtype: str = "float32", fuse: bool = True) -> LMStep:
+                  dtype: str = "float32", fuse: bool = True, donate: bool = False) -> LMStep:
     """The LM training step of `config` as one `pyasg.jit(..., backend=backend)`
     function, its initial params and AdamW state, and the batch.
 
     `dtype` "float64" casts the (float32-drawn) initial params to float64 (numpy
     backend only; tests compare frameworks in float64). On "wgpu" params, state and
-    batch are uploaded as DeviceArrays.
+    batch are uploaded as DeviceArrays. `donate` gives the params and optimiser state
+    away at each call (`donate_argnums=(0, 1)`, as the JAX runner does): the step then
+    updates them in place; feed back what it returns.
     """
     c = parse_config(config)
     model = CharLM(c)
@@ -221,7 +223,8 @@ def build_lm_step(config: str | LMConfig, backend: str = "wgpu", seed: int = 0,
     ids, targets = make_batch(c, seed)
     host = {"params": params, "opt_state": opt_state, "ids": ids, "targets": targets}
     step = pyasg.jit(lm_step_function(model, opt), backend=backend, fuse=fuse,
-                     name=f"lm_step_{c.name.replace('-', '_')}")
+                     name=f"lm_step_{c.name.replace('-', '_')}",
+                     donate_argnums=(0, 1) if donate else ())
     if backend == "wgpu":
         from pyasg.kernels.wgpu import DeviceArray
 
