@@ -73,7 +73,7 @@ def test_a_float64_graph_compiled_directly_is_converted_to_float32():
 
 def test_a_shader_that_does_not_compile_names_the_op_and_shows_the_wgsl():
     require_wgpu()
-    from pyasg.kernels.wgpu.executable import pipeline
+    from pyasg.kernels.wgpu.pipelines import pipeline
 
     with pytest.raises(pyasg.BackendError, match=r"(?s)add \(node.*1 fn main\("):
         pipeline("fn main( {", "add (node %3)")

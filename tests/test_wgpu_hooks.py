@@ -22,9 +22,9 @@ from pyasg.kernels.wgpu import WgpuBackend, WgpuKernel
 from pyasg.kernels.wgpu.array import DeviceArray, create_buffer
 from pyasg.kernels.wgpu.device import get_device
 from pyasg.kernels.wgpu.elementwise import EXPRESSIONS, Expr, elementwise_pass, expression
-from pyasg.kernels.wgpu.executable import pipeline
 from pyasg.kernels.wgpu.fused import fused_kernel
 from pyasg.kernels.wgpu.matmul import Matrix, Problem, View, matmul_kernel
+from pyasg.kernels.wgpu.pipelines import pipeline
 from pyasg.kernels.wgpu.reductions import Reducer, Sink, Source, layout, plan
 from pyasg.kernels.wgpu.shader import Buffer
 

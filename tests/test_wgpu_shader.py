@@ -115,7 +115,7 @@ def test_every_helper_defines_the_function_it_is_named_by() -> None:
 
 @WGPU
 def test_every_helper_compiles() -> None:
-    from pyasg.kernels.wgpu.executable import pipeline
+    from pyasg.kernels.wgpu.pipelines import pipeline
 
     require_wgpu()
     sh = Shader()
@@ -140,7 +140,7 @@ TEXT_METHODS = {"replace", "find", "rfind", "count", "split", "rsplit", "splitli
                 "removesuffix"}
 #: (file, what) -> why it is no patching of generated WGSL.
 ALLOWED = {
-    ("executable.py", ".splitlines()"):
+    ("pipelines.py", ".splitlines()"):
         "numbers the lines of a shader that failed to compile, for the error message",
     ("measure.py", "text search: 'timestamp-query' in self.device.features"):
         "asks whether the device has a feature (a set of names), no shader text",

@@ -50,27 +50,8 @@ from pyasg.kernels.wgpu.device import get_device
 from pyasg.kernels.wgpu.encode import Clear, Replay, Run, Step, copier
 from pyasg.kernels.wgpu.grouping import Horizontal, horizontal, widen
 from pyasg.kernels.wgpu.kernel import WgpuKernel
+from pyasg.kernels.wgpu.pipelines import compile_all, pipeline
 from pyasg.kernels.wgpu.status import StatusWords
-
-_PIPELINES: dict[str, Any] = {}
-
-
-def pipeline(source: str, what: str) -> Any:
-    """The compute pipeline of a WGSL source (cached by text); a compile error names `what`."""
-    found = _PIPELINES.get(source)
-    if found is None:
-        device = get_device()
-        try:
-            module = device.create_shader_module(code=source)
-            found = device.create_compute_pipeline(
-                layout="auto", compute={"module": module, "entry_point": "main"})
-        except Exception as e:
-            numbered = "\n".join(f"{k + 1:4d} {line}" for k, line in
-                                 enumerate(source.splitlines()))
-            raise BackendError(f"the WGSL kernel of {what} failed to compile: {e}\n"
-                               f"{numbered}") from None
-        _PIPELINES[source] = found
-    return found
 
 
 class BufferPool:
@@ -218,12 +199,18 @@ class WgpuExecutable:
                 kept.add(position[j])
         return pair_donations(graph, donated, eligible, kept)
 
+    def _what(self, i: int) -> str:
+        node = self.graph.nodes[i]
+        return f"{node.op} (node %{i}, from {node.source})"
+
     def _record_plan(self, schedule: list[int], kernels: dict[int, WgpuKernel],
                      buffers: dict[int, Any], scratch: dict[int, list]) -> list[Step]:
         """The commands of a call over `buffers`: a Run per dispatch, a Clear per zeroed
         output; bind groups made here, once."""
         steps: list[Step] = []
         graph, device = self.graph, self._device
+        compile_all((d.source, self._what(i)) for i in schedule
+                    if (k := kernels.get(i)) is not None and not k.alias for d in k.dispatches)
         for i in schedule:
             kernel = kernels.get(i)
             if kernel is None or kernel.alias:
@@ -232,7 +219,7 @@ class WgpuExecutable:
             if kernel.zero_output:
                 steps.append(Clear(i, buffers[i]))
             for d in kernel.dispatches:
-                pipe = pipeline(d.source, f"{node.op} (node %{i}, from {node.source})")
+                pipe = pipeline(d.source, self._what(i))
                 entries = []
                 for b, binding in enumerate(d.bindings):
                     if binding[0] == "status":

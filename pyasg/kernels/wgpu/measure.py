@@ -27,8 +27,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pyasg.kernels.wgpu.device import get_device
-from pyasg.kernels.wgpu.executable import pipeline
 from pyasg.kernels.wgpu.kernel import WgpuKernel
+from pyasg.kernels.wgpu.pipelines import pipeline
 from pyasg.kernels.wgpu.profile import Fence, Stamps
 
 #: Rounds a candidate is timed in, the fastest counting;
