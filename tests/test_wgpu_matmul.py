@@ -23,7 +23,7 @@ from pyasg.asg.types import TensorType
 from pyasg.kernels import lower
 from pyasg.kernels.wgpu import WgpuBackend, fused, tiles
 from pyasg.kernels.wgpu import matmul as mm
-from pyasg.kernels.wgpu.operands import View
+from pyasg.kernels.wgpu.operands import Transposed, View
 from pyasg.kernels.wgpu.tiles import Plan, Tile
 
 pytestmark = WGPU
@@ -122,7 +122,8 @@ def force(monkeypatch: pytest.MonkeyPatch, tile: Tile, splits: int = 1,
 
     def choose(p, a, b, fused_, split, build):  # noqa: ANN001, ANN202
         if expect_views:
-            assert isinstance(a, View) and isinstance(b, View) and fused_
+            assert isinstance(a, (View, Transposed)) and isinstance(b, (View, Transposed)) \
+                and fused_
         ran.append(p)
         s, k_split = tiles.k_splits(p, tile, splits)
         return Plan(tile, s, k_split if s > 1 else 0, a_order, b_order)
@@ -159,6 +160,29 @@ def test_every_tile_through_transposed_views_a_fused_epilogue_and_a_split_k(
 
 
 @pytest.mark.parametrize("tile", ALL_TILES, ids=TILE_IDS)
+def test_every_tile_reading_transposed_weights_and_inputs_as_vec4_columns(
+        tile: Tile, monkeypatch: pytest.MonkeyPatch) -> None:
+    # X^T @ W^T with X [k, m] and W [n, k], 2-d inputs transposed inside the group: the
+    # GEMM reads both as operands.Transposed, in vec4s down their columns ("km4", "nk4")
+    # where M and K are multiples of 4 and in scalars where not; K in two parts
+    ran = force(monkeypatch, tile, splits=2, a_order="km4", b_order="nk4")
+    forced, kinds = mm.choose_plan, []
+
+    def spy(p, a, b, *rest):  # noqa: ANN001, ANN202
+        kinds.append((type(a), type(b), a.vec4_down, b.vec4_down))
+        return forced(p, a, b, *rest)
+
+    monkeypatch.setattr(mm, "choose_plan", spy)
+    rng = np.random.default_rng(3)
+    for m, k, n in ((tile.tm + 4, 3 * tile.tk + 4, tile.tn + 1), (tile.tm + 3, 2 * tile.tk + 5, 7)):
+        x = values(rng, (k, m), "float32")
+        w = values(rng, (n, k), "float32")
+        wgpu_parity(lambda x, w: x.T @ w.T + 1.0, x, w)
+    assert ran and kinds == [(Transposed, Transposed, True, True),
+                             (Transposed, Transposed, False, False)]
+
+
+@pytest.mark.parametrize("tile", ALL_TILES, ids=TILE_IDS)
 @settings(max_examples=4, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                HealthCheck.too_slow])
 @given(data=st.data())
@@ -168,7 +192,7 @@ def test_every_tile_on_random_shapes(tile: Tile, data: st.DataObject,
     dims = st.sampled_from([1, 5, tile.tm + 3, tile.tn - 1])
     ks = st.sampled_from([1, 3, tile.tk + 4, 2 * tile.tk + 1])
     splits = data.draw(st.sampled_from([1, 2]))
-    order = data.draw(st.sampled_from([("mk", "kn"), ("km", "nk")]))
+    order = data.draw(st.sampled_from([("mk", "kn"), ("km", "nk"), ("km4", "nk4")]))
     with monkeypatch.context() as patch:
         force(patch, tile, splits, *order)
         check(*data.draw(matmul_cases(dims, ks)))

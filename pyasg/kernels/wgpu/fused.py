@@ -49,7 +49,7 @@ from pyasg.kernels.wgpu.codegen import (
 from pyasg.kernels.wgpu.elementwise import EXPRESSIONS, expression
 from pyasg.kernels.wgpu.horizontal import parts_kernel
 from pyasg.kernels.wgpu.kernel import Part, WgpuKernel
-from pyasg.kernels.wgpu.matmul import Matrix, Problem, View, matmul_kernel
+from pyasg.kernels.wgpu.matmul import Matrix, Problem, Transposed, View, matmul_kernel
 from pyasg.kernels.wgpu.reductions import Reducer, Sink, Source, fill_part, layout, plan_parts
 from pyasg.kernels.wgpu.shader import Buffer, Load, Shader, Store
 
@@ -242,6 +242,22 @@ def _view_offset(sub, x: int, p: Problem, left: bool,  # noqa: ANN001
     return list(sub.inputs).index(node), "\n".join(lines)
 
 
+def _transposed(sub, x: int, p: Problem) -> tuple[int, int] | None:  # noqa: ANN001
+    """(rows, cols) of matmul operand `x` where it is a plain 2-d transpose of a group
+    input, through reshapes only (a reshape keeps the row-major words where they are),
+    so that the GEMM may read it as `operands.Transposed`; None otherwise."""
+    node = sub.nodes[x]
+    if p.batch or len(node.type.shape) != 2 or not isinstance(node.op, ops.Transpose) \
+            or tuple(node.op.perm) != (1, 0):
+        return None
+    inner = node.inputs[0]
+    while inner not in sub.inputs:
+        if not isinstance(sub.nodes[inner].op, (ops.Reshape, ops.StopGradient)):
+            return None
+        inner = sub.nodes[inner].inputs[0]
+    return node.type.shape
+
+
 def _matmul_kernel(op: Fused, mm: int, in_types: tuple[TensorType, ...],
                    out_type: TensorType) -> WgpuKernel:
     """A matmul reading its operands through views, its product stored through a
@@ -257,12 +273,16 @@ def _matmul_kernel(op: Fused, mm: int, in_types: tuple[TensorType, ...],
     head = stored[0] if stored else mm
     reads = _reads(op, sub.outputs[0], {head})
 
-    def operand(side: str, k: int, view: str | None, other: int) -> Matrix | View:
+    def operand(side: str, x: int, k: int, view: str | None,
+                other: int) -> Matrix | Transposed | View:
         array, bound, ty = f"in{k}", ("in", k), wgsl_type(in_types[k])
-        if view is not None:
-            return View(side, array, bound, ty, view)
         # vec4 loads only where nothing else reads the binding (as scalars)
         alone = k != other and k not in reads
+        if view is not None:
+            shape = _transposed(sub, x, p)
+            if shape is not None:
+                return Transposed(side, array, bound, ty, *shape, vectorise=alone)
+            return View(side, array, bound, ty, view)
         return (Matrix.lhs if side == "a" else Matrix.rhs)(p, array, bound, alone)
 
     place = []
@@ -283,8 +303,9 @@ def _matmul_kernel(op: Fused, mm: int, in_types: tuple[TensorType, ...],
         sh.function("store", f"q: u32, r: {p.ty}", body)
         return f"store({at}, {value});"
 
-    return matmul_kernel(a, b, operands=(operand("a", ka, a_view, kb),
-                                         operand("b", kb, b_view, ka)), store=store)
+    return matmul_kernel(a, b, operands=(operand("a", node.inputs[0], ka, a_view, kb),
+                                         operand("b", node.inputs[1], kb, b_view, ka)),
+                         store=store)
 
 
 @lru_cache(maxsize=1024)

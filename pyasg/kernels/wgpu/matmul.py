@@ -71,7 +71,7 @@ from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.codegen import grid
 from pyasg.kernels.wgpu.device import get_device
 from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
-from pyasg.kernels.wgpu.operands import Matrix, Operand, View
+from pyasg.kernels.wgpu.operands import Matrix, Operand, Transposed, View
 from pyasg.kernels.wgpu.reductions import Layout, Reducer, Sink, partials
 from pyasg.kernels.wgpu.reductions import plan as reduction_plan
 from pyasg.kernels.wgpu.shader import Buffer, Shader, Store, group_entry
@@ -85,7 +85,7 @@ from pyasg.kernels.wgpu.tiles import (
     plan_of,
 )
 
-__all__ = ["Matrix", "Operand", "Problem", "View", "choose_plan", "gemm_pass",
+__all__ = ["Matrix", "Operand", "Problem", "Transposed", "View", "choose_plan", "gemm_pass",
            "matmul_kernel", "problem_key"]
 
 LANES = "xyzw"
@@ -129,9 +129,13 @@ def _slots(items: int, threads: int, prefix: str) -> list[tuple[str, int, bool]]
     return [(f"e{prefix}{s}", s, (s + 1) * threads > items) for s in range(-(-items // threads))]
 
 
-def _a_loads(sh: Shader, p: Problem, plan: Plan, a: Operand, vec: bool) -> _Loads:
-    """The A tile (tm x tk at (m0, kf)), stored transposed: As[k][m]."""
+def _a_loads(sh: Shader, p: Problem, plan: Plan, a: Operand, vec: bool,
+             down: bool = False) -> _Loads:
+    """The A tile (tm x tk at (m0, kf)), stored transposed: As[k][m]. `vec`: vec4s along
+    k (rows of A); `down`: vec4s along m (down a column of a transposed A)."""
     t, ty, vm = plan.tile, p.ty, plan.tile.vm
+    if down:
+        return _a_loads_down(sh, p, plan, a)
     items = t.tm * t.tk // (4 if vec else 1)
     lets, fetch, put = [], [], []
     for e, s, partial in _slots(items, t.threads, "a"):
@@ -139,7 +143,7 @@ def _a_loads(sh: Shader, p: Problem, plan: Plan, a: Operand, vec: bool) -> _Load
         if vec:  # a vec4 along k (a row of A)
             lets += [f"  let ma{s} = {e} / {t.tk // 4}u;",
                      f"  let ka{s} = ({e} % {t.tk // 4}u) * 4u;"]
-        elif plan.a_order == "mk":  # neighbouring threads along k
+        elif plan.a_order == "mk":  # neighbouring threads along k ("km4" lands below)
             lets += [f"  let ma{s} = {e} / {t.tk}u;", f"  let ka{s} = {e} % {t.tk}u;"]
         else:  # along m
             lets += [f"  let ka{s} = {e} / {t.tm}u;", f"  let ma{s} = {e} % {t.tm}u;"]
@@ -163,9 +167,63 @@ def _a_loads(sh: Shader, p: Problem, plan: Plan, a: Operand, vec: bool) -> _Load
     return _Loads(lets, fetch, put)
 
 
-def _b_loads(sh: Shader, p: Problem, plan: Plan, b: Operand, vec: bool) -> _Loads:
-    """The B tile (tk x tn at (kf, n0)): Bs[k][n]."""
+def _a_loads_down(sh: Shader, p: Problem, plan: Plan, a: Transposed) -> _Loads:
+    """The A tile of a transposed A in vec4s of four rows m at one k: each is four
+    neighbouring elements of As[k][m], one vec4 store where the A tile is vec4 (vm 4)."""
+    t, vm = plan.tile, plan.tile.vm
+    items, per_k = t.tm * t.tk // 4, t.tm // 4
+    lets, fetch, put = [], [], []
+    for e, s, partial in _slots(items, t.threads, "a"):
+        lets += [f"  let {e} = lid + {s * t.threads}u;", f"  let ka{s} = {e} / {per_k}u;",
+                 f"  let ma{s} = ({e} % {per_k}u) * 4u;", f"  let gma{s} = m0 + ma{s};"]
+        guard = f"{e} < {items}u && " if partial else ""
+        fetch += [f"  let gka{s} = kf + ka{s};", f"  var va{s} = vec4<{p.ty}>();",
+                  f"  if ({guard}gma{s} < {p.m}u && gka{s} < k_hi) "
+                  f"{{ va{s} = {a.load_down4(sh, 'bt', f'gma{s}', f'gka{s}')}; }}"]
+        row = f"wa + ka{s} * {t.tm // vm}u"
+        if vm == 4:
+            stores = [f"  As[{row} + ma{s} / 4u] = va{s};"]
+        elif vm == 1:
+            stores = [f"  As[{row} + ma{s} + {j}u] = va{s}.{LANES[j]};" for j in range(4)]
+        else:
+            stores = [f"  As[{row} + (ma{s} + {j}u) / {vm}u][{j % vm}u] = va{s}.{LANES[j]};"
+                      for j in range(4)]
+        put += [f"  if ({e} < {items}u) {{", *("  " + x for x in stores), "  }"] \
+            if partial else stores
+    return _Loads(lets, fetch, put)
+
+
+def _b_loads_down(sh: Shader, p: Problem, plan: Plan, b: Transposed) -> _Loads:
+    """The B tile of a transposed B in vec4s of four k at one column n: four elements
+    of Bs[k][n], one per k."""
+    t, vn = plan.tile, plan.tile.vn
+    items, per_n = t.tk * t.tn // 4, t.tk // 4
+    lets, fetch, put = [], [], []
+    for e, s, partial in _slots(items, t.threads, "b"):
+        lets += [f"  let {e} = lid + {s * t.threads}u;", f"  let nb{s} = {e} / {per_n}u;",
+                 f"  let kb{s} = ({e} % {per_n}u) * 4u;", f"  let gnb{s} = n0 + nb{s};"]
+        guard = f"{e} < {items}u && " if partial else ""
+        fetch += [f"  let gkb{s} = kf + kb{s};", f"  var vb{s} = vec4<{p.ty}>();",
+                  f"  if ({guard}gkb{s} < k_hi && gnb{s} < {p.n}u) "
+                  f"{{ vb{s} = {b.load_down4(sh, 'bt', f'gkb{s}', f'gnb{s}')}; }}"]
+        if vn == 1:
+            stores = [f"  Bs[wb + (kb{s} + {j}u) * {t.tn}u + nb{s}] = vb{s}.{LANES[j]};"
+                      for j in range(4)]
+        else:
+            stores = [f"  Bs[wb + (kb{s} + {j}u) * {t.tn // vn}u + nb{s} / {vn}u]"
+                      f"[nb{s} % {vn}u] = vb{s}.{LANES[j]};" for j in range(4)]
+        put += [f"  if ({e} < {items}u) {{", *("  " + x for x in stores), "  }"] \
+            if partial else stores
+    return _Loads(lets, fetch, put)
+
+
+def _b_loads(sh: Shader, p: Problem, plan: Plan, b: Operand, vec: bool,
+             down: bool = False) -> _Loads:
+    """The B tile (tk x tn at (kf, n0)): Bs[k][n]. `vec`: vec4s along n (rows of B);
+    `down`: vec4s along k (down a column of a transposed B)."""
     t, ty, vn = plan.tile, p.ty, plan.tile.vn
+    if down:
+        return _b_loads_down(sh, p, plan, b)
     items = t.tk * t.tn // (4 if vec else 1)
     lets, fetch, put = [], [], []
     for e, s, partial in _slots(items, t.threads, "b"):
@@ -265,7 +323,12 @@ def gemm_pass(p: Problem, plan: Plan, a: Operand, b: Operand, store: Store,
     emit(f"  let m0 = tm * {t.tm}u;\n  let n0 = tn * {t.tn}u;")
     emit("\n".join(x for x in (a.setup(sh, "bt"), b.setup(sh, "bt")) if x))
     emit(f"  let tx = lid % {tx_n}u;\n  let ty = lid / {tx_n}u;")
-    la, lb = _a_loads(sh, p, plan, a, vec_a), _b_loads(sh, p, plan, b, vec_b)
+    # vec4s down the columns of a transposed operand where the plan's order asks and the
+    # operand allows (else that order's scalar loads, along m or k: the same elements)
+    down_a = plan.a_order == "km4" and getattr(a, "vec4_down", False)
+    down_b = plan.b_order == "nk4" and getattr(b, "vec4_down", False) and t.tk % 4 == 0
+    la = _a_loads(sh, p, plan, a, vec_a and not down_a, down_a)
+    lb = _b_loads(sh, p, plan, b, vec_b and not down_b, down_b)
     emit("\n".join(la.lets + lb.lets))
     rows = [(g, j) for g in range(t.rm // vm) for j in range(vm)]
     cols = range(t.rn // vn)
@@ -345,7 +408,9 @@ def choose_plan(p: Problem, a: Operand, b: Operand, fused: bool, split: bool,
     if p.flops < TUNE_FLOPS:
         return plans[0]
     a_free, b_free = not isinstance(a, Matrix), not isinstance(b, Matrix)
-    refine = (lambda x: orders(x, a_free, b_free)) if a_free or b_free else None
+    a_down, b_down = getattr(a, "vec4_down", False), getattr(b, "vec4_down", False)
+    refine = (lambda x: orders(x, a_free, b_free, a_down, b_down)) if a_free or b_free \
+        else None
     out = 4 * p.m * p.n * p.batches
     biggest = 4 * max(p.m * p.k * math.prod(p.a_batch), p.k * p.n * math.prod(p.b_batch),
                       p.m * p.n * p.batches)

@@ -141,3 +141,45 @@ class View:
     def load(self, sh: Shader, bt: str, row: str, col: str) -> str:
         array = sh.read(self.array, self.ty, self.bound)
         return f"{array}[{self.name}_off({bt}, {row}, {col})]"
+
+
+@dataclass(frozen=True)
+class Transposed:
+    """An operand that is the transpose of a row-major matrix in binding `array`: its
+    element (row, col) is stored at col * rows + row (a weight W [n, k] read as W^T, or
+    a layer input X [B*T, d] read as X^T). Its contiguous direction is down a column, so
+    `load_down4` reads elements (row .. row + 3, col) as one vec4, row a multiple of 4,
+    where `vec4_down` (the tuner's read orders "km4" for A and "nk4" for B use it).
+    Scalar `load`s work as a view's do. `vectorise`: as `Matrix`'s.
+
+    >>> t = Transposed("b", "w", ("in", 1), "f32", rows=16, cols=8)
+    >>> t.layout, t.load(Shader(), "bt", "gk", "gn")
+    ('cols4', 'w[gn * 16u + gk]')
+    """
+
+    name: str
+    array: str
+    bound: tuple
+    ty: str
+    rows: int
+    cols: int
+    vectorise: bool = True
+    vec4 = False  # no vec4 along a row
+
+    @property
+    def vec4_down(self) -> bool:
+        return self.vectorise and self.rows * self.cols > 0 and self.rows % 4 == 0
+
+    @property
+    def layout(self) -> str:
+        return "cols4" if self.vec4_down else "cols"
+
+    def setup(self, sh: Shader, bt: str) -> str:
+        return ""
+
+    def load(self, sh: Shader, bt: str, row: str, col: str) -> str:
+        return f"{sh.read(self.array, self.ty, self.bound)}[{col} * {self.rows}u + {row}]"
+
+    def load_down4(self, sh: Shader, bt: str, row: str, col: str) -> str:
+        array = sh.read(self.array, f"vec4<{self.ty}>", self.bound)
+        return f"{array}[({col} * {self.rows}u + {row}) / 4u]"

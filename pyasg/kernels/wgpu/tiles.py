@@ -243,7 +243,9 @@ class Plan:
     """How one product runs: `tile`; K cut into `splits` parts of `k_split` (a multiple
     of tk) whose partial products a second pass adds up; and which index neighbouring
     threads take when they load scalar elements of A (`a_order` "mk": along k, for rows
-    stored contiguously; "km": along m) and of B (`b_order` "kn": along n; "nk": along k).
+    stored contiguously; "km": along m) and of B (`b_order` "kn": along n; "nk": along k);
+    "km4" and "nk4" load four elements down a column of a transposed operand as one vec4
+    (`operands.Transposed`: A = X^T read along m, B = W^T read along k).
 
     >>> Plan(MEDIUM, splits=4, k_split=512, b_order="nk").name
     '64x64x16/4x4/split4x512/b:nk'
@@ -256,7 +258,7 @@ class Plan:
     b_order: str = "kn"
 
     def __post_init__(self) -> None:
-        if self.a_order not in ("mk", "km") or self.b_order not in ("kn", "nk"):
+        if self.a_order not in ("mk", "km", "km4") or self.b_order not in ("kn", "nk", "nk4"):
             raise ValueError(f"bad read orders {self.a_order!r}, {self.b_order!r}")
         if self.splits > 1 and (self.k_split < 1 or self.k_split % self.tile.tk):
             raise ValueError(f"a split's K ({self.k_split}) must be whole tiles of "
@@ -421,14 +423,20 @@ def candidates(p: Problem, limits: Limits, split: bool = True) -> list[Plan]:
     return found[:MAX_CANDIDATES]
 
 
-def orders(plan: Plan, a_free: bool, b_free: bool) -> list[Plan]:
+def orders(plan: Plan, a_free: bool, b_free: bool, a_down: bool = False,
+           b_down: bool = False) -> list[Plan]:
     """`plan` with the other read orders of the operands whose layout is unknown (read
-    through a view: `a_free`, `b_free`).
+    through a view: `a_free`, `b_free`), and the vec4 orders down the columns of a
+    transposed operand (`a_down`, `b_down`: "km4", "nk4"; the k-tile a multiple of 4).
 
     >>> [x.name for x in orders(Plan(SMALL), True, False)]
     ['32x32x16/2x2/a:km']
+    >>> [x.name for x in orders(Plan(SMALL), False, True, b_down=True)]
+    ['32x32x16/2x2/b:nk', '32x32x16/2x2/b:nk4']
     """
-    a_all = ("mk", "km") if a_free else (plan.a_order,)
-    b_all = ("kn", "nk") if b_free else (plan.b_order,)
+    vec = plan.tile.tk % 4 == 0
+    a_all = (("mk", "km") + (("km4",) if a_down else ())) if a_free else (plan.a_order,)
+    b_all = (("kn", "nk") + (("nk4",) if b_down and vec else ())) if b_free \
+        else (plan.b_order,)
     return [replace(plan, a_order=x, b_order=y) for x in a_all for y in b_all
             if (x, y) != (plan.a_order, plan.b_order)]
