@@ -23,6 +23,7 @@ from pyasg.errors import BackendError, GradError, ShapeError
 from pyasg.kernels import lower
 from pyasg.kernels.reference.attention import KERNELS as REFERENCE
 from pyasg.kernels.wgpu import WgpuBackend
+from pyasg.kernels.wgpu import attention as wgpu_attention
 from pyasg.kernels.wgpu.attention import MAX_HEAD_DIM
 
 sdpa = pyasg.scaled_dot_product_attention
@@ -312,6 +313,29 @@ def test_wgpu_kernels_equal_the_reference_on_any_shape(p: dict) -> None:
 ])
 def test_wgpu_kernels_equal_the_reference_on_several_tiles(p: dict) -> None:
     require_wgpu()
+    _wgpu_case(p)
+
+
+@WGPU
+@settings(max_examples=8)
+@given(p=problems())
+def test_wgpu_kernels_with_long_blocks_equal_the_reference(p: dict) -> None:
+    # blocks of LONG_ROWS rows (128 threads a workgroup), as sequences of LONG positions
+    # get: made to apply here at any length
+    require_wgpu()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(wgpu_attention, "LONG", 1)
+        _wgpu_case(p)
+
+
+@WGPU
+def test_a_long_sequence_gets_long_blocks_and_equals_the_reference() -> None:
+    require_wgpu()
+    p = dict(B=1, H=1, T=wgpu_attention.LONG + 7, S=wgpu_attention.LONG + 7, D=8, Dv=4,
+             causal=True, kind="key_padding", seed=5)
+    op = ops.Attention(0.5, True)
+    t = TensorType((1, 1, p["T"], 8))
+    assert wgpu_attention.Problem.of(op, (t, t, t)).threads == wgpu_attention.LONG_ROWS
     _wgpu_case(p)
 
 

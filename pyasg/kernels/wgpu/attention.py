@@ -4,14 +4,15 @@ Every kernel keeps one row of its problem per thread and streams the other side 
 workgroup memory in tiles, so no [B, H, T, S] value is ever written (the ops are
 `pyasg.asg.ops.attention`; memory stays O(B·H·(T + S)·d)):
 
-- ROW kernels, one workgroup per (batch·head, block of `ROWS` query rows), one query row
-  per thread, q (and dout) in registers as named vec4 variables; the keys (and values)
-  go through workgroup memory in tiles of C rows, loaded cooperatively:
-  `Attention` (output), `AttentionLSE` (row log-sum-exp), `AttentionGradQ`
-  (dq_i = scale Σ_j ds_ij k_j) and `AttentionGradScores` (writes ds itself: the one
-  T x S result, asked for only by a bias that wants a gradient).
-- COLUMN kernels, one workgroup per (batch·head, block of `ROWS` keys), one key row per
-  thread; the queries, dout and the per-row lse (and delta) go through workgroup memory:
+- ROW kernels, one workgroup per (batch·head, block of `ROWS`, or `LONG_ROWS`, query
+  rows), one query row per thread, q (and dout) in registers as named vec4 variables;
+  the keys (and values) go through workgroup memory in tiles of C rows, loaded
+  cooperatively: `Attention` (output), `AttentionLSE` (row log-sum-exp),
+  `AttentionGradQ` (dq_i = scale Σ_j ds_ij k_j) and `AttentionGradScores` (writes ds
+  itself: the one T x S result, asked for only by a bias that wants a gradient).
+- COLUMN kernels, one workgroup per (batch·head, block of `ROWS`, or `LONG_ROWS`, keys),
+  one key row per thread; the queries, dout and the per-row lse (and delta) go through
+  workgroup memory:
   `AttentionGradK` (dk_j = scale Σ_i ds_ij q_i) and `AttentionGradV` (Σ_i p_ij dout_i).
 
 The forward is an online softmax: a running max m, sum l and accumulator per row. A
@@ -58,8 +59,15 @@ from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.codegen import grid, literal
 from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
 
-#: Threads per workgroup = query rows (row kernels) or key rows (column kernels) of a block.
+#: Threads per workgroup = query rows (row kernels) or key rows (column kernels) of a
+#: block: `ROWS`, or `LONG_ROWS` where the sequence has at least `LONG` positions.
+#: Measured on an H200 (float32, causal, D = 64, all five kernels of a step):
+#: B8-H12-T1024 7.0 ms with 64 rows, 5.5 with 128; B32-H8-T256 1.8 with 64, 2.5 with
+#: 128 (each key tile serves twice the rows, but with few blocks a head, a causal
+#: block's masked corner costs more). 32 rows, or 32 KiB tiles, were slower at both.
 ROWS = 64
+LONG_ROWS = 128
+LONG = 512
 #: Workgroup memory a kernel's tiles may take: WebGPU's portable minimum.
 SHARED_BYTES = 16384
 #: Most rows in one tile.
@@ -96,6 +104,8 @@ class Problem:
     layout: str
     #: element strides of the bias over (B, H, T, S), 0 on broadcast axes; None: no bias
     bias: tuple[int, int, int, int] | None
+    #: rows of a block = threads of a workgroup (`ROWS` or `LONG_ROWS`)
+    threads: int = ROWS
 
     @classmethod
     def of(cls, op: ops.Op, in_types: tuple[TensorType, ...]) -> Problem:
@@ -117,7 +127,8 @@ class Problem:
             if dim > MAX_HEAD_DIM:
                 raise BackendError(f"the wgpu attention kernels take head dims up to "
                                    f"{MAX_HEAD_DIM}; {what} have {dim}")
-        return cls(B, H, T, S, D, Dv, op.scale, op.is_causal, op.layout, strides)
+        threads = LONG_ROWS if max(T, S) >= LONG else ROWS
+        return cls(B, H, T, S, D, Dv, op.scale, op.is_causal, op.layout, strides, threads)
 
     def row(self, i: str, length: int) -> str:
         """The row index of position `i` of batch·head `bh` (the shader's `b`, `h`) in a
@@ -165,15 +176,15 @@ class Rows:
         """The index of the first element (vec4 when `vec`) of row `row`."""
         return f"({row}) * {self.quads if self.vec else self.width}u"
 
-    def load_tile(self, dst: str, row: Callable[[str], str], n: str) -> str:
+    def load_tile(self, dst: str, row: Callable[[str], str], n: str, threads: int) -> str:
         """Statements: the tile's rows r < n, row(r) of this matrix, into workgroup array
         `dst` (row-major vec4s); neighbouring threads load neighbouring elements."""
         if self.vec:
-            return (f"    for (var e = lid; e < ({n}) * {self.quads}u; e += {ROWS}u) {{\n"
+            return (f"    for (var e = lid; e < ({n}) * {self.quads}u; e += {threads}u) {{\n"
                     f"      {dst}[e] = {self.name}[{self.start(row(f'e / {self.quads}u'))}"
                     f" + e % {self.quads}u];\n    }}")
         w = self.width
-        return (f"    for (var e = lid; e < ({n}) * {w}u; e += {ROWS}u) {{\n"
+        return (f"    for (var e = lid; e < ({n}) * {w}u; e += {threads}u) {{\n"
                 f"      let d = e % {w}u;\n"
                 f"      {dst}[(e / {w}u) * {self.quads}u + d / 4u][d % 4u] = "
                 f"{self.name}[{self.start(row(f'e / {w}u'))} + d];\n    }}")
@@ -209,8 +220,8 @@ class _Source:
         self.shared.append(f"var<workgroup> {name}: array<f32, {rows}>;")
         return name
 
-    def dispatch(self, body: list[str], groups: int) -> Dispatch:
-        entry = (f"@compute @workgroup_size({ROWS})\n"
+    def dispatch(self, body: list[str], groups: int, threads: int) -> Dispatch:
+        entry = (f"@compute @workgroup_size({threads})\n"
                  "fn main(@builtin(workgroup_id) wid: vec3<u32>,\n"
                  "        @builtin(num_workgroups) nwg: vec3<u32>,\n"
                  "        @builtin(local_invocation_index) lid: u32) {\n"
@@ -274,13 +285,13 @@ def row_kernel(p: Problem, kind: str, inputs: dict[str, int],
     c_rows = tile_rows(k.quads + (v.quads if v else 0))
     kt = src.tile("kt", c_rows, k.quads)
     vt = src.tile("vt", c_rows, v.quads) if v else None
-    blocks = -(-T // ROWS)
+    blocks = -(-T // p.threads)
     groups = p.B * p.H * blocks
 
     body = [f"  let bh = g / {blocks}u;",
             f"  let b = bh / {p.H}u;",
             f"  let h = bh % {p.H}u;",
-            f"  let r0 = (g % {blocks}u) * {ROWS}u;",
+            f"  let r0 = (g % {blocks}u) * {p.threads}u;",
             "  let i = r0 + lid;",
             f"  let row = min(i, {T - 1}u);  // rows past T compute row T-1 and store nothing",
             f"  let qb = {q.start(p.row('row', T))};"]
@@ -299,15 +310,16 @@ def row_kernel(p: Problem, kind: str, inputs: dict[str, int],
     body += [f"  var {a} = vec4<f32>();" for a in accs]
     if p.causal:  # keys j < lim are visible to this row; none past kv_end to the block
         body += [f"  let lim = i32(row) + {p.offset + 1};",
-                 f"  let kv_end = u32(clamp(i32(min(r0 + {ROWS}u, {T}u)) + {p.offset}, 0, {S}));"]
+                 f"  let kv_end = u32(clamp(i32(min(r0 + {p.threads}u, {T}u)) + {p.offset}, "
+                 f"0, {S}));"]
     else:
         body.append(f"  let kv_end = {S}u;")
     body += [f"  for (var kv0 = 0u; kv0 < kv_end; kv0 += {c_rows}u) {{",
              f"    let n = min({c_rows}u, kv_end - kv0);",
              "    workgroupBarrier();  // the previous tile is read",
-             k.load_tile(kt, lambda r: p.row(f"kv0 + {r}", S), "n")]
+             k.load_tile(kt, lambda r: p.row(f"kv0 + {r}", S), "n", p.threads)]
     if v:
-        body.append(v.load_tile(vt, lambda r: p.row(f"kv0 + {r}", S), "n"))
+        body.append(v.load_tile(vt, lambda r: p.row(f"kv0 + {r}", S), "n", p.threads))
     body.append("    workgroupBarrier();")
     jn = "u32(clamp(lim - i32(kv0), 0, i32(n)))" if p.causal else "n"
     body += [f"    let jn = {jn};",
@@ -353,7 +365,7 @@ def row_kernel(p: Problem, kind: str, inputs: dict[str, int],
     elif p.causal:  # ds: the keys this row may not see have gradient 0
         body += [f"  for (var j = u32(clamp(lim, 0, {S})); j < {S}u; j++) {{",
                  f"    out[(bh * {T}u + i) * {S}u + j] = 0.0;", "  }"]
-    return WgpuKernel((src.dispatch(body, groups),))
+    return WgpuKernel((src.dispatch(body, groups, p.threads),))
 
 
 def column_kernel(p: Problem, kind: str, inputs: dict[str, int],
@@ -378,13 +390,13 @@ def column_kernel(p: Problem, kind: str, inputs: dict[str, int],
     dt = src.tile("dt", c_rows, dout.quads)
     lt = src.scalars("lt", c_rows)
     et = src.scalars("et", c_rows) if kind == "dk" else None
-    blocks = -(-S // ROWS)
+    blocks = -(-S // p.threads)
     groups = p.B * p.H * blocks
 
     body = [f"  let bh = g / {blocks}u;",
             f"  let b = bh / {p.H}u;",
             f"  let h = bh % {p.H}u;",
-            f"  let c0 = (g % {blocks}u) * {ROWS}u;",
+            f"  let c0 = (g % {blocks}u) * {p.threads}u;",
             "  let j = c0 + lid;",
             f"  let col = min(j, {S - 1}u);  // keys past S compute key S-1 and store nothing",
             f"  let kb = {k.start(p.row('col', S))};"]
@@ -404,9 +416,9 @@ def column_kernel(p: Problem, kind: str, inputs: dict[str, int],
     body += [f"  for (var q0 = q_start; q0 < {T}u; q0 += {c_rows}u) {{",
              f"    let n = min({c_rows}u, {T}u - q0);",
              "    workgroupBarrier();  // the previous tile is read",
-             q.load_tile(qt, lambda r: p.row(f"q0 + {r}", T), "n"),
-             dout.load_tile(dt, lambda r: p.row(f"q0 + {r}", T), "n"),
-             f"    for (var e = lid; e < n; e += {ROWS}u) {{",
+             q.load_tile(qt, lambda r: p.row(f"q0 + {r}", T), "n", p.threads),
+             dout.load_tile(dt, lambda r: p.row(f"q0 + {r}", T), "n", p.threads),
+             f"    for (var e = lid; e < n; e += {p.threads}u) {{",
              f"      {lt}[e] = lse[{p.row('q0 + e', T)}];"]
     if et:
         body.append(f"      {et}[e] = delta[{p.row('q0 + e', T)}];")
@@ -431,7 +443,7 @@ def column_kernel(p: Problem, kind: str, inputs: dict[str, int],
     scale = f" * {literal(p.scale, 'float32')}" if kind == "dk" else ""
     body += _store_row("out", width, out_vec, p.row("j", S),
                        [f"{a}{scale}" for a in accs], "  ")
-    return WgpuKernel((src.dispatch(body, groups),))
+    return WgpuKernel((src.dispatch(body, groups, p.threads),))
 
 
 #: op class -> (kernel generator, kind)
