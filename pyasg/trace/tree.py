@@ -409,7 +409,8 @@ def broadcast_prefix(prefix: object, tree: object, what: str = "the prefix",
 def _describe_node(x: object) -> str:
     found = _children(x)
     if found is None:
-        return f"a leaf ({type(x).__name__})"
+        array = hasattr(x, "shape") and hasattr(x, "dtype")  # numpy's, a tracer, on a device
+        return "an array" if array else f"a leaf ({type(x).__name__})"
     kind, meta, items = found
     if kind == "dict":
         return f"a dict with keys {shown(list(meta), 80)}"
@@ -434,8 +435,8 @@ def _prefix(prefix: object, tree: object, path: str, out: list[Any], what: str,
     else:
         fits = len(items) == len(other[2]) and type(prefix) is type(tree)
     if not fits:
-        raise TreeError(f"{what} at {at}: it has {_describe_node(prefix)} where {against} "
-                        f"has {_describe_node(tree)}")
+        raise TreeError(f"{what} at {at}: {_describe_node(prefix)} there, against "
+                        f"{_describe_node(tree)} in {against}")
     by_key = dict(items)
     for key, child in other[2]:
         _prefix(by_key[key], child, f"{path}.{key}" if path else str(key), out, what, against)

@@ -144,15 +144,17 @@ def _flat_indices(idx: object, n: int, size: int) -> object:
 
 @batch_rule(ops.Neg, ops.Abs, ops.Sign, ops.Exp, ops.Log, ops.Log1p, ops.Expm1, ops.Sqrt,
             ops.Sin, ops.Cos, ops.Tanh, ops.Erf, ops.Cast, ops.StopGradient)
-def _(op, size, out, xs, axes):  # noqa: ANN001, ANN202
-    # one input, same place: the batch axis stays where it is
+def unary_rule(op, size, out, xs, axes):  # noqa: ANN001, ANN201
+    """An elementwise op of one input: the same op, the batch axis where it was."""
     return P.bind(op, xs[0]), axes[0]
 
 
 @batch_rule(ops.Add, ops.Sub, ops.Mul, ops.Div, ops.FloorDiv, ops.Mod, ops.Pow, ops.Maximum,
             ops.Minimum, ops.Less, ops.LessEqual, ops.Greater, ops.GreaterEqual, ops.Equal,
             ops.NotEqual, ops.Where)
-def _(op, size, out, xs, axes):  # noqa: ANN001, ANN202
+def elementwise_rule(op, size, out, xs, axes):  # noqa: ANN001, ANN201
+    """An elementwise op of several inputs, numpy-broadcast: in place where the batch
+    axes line up, else every batch axis first."""
     ranks = [len(_unbatched_shape(x, a)) for x, a in zip(xs, axes)]
     rank = max(ranks)
     mapped = {a for a in axes if a is not None}
