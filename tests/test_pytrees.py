@@ -241,7 +241,7 @@ def test_a_dataclass_optimiser_state_of_our_own_trains() -> None:
     assert step.cache_size == 1
 
 
-def test_dataclass_params_save_by_their_field_paths_and_load_as_the_dataclass(tmp_path: Any) -> None:
+def test_dataclass_params_save_by_field_paths_and_load_as_the_dataclass(tmp_path: Any) -> None:
     p = params()
     path = tmp_path / "p.safetensors"
     pyasg.io.save(path, {"layer": p})
