@@ -487,6 +487,22 @@ def test_batched_graphs_run_the_same_on_wgpu(name: str) -> None:
     wgpu_parity(pyasg.vmap(lambda *a: fn(pyasg, *a), in_axes=axes), *xs, atol=1e-4, rtol=1e-4)
 
 
+def test_an_empty_batch_and_closures_over_outer_values() -> None:
+    got = pyasg.vmap(lambda x, w: pyasg.tanh(x @ w).sum(), in_axes=(0, None))(
+        np.ones((0, 3)), np.ones((3, 2)))
+    assert got.shape == (0,)
+    assert pyasg.vmap(lambda k: pyasg.random.bits(k, (2,)))(np.zeros((0, 2), np.uint32)).shape \
+        == (0, 2)
+    xs, ys = np.arange(3.0), np.arange(4.0)
+    # the inner function closes over the outer example: batched by the outer vmap
+    outer = pyasg.vmap(lambda x: pyasg.vmap(lambda y: x * y + pyasg.sin(x))(ys))(xs)
+    np.testing.assert_allclose(outer, np.outer(xs, ys) + np.sin(xs)[:, None], rtol=1e-12)
+    # a jit argument captured by the mapped function is shared by every example
+    w = np.arange(6.0).reshape(3, 2)
+    f = pyasg.jit(lambda w, xs: pyasg.vmap(lambda x: x @ w)(xs))
+    np.testing.assert_allclose(f(w, np.ones((5, 3))), np.ones((5, 3)) @ w, rtol=1e-12)
+
+
 def test_jit_caches_a_vmap_per_signature() -> None:
     calls = []
 
@@ -520,6 +536,7 @@ def _here_lineno(err: pyasg.PyasgError) -> None:
     ((0, {"a": 0}), (np.ones(3), np.ones(3)), "in_axes does not fit the arguments at 'y'"),
     (0, (1.0, np.ones(3)), "'x' is a Python number"),
     (0, (np.float64(1.0), np.ones(3)), "'x' is a 0-d array"),
+    ({"x": 0}, (np.ones(3), np.ones(3)), "in_axes must be an int, None or a tuple"),
 ])
 def test_bad_in_axes_raise_vmap_errors_at_the_callers_line(in_axes: object, args: tuple,
                                                           message: str) -> None:
