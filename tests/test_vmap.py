@@ -326,14 +326,25 @@ def _mlp_loss(m, params, x, y):  # noqa: ANN001, ANN202
     return ((h @ params["w2"] + params["b2"] - y) ** 2).mean()
 
 
-def test_vmap_of_grad_equals_jax_per_example_gradients() -> None:
-    rng = np.random.default_rng(3)
+@given(st.integers(1, 5), st.integers(0, 2**16),
+       st.sampled_from([((None, 0, 0), False), ((0, 0, 0), True), ((None, 1, -1), False),
+                        (({"w1": None, "b1": 0, "w2": None, "b2": None}, 0, None), True)]))
+def test_vmap_of_grad_equals_jax_per_example_gradients(size: int, seed: int,
+                                                       spec: tuple) -> None:
+    in_axes, per_example_params = spec
+    rng = np.random.default_rng(seed)
     params = {"w1": rng.normal(size=(4, 8)), "b1": rng.normal(size=8),
               "w2": rng.normal(size=(8, 2)), "b2": rng.normal(size=2)}
-    x, y = rng.normal(size=(6, 4)), rng.normal(size=(6, 2))
-    want = jax.vmap(jax.grad(lambda p, x, y: _mlp_loss(jnp, p, x, y)), (None, 0, 0))(params, x, y)
+    if per_example_params:  # every example its own parameters where in_axes says so
+        axes = {k: 0 for k in params} if in_axes[0] == 0 else in_axes[0]
+        params = {k: v if axes[k] is None else rng.normal(size=(size,) + v.shape)
+                  for k, v in params.items()}
+    x = rng.normal(size=(size, 4)) if in_axes[1] == 0 else rng.normal(size=(4, size))
+    y = {0: rng.normal(size=(size, 2)), -1: rng.normal(size=(2, size)),
+         None: rng.normal(size=2)}[in_axes[2]]
+    want = jax.vmap(jax.grad(lambda p, x, y: _mlp_loss(jnp, p, x, y)), in_axes)(params, x, y)
     got = pyasg.vmap(pyasg.grad(lambda p, x, y: _mlp_loss(pyasg, p, x, y)),
-                     in_axes=(None, 0, 0))(params, x, y)
+                     in_axes=in_axes)(params, x, y)
     assert_trees_close(got, want)
 
 
