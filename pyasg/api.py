@@ -311,7 +311,11 @@ def vmap(fn: Callable[..., Any], in_axes: Any = 0, out_axes: Any = 0) -> Callabl
     output the same way. `fn` is traced for one example, its graph batched by
     `pyasg.transforms.batching.batch_graph` (one rule per op) and inlined, so vmap
     composes with `grad`, `jit` and itself: per-example gradients are
-    `vmap(grad(loss), in_axes=(None, 0, 0))(params, xs, ys)`.
+    `vmap(grad(loss), in_axes=(None, 0, 0))(params, xs, ys)`. Called with concrete
+    arrays it is compiled and cached per input signature, as a `jit` function.
+    Not (yet) JAX's: keyword arguments to the mapped function, `axis_size` (one
+    argument at least must be mapped) and `axis_name` (there are no collective ops).
+    Bad axes raise `VmapError` at the caller's line.
 
     >>> import numpy as np
     >>> vmap(lambda x, w: x @ w, in_axes=(0, None))(np.ones((4, 3)), np.ones((3, 2))).shape
