@@ -538,6 +538,9 @@ def test_an_empty_batch_and_closures_over_outer_values() -> None:
     assert got.shape == (0,)
     assert pyasg.vmap(lambda k: pyasg.random.bits(k, (2,)))(np.zeros((0, 2), np.uint32)).shape \
         == (0, 2)
+    conv = pyasg.vmap(lambda x, w: pyasg.conv2d(x, w), in_axes=(None, 0))(
+        np.ones((2, 5, 5)), np.ones((0, 3, 2, 3, 3)))
+    assert conv.shape == (0, 3, 3, 3)
     xs, ys = np.arange(3.0), np.arange(4.0)
     # the inner function closes over the outer example: batched by the outer vmap
     outer = pyasg.vmap(lambda x: pyasg.vmap(lambda y: x * y + pyasg.sin(x))(ys))(xs)

@@ -95,7 +95,7 @@ def _unbatched_shape(x: object, axis: Axis) -> tuple[int, ...]:
 def _ranked(x: object, axis: int, rank: int) -> object:
     """`x` with its batch axis first, then size-1 axes so that one example has `rank`
     axes (numpy broadcasting aligns axes from the right: the batch axis must lead)."""
-    x = front(x, axis, 0)
+    x = x if axis == 0 else F.moveaxis(x, axis, 0)
     shape = _shape(x)
     return F.reshape(x, shape[:1] + (1,) * (rank - len(shape) + 1) + shape[1:])
 
@@ -310,8 +310,6 @@ def _(op, size, out, xs, axes):  # noqa: ANN001, ANN202
 def _(op, size, out, xs, axes):  # noqa: ANN001, ANN202
     # the rule is only asked for a batched key: each example draws from its own key
     keys = front(xs[0], axes[0], size)
-    if size == 0:
-        return F.full((0,) + op.shape, 0, "uint32", like=keys), 0
     draws = [P.bind(op, F.reshape(P.slice_axes(keys, (i, 0), (i + 1, 2), (1, 1)), (2,)))
              for i in range(size)]
     return F.stack(draws), 0
@@ -418,6 +416,11 @@ def batch_graph(graph: Graph, in_axes: Sequence[Axis], size: int) -> tuple[Graph
         if all(a is None for a in found):
             axes[i] = None
             return ctx.add(node.op, inputs, node)
+        if size == 0:  # an empty batch: every batched value is empty, whatever the op
+            axes[i] = 0
+            like = trace.tracer(inputs[0])
+            empty = F.full(batched_type(node.type, 0, 0).shape, 0, node.type.dtype, like=like)
+            return trace.lift(empty).node
         rule = BATCH_RULES.get(type(node.op))
         if rule is None:
             why = NO_BATCH_RULE.get(type(node.op), "no rule was written for it")
