@@ -18,7 +18,7 @@ import sys as _sys
 
 from pyasg import data, io, metrics, nn, optim, viewer  # noqa: F401
 from pyasg._version import __version__
-from pyasg.api import grad, hessian, jacobian, jit, make_graph, trace, value_and_grad
+from pyasg.api import grad, hessian, jacobian, jit, make_graph, trace, value_and_grad, vmap
 from pyasg.array import functional, random  # noqa: F401
 from pyasg.array.functional import *  # noqa: F403
 from pyasg.array.functional import max, min, sum  # noqa: A004, F401
@@ -37,12 +37,21 @@ from pyasg.errors import (
     PyasgError,
     ShapeError,
     TraceError,
+    VmapError,
 )
 from pyasg.events import GraphReady, RunFinished, StepDone, publish, subscribe
 from pyasg.io import load_graph, save_graph
 from pyasg.nn import losses  # noqa: F401
 from pyasg.trace.tracer import Tracer
-from pyasg.trace.tree import flatten, tree_leaves, tree_map, unflatten
+from pyasg.trace.tree import (
+    TreeError,
+    flatten,
+    register_dataclass,
+    register_pytree_node,
+    tree_leaves,
+    tree_map,
+    unflatten,
+)
 from pyasg.train import Trainer
 from pyasg.transforms.shapes import infer_shapes
 from pyasg.transforms.simplify import simplify
@@ -64,5 +73,6 @@ __all__ = [
     "functional", "grad", "graph_from_json", "graph_to_json", "hessian", "infer_shapes",
     "jacobian", "jit", "jit_to_backend", "losses", "make_graph", "nn", "optim", "publish",
     "random", "set_default_backend", "simplify", "subscribe", "viewer", "trace", "tree_leaves",
-    "tree_map", "unflatten", "value_and_grad", "vjp_graph", "profile",
+    "tree_map", "unflatten", "value_and_grad", "vjp_graph", "profile", "register_dataclass",
+    "register_pytree_node", "TreeError", "vmap", "VmapError",
 ]

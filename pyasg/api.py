@@ -1,8 +1,9 @@
-"""The function forms users call: `grad`, `value_and_grad`, `jacobian`, `hessian`, `jit`,
-`trace` and `make_graph`.
+"""The function forms users call: `grad`, `value_and_grad`, `jacobian`, `hessian`, `vmap`,
+`jit`, `trace` and `make_graph`.
 
 Each traces the user's function into a graph and hands it to a graph-to-graph
-transform (`pyasg.transforms.vjp`) or to the compiler (`pyasg.compile`). `grad(f)`
+transform (`pyasg.transforms.vjp`, `pyasg.transforms.batching`) or to the compiler
+(`pyasg.compile`). `grad(f)`
 traces `f` into its own graph, differentiates that graph and inlines the result into
 the caller's trace, which is why `grad(grad(f))` just works; called with concrete
 arrays, a transformed function is traced, compiled and cached like a `jit` function.
@@ -23,10 +24,10 @@ import numpy as np
 from pyasg import events
 from pyasg.array import functional as F
 from pyasg.asg.graph import Graph
-from pyasg.asg.types import is_float
+from pyasg.asg.types import TensorType, is_float
 from pyasg.compile.cache import Jitted, check_jit_arguments
 from pyasg.compile.protocol import Backend
-from pyasg.errors import GradError, TraceError, shown
+from pyasg.errors import GradError, TraceError, VmapError, shown
 from pyasg.trace.arguments import Arity, function_arity, static_positions
 from pyasg.trace.tracer import (
     Tracer,
@@ -34,9 +35,11 @@ from pyasg.trace.tracer import (
     current_trace,
     inline,
     is_python_scalar,
+    leaf_signature,
     trace_function,
 )
-from pyasg.trace.tree import flatten_with_paths, unflatten
+from pyasg.trace.tree import TreeError, broadcast_prefix, flatten, flatten_with_paths, unflatten
+from pyasg.transforms.batching import batch_graph
 from pyasg.transforms.vjp import vjp_graph
 
 
@@ -227,6 +230,156 @@ def hessian(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     [[6.0, 0.0], [0.0, 12.0]]
     """
     return jacobian(grad(fn, argnums), argnums)
+
+
+def _axes_spec(axes: object, what: str) -> object:
+    """`in_axes`/`out_axes` checked where vmap is given them: a pytree whose leaves are
+    ints or None (a top-level list is a tuple, as in JAX)."""
+    if isinstance(axes, list):
+        axes = tuple(axes)
+    try:
+        leaves = flatten(axes)[0]
+    except TreeError as e:
+        raise VmapError(f"vmap: {what}: {e.message}") from None
+    for leaf in leaves:
+        if isinstance(leaf, bool) or not isinstance(leaf, numbers.Integral):
+            raise VmapError(f"vmap: {what} must be an int, None, or a pytree (tuple, list, "
+                            f"dict...) of them; it holds {shown(leaf, 60, with_type=True)}")
+    return axes
+
+
+def _mapped_leaf(path: str, leaf: object, axis: int) -> tuple[TensorType, int, int]:
+    """(type of one example, the normalised axis, the batch size) of a mapped leaf."""
+    if isinstance(leaf, Tracer):
+        t, weak = leaf.type, leaf.weak
+    else:
+        shape, dtype, weak = leaf_signature(path, leaf)
+        t = TensorType(shape, dtype)
+    if weak or t.ndim == 0:
+        what = "a Python number" if weak else "a 0-d array"
+        raise VmapError(f"vmap: argument {shown(path)} is {what} {t!r}, which has no axis "
+                        f"{axis} to map over; give it in_axes None")
+    if not -t.ndim <= axis < t.ndim:
+        raise VmapError(f"vmap: in_axes {axis} is out of range for argument {shown(path)} of "
+                        f"shape {list(t.shape)} ({t.ndim} axes: -{t.ndim} to {t.ndim - 1})")
+    axis %= t.ndim
+    return TensorType(t.shape[:axis] + t.shape[axis + 1:], t.dtype), axis, t.shape[axis]
+
+
+def _batch_size(sizes: dict[str, tuple[int, int, tuple[int, ...]]]) -> int:
+    if not sizes:
+        raise VmapError("vmap needs at least one argument mapped: in_axes is None for every "
+                        "array (map one, or call the function directly)")
+    found = {size for size, _, _ in sizes.values()}
+    if len(found) > 1:
+        listed = "; ".join(f"{shown(p)} of shape {list(s)} at axis {a} has {n}"
+                           for p, (n, a, s) in list(sizes.items())[:8])
+        raise VmapError(f"vmap: the mapped axes have different sizes ({listed}); every "
+                        f"mapped axis must have the batch size")
+    return found.pop()
+
+
+def _move_output(value: object, path: str, have: int | None, want: int | None,
+                 size: int) -> object:
+    """One output of the batched graph with its batch axis at `want` (None: unbatched)."""
+    if want is None:
+        if have is not None:
+            raise VmapError(f"vmap: output {shown(path or 'result')} depends on the mapped "
+                            f"arguments, so out_axes None cannot hold it (None is for "
+                            f"outputs that are the same for every example); give an axis")
+        return value
+    t = F.type_of(value)
+    ndim = t.ndim + (have is None)
+    if not -ndim <= want < ndim:
+        raise VmapError(f"vmap: out_axes {want} is out of range for output "
+                        f"{shown(path or 'result')}, which has {ndim} axes with the batch "
+                        f"axis")
+    want %= ndim
+    if have is None:  # the same for every example: repeated along the new axis, as JAX
+        shape = t.shape[:want] + (size,) + t.shape[want:]
+        return F.broadcast_to(F.expand_dims(value, want), shape)
+    return F.moveaxis(value, have, want) if have != want else value
+
+
+def vmap(fn: Callable[..., Any], in_axes: Any = 0, out_axes: Any = 0) -> Callable[..., Any]:
+    """`fn` mapped over an axis of its arguments: written for one example, run on a batch.
+
+    `in_axes` says for each positional argument which axis is the batch (negative
+    counts from the end) or None (shared by every example): an int or None for all,
+    or a tuple with one entry per argument, each a pytree prefix of the argument (a
+    dict of axes for a dict argument...). `out_axes` places the batch axis in each
+    output the same way. `fn` is traced for one example, its graph batched by
+    `pyasg.transforms.batching.batch_graph` (one rule per op) and inlined, so vmap
+    composes with `grad`, `jit` and itself: per-example gradients are
+    `vmap(grad(loss), in_axes=(None, 0, 0))(params, xs, ys)`. Called with concrete
+    arrays it is compiled and cached per input signature, as a `jit` function.
+    Not (yet) JAX's: keyword arguments to the mapped function, `axis_size` (one
+    argument at least must be mapped) and `axis_name` (there are no collective ops).
+    Bad axes raise `VmapError` at the caller's line.
+
+    >>> import numpy as np
+    >>> vmap(lambda x, w: x @ w, in_axes=(0, None))(np.ones((4, 3)), np.ones((3, 2))).shape
+    (4, 2)
+    >>> vmap(lambda x: x.sum(), in_axes=1)(np.arange(6.0).reshape(2, 3)).tolist()
+    [3.0, 5.0, 7.0]
+    """
+    arity = function_arity(fn, "vmap")
+    in_spec = _axes_spec(in_axes, "in_axes")
+    out_spec = _axes_spec(out_axes, "out_axes")
+    name = getattr(fn, "__name__", "fn")
+
+    def vmap_fn(*args: object) -> Any:
+        arity.check(name, args)
+        if not _is_traced(args):
+            return _top_level(vmap_fn)(*args)
+        if isinstance(in_spec, tuple):
+            if len(in_spec) != len(args):
+                raise VmapError(f"vmap: in_axes has {len(in_spec)} entries, but {name} was "
+                                f"called with {len(args)} positional argument(s); give one "
+                                f"entry per argument (or one int/None for all)")
+            per_arg = in_spec
+        elif isinstance(in_spec, numbers.Integral) or in_spec is None:
+            per_arg = (in_spec,) * len(args)
+        else:
+            raise VmapError(f"vmap: in_axes must be an int, None or a tuple with one entry per "
+                            f"argument, got {shown(in_spec, 60, with_type=True)}")
+        names = argument_names(fn, len(args))
+        tree = dict(zip(names, args))
+        try:
+            leaf_axes = broadcast_prefix(dict(zip(names, per_arg)), tree, "in_axes",
+                                         "the arguments")
+        except TreeError as e:
+            raise VmapError(f"vmap: {e.message}") from None
+        pairs = flatten_with_paths(tree)[0]
+        abstract, axes, sizes = [], [], {}
+        for (path, leaf), axis in zip(pairs, leaf_axes):
+            if axis is None:
+                t = leaf.type if isinstance(leaf, Tracer) else TensorType(
+                    *leaf_signature(path, leaf)[:2])
+                weak = leaf.weak if isinstance(leaf, Tracer) else is_python_scalar(leaf)
+                abstract.append((path, t, weak))
+                axes.append(None)
+                continue
+            t, axis, size = _mapped_leaf(path, leaf, int(axis))
+            sizes[path] = (size, axis, F.type_of(leaf).shape)
+            abstract.append((path, t, False))
+            axes.append(axis)
+        size = _batch_size(sizes)
+        traced = trace_function(fn, args, name, abstract=abstract)
+        batched, have = batch_graph(traced.graph, axes + [None] * len(traced.captured), size)
+        outs = inline(batched, [leaf for _, leaf in pairs] + list(traced.captured))
+        out_paths = [p for p, _ in flatten_with_paths(unflatten(traced.out_tree, outs))[0]]
+        try:
+            wants = broadcast_prefix(out_spec, unflatten(traced.out_tree, outs), "out_axes",
+                                     f"the result of {name}")
+        except TreeError as e:
+            raise VmapError(f"vmap: {e.message}") from None
+        moved = [_move_output(v, p, h, w, size)
+                 for v, p, h, w in zip(outs, out_paths, have, wants)]
+        return unflatten(traced.out_tree, moved)
+
+    vmap_fn.__name__ = f"vmap_{name}"
+    return vmap_fn
 
 
 def _top_level(fn: Callable[..., Any]) -> Callable[..., Any]:

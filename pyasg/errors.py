@@ -153,6 +153,11 @@ class GradError(PyasgError):
     """`grad` was asked for something it cannot differentiate."""
 
 
+class VmapError(PyasgError, ValueError):
+    """`vmap` was given axes that do not fit its arguments or results (a ValueError, as
+    JAX's), or cannot batch an op."""
+
+
 class GraphFormatError(PyasgError):
     """A serialised graph is malformed, truncated or tampered with."""
 

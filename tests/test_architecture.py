@@ -3,7 +3,8 @@
 The recipe's snippets are applied, each where its `<!-- recipe: FILE | WHERE -->` line
 says, to a copy of the package; in a fresh process the copy then passes the registry
 and viewer-text checks for the new op without any other edit, differentiates it
-correctly, and computes it the same on every backend (single and fused, and eagerly).
+correctly, batches it under `vmap`, and computes it the same on every backend (single
+and fused, and eagerly).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ CHECK = textwrap.dedent("""
     eps = 1e-6                                                       # central differences
     numeric = (cube(x + eps) - cube(x - eps)) / (2 * eps)
     np.testing.assert_allclose(g, numeric, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(pyasg.vmap(cube, in_axes=1)(x[None]), (x ** 3)[:, None])  # batching
     xf = x.astype(np.float32)
     for fn in (lambda x: cube(x), lambda x: pyasg.exp(cube(x) * 0.5)):   # single, fused
         graph = pyasg.make_graph(fn)(xf)
@@ -68,7 +70,7 @@ def apply(root: Path, file: str, where: str, code: str) -> None:
 
 def test_the_recipe_names_every_place_an_op_lives() -> None:
     files = [f for f, _, _ in steps()]
-    assert len(files) == 8
+    assert len(files) == 9
     for f in files:
         assert (ROOT / f).is_file(), f"the recipe names {f}, which does not exist"
 

@@ -3,8 +3,9 @@ docstring, a category, a shape rule, a reference kernel, a numpy kernel, a wgpu 
 a VJP rule (or `differentiable = False`), attributes that the JSON format can encode,
 and an example here (an instance and input types) that the reference backend runs.
 
-These tests are parametrised over `OPS` itself, so an op added without a kernel or a
-VJP rule fails here by name. `test_the_checks_catch_an_incomplete_op` shows that they do.
+These tests are parametrised over `OPS` itself, so an op added without a kernel, a
+VJP rule or a batching rule (`pyasg.transforms.batching.BATCH_RULES`, or a reason in
+`NO_BATCH_RULE`) fails here by name. `test_the_checks_catch_an_incomplete_op` shows that they do.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pyasg.errors import GraphFormatError, ShapeError
 from pyasg.kernels import has_kernel
 from pyasg.kernels.numpy import NumpyBackend, evaluate
 from pyasg.kernels.reference import KERNELS
+from pyasg.transforms.batching import BATCH_RULES, NO_BATCH_RULE
 from pyasg.transforms.vjp import VJP_RULES
 
 ALL = sorted(OPS)
@@ -151,6 +153,8 @@ def registry_problems(cls: type[Op]) -> list[str]:
         problems.append("has no numpy kernel")
     if name not in LEAVES and cls.differentiable and cls not in VJP_RULES:
         problems.append("has no VJP rule and does not say differentiable = False")
+    if name not in LEAVES and cls not in BATCH_RULES and cls not in NO_BATCH_RULE:
+        problems.append("has no batching rule and no reason in NO_BATCH_RULE")
     if not isinstance(cls.category, str) or not re.fullmatch(r"[a-z][a-z_]*", cls.category):
         problems.append(f"has no category string (got {cls.category!r})")
     for field, kind in attr_kinds(cls).items():
@@ -299,6 +303,20 @@ def test_op_has_a_vjp_rule_or_says_it_is_not_differentiable(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ALL)
+def test_op_has_a_batching_rule_or_says_why_not(name: str) -> None:
+    cls = OPS[name]
+    if name in LEAVES:
+        return  # leaves: batch_graph gives inputs their batch axes itself
+    assert cls in BATCH_RULES or cls in NO_BATCH_RULE, (
+        f"{name} has no batching rule in pyasg.transforms.batching.BATCH_RULES and no "
+        f"reason in NO_BATCH_RULE")
+    if cls in BATCH_RULES:
+        assert callable(BATCH_RULES[cls])
+    else:
+        assert isinstance(NO_BATCH_RULE[cls], str) and NO_BATCH_RULE[cls].strip()
+
+
+@pytest.mark.parametrize("name", ALL)
 def test_every_attribute_kind_round_trips_through_json(name: str) -> None:
     for field, kind in attr_kinds(OPS[name]).items():
         assert kind in KIND_EXAMPLES, (
@@ -355,6 +373,11 @@ def test_the_checks_catch_an_incomplete_op() -> None:
         assert "has no reference kernel" in problems
         assert "has no numpy kernel" in problems
         assert "has no VJP rule and does not say differentiable = False" in problems
+        assert "has no batching rule and no reason in NO_BATCH_RULE" in problems
+        NO_BATCH_RULE[Frobnicate] = "a test op"
+        assert "has no batching rule and no reason in NO_BATCH_RULE" not in \
+            registry_problems(Frobnicate)
+        del NO_BATCH_RULE[Frobnicate]
         quux = registry_problems(Quux)
         assert "does not implement infer" in quux
         assert any("cannot be serialised" in p for p in quux)

@@ -50,16 +50,19 @@ def keep(ctx: Rebuild, i: int, node: Node, inputs: tuple[int, ...]) -> int:
 
 
 def rebuild(graph: Graph, per_node: PerNode = keep,
-            input_types: Sequence[TensorType] | None = None) -> Graph:
+            input_types: Sequence[TensorType] | None = None,
+            builder: GraphBuilder | None = None) -> Graph:
     """A new graph from `graph`, each live node replaced by what `per_node` returns.
 
     `input_types` retypes the inputs (every node's type is then re-derived by its
     shape rule); the new graph keeps the inputs in order and drops dead nodes.
+    `builder`, when given, is the (empty) builder to record into: a rule that records
+    through a trace passes that trace's builder (`transforms.batching` does).
     """
     types = graph.input_types if input_types is None else tuple(input_types)
     if len(types) != len(graph.inputs):
         raise ShapeError(f"the graph has {len(graph.inputs)} inputs, got {len(types)} types")
-    ctx = Rebuild(graph, GraphBuilder())
+    ctx = Rebuild(graph, GraphBuilder() if builder is None else builder)
     for i, t in zip(graph.inputs, types):
         node = graph.nodes[i]
         ctx.env[i] = ctx.builder.add_input(node.op.path, t, node.source)

@@ -105,8 +105,8 @@ def _encode_tree(treedef: TreeDef, path: object) -> Any:
     if kind == "none":
         return None
     kids = [_encode_tree(c, path) for c in treedef.children]
-    if kind in ("dict", "namedtuple"):  # a namedtuple's class cannot be stored: a dict
-        keys = treedef.meta._fields if kind == "namedtuple" else treedef.meta
+    if kind in ("dict", "namedtuple", "custom"):  # a class cannot be stored: a dict
+        keys = treedef.keys
         for k in keys:
             if isinstance(k, bool) or not isinstance(k, (str, int)):
                 raise _fail(path, f"dict key {shown(k)} cannot be saved; keys must be str or int")

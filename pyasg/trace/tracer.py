@@ -26,7 +26,7 @@ from pyasg.asg.ops import Constant, Op
 from pyasg.asg.rewrite import copy_into
 from pyasg.asg.types import DEFAULT_FLOAT, DEFAULT_INT, TensorType, check_dtype
 from pyasg.errors import PyasgError, TraceError, shown, user_source
-from pyasg.trace.tree import TreeDef, TreeError, flatten_with_paths, unflatten
+from pyasg.trace.tree import TreeDef, TreeError, flatten_with_paths, leaf_hint, unflatten
 
 # --------------------------------------------------------------------------- traces
 
@@ -299,7 +299,7 @@ def leaf_signature(path: str, leaf: object) -> tuple[tuple[int, ...], str, bool]
         except PyasgError as e:
             raise TraceError(f"argument {shown(path)}: {e.message}") from None
     raise TraceError(f"argument {shown(path)} is a {type(leaf).__name__}, not an array or "
-                     f"a number; pass it as a static argument (static_argnums) or close over it")
+                     f"a number; {leaf_hint(leaf)}")
 
 
 def argument_names(fn: Callable[..., Any], n: int) -> list[str]:
