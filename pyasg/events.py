@@ -127,12 +127,14 @@ class LabOffered(Event):
 @dataclass(frozen=True)
 class ModelChanged(Event):
     """A requested change was applied after training step `step` (the next step runs
-    the new model), or refused with `error`; `what`, `path`, `value` as asked."""
+    the new model), replacing `before`, or refused with `error`; `what`, `path`,
+    `value` as asked."""
 
     step: int
     what: str
     path: str
     value: str | float | None = None
+    before: str | float | None = None
     error: str | None = None
 
 

@@ -557,12 +557,12 @@ class ModelLab(Callback):
                            f"sets the rate of every step; change the schedule instead")
         old = np.asarray(_numpy(trainer.opt_state["lr"]))
         trainer.opt_state = {**trainer.opt_state, "lr": np.asarray(value, old.dtype)}
-        return float(old)
+        return float(str(old[()]))  # the shortest text of its dtype: 0.1, not 0.10000000149
 
     def _offer(self, trainer: Any) -> None:
         if events.has_subscribers(events.LabOffered):
             lr = None if getattr(trainer.optimizer, "schedule", None) is not None \
-                else float(np.asarray(_numpy(trainer.opt_state["lr"])))
+                else float(str(np.asarray(_numpy(trainer.opt_state["lr"]))[()]))
             events.publish(events.LabOffered(tuple(offers(trainer.model, lr))))
 
 
