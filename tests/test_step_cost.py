@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from wgpu_util import WGPU, require_wgpu
 
 import pyasg
 from pyasg.asg.ops import Fused, Input, MatMul
@@ -34,7 +35,6 @@ from pyasg.viewer.cost import (
     step_cost,
 )
 from pyasg.viewer.layout import layout
-from wgpu_util import WGPU, require_wgpu
 
 
 @pytest.fixture(scope="module")
