@@ -321,3 +321,35 @@ def test_lab_messages_round_trip_and_bad_ones_are_refused():
     with pytest.raises(protocol.ProtocolError, match="must be a string, a finite number"):
         protocol.encode_change("lr", "", float("inf"))
     assert not handle_request('{"protocol": "pyasg.viewer"}', Watcher())
+
+
+def test_the_demo_swaps_a_blocks_activation_and_resumes_with_it(tmp_path):
+    from pyasg.examples import charlm
+    from pyasg.nn.losses import cross_entropy
+
+    config = charlm.ModelConfig(context=8, embed_dim=16, num_heads=2, num_layers=2)
+    data = np.random.default_rng(0).integers(0, len(charlm.VOCAB), 400, dtype=np.int32)
+    trainer = charlm.Trainer(config, batch_size=2, data=data)
+    lab = ModelLab(record=tmp_path / charlm.LAB_RECORD)
+    lab.on_fit_start(trainer)
+    assert {(o["path"], o["current"]) for o in offers(trainer.model)
+            if o["what"] == "activation"} == {("blocks.0.ff", "gelu"), ("blocks.1.ff", "gelu")}
+    for _ in range(2):
+        trainer.train_step()
+    lab.request("activation", "blocks.0.ff", "relu")
+    snapshot = _copy(trainer.params)
+    lab.on_step_end(trainer, {})
+    loss = trainer.train_step()
+
+    reference = charlm.CharLM(config)  # built by hand, not by the lab
+    reference.blocks[0].ff.activation = "relu"
+    x, y = charlm.batch(data, trainer.seed, 3, 2, 8)
+    logits = reference(snapshot, x)
+    want = float(cross_entropy(pyasg.reshape(logits, (-1, len(charlm.VOCAB))), y.reshape(-1)))
+    assert loss == pytest.approx(want, rel=1e-5)
+    assert [(c.path, c.step) for c in lab.changes] == [("blocks.0.ff", 2)]
+
+    trainer.save(tmp_path, loss)
+    resumed = charlm.Trainer.resume(tmp_path, batch_size=2, data=data)
+    assert [b.ff.activation for b in resumed.model.blocks] == ["relu", "gelu"]
+    assert resumed.train_step() == pytest.approx(trainer.train_step(), rel=1e-6)

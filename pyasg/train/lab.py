@@ -31,7 +31,7 @@ where) and `ModelChanged` (applied after which step, or why not).
 >>> from pyasg import nn
 >>> model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
 >>> [(o["what"], o["path"], o["current"]) for o in offers(model)][:2]
-[('insert_dropout', '0', None), ('activation', '1', 'relu')]
+[('activation', '1', 'relu'), ('insert_dropout', '0', None)]
 >>> new = changed(model, Change("activation", "1", "gelu"))
 >>> type(new[1]).__name__, type(model[1]).__name__
 ('GELU', 'ReLU')
@@ -316,7 +316,8 @@ LR = "lr"
 
 def offers(model: Module | None, lr: float | None = None) -> list[dict[str, Any]]:
     """What the lab offers for `model`: one `{"what", "path", "current", "choices"}` per
-    layer and kind of change that applies to it (and "lr" when `lr` is given).
+    kind of change (in `RULES` order) and layer it applies to, and "lr" when `lr` is
+    given (`choices`: the names to pick from, or the interval of a number).
 
     >>> from pyasg import nn
     >>> offers(nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.1)), lr=0.01)[-1]
@@ -325,10 +326,10 @@ def offers(model: Module | None, lr: float | None = None) -> list[dict[str, Any]
     found: list[dict[str, Any]] = []
     if model is not None:
         tree = layers(model)
-        for path, layer in tree.items():
-            parent = None if path == "" else tree[_parent(path, tree)[0]]
-            for what, rule in RULES.items():
-                offer = rule.offer(path, layer, parent)
+        parents = {p: None if p == "" else tree[_parent(p, tree)[0]] for p in tree}
+        for what, rule in RULES.items():  # by kind of change, then by layer
+            for path, layer in tree.items():
+                offer = rule.offer(path, layer, parents[path])
                 if offer is not None:
                     found.append({"what": what, "path": path, **offer})
     if lr is not None:
@@ -434,8 +435,9 @@ class ModelLab(Callback):
     `ChangeRequested` events it sends, while `listen`), and from `replay`: recorded
     changes, each applied after its `step`. A requested change that fails is refused
     (published as `ModelChanged` with its error; training goes on); a replayed one
-    that fails raises. `changes` lists what was applied, with steps; with `record`
-    it is also written there (JSON) after each change.
+    that fails raises. `changes` lists what was applied, with steps (after `applied`:
+    changes a resumed model already has); with `record` it is also written there
+    (JSON) after each change.
 
     >>> import numpy as np
     >>> from pyasg import nn, losses, optim, train
@@ -452,8 +454,8 @@ class ModelLab(Callback):
     """
 
     def __init__(self, replay: Sequence[Change] = (), record: str | Path | None = None,
-                 listen: bool = True, seed: int = 0) -> None:
-        self.changes: list[Change] = []
+                 listen: bool = True, seed: int = 0, applied: Sequence[Change] = ()) -> None:
+        self.changes: list[Change] = list(applied)
         self.record = None if record is None else Path(record)
         self.listen = bool(listen)
         self._replay = [c if isinstance(c, Change) else Change.from_dict(c) for c in replay]

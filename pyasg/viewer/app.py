@@ -66,6 +66,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyasg.asg import Graph
+from pyasg.asg.ops import Fused
 from pyasg.events import GraphReady, NodeValues, ParamsDescribed, RunFinished, StepDone
 from pyasg.viewer import texts
 from pyasg.viewer.layout import Key, Layout, layout
@@ -494,12 +495,15 @@ class App(CostLabPanels):
         attrs = n.op.attrs()
         if n.op.name == "constant":
             attrs = {}
+        if isinstance(n.op, Fused):  # its sub-graph, as the ops it holds
+            attrs = {"ops": ", ".join(n.op.op_names)}
         attrs.pop("type", None)
         if attrs:
             text(f"{self.t('attributes')}:")
             for k, v in attrs.items():
                 text(f"  {k} = {_short(v)}")
         text(f"{self.t('shape')}: {list(n.type.shape)}   {self.t('dtype')}: {n.type.dtype}")
+        self._fill_cost(text, box.nodes)
         self._fill_live(text)  # near the top: it changes while training runs
         if n.inputs:
             text(f"{self.t('inputs')}:")
@@ -512,7 +516,6 @@ class App(CostLabPanels):
                 node_button(j)
         if n.source:
             text(f"{self.t('source')}: {n.source}")
-        self._fill_cost(text, box.nodes)
         dpg.add_separator(parent="inspector")
         info = texts.explain_op(n.op.name, self.lang)
         for part in ("what", "formula", "why"):
