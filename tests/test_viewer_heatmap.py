@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pytest
+from test_viewer_app import colours
 
 import pyasg
 from pyasg import losses, nn, optim
@@ -26,7 +27,6 @@ from pyasg.viewer import texts
 from pyasg.viewer.cost import NO_COST, format_value, heat_color, measure, publish_cost
 from pyasg.viewer.layout import layout
 from pyasg.viewer.process import launch
-from test_viewer_app import colours
 
 pytestmark = [
     pytest.mark.display,
