@@ -114,7 +114,7 @@ def test_relu_to_gelu_through_the_protocol_continues_from_the_same_weights(viewe
         snapshot["params"] = _copy(trainer.params)
         viewer.send("activation", "1", "gelu")
 
-    lab = ModelLab(record=tmp_path / "changes.json")
+    lab = ModelLab(record=tmp_path / "run" / "changes.json")  # the directory is made
     seen, log = _losses()
     trainer = Trainer(_mlp(), losses.mse_loss, optim.Adam(lr=0.01), _loader(),
                       callbacks=[_at_step(3, ask), lab, log], progress=False)
@@ -133,7 +133,7 @@ def test_relu_to_gelu_through_the_protocol_continues_from_the_same_weights(viewe
     assert viewer.view.markers == [(3, "activation 1: relu → gelu")]
     assert any(o["what"] == "activation" and o["current"] == "gelu"
                for o in viewer.view.offers)
-    assert load_changes(tmp_path / "changes.json") == lab.changes
+    assert load_changes(tmp_path / "run" / "changes.json") == lab.changes
 
 
 def test_a_recorded_run_replays_to_the_same_weights(viewer):

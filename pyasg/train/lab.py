@@ -67,13 +67,18 @@ from pyasg.trace.tree import flatten_with_paths, unflatten
 from pyasg.train.callbacks import Callback
 from pyasg.train.trainer import _numpy
 
-__all__ = ["ACTIVATION_LAYERS", "RULES", "Change", "LabError", "ModelLab", "carry_params",
+__all__ = ["ACTIVATION_LAYERS", "RULES", "Change", "LabError", "ModelLab", "RecordError",
+           "carry_params",
            "carry_state", "changed", "layers", "load_changes", "offers"]
 
 
 class LabError(PyasgError):
     """A model-lab change cannot be applied: an unknown kind, a path that names no
     layer, a value that does not fit (the message names what was asked)."""
+
+
+class RecordError(PyasgError):
+    """The model lab made a change but cannot write its record (`ModelLab(record=)`)."""
 
 
 #: The activation layers the lab swaps between, by name; none has parameters.
@@ -517,35 +522,55 @@ class ModelLab(Callback):
         for change in asked:
             try:
                 self._apply(trainer, change)
-                applied = True
-            except PyasgError as e:
+            except LabError as e:  # refused: the trainer is as it was
                 if events.has_subscribers(events.ModelChanged):
                     events.publish(events.ModelChanged(trainer.step, change.what, change.path,
                                                        change.value, error=e.message))
+                continue
+            applied = True
         if due or applied:
             self._offer(trainer)
 
     def _apply(self, trainer: Any, change: Change) -> None:
-        """Apply one change to `trainer`, record it, and tell the viewer."""
+        """Apply one change to `trainer`, record it, and tell the viewer. A LabError
+        leaves the trainer as it was; writing the record comes after the change."""
         if change.what == LR:
             before = self._set_lr(trainer, change)
         else:
             if trainer.model is None:
                 raise LabError(f"model lab: {change.what} needs the trainer's model, and "
                                f"this trainer has none (loss_takes='params')")
-            model, before = _changed(trainer.model, change)
-            self._key, key = random.split(self._key, 2)
-            params, _ = carry_params(trainer.params, model, key)
-            opt_state = carry_state(trainer.opt_state, trainer.optimizer, params)
+            try:
+                model, before = _changed(trainer.model, change)
+                self._key, key = random.split(self._key, 2)
+                params, _ = carry_params(trainer.params, model, key)
+                opt_state = carry_state(trainer.opt_state, trainer.optimizer, params)
+            except LabError:
+                raise
+            except PyasgError as e:  # the new model cannot be built: nothing changed yet
+                raise LabError(f"model lab: {change.what} at {change.path!r} cannot be "
+                               f"applied: {e.message}") from e
             trainer.replace_model(model, params, opt_state)
         done = Change(change.what, change.path, change.value, trainer.step, _plain(before))
         self.changes.append(done)
         if self.record is not None:
-            text = json.dumps({"changes": [c.to_dict() for c in self.changes]}, indent=1)
-            atomic_write(self.record, lambda tmp: tmp.write_text(text + "\n"), LabError)
+            self._write_record()
         if events.has_subscribers(events.ModelChanged):
             events.publish(events.ModelChanged(trainer.step, change.what, change.path,
                                                change.value, done.before))
+
+    def _write_record(self) -> None:
+        """`changes` as JSON at `record` (its directory made if needed). A failure is a
+        `RecordError`, not a refusal: the change has been made."""
+        path = self.record
+        assert path is not None
+        text = json.dumps({"changes": [c.to_dict() for c in self.changes]}, indent=1)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RecordError(f"model lab: cannot make {path.parent} for the record of "
+                              f"changes: {e.strerror or e}") from None
+        atomic_write(path, lambda tmp: tmp.write_text(text + "\n"), RecordError)
 
     @staticmethod
     def _set_lr(trainer: Any, change: Change) -> float:
