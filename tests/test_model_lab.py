@@ -353,3 +353,12 @@ def test_the_demo_swaps_a_blocks_activation_and_resumes_with_it(tmp_path):
     resumed = charlm.Trainer.resume(tmp_path, batch_size=2, data=data)
     assert [b.ff.activation for b in resumed.model.blocks] == ["relu", "gelu"]
     assert resumed.train_step() == pytest.approx(trainer.train_step(), rel=1e-6)
+
+
+def test_every_kind_of_change_has_a_label_in_both_languages():
+    from pyasg.train.lab import LR, RULES
+    from pyasg.viewer.texts import LAB_TEXT, LANGS
+
+    for what in (*RULES, LR):
+        assert all(LAB_TEXT[f"lab_{what}"][lang] for lang in LANGS), what
+    assert all(set(entry) == set(LANGS) and all(entry.values()) for entry in LAB_TEXT.values())
