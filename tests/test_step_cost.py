@@ -191,3 +191,17 @@ def test_wgpu_nodes_show_their_wgsl():
     ran = [c for c in cost.nodes.values() if c.dispatches]
     assert ran and all(c.source and "@compute" in c.source for c in ran)
     assert cost.kernel_seconds > 0 and all(c.bytes > 0 for c in ran)
+
+
+def test_a_cost_fits_only_the_graph_it_was_measured_on(demo):
+    _, executable, cost = demo
+    assert cost.fits(executable.graph)
+    assert StepCost.from_dict(cost.to_dict()).fits(executable.graph)  # as the viewer has it
+    config = charlm.ModelConfig(context=8, embed_dim=16, num_heads=2, num_layers=2)
+    data = np.random.default_rng(0).integers(0, len(charlm.VOCAB), 500, dtype=np.int32)
+    trainer = charlm.Trainer(config, batch_size=4, data=data)
+    trainer.model.blocks[0].ff.activation = "relu"  # the step a model-lab change compiles
+    trainer._compile()
+    x, y = charlm.batch(data, trainer.seed, 1, 4, 8)
+    again = trainer._train_step.lower(trainer.params, trainer.opt_state, x, y)
+    assert not cost.fits(again.graph)

@@ -115,6 +115,20 @@ class StepCost:
         return math.fsum(float(getattr(self.nodes[i], attr) or 0)
                          for i in nodes if i in self.nodes)
 
+    def fits(self, graph: Graph) -> bool:
+        """Whether this cost was measured on `graph`: the same nodes, each with the same
+        op (a step compiled again, after a model-lab change, has others).
+
+        >>> import numpy as np, pyasg
+        >>> f = pyasg.jit(lambda x: pyasg.exp(x) * 2.0)
+        >>> c = measure(f, np.ones(3, np.float32), repeat=1, warmup=0)
+        >>> c.fits(c.graph), c.fits(pyasg.make_graph(lambda x: x + 1.0)(np.ones(3, np.float32)))
+        (True, False)
+        """
+        ids = set(graph.live_ids) | set(graph.inputs)
+        return ids == set(self.nodes) and all(
+            op_text(graph.nodes[i].op) == self.nodes[i].op for i in ids)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (nodes keyed by their id as text)."""
         return {"name": self.name, "backend": self.backend, "device": self.device,

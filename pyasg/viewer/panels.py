@@ -52,6 +52,7 @@ class CostLabPanels:
     lang: str
     requests: Any
     current: tuple[str, str] | None
+    graphs: dict[tuple[str, str], Any]
     lay: Any
     dirty: bool
     # and the App's _set_status, _fill_legend, _fill_inspector
@@ -63,6 +64,7 @@ class CostLabPanels:
         self._heat_cache: tuple[Any, dict[Any, float | None]] | None = None
         self.heat_legend: list[str] = []
         self._marker_item: Any = None
+        self._fits: dict[tuple[str, str], tuple[Any, StepCost, bool]] = {}
 
     def _lt(self, key: str) -> str:
         return texts.lab_text(key, self.lang)
@@ -132,8 +134,18 @@ class CostLabPanels:
 
     @property
     def cost(self) -> StepCost | None:
-        """The cost of the shown graph, when one has arrived."""
-        return None if self.current is None else self.costs.get(self.current)
+        """The cost of the shown graph, when one has arrived for this very graph (a step
+        compiled again, after a model-lab change, has none until it is measured)."""
+        if self.current is None:
+            return None
+        cost = self.costs.get(self.current)
+        graph = self.graphs.get(self.current)
+        if cost is None or graph is None:
+            return None
+        fits = self._fits.get(self.current)
+        if fits is None or fits[0] is not graph or fits[1] is not cost:
+            fits = self._fits[self.current] = (graph, cost, cost.fits(graph))
+        return cost if fits[2] else None
 
     def _heat(self) -> dict[Any, float | None] | None:
         """Each box's heat under the current mode (None: colour by category)."""
