@@ -380,7 +380,10 @@ def _train(args: argparse.Namespace) -> dict[str, float]:
                     _publish_cost(trainer)
             report_step(trainer.step, last)
             if lab is not None:
+                made = len(lab.changes)
                 lab.on_step_end(trainer, {"loss": last})  # changes asked in the viewer
+                if len(lab.changes) != made and lab.changes[-1].what != "lr":
+                    _publish_cost(trainer)  # a new step: its own heat map
             bar.set_postfix(loss=f"{last:.3f}", refresh=False)
             bar.update()
             if save_to and args.save_every and trainer.step % args.save_every == 0:

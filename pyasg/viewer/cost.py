@@ -216,15 +216,16 @@ def _numpy_memory(plan: MemoryPlan, graph: Graph, i: int) -> tuple[int, str]:
     """(bytes, where) of value %i under a numpy memory plan."""
     node = graph.nodes[i]
     scratch = sum(plan.buffers[b][1] for b in plan.scratch_of.get(i, ()))
-    extra = f" + {scratch} B of kernel temporaries" if scratch else ""
+    extra = f" + {format_value(scratch, 'memory')} of kernel temporaries" if scratch else ""
     size = nbytes(node.type)
     if i in plan.inplace:
         return size + scratch, f"in place of %{plan.inplace[i]}'s buffer{extra}"
     if i in plan.buffer_of:
         b = plan.buffer_of[i]
         sharing = sum(1 for v in plan.buffer_of.values() if v == b)
-        return size + scratch, (f"static buffer {b} ({plan.buffers[b][1]} B, "
-                                f"reused by {sharing} values){extra}")
+        held = "its own" if sharing == 1 else f"shared in turn by {sharing} values"
+        return size + scratch, (f"static buffer {b} "
+                                f"({format_value(plan.buffers[b][1], 'memory')}, {held}){extra}")
     if i in plan.donations:
         return 0, f"written into donated input %{plan.donations[i]}"
     if i in plan.fresh or i in plan.copy_outputs or i in graph.outputs:
