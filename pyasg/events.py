@@ -119,7 +119,7 @@ class ChangeRequested(Event):
 @dataclass(frozen=True)
 class LabOffered(Event):
     """The changes the model lab offers for the model being trained: one dict per
-    place, `{"what", "path", "current", "choices"}` (`pyasg.train.lab.offers`)."""
+    place, `{"what", "path", "current", "choices"}` (`pyasg.train.changes.offers`)."""
 
     offers: tuple[dict[str, Any], ...]
 

@@ -21,17 +21,18 @@ from pyasg import events, losses, nn, optim
 from pyasg.data import ArrayDataset, DataLoader
 from pyasg.errors import PyasgError
 from pyasg.train import LambdaCallback, Trainer
-from pyasg.train.lab import (
+from pyasg.train.changes import (
     ACTIVATION_LAYERS,
+    LR,
+    RULES,
     Change,
     LabError,
-    ModelLab,
     carry_params,
     changed,
     layers,
-    load_changes,
     offers,
 )
+from pyasg.train.lab import ModelLab, load_changes
 from pyasg.viewer import protocol
 from pyasg.viewer.lab import LabRequestError, LabView
 from pyasg.viewer.process import handle_request
@@ -356,7 +357,6 @@ def test_the_demo_swaps_a_blocks_activation_and_resumes_with_it(tmp_path):
 
 
 def test_every_kind_of_change_has_a_label_in_both_languages():
-    from pyasg.train.lab import LR, RULES
     from pyasg.viewer.texts import LAB_TEXT, LANGS
 
     for what in (*RULES, LR):

@@ -55,7 +55,8 @@ from pyasg.examples._common import (
 )
 from pyasg.nn.losses import cross_entropy
 from pyasg.optim import AdamW, clip_grad_norm
-from pyasg.train.lab import ModelLab, changed, load_changes
+from pyasg.train.changes import changed
+from pyasg.train.lab import ModelLab, load_changes
 from pyasg.viewer.cost import measure, publish_cost
 from pyasg.viewer.texts import resolve_lang
 

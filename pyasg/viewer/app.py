@@ -483,6 +483,7 @@ class App(CostLabPanels):
         box = lay.boxes[self.selected]
         if box.collapsed:
             text(f"{self.t('group')}: {box.label}", (255, 220, 120))
+            self._fill_cost(text, box.nodes)  # the box's sum
             text(f"{self.t('nodes')}:")
             for node in box.nodes[:50]:
                 node_button(node)
