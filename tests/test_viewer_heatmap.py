@@ -21,6 +21,7 @@ from test_viewer_app import colours
 import pyasg
 from pyasg import losses, nn, optim
 from pyasg.data import ArrayDataset, DataLoader
+from pyasg.events import GraphReady, publish
 from pyasg.train import LambdaCallback, Trainer
 from pyasg.train.lab import ModelLab
 from pyasg.viewer import texts
@@ -53,7 +54,8 @@ def _mlp_step():
 def _session(tmp: str, lang: str) -> dict:
     cost = _mlp_step()
     top = max((i for i in cost.nodes), key=lambda i: cost.nodes[i].seconds)
-    files = {name: os.path.join(tmp, name) for name in ("heat.png", "state.json")}
+    files = {name: os.path.join(tmp, name) for name in ("heat.png", "state.json",
+                                                         "box.json", "again.json")}
     script = [
         {"cmd": "frames", "n": 3},
         {"cmd": "wait_steps", "n": 3},
@@ -64,6 +66,11 @@ def _session(tmp: str, lang: str) -> dict:
         {"cmd": "frames", "n": 4},
         {"cmd": "screenshot", "path": files["heat.png"]},
         {"cmd": "dump", "path": files["state.json"]},
+        {"cmd": "collapse", "prefix": "params.0"},
+        {"cmd": "select", "name": "params.0.weight"},
+        {"cmd": "dump", "path": files["box.json"]},
+        {"cmd": "wait_steps", "n": 10**9, "timeout": 3},  # a pause: the test publishes
+        {"cmd": "dump", "path": files["again.json"]},
     ]
     rng = np.random.default_rng(1)
     x = rng.normal(size=(64, 3)).astype(np.float32)
@@ -83,16 +90,31 @@ def _session(tmp: str, lang: str) -> dict:
     try:
         publish_cost(cost)
         trainer.fit(steps=1500)
-        deadline = time.monotonic() + 30
-        while not os.path.exists(files["state.json"]):
-            assert handle.alive and time.monotonic() < deadline, "the viewer wrote no state"
-            time.sleep(0.05)
+        _wait(files["box.json"], handle)
+        # the step compiled again (as after a model-lab change): the old cost must not
+        # colour it
+        publish(GraphReady("mlp_step", _other_graph(), "fused"))
+        _wait(files["again.json"], handle)
     finally:
         code = handle.close(timeout=15.0)
-    with open(files["state.json"], encoding="utf-8") as f:
-        state = json.load(f)
-    return {"exitcode": code, "state": state, "cost": cost, "top": top, "lab": lab,
+    states = {}
+    for name in ("state.json", "box.json", "again.json"):
+        with open(files[name], encoding="utf-8") as f:
+            states[name] = json.load(f)
+    return {"exitcode": code, "state": states["state.json"], "box": states["box.json"],
+            "again": states["again.json"], "cost": cost, "top": top, "lab": lab,
             "trainer": trainer, **files}
+
+
+def _wait(path: str, handle) -> None:
+    deadline = time.monotonic() + 60
+    while not os.path.exists(path):
+        assert handle.alive and time.monotonic() < deadline, f"the viewer wrote no {path}"
+        time.sleep(0.05)
+
+
+def _other_graph():
+    return pyasg.make_graph(lambda x: pyasg.exp(x) * 2.0)(np.ones(3, np.float32))
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +151,27 @@ def test_the_inspector_shows_the_nodes_cost_and_kernel(english):
     assert any(line.startswith("Memory: ") and node.memory in line for line in lines)
     if node.source is not None:
         assert "Generated kernel:" in lines and node.source in lines
+
+
+def test_a_collapsed_box_shows_the_sum_of_its_nodes(english):
+    cost, box_state = english["cost"], english["box"]
+    lay = layout(cost.graph, collapse=["params.0"])
+    (weight,) = [i for i in cost.graph.inputs
+                 if getattr(cost.graph.nodes[i].op, "path", None) == "params.0.weight"]
+    (box,) = [b for b in lay.boxes.values() if weight in b.nodes]
+    assert box.collapsed and len(box.nodes) > 1
+    assert box_state["inspector"][0].startswith("Collapsed group: params.0")
+    seconds = cost.value(box.nodes, "time")
+    assert seconds > 0
+    assert box_state["inspector"][2].startswith(f"Time: {format_value(seconds, 'time')} ")
+
+
+def test_a_cost_never_colours_a_graph_it_was_not_measured_on(english):
+    again = english["again"]
+    assert again["graph"] == ["mlp_step", "fused"]
+    assert again["boxes"] == len(layout(_other_graph(), collapse=["params.0"]).boxes)
+    assert again["heat_legend"] == ["no profile of this graph yet"]
+    assert again["heat_colors"] == {}
 
 
 def test_a_lab_request_from_the_viewer_changed_the_training_model(english):
