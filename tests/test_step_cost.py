@@ -185,12 +185,21 @@ def test_the_ramp_is_continuous_and_ends_at_its_stops(fractions):
 @WGPU
 def test_wgpu_nodes_show_their_wgsl():
     require_wgpu()
-    step = pyasg.jit(lambda a, b: pyasg.tanh(a @ b) * 2.0 + 1.0, backend="wgpu")
+    step = pyasg.jit(lambda a, b: pyasg.reshape(pyasg.tanh(a @ b) * 2.0 + 1.0, (64,)).sum(),
+                     backend="wgpu")
     a, b = np.ones((8, 4), np.float32), np.ones((4, 8), np.float32)
-    cost = measure(step, a, b, repeat=2, warmup=1)
+    report = pyasg.profile(step, a, b, repeat=2, warmup=1)
+    cost = step_cost(report, step.lower(a, b))
+    assert cost.kernel_seconds == pytest.approx(report.kernel_seconds, rel=1e-12)
     ran = [c for c in cost.nodes.values() if c.dispatches]
     assert ran and all(c.source and "@compute" in c.source for c in ran)
     assert cost.kernel_seconds > 0 and all(c.bytes > 0 for c in ran)
+    graph = cost.graph
+    for i, c in cost.nodes.items():
+        if graph.nodes[i].op.name == "reshape":  # an alias: its input's buffer
+            assert c.bytes == 0 and c.memory.startswith("an alias of %")
+        elif not isinstance(graph.nodes[i].op, Input):
+            assert c.memory.startswith("a device buffer (")
 
 
 def test_a_cost_fits_only_the_graph_it_was_measured_on(demo):

@@ -7,7 +7,8 @@ whole time lands on it). Every node of that graph gets a `NodeCost`: its kernel'
 seconds per step (0 for nodes that run no kernel: inputs, constants, views), its
 FLOPs (`pyasg.compile.flops`), the bytes its value occupies and where (numpy: the
 memory plan, `pyasg.kernels.numpy.memory`: a static buffer, in place of a dying
-input, allocated per call; elsewhere the value's size in a device buffer), the ops
+input, allocated per call; wgpu: its device buffer, its own, shared by liveness, or
+its input's for an alias), the ops
 it holds, and its generated kernel source (numpy: the Python of a fused group;
 wgpu: the WGSL of its dispatches; None for a library kernel).
 
@@ -235,8 +236,26 @@ def _numpy_memory(plan: MemoryPlan, graph: Graph, i: int) -> tuple[int, str]:
     return scratch, f"a view: no memory of its own{extra}"
 
 
+def _device_memory(buffers: dict[int, Any], graph: Graph, i: int) -> tuple[int, str]:
+    """(bytes, where) of value %i among a device executable's buffers by node (wgpu's:
+    an alias holds its input's buffer; intermediates share buffers by liveness)."""
+    buffer = buffers[i]
+
+    def alias_of(j: int) -> int | None:  # the input whose buffer %j holds, if any
+        return next((k for k in graph.nodes[j].inputs if buffers.get(k) is buffer), None)
+
+    source = alias_of(i)
+    if source is not None:
+        return 0, f"an alias of %{source}'s buffer: no memory of its own"
+    sharing = sum(1 for j, b in buffers.items() if b is buffer and alias_of(j) is None)
+    size = format_value(getattr(buffer, "size", 0), "memory")
+    held = "its own" if sharing == 1 else f"shared in turn by {sharing} values"
+    return graph.nodes[i].type.size * 4, f"a device buffer ({size}, {held})"
+
+
 def _memory(executable: Any, graph: Graph, i: int) -> tuple[int, str]:
-    """(bytes, where) of value %i: the numpy memory plan where the executable has one."""
+    """(bytes, where) of value %i: by the numpy memory plan, or the device buffers by node,
+    where the executable has them; else the value's size."""
     op = graph.nodes[i].op
     if isinstance(op, Input):
         return 0, "an argument (the caller's memory)"
@@ -245,7 +264,10 @@ def _memory(executable: Any, graph: Graph, i: int) -> tuple[int, str]:
     plan = getattr(executable, "plan", None)
     if isinstance(plan, MemoryPlan):
         return _numpy_memory(plan, graph, i)
-    return nbytes(graph.nodes[i].type), "a device buffer (the value's size)"
+    buffers = getattr(executable, "_buffers", None)  # the wgpu executable's, by node
+    if isinstance(buffers, dict) and i in buffers:
+        return _device_memory(buffers, graph, i)
+    return nbytes(graph.nodes[i].type), "memory of the value's size"
 
 
 #: How a backend's kernel record shows its generated code, tried in order: numpy's
