@@ -362,3 +362,16 @@ def test_every_kind_of_change_has_a_label_in_both_languages():
     for what in (*RULES, LR):
         assert all(LAB_TEXT[f"lab_{what}"][lang] for lang in LANGS), what
     assert all(set(entry) == set(LANGS) and all(entry.values()) for entry in LAB_TEXT.values())
+
+
+VALUES = st.one_of(st.none(), st.text(max_size=20),
+                   st.floats(allow_nan=False, allow_infinity=False))
+
+
+@given(what=st.text(max_size=12), path=st.text(max_size=12), value=VALUES, before=VALUES,
+       step=st.integers(0, 2**31), error=st.one_of(st.none(), st.text(max_size=30)))
+def test_lab_messages_round_trip_whatever_they_hold(what, path, value, before, step, error):
+    asked = protocol.decode_request(protocol.encode_change(what, path, value))
+    assert asked == events.ChangeRequested(what, path, value)
+    done = events.ModelChanged(step, what, path, value, before, error)
+    assert protocol.decode(protocol.encode(done)) == done
