@@ -8,9 +8,9 @@ seconds per step (0 for nodes that run no kernel: inputs, constants, views), its
 FLOPs (`pyasg.compile.flops`), the bytes its value occupies and where (numpy: the
 memory plan, `pyasg.kernels.numpy.memory`: a static buffer, in place of a dying
 input, allocated per call; wgpu: its device buffer, its own, shared by liveness, or
-its input's for an alias), the ops
-it holds, and its generated kernel source (numpy: the Python of a fused group;
-wgpu: the WGSL of its dispatches; None for a library kernel).
+its input's for an alias), the ops it holds, and its generated kernel source (numpy:
+the Python of a fused group; wgpu: the WGSL of its dispatches; None for a library
+kernel).
 
 `measure(step, *args)` profiles and joins in one call; `publish_cost` sends the
 graph and its cost to the viewer (`GraphReady` and `CostReady`, kind "fused"). The
@@ -21,10 +21,10 @@ no display needed.
 >>> import numpy as np, pyasg
 >>> step = pyasg.jit(lambda a, b: pyasg.tanh(a @ b) * 2.0)
 >>> cost = measure(step, np.ones((8, 4), np.float32), np.ones((4, 8), np.float32), repeat=2)
->>> sorted({c.op for c in cost.nodes.values() if c.dispatches})
-['fused[matmul, tanh, mul]']
->>> abs(sum(c.seconds for c in cost.nodes.values()) - cost.kernel_seconds) < 1e-12
-True
+>>> [(c.op, c.ops, c.bytes) for c in cost.nodes.values() if c.dispatches]
+[('fused[matmul, tanh, mul]', ('matmul', 'tanh', 'mul'), 256)]
+>>> print(cost.nodes[cost.graph.outputs[0]].source.splitlines()[0])
+def fused(x0, x1, out=None, scratch=None):
 """
 
 from __future__ import annotations
