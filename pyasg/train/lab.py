@@ -71,7 +71,8 @@ class ModelLab(Callback):
     (published as `ModelChanged` with its error; training goes on); a replayed one
     that fails raises. `changes` lists what was applied, with steps (after `applied`:
     changes a resumed model already has); with `record` it is also written there
-    (JSON) after each change.
+    (JSON) after each change. `seed`: the key of the initialisers of parameters a new
+    layer would bring (none of `RULES`' changes brings any).
 
     >>> import numpy as np
     >>> from pyasg import nn, losses, optim, train
@@ -211,15 +212,22 @@ class ModelLab(Callback):
         if getattr(trainer.optimizer, "schedule", None) is not None:
             raise LabError(f"model lab: lr {value}: the optimiser follows a schedule, which "
                            f"sets the rate of every step; change the schedule instead")
-        old = np.asarray(_numpy(trainer.opt_state["lr"]))
-        trainer.opt_state = {**trainer.opt_state, "lr": np.asarray(value, old.dtype)}
-        return float(str(old[()]))  # the shortest text of its dtype: 0.1, not 0.10000000149
+        before = _lr(trainer)
+        dtype = np.asarray(_numpy(trainer.opt_state["lr"])).dtype
+        trainer.opt_state = {**trainer.opt_state, "lr": np.asarray(value, dtype)}
+        return before
 
     def _offer(self, trainer: Any) -> None:
         if events.has_subscribers(events.LabOffered):
             lr = None if getattr(trainer.optimizer, "schedule", None) is not None \
-                else float(str(np.asarray(_numpy(trainer.opt_state["lr"]))[()]))
+                else _lr(trainer)
             events.publish(events.LabOffered(tuple(offers(trainer.model, lr))))
+
+
+def _lr(trainer: Any) -> float:
+    """The learning rate the next update uses, as its dtype writes it (0.1 for a float32
+    0.1, not 0.10000000149)."""
+    return float(str(np.asarray(_numpy(trainer.opt_state["lr"]))[()]))
 
 
 def _plain(value: Any) -> str | float | None:
