@@ -20,6 +20,7 @@ import pyasg
 from pyasg import events, losses, nn, optim
 from pyasg.data import ArrayDataset, DataLoader
 from pyasg.errors import PyasgError
+from pyasg.trace.tree import flatten_with_paths
 from pyasg.train import LambdaCallback, Trainer
 from pyasg.train.changes import (
     ACTIVATION_LAYERS,
@@ -194,7 +195,11 @@ def test_a_learning_rate_change_takes_effect_at_the_next_update(viewer):
     (Change("remove_dropout", "1"), r"remove_dropout at '1': the layer is a ReLU, not a "
                                     r"Dropout"),
     (Change("teleport", "1"), r"unknown change 'teleport'; the lab changes activation, "
-                              r"insert_dropout, dropout, remove_dropout, lr"),
+                              r"insert_dropout, dropout, remove_dropout, insert_layernorm, lr"),
+    (Change("insert_layernorm", "1"), r"insert_layernorm at '1': a LayerNorm goes after a "
+                                      r"Linear \(whose width it normalises\), not a ReLU"),
+    (Change("insert_layernorm", "0", 0.5), r"insert_layernorm at '0' takes no value, got "
+                                           r"float 0.5"),
 ])
 def test_invalid_changes_name_what_was_asked(change, message):
     with pytest.raises(LabError, match=message) as info:
@@ -279,9 +284,10 @@ MODELS = {
 }
 
 
-@settings(deadline=None, max_examples=25)
+@settings(deadline=None, max_examples=40)
 @given(name=st.sampled_from(sorted(MODELS)), pick=st.integers(0, 10_000), rate=st.floats(0, 0.99))
-def test_every_offered_change_applies_and_needs_no_new_parameters(name, pick, rate):
+def test_every_offered_change_applies_and_new_parameters_come_from_their_layer(name, pick,
+                                                                               rate):
     model = MODELS[name]()
     offered = offers(model)
     offer = offered[pick % len(offered)]
@@ -290,9 +296,20 @@ def test_every_offered_change_applies_and_needs_no_new_parameters(name, pick, ra
              else None if choices is None else rate)
     new = changed(model, Change(offer["what"], offer["path"], value))
     params = model.init(pyasg.random.key(0))
-    _, added = carry_params(params, new, pyasg.random.key(1))
-    assert added == []  # no offered change needs a parameter it would have to invent
-    assert set(layers(new)) != set() and type(model) is type(new)
+    carried, added = carry_params(params, new, pyasg.random.key(1))
+    old_paths = {p for p, _ in flatten_with_paths(params)[0]}
+    new_pairs = dict(flatten_with_paths(carried)[0])
+    assert set(new_pairs) - set(added) <= old_paths  # every other one was kept by path
+    if offer["what"] != "insert_layernorm":
+        assert added == []  # activations and dropout bring no parameters
+        return
+    # the new LayerNorm's own init: scale 1, shift 0, of the Linear's width
+    width = layers(model)[offer["path"]].out_features
+    prefix = offer["path"].rpartition(".")[0]
+    norm = f"{prefix + '.' if prefix else ''}{offer['path'].rpartition('.')[2]}_norm"
+    assert sorted(added) == [f"{norm}.bias", f"{norm}.weight"]
+    np.testing.assert_array_equal(new_pairs[f"{norm}.weight"], np.ones(width, np.float32))
+    np.testing.assert_array_equal(new_pairs[f"{norm}.bias"], np.zeros(width, np.float32))
 
 
 def test_activation_table_names_parameter_free_layers():
@@ -375,3 +392,37 @@ def test_lab_messages_round_trip_whatever_they_hold(what, path, value, before, s
     assert asked == events.ChangeRequested(what, path, value)
     done = events.ModelChanged(step, what, path, value, before, error)
     assert protocol.decode(protocol.encode(done)) == done
+
+
+def test_inserting_a_layernorm_starts_it_at_its_init_and_training_goes_on(viewer):
+    snapshot, after = {}, {}
+
+    def ask(trainer, logs):
+        snapshot["params"], snapshot["opt"] = _copy(trainer.params), _copy(trainer.opt_state)
+        viewer.send("insert_layernorm", "0", None)
+
+    def look(trainer, logs):  # after the lab, before step 3
+        after["opt"] = _copy(trainer.opt_state)
+
+    seen, log = _losses()
+    trainer = Trainer(_mlp(), losses.mse_loss, optim.Adam(lr=0.01), _loader(),
+                      callbacks=[_at_step(2, ask), ModelLab(), _at_step(2, look), log],
+                      progress=False)
+    trainer.fit(steps=4)
+    assert list(trainer.model.children()) == ["0", "0_norm", "1", "2"]
+    # step 3 ran the new model: the old weights, the LayerNorm at γ = 1, β = 0
+    by_hand = nn.Sequential({"0": nn.Linear(3, 16), "0_norm": nn.LayerNorm(16),
+                             "1": nn.ReLU(), "2": nn.Linear(16, 1)})
+    params = {**snapshot["params"], "0_norm": {"weight": np.ones(16, np.float32),
+                                               "bias": np.zeros(16, np.float32)}}
+    x3, y3 = _batch_of_step(3)
+    assert seen[3] == pytest.approx(float(losses.mse_loss(by_hand(params, x3), y3)), rel=1e-5)
+    # the old parameters' Adam moments and step count went on; the new ones' are zeros
+    for slot in ("exp_avg", "exp_avg_sq"):
+        for layer in ("0", "2"):
+            for name, value in snapshot["opt"][slot][layer].items():
+                np.testing.assert_array_equal(after["opt"][slot][layer][name], value)
+        for value in after["opt"][slot]["0_norm"].values():
+            np.testing.assert_array_equal(value, np.zeros(16, np.float32))
+    assert int(after["opt"]["step"]) == int(snapshot["opt"]["step"]) == 2
+    assert viewer.view.markers == [(2, "insert_layernorm 0")]

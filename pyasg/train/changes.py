@@ -11,6 +11,9 @@ new value. Each kind of change to the model is one row of `RULES`:
 - ``insert_dropout``: put a Dropout of that rate after a layer of a `Sequential`
   (named after it, so no other layer's name, nor any parameter's path, changes);
 - ``remove_dropout``: take a Dropout out of a `Sequential`;
+- ``insert_layernorm``: put a LayerNorm after a Linear of a `Sequential` (its width
+  is the Linear's `out_features`): the one change that brings parameters, offered
+  where their initialisation is defined, LayerNorm's own (γ = 1, β = 0);
 
 and ``lr`` (`LR`) sets the learning rate the next update uses (the optimiser state's
 ``lr``; `pyasg.train.lab.ModelLab` applies it).
@@ -18,9 +21,12 @@ and ``lr`` (`LR`) sets the learning rate the next update uses (the optimiser sta
 `changed(model, change)` builds the new model description; the model itself is never
 mutated (a deep copy is changed). `carry_params` keeps the parameters by their
 dotted paths, and `carry_state` the optimiser's per-parameter slots; a path the new
-model has and the old one lacks would take its layer's own `init`. No change offered
-here makes one: activation and dropout layers have no parameters, and a change that
-would need new ones is not offered.
+model has and the old one lacks takes its layer's own `init`, and fresh slots
+(zeros). A change that would need parameters without a defined initialisation is
+not offered: activations and dropout have none, a LayerNorm after a Linear has its
+own. (The optimiser's step count is shared: Adam's bias correction treats a new
+parameter's zero moments as if it had trained all along, so its first updates are
+about (1 - β₁)/√(1 - β₂) ≈ 3 times the usual size with the default betas.)
 
 >>> from pyasg import nn
 >>> model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
@@ -45,7 +51,7 @@ from typing import Any
 from pyasg.array import functional as F
 from pyasg.errors import PyasgError, shown
 from pyasg.nn.basic import ELU, GELU, LeakyReLU, ReLU, Sequential, Sigmoid, SiLU, Softplus, Tanh
-from pyasg.nn.layers import Dropout
+from pyasg.nn.layers import Dropout, LayerNorm, Linear
 from pyasg.nn.module import Module
 from pyasg.nn.transformer import ACTIVATIONS, FeedForward
 from pyasg.trace.tree import flatten_with_paths, unflatten
@@ -252,20 +258,45 @@ def _in_sequential(model: Module, path: str, change: Change) -> tuple[str, Seque
     return parent_path, parent, name
 
 
-def _apply_insert(model: Module, path: str, value: Any, change: Change) -> tuple:
-    rate = _rate(value, change)
+def _inserted(model: Module, path: str, change: Change, suffix: str,
+              layer: Module) -> tuple[str, Module, None]:
+    """The Sequential holding the layer at `path`, with `layer` after it, named
+    `<name>_<suffix>` so that no other layer's name, nor any parameter's path, changes."""
     parent_path, parent, name = _in_sequential(model, path, change)
     named = parent.children()
-    fresh = f"{name}_dropout"
-    k = 2
+    fresh, k = f"{name}_{suffix}", 2
     while fresh in named:
-        fresh, k = f"{name}_dropout{k}", k + 1
+        fresh, k = f"{name}_{suffix}{k}", k + 1
     rebuilt: dict[str, Module] = {}
-    for n, layer in named.items():
-        rebuilt[n] = layer
-        if n == name:  # the new layer keeps every other name, so every parameter's path
-            rebuilt[fresh] = Dropout(rate)
+    for n, child in named.items():
+        rebuilt[n] = child
+        if n == name:
+            rebuilt[fresh] = layer
     return parent_path, Sequential(rebuilt), None
+
+
+def _apply_insert(model: Module, path: str, value: Any, change: Change) -> tuple:
+    return _inserted(model, path, change, "dropout", Dropout(_rate(value, change)))
+
+
+def _offer_insert_norm(path: str, layer: Module, parent: Module | None) -> dict | None:
+    # only after a Linear: its out_features is the width the LayerNorm normalises, and
+    # LayerNorm's init (γ = 1, β = 0) defines the new parameters
+    if isinstance(parent, Sequential) and isinstance(layer, Linear):
+        return {"current": None, "choices": None}
+    return None
+
+
+def _apply_insert_norm(model: Module, path: str, value: Any, change: Change) -> tuple:
+    layer = layers(model)[path]
+    if not isinstance(layer, Linear):
+        raise LabError(f"model lab: insert_layernorm at {path!r}: a LayerNorm goes after a "
+                       f"Linear (whose width it normalises), not a {type(layer).__name__}")
+    if value is not None:
+        raise LabError(f"model lab: insert_layernorm at {path!r} takes no value, got "
+                       f"{shown(value, with_type=True)}")
+    return _inserted(model, path, change, "norm", LayerNorm(layer.out_features,
+                                                            dtype=layer.dtype))
 
 
 def _offer_remove(path: str, layer: Module, parent: Module | None) -> dict | None:
@@ -293,6 +324,7 @@ RULES: dict[str, Rule] = {
     "insert_dropout": Rule(_offer_insert, _apply_insert),
     "dropout": Rule(_offer_rate, _apply_rate),
     "remove_dropout": Rule(_offer_remove, _apply_remove),
+    "insert_layernorm": Rule(_offer_insert_norm, _apply_insert_norm),
 }
 LR = "lr"
 

@@ -1225,6 +1225,7 @@ LAB_TEXT: dict[str, dict[str, str]] = {
     "lab_dropout": {"en": "dropout rate", "ru": "доля dropout"},
     "lab_insert_dropout": {"en": "insert Dropout after", "ru": "вставить Dropout после"},
     "lab_remove_dropout": {"en": "remove Dropout", "ru": "убрать Dropout"},
+    "lab_insert_layernorm": {"en": "insert LayerNorm after", "ru": "вставить LayerNorm после"},
     "lab_lr": {"en": "learning rate", "ru": "скорость обучения"},
     "lab_marker": {"en": "model changed", "ru": "модель изменена"},
 }
