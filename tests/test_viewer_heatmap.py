@@ -3,8 +3,8 @@
 One session per language: the test profiles an MLP's training step and publishes its
 cost (`pyasg.viewer.cost.publish_cost`), then trains another MLP with a `ModelLab`
 while the viewer's script colours the graph by time, selects the costliest node,
-and asks for ReLU -> GELU through the lab panel (`{"cmd": "lab"}`: the same request
-its Apply button sends, over the real queue). The tests read the screenshot and the
+and asks for ReLU -> GELU through the lab panel (`{"cmd": "lab"}` sets its widgets and
+presses Apply; the request goes over the real queue). The tests read the screenshot and the
 app's dumped state; `docs/viewer-heatmap.png` is the English screenshot.
 """
 

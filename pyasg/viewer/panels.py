@@ -16,7 +16,8 @@ few points only (`_build_heat_combo`, `_build_lab_panel`, `_handle_panels`,
   vertical line on the loss chart at its step (`lab.LabView.markers`).
 
 Script commands (see the app's docstring): ``{"cmd": "heat", "metric": "time"}`` and
-``{"cmd": "lab", "what": "activation", "path": "1", "value": "gelu"}``.
+``{"cmd": "lab", "what": "activation", "path": "1", "value": "gelu"}`` (it sets the lab
+panel's widgets and presses Apply, as a user would).
 """
 
 from __future__ import annotations
@@ -307,7 +308,23 @@ class CostLabPanels:
         if command.get("cmd") == "heat":
             self.set_heat(str(command.get("metric", "category")))
             return True
-        if command.get("cmd") == "lab":
-            self.request_change(command["what"], command.get("path", ""), command.get("value"))
+        if command.get("cmd") == "lab":  # as a user does: pick, type, press Apply
+            self._pick(command["what"], command.get("path", ""), command.get("value"))
             return True
         return False
+
+    def _pick(self, what: str, path: str, value: object) -> None:
+        """Set the lab panel's widgets to (`what`, `path`, `value`) and press Apply."""
+        dpg = self.dpg
+        offer = next((o for o in self.lab.offers if (o["what"], o["path"]) == (what, path)),
+                     None)
+        if offer is None:  # not offered: the request says so on the status line
+            self.request_change(what, path, value)
+            return
+        dpg.set_value("lab_offer", self._offer_label(offer))
+        self._fill_choices()
+        if isinstance(offer["choices"], list):
+            dpg.set_value("lab_choice", str(value))
+        elif offer["choices"] is not None:
+            dpg.set_value("lab_number", str(value))
+        self._apply_from_widgets()
