@@ -55,7 +55,8 @@ def _session(tmp: str, lang: str) -> dict:
     cost = _mlp_step()
     top = max((i for i in cost.nodes), key=lambda i: cost.nodes[i].seconds)
     files = {name: os.path.join(tmp, name) for name in ("heat.png", "state.json",
-                                                         "box.json", "again.json")}
+                                                         "box.json", "memory.json",
+                                                         "again.json")}
     script = [
         {"cmd": "frames", "n": 3},
         {"cmd": "wait_steps", "n": 3},
@@ -69,6 +70,9 @@ def _session(tmp: str, lang: str) -> dict:
         {"cmd": "collapse", "prefix": "params.0"},
         {"cmd": "select", "name": "params.0.weight"},
         {"cmd": "dump", "path": files["box.json"]},
+        {"cmd": "collapse", "prefix": ""},
+        {"cmd": "heat", "metric": "memory"},
+        {"cmd": "dump", "path": files["memory.json"]},
         {"cmd": "wait_steps", "n": 10**9, "timeout": 3},  # a pause: the test publishes
         {"cmd": "dump", "path": files["again.json"]},
     ]
@@ -90,7 +94,7 @@ def _session(tmp: str, lang: str) -> dict:
     try:
         publish_cost(cost)
         trainer.fit(steps=1500)
-        _wait(files["box.json"], handle)
+        _wait(files["memory.json"], handle)
         # the step compiled again (as after a model-lab change): the old cost must not
         # colour it
         publish(GraphReady("mlp_step", _other_graph(), "fused"))
@@ -98,10 +102,11 @@ def _session(tmp: str, lang: str) -> dict:
     finally:
         code = handle.close(timeout=15.0)
     states = {}
-    for name in ("state.json", "box.json", "again.json"):
+    for name in ("state.json", "box.json", "memory.json", "again.json"):
         with open(files[name], encoding="utf-8") as f:
             states[name] = json.load(f)
     return {"exitcode": code, "state": states["state.json"], "box": states["box.json"],
+            "memory": states["memory.json"],
             "again": states["again.json"], "cost": cost, "top": top, "lab": lab,
             "trainer": trainer, **files}
 
@@ -166,10 +171,21 @@ def test_a_collapsed_box_shows_the_sum_of_its_nodes(english):
     assert box_state["inspector"][2].startswith(f"Time: {format_value(seconds, 'time')} ")
 
 
+def test_colouring_by_memory_follows_the_memory_plan(english):
+    cost, state = english["cost"], english["memory"]
+    lay = layout(cost.graph)
+    sizes = {str(k): cost.value(b.nodes, "memory") for k, b in lay.boxes.items()}
+    assert state["heat"] == "memory"
+    assert state["heat_legend"][-1] == format_value(max(sizes.values()), "memory")
+    biggest = max(sizes, key=sizes.get)
+    assert state["heat_colors"][biggest] == list(heat_color(1.0))
+    assert all(state["heat_colors"][k] == list(NO_COST) for k, v in sizes.items() if v == 0)
+
+
 def test_a_cost_never_colours_a_graph_it_was_not_measured_on(english):
     again = english["again"]
     assert again["graph"] == ["mlp_step", "fused"]
-    assert again["boxes"] == len(layout(_other_graph(), collapse=["params.0"]).boxes)
+    assert again["boxes"] == len(layout(_other_graph()).boxes)
     assert again["heat_legend"] == ["no profile of this graph yet"]
     assert again["heat_colors"] == {}
 
