@@ -426,3 +426,16 @@ def test_inserting_a_layernorm_starts_it_at_its_init_and_training_goes_on(viewer
             np.testing.assert_array_equal(value, np.zeros(16, np.float32))
     assert int(after["opt"]["step"]) == int(snapshot["opt"]["step"]) == 2
     assert viewer.view.markers == [(2, "insert_layernorm 0")]
+
+
+def test_a_layer_that_cannot_be_replaced_is_refused_not_ignored():
+    class Rebuilding(nn.Module):  # its children() makes new layers on every call
+        def children(self):
+            return {"act": nn.ReLU()}
+
+        def __call__(self, params, x):
+            return self.children()["act"]({}, x)
+
+    with pytest.raises(LabError, match=r"cannot replace the layer at 'act': its parent "
+                                       r"\(Rebuilding\) does not hold it"):
+        changed(Rebuilding(), Change("activation", "act", "gelu"))

@@ -161,6 +161,9 @@ def _replace(model: Module, path: str, new: Module) -> Module:
     parent, old = tree[parent_path], tree[path]
     for attr, value in list(vars(parent).items()):
         setattr(parent, attr, _swapped(value, old, new))
+    if layers(model).get(path) is not new:  # a `children()` that builds its layers anew
+        raise LabError(f"model lab: cannot replace the layer at {path!r}: its parent "
+                       f"({type(parent).__name__}) does not hold it in an attribute")
     return model
 
 
