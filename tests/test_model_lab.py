@@ -33,7 +33,7 @@ from pyasg.train.changes import (
     layers,
     offers,
 )
-from pyasg.train.lab import ModelLab, load_changes
+from pyasg.train.lab import RECORD, ModelLab, load_changes
 from pyasg.viewer import protocol
 from pyasg.viewer.lab import LabRequestError, LabView
 from pyasg.viewer.process import handle_request
@@ -348,7 +348,7 @@ def test_the_demo_swaps_a_blocks_activation_and_resumes_with_it(tmp_path):
     config = charlm.ModelConfig(context=8, embed_dim=16, num_heads=2, num_layers=2)
     data = np.random.default_rng(0).integers(0, len(charlm.VOCAB), 400, dtype=np.int32)
     trainer = charlm.Trainer(config, batch_size=2, data=data)
-    lab = ModelLab(record=tmp_path / charlm.LAB_RECORD)
+    lab = ModelLab(record=tmp_path / RECORD)
     lab.on_fit_start(trainer)
     assert {(o["path"], o["current"]) for o in offers(trainer.model)
             if o["what"] == "activation"} == {("blocks.0.ff", "gelu"), ("blocks.1.ff", "gelu")}
@@ -439,3 +439,20 @@ def test_a_layer_that_cannot_be_replaced_is_refused_not_ignored():
     with pytest.raises(LabError, match=r"cannot replace the layer at 'act': its parent "
                                        r"\(Rebuilding\) does not hold it"):
         changed(Rebuilding(), Change("activation", "act", "gelu"))
+
+
+def test_with_checkpoints_the_record_is_saved_with_the_run_and_rebuilds_the_model(tmp_path):
+    from pyasg.train.changes import replayed
+
+    ask = _at_step(2, lambda t, logs: lab.request("activation", "1", "tanh"))
+    lab = ModelLab()
+    trainer = Trainer(_mlp(), losses.mse_loss, optim.SGD(lr=0.1), _loader(), callbacks=[ask, lab],
+                      checkpoints=tmp_path, save_every=2, progress=False)
+    trainer.fit(steps=4)
+    assert load_changes(tmp_path / RECORD) == lab.changes
+    # a new process: the model rebuilt from the record, the weights from the checkpoint
+    again = Trainer(replayed(_mlp(), load_changes(tmp_path / RECORD)), losses.mse_loss,
+                    optim.SGD(lr=0.1), _loader(), checkpoints=tmp_path, progress=False)
+    assert again.resume() == 4 and type(again.model[1]) is nn.Tanh
+    x = _data()[0]
+    np.testing.assert_array_equal(again.model(again.params, x), trainer.model(trainer.params, x))

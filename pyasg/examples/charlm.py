@@ -55,8 +55,8 @@ from pyasg.examples._common import (
 )
 from pyasg.nn.losses import cross_entropy
 from pyasg.optim import AdamW, clip_grad_norm
-from pyasg.train.changes import changed
-from pyasg.train.lab import ModelLab, load_changes
+from pyasg.train.changes import replayed
+from pyasg.train.lab import RECORD, ModelLab, load_changes
 from pyasg.viewer.cost import measure, publish_cost
 from pyasg.viewer.texts import resolve_lang
 
@@ -75,10 +75,6 @@ _UNKNOWN = VOCAB.index("?")
 # _TABLE[min(code point, 128)] is the id; slot 128 stands for every non-ASCII character.
 _TABLE = np.full(129, _UNKNOWN, np.int32)
 _TABLE[[ord(c) for c in VOCAB]] = np.arange(len(VOCAB))
-
-
-#: The model lab's record of changes in a checkpoint directory (``--visualize``).
-LAB_RECORD = "lab.json"
 
 
 class CorpusError(PyasgError):
@@ -274,12 +270,9 @@ class Trainer:
                                   f"of other names or shapes than this model")
         trainer.params, trainer.opt_state = checkpoint.params, checkpoint.opt_state
         trainer.step = checkpoint.step
-        record = Path(directory) / LAB_RECORD
+        record = Path(directory) / RECORD
         if record.exists():  # the model-lab changes of the run, up to this checkpoint
-            model = trainer.model
-            for change in load_changes(record):
-                if change.what != "lr" and (change.step or 0) <= checkpoint.step:
-                    model = changed(model, change)  # the lr is in the optimiser state
+            model = replayed(trainer.model, load_changes(record), until=checkpoint.step)
             trainer.replace_model(model, trainer.params, trainer.opt_state)
         return trainer
 
@@ -364,7 +357,7 @@ def _train(args: argparse.Namespace) -> dict[str, float]:
           + (f"; resuming at step {start} from {args.resume}" if args.resume else ""))
     first = last = float("nan")
     t0 = time.perf_counter()
-    record = Path(save_to) / LAB_RECORD if save_to else None
+    record = Path(save_to) / RECORD if save_to else None
     lab = None
     if args.visualize:  # the changes made so far stay in the record
         applied = load_changes(record) if args.resume and record and record.exists() else ()

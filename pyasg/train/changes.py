@@ -44,7 +44,7 @@ pyasg.train.changes.LabError: model lab: unknown activation 'swish' for layer '1
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,7 +57,8 @@ from pyasg.nn.transformer import ACTIVATIONS, FeedForward
 from pyasg.trace.tree import flatten_with_paths, unflatten
 
 __all__ = ["ACTIVATION_LAYERS", "LR", "RULES", "Change", "LabError", "Rule", "activation_name",
-           "carry_params", "carry_state", "change_model", "changed", "layers", "offers"]
+           "carry_params", "carry_state", "change_model", "changed", "layers", "offers",
+           "replayed"]
 
 
 class LabError(PyasgError):
@@ -390,6 +391,24 @@ def change_model(model: Module, change: Change) -> tuple[Module, Any]:
     private = copy.deepcopy(model)
     path, new, before = rule.apply(private, change.path, change.value, change)
     return _replace(private, path, new), before
+
+
+def replayed(model: Module, changes: Sequence[Change], until: int | None = None) -> Module:
+    """The model description after the model `changes` of a record (those applied up to
+    step `until`, if given), in order; learning-rate changes are left out: they live in
+    the optimiser state a checkpoint holds.
+
+    >>> from pyasg import nn
+    >>> m = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    >>> done = [Change("activation", "1", "tanh", step=3), Change("lr", "", 0.1, step=4),
+    ...         Change("activation", "1", "gelu", step=9)]
+    >>> type(replayed(m, done, until=5)[1]).__name__, type(replayed(m, done)[1]).__name__
+    ('Tanh', 'GELU')
+    """
+    for change in changes:
+        if change.what != LR and (until is None or (change.step or 0) <= until):
+            model = changed(model, change)
+    return model
 
 
 # --------------------------------------------------------------------------- params, state

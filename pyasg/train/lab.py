@@ -41,7 +41,11 @@ from pyasg.train.changes import (
 )
 from pyasg.train.trainer import _numpy
 
-__all__ = ["Change", "LabError", "ModelLab", "RecordError", "load_changes"]
+__all__ = ["RECORD", "Change", "LabError", "ModelLab", "RecordError", "load_changes"]
+
+#: The record's name in a trainer's checkpoint directory, where `ModelLab` writes it
+#: unless given `record=` (`pyasg.train.changes.replayed` rebuilds the model from it).
+RECORD = "lab.json"
 
 
 class RecordError(PyasgError):
@@ -70,8 +74,9 @@ class ModelLab(Callback):
     changes, each applied after its `step`. A requested change that fails is refused
     (published as `ModelChanged` with its error; training goes on); a replayed one
     that fails raises. `changes` lists what was applied, with steps (after `applied`:
-    changes a resumed model already has); with `record` it is also written there
-    (JSON) after each change. `seed`: the key of the initialisers of parameters a new
+    changes a resumed model already has); it is written (JSON) after each change to
+    `record`, by default `RECORD` in the trainer's checkpoint directory when it has
+    one. `seed`: the key of the initialisers of parameters a new
     layer would bring (none of `RULES`' changes brings any).
 
     >>> import numpy as np
@@ -114,6 +119,9 @@ class ModelLab(Callback):
     # -- hooks
 
     def on_fit_start(self, trainer: Any) -> None:
+        directory = getattr(getattr(trainer, "checkpoints", None), "directory", None)
+        if self.record is None and directory is not None:  # saved with the run
+            self.record = Path(directory) / RECORD
         if self.listen and self._unsubscribe is None:
             self._unsubscribe = events.subscribe(self._on_request, events.ChangeRequested)
         self._apply_due(trainer)
