@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import pytest
-from test_viewer_app import colours
+from test_viewer_app import _wait_file, colours
 
 import pyasg
 from pyasg import losses, nn, optim
@@ -94,11 +94,11 @@ def _session(tmp: str, lang: str) -> dict:
     try:
         publish_cost(cost)
         trainer.fit(steps=1500)
-        _wait(files["memory.json"], handle)
+        _wait_file(files["memory.json"], handle)
         # the step compiled again (as after a model-lab change): the old cost must not
         # colour it
         publish(GraphReady("mlp_step", _other_graph(), "fused"))
-        _wait(files["again.json"], handle)
+        _wait_file(files["again.json"], handle)
     finally:
         code = handle.close(timeout=15.0)
     states = {}
@@ -109,13 +109,6 @@ def _session(tmp: str, lang: str) -> dict:
             "memory": states["memory.json"],
             "again": states["again.json"], "cost": cost, "top": top, "lab": lab,
             "trainer": trainer, **files}
-
-
-def _wait(path: str, handle) -> None:
-    deadline = time.monotonic() + 60
-    while not os.path.exists(path):
-        assert handle.alive and time.monotonic() < deadline, f"the viewer wrote no {path}"
-        time.sleep(0.05)
 
 
 def _other_graph():
