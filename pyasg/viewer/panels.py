@@ -210,7 +210,9 @@ class CostLabPanels:
     # --------------------------------------------------------------- model lab
 
     def _offer_label(self, offer: dict[str, Any]) -> str:
-        label = f"{self._lt('lab_' + offer['what'])} {offer['path']}".rstrip()
+        key = "lab_" + offer["what"]  # a kind this viewer has no words for: its name
+        what = self._lt(key) if key in texts.LAB_TEXT else offer["what"]
+        label = f"{what} {offer['path']}".rstrip()
         return label + (f" ({offer['current']})" if offer["current"] is not None else "")
 
     def _fill_lab(self) -> None:
