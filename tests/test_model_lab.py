@@ -456,3 +456,27 @@ def test_with_checkpoints_the_record_is_saved_with_the_run_and_rebuilds_the_mode
     assert again.resume() == 4 and type(again.model[1]) is nn.Tanh
     x = _data()[0]
     np.testing.assert_array_equal(again.model(again.params, x), trainer.model(trainer.params, x))
+
+
+@pytest.mark.wgpu
+def test_the_lab_changes_a_model_training_on_wgpu():
+    from wgpu_util import require_wgpu
+
+    require_wgpu()
+    snapshot = {}
+
+    def ask(trainer, logs):
+        snapshot["params"] = pyasg.tree_map(lambda a: np.array(a.numpy()), trainer.params)
+        lab.request("activation", "1", "gelu")
+        lab.request("lr", "", 0.002)
+
+    lab = ModelLab()
+    seen, log = _losses()
+    trainer = Trainer(_mlp(), losses.mse_loss, optim.Adam(lr=0.01), _loader(), backend="wgpu",
+                      callbacks=[_at_step(2, ask), lab, log], progress=False)
+    trainer.fit(steps=4)
+    assert [c.what for c in lab.changes] == ["activation", "lr"]
+    x3, y3 = _batch_of_step(3)
+    want = float(losses.mse_loss(_mlp(nn.GELU())(snapshot["params"], x3), y3))
+    assert seen[3] == pytest.approx(want, rel=1e-4, abs=1e-6)  # wgpu: float32, its own erf
+    assert trainer.logs["lr"] == pytest.approx(0.002)  # what step 4 used
