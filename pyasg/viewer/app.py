@@ -17,6 +17,9 @@ frame and:
   `texts.explain_op`'s what/formula/why; for an `Input` with a dotted path also the
   parameter's role (`texts.explain_param`);
 * plots the loss (and one series per metric name) with a point per ``StepDone``;
+* colours boxes by the step's time, memory or FLOPs once a ``CostReady`` for the shown
+  graph has arrived, and offers the model lab's changes (``LabOffered``), marking each
+  applied one (``ModelChanged``) on the chart (`pyasg.viewer.panels`);
 * on ``RunFinished`` shows a status line (the error text if any) and keeps running;
   on ``Close`` (or when the window is closed) returns, so the process exits with 0.
 
@@ -52,7 +55,11 @@ the first graph has been drawn. Each has a ``"cmd"`` key:
   the number of chart points per series, the selected node's live values, the
   categories drawn and their colours, the search matches, the status line, the
   language;
-* ``{"cmd": "quit"}``: leave the loop (exit code 0).
+* ``{"cmd": "quit"}``: leave the loop (exit code 0);
+* ``{"cmd": "heat", "metric": "time"}`` and ``{"cmd": "lab", "what": ..., "path": ...,
+  "value": ...}``: the heat map and the model lab (`pyasg.viewer.panels`, whose state
+  the dump adds: the heat mode, legend and box colours, the chart's change markers,
+  the lab's offers and history).
 """
 
 from __future__ import annotations
