@@ -62,7 +62,7 @@ class CostLabPanels:
         self.costs: dict[tuple[str, str], StepCost] = {}
         self.heat = "category"
         self.lab = LabView()
-        self._heat_cache: tuple[Any, dict[Any, float | None]] | None = None
+        self._heat_cache: tuple[Any, str, StepCost, dict[Any, float | None]] | None = None
         self.heat_legend: list[str] = []
         self._marker_item: Any = None
         self._fits: dict[tuple[str, str], tuple[Any, StepCost, bool]] = {}
@@ -153,11 +153,13 @@ class CostLabPanels:
         cost = self.cost
         if self.heat == "category" or cost is None or self.lay is None:
             return None
-        key = (id(self.lay), self.heat, id(cost))
-        if self._heat_cache is None or self._heat_cache[0] != key:
+        cached = self._heat_cache
+        if cached is None or cached[0] is not self.lay or cached[1] != self.heat \
+                or cached[2] is not cost:  # the objects themselves: an id can be reused
             boxes = {k: box.nodes for k, box in self.lay.boxes.items()}
-            self._heat_cache = (key, box_heat(cost, boxes, self.heat))
-        return self._heat_cache[1]
+            cached = self._heat_cache = (self.lay, self.heat, cost,
+                                         box_heat(cost, boxes, self.heat))
+        return cached[3]
 
     def _box_fill(self, key: Any, category_color: tuple[int, int, int]) -> tuple[int, int, int]:
         """A box's fill: its heat colour in a cost mode, else its category's."""
