@@ -105,6 +105,50 @@ class NodeValues(Event):
 
 
 @dataclass(frozen=True)
+class ChangeRequested(Event):
+    """The viewer's model lab asks the training process to change the model at the next
+    step boundary (`pyasg.train.lab`): `what` ("activation", "dropout",
+    "insert_dropout", "remove_dropout", "lr"), the dotted layer `path` it applies to
+    ("" for the learning rate) and the new `value` (a name, a rate, or None)."""
+
+    what: str
+    path: str
+    value: str | float | None = None
+
+
+@dataclass(frozen=True)
+class LabOffered(Event):
+    """The changes the model lab offers for the model being trained: one dict per
+    place, `{"what", "path", "current", "choices"}` (`pyasg.train.changes.offers`)."""
+
+    offers: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class ModelChanged(Event):
+    """A requested change was applied after training step `step` (the next step runs
+    the new model), replacing `before`, or refused with `error`; `what`, `path`,
+    `value` as asked."""
+
+    step: int
+    what: str
+    path: str
+    value: str | float | None = None
+    before: str | float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CostReady(Event):
+    """What each node of graph (`name`, `kind`) costs per step: the dict of
+    `pyasg.viewer.cost.StepCost.to_dict` (times, FLOPs, bytes, fused ops, kernel source)."""
+
+    name: str
+    kind: str
+    cost: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class GradientInlined(Event):
     """`value_and_grad` differentiated `forward` (published as graph `name`) and inlined
     its gradient graph into the trace numbered `trace` (`Trace.serial`).

@@ -196,7 +196,7 @@ def test_only_the_events_the_viewer_reads_cross_the_boundary(log, capsys):
                               {"type": "Close"}]
     assert "subscriber" not in capsys.readouterr().err  # nothing failed to encode
     names = {t.__name__ for t in protocol.EVENTS}
-    assert names == set(protocol._FIELDS) - {protocol.WATCH, protocol.CLOSE}
+    assert names == set(protocol._FIELDS) - {*protocol.REQUESTS, protocol.CLOSE}
 
 
 def protocol_graph_equal(event, graph):

@@ -5,12 +5,17 @@ text is the source of a fixed list of standard-library modules (`CORPUS_MODULES`
 found under ``sysconfig.get_paths()["stdlib"]``. The model is pyasg's own layers:
 Embedding, LearnedPositionalEmbedding, causal TransformerBlocks, LayerNorm and a
 Linear head, trained with cross-entropy and AdamW; one jitted step holds the forward
-pass, the gradient and the update (one graph, one executable). After training it
+pass, the gradient and the update (one graph, one executable). With ``--visualize``
+the viewer also gets the step's cost per node after the first step (its heat map)
+and can change the blocks' activations and the learning rate while it trains
+(`pyasg.train.lab.ModelLab`). After training it
 samples text, with a temperature, from a jitted forward over a fixed context window,
 so generation compiles once whatever the length.
 
 Checkpoints: ``--save DIR`` writes ``DIR/ckpt-<step>.safetensors`` at the end (and
-every ``--save-every`` steps) with `pyasg.io.CheckpointManager`; ``--resume DIR``
+every ``--save-every`` steps) with `pyasg.io.CheckpointManager`, and, with
+``--visualize``, the changes made in the viewer's model lab to ``DIR/lab.json``, which
+``--resume`` applies to the model again; ``--resume DIR``
 continues from the newest one there: its step, parameters and optimiser state, for
 ``--steps`` MORE steps (the batches depend only on the seed and the step number, so
 3 steps, save, resume, 2 steps gives the same weights as 5 steps straight). The model
@@ -50,6 +55,9 @@ from pyasg.examples._common import (
 )
 from pyasg.nn.losses import cross_entropy
 from pyasg.optim import AdamW, clip_grad_norm
+from pyasg.train.changes import replayed
+from pyasg.train.lab import RECORD, ModelLab, load_changes
+from pyasg.viewer.cost import measure, publish_cost
 from pyasg.viewer.texts import resolve_lang
 
 #: The standard-library modules whose source is the training text, in this order. Plain,
@@ -198,7 +206,22 @@ class Trainer:
         self.opt_state = self.opt.init(self.params)
         self.step = 0
         self.data = encode(load_corpus()) if data is None else data
-        model, opt = self.model, self.opt
+        self._compile()
+
+    @property
+    def optimizer(self) -> AdamW:
+        """The optimiser (the model lab reads its schedule and slots)."""
+        return self.opt
+
+    def replace_model(self, model: CharLM, params: dict, opt_state: dict) -> None:
+        """Train `model` from the next step on, from `params` and `opt_state` (the model
+        lab's changes, `pyasg.train.lab.ModelLab`): the step is compiled again."""
+        self.model, self.params, self.opt_state = model, params, opt_state
+        self._compile()
+
+    def _compile(self) -> None:
+        """The jitted training step and forward of the model as it is now."""
+        model, opt, backend = self.model, self.opt, self.backend
         v = len(VOCAB)
 
         def loss_fn(params: dict, x: object, y: object) -> object:
@@ -247,6 +270,10 @@ class Trainer:
                                   f"of other names or shapes than this model")
         trainer.params, trainer.opt_state = checkpoint.params, checkpoint.opt_state
         trainer.step = checkpoint.step
+        record = Path(directory) / RECORD
+        if record.exists():  # the model-lab changes of the run, up to this checkpoint
+            model = replayed(trainer.model, load_changes(record), until=checkpoint.step)
+            trainer.replace_model(model, trainer.params, trainer.opt_state)
         return trainer
 
     # -- training and sampling
@@ -288,6 +315,15 @@ class Trainer:
         return decode(out)
 
 
+def _publish_cost(trainer: Trainer) -> None:
+    """Show the viewer what each node of the training step costs (a few timed steps on
+    copies of the arguments: the run's weights are not touched)."""
+    x, y = batch(trainer.data, trainer.seed, trainer.step, trainer.batch_size,
+                 trainer.config.context)
+    publish_cost(measure(trainer._train_step, trainer.params, trainer.opt_state, x, y,
+                         repeat=3, warmup=1))
+
+
 def parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The demo's flags (shared by ``pyasg demo`` and ``pyasg run charlm``)."""
     p = example_parser(__doc__.splitlines()[0], steps=1200, prog=prog)
@@ -297,7 +333,8 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="DIR",
                    help="continue from the newest checkpoint in DIR for --steps more steps")
     p.add_argument("--visualize", "-v", action="store_true",
-                   help="open the live viewer (graph and loss); needs pyasg[viewer]")
+                   help="open the live viewer (graph, loss, the step's cost per node, the "
+                        "model lab); needs pyasg[viewer]")
     p.add_argument("--lang", default="en", help="the viewer's language: en or ru")
     p.add_argument("--sample-length", type=int, default=300, metavar="N",
                    help="characters to generate after training (default 300; 0: none)")
@@ -320,13 +357,27 @@ def _train(args: argparse.Namespace) -> dict[str, float]:
           + (f"; resuming at step {start} from {args.resume}" if args.resume else ""))
     first = last = float("nan")
     t0 = time.perf_counter()
+    record = Path(save_to) / RECORD if save_to else None
+    lab = None
+    if args.visualize:  # the changes made so far stay in the record
+        applied = load_changes(record) if args.resume and record and record.exists() else ()
+        lab = ModelLab(record=record, applied=applied)
+    if lab is not None:
+        lab.on_fit_start(trainer)  # the viewer's lab panel: what can be changed
     with progress(args.steps, "charlm", initial=start, disable=args.quiet) as bar:
         for _ in range(args.steps):
             last = trainer.train_step()
             if trainer.step == start + 1:
                 first = last
                 t0 = time.perf_counter()  # steps/s without the first step's compilation
+                if args.visualize:
+                    _publish_cost(trainer)
             report_step(trainer.step, last)
+            if lab is not None:
+                made = len(lab.changes)
+                lab.on_step_end(trainer, {"loss": last})  # changes asked in the viewer
+                if len(lab.changes) != made and lab.changes[-1].what != "lr":
+                    _publish_cost(trainer)  # a new step: its own heat map
             bar.set_postfix(loss=f"{last:.3f}", refresh=False)
             bar.update()
             if save_to and args.save_every and trainer.step % args.save_every == 0:

@@ -244,9 +244,8 @@ class Trainer:
         self.params: Any = params
         self.opt_state: Any = self.optimizer.init(params)
         self.model_state: Any = model.init_state() if self._stateful else {}  # type: ignore
-        self._steps = Steps(self._objective, self._evaluation, self.optimizer,
-                            clip_norm=self.clip_norm, clip_value=self.clip_value,
-                            backend=backend, donate=self.donate, name=self.name)
+        self._backend = backend
+        self._steps = self._make_steps()
 
         # -- where the run is
         self._progress = Progress(model_state=self._stateful)
@@ -257,6 +256,24 @@ class Trainer:
         self._limits: tuple[int | None, int | None] = (None, None)
         self._bar = ProgressBar(None, 0, self.name, False)
         self._clock = time.perf_counter()
+
+    def _make_steps(self) -> Steps:
+        """The compiled steps of the model as it is now (traced on their first call)."""
+        return Steps(self._objective, self._evaluation, self.optimizer,
+                     clip_norm=self.clip_norm, clip_value=self.clip_value,
+                     backend=self._backend, donate=self.donate, name=self.name)
+
+    def replace_model(self, model: Module, params: Any, opt_state: Any) -> None:
+        """Train `model` from the next step on, from `params` and `opt_state` (the model
+        lab's changes, `pyasg.train.lab`, call it between steps): its steps are traced
+        and compiled again. The model must be stateful exactly when the old one was."""
+        model = instance(model, Module, "Trainer.replace_model", "model", "a pyasg.nn.Module")
+        if model.has_state() != self._stateful:
+            raise TrainerError("Trainer.replace_model: the new model must have state "
+                               "(BatchNorm) exactly when the old one had")
+        self.model, self._keywords = model, _keywords(model)
+        self.params, self.opt_state = params, opt_state
+        self._steps = self._make_steps()
 
     def _check_combinations(self) -> None:
         if self.model is None:

@@ -17,6 +17,9 @@ frame and:
   `texts.explain_op`'s what/formula/why; for an `Input` with a dotted path also the
   parameter's role (`texts.explain_param`);
 * plots the loss (and one series per metric name) with a point per ``StepDone``;
+* colours boxes by the step's time, memory or FLOPs once a ``CostReady`` for the shown
+  graph has arrived, and offers the model lab's changes (``LabOffered``), marking each
+  applied one (``ModelChanged``) on the chart (`pyasg.viewer.panels`);
 * on ``RunFinished`` shows a status line (the error text if any) and keeps running;
   on ``Close`` (or when the window is closed) returns, so the process exits with 0.
 
@@ -52,7 +55,11 @@ the first graph has been drawn. Each has a ``"cmd"`` key:
   the number of chart points per series, the selected node's live values, the
   categories drawn and their colours, the search matches, the status line, the
   language;
-* ``{"cmd": "quit"}``: leave the loop (exit code 0).
+* ``{"cmd": "quit"}``: leave the loop (exit code 0);
+* ``{"cmd": "heat", "metric": "time"}`` and ``{"cmd": "lab", "what": ..., "path": ...,
+  "value": ...}``: the heat map and the model lab (`pyasg.viewer.panels`, whose state
+  the dump adds: the heat mode, legend and box colours, the chart's change markers,
+  the lab's offers and history).
 """
 
 from __future__ import annotations
@@ -66,9 +73,11 @@ from collections.abc import Callable
 from typing import Any
 
 from pyasg.asg import Graph
+from pyasg.asg.ops import Fused
 from pyasg.events import GraphReady, NodeValues, ParamsDescribed, RunFinished, StepDone
 from pyasg.viewer import texts
 from pyasg.viewer.layout import Key, Layout, layout
+from pyasg.viewer.panels import CostLabPanels
 from pyasg.viewer.protocol import ProtocolError, decode, encode_watch
 
 __all__ = ["CATEGORY_COLORS", "App", "run"]
@@ -130,8 +139,9 @@ def _short(value: object, limit: int = 100) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-class App:
-    """The viewer's state and widgets (one per process; needs a Dear PyGui context)."""
+class App(CostLabPanels):
+    """The viewer's state and widgets (one per process; needs a Dear PyGui context);
+    the heat map and the model lab are `pyasg.viewer.panels`'."""
 
     def __init__(self, lang: str = "en", width: int = 1280, height: int = 820,
                  title: str = "pyasg viewer", script: list[dict[str, Any]] | None = None,
@@ -167,11 +177,12 @@ class App:
         self._drag_moved = False
         self._wait: tuple[str, int, float] | None = None
         self._pending_shot: tuple[str, int] | None = None
+        self._init_panels()
 
     # ------------------------------------------------------------------ texts
 
     def t(self, key: str) -> str:
-        table = texts.UI_TEXT.get(key) or _EXTRA_TEXT[key]
+        table = texts.UI_TEXT.get(key) or texts.LAB_TEXT.get(key) or _EXTRA_TEXT[key]
         return table.get(self.lang, table["en"])
 
     # ---------------------------------------------------------------- widgets
@@ -197,6 +208,7 @@ class App:
                                    callback=self._on_search)
                 dpg.add_input_text(tag="collapse", hint=self.t("collapse"), width=200,
                                    on_enter=True, callback=self._on_collapse)
+                self._build_heat_combo()
                 dpg.add_text(self.t("waiting"), tag="status")
             dpg.add_group(tag="legend", horizontal=True)
             with dpg.group(horizontal=True):
@@ -207,12 +219,15 @@ class App:
                     dpg.add_text(self.t("inspector"))
                     dpg.add_separator()
                     dpg.add_group(tag="inspector")
-            with dpg.plot(label=self.t("loss"), height=-1, width=-1, tag="chart"):
-                dpg.add_plot_legend()
-                dpg.add_plot_axis(dpg.mvXAxis, label=self.t("step"), tag="x_axis")
-                dpg.add_plot_axis(dpg.mvYAxis, label=self.t("loss"), tag="y_axis")
+            with dpg.group(horizontal=True):
+                with dpg.plot(label=self.t("loss"), height=-1, width=-self.lab_width, tag="chart"):
+                    dpg.add_plot_legend()
+                    dpg.add_plot_axis(dpg.mvXAxis, label=self.t("step"), tag="x_axis")
+                    dpg.add_plot_axis(dpg.mvYAxis, label=self.t("loss"), tag="y_axis")
+                self._build_lab_panel()
         self.series_items["loss"] = dpg.add_line_series([], [], label=self.t("loss"),
                                                         parent="y_axis")
+        self._build_markers()
         with dpg.handler_registry():
             dpg.add_mouse_wheel_handler(callback=self._on_wheel)
         self._fill_inspector()
@@ -224,6 +239,8 @@ class App:
 
     def handle(self, message: Any) -> None:
         """Apply one decoded message."""
+        if self._handle_panels(message):
+            return
         if isinstance(message, GraphReady):
             key = (message.name, message.kind)
             self.graphs[key] = message.graph
@@ -405,7 +422,7 @@ class App:
         drawn: list[str] = []
         font_size = max(8.0, 14.0 * s)
         for key, box in lay.boxes.items():
-            fill = color_of(box.category)
+            fill = self._box_fill(key, color_of(box.category))
             if box.category not in drawn:
                 drawn.append(box.category)
             p0 = self._to_screen(box.x, box.y)
@@ -430,7 +447,7 @@ class App:
     def _fill_legend(self) -> None:
         dpg = self.dpg
         dpg.delete_item("legend", children_only=True)
-        if self.lay is None:
+        if self.lay is None or self._fill_heat_legend():
             return
         present: list[str] = []
         for box in self.lay.boxes.values():
@@ -473,6 +490,7 @@ class App:
         box = lay.boxes[self.selected]
         if box.collapsed:
             text(f"{self.t('group')}: {box.label}", (255, 220, 120))
+            self._fill_cost(text, box.nodes)  # the box's sum
             text(f"{self.t('nodes')}:")
             for node in box.nodes[:50]:
                 node_button(node)
@@ -485,12 +503,15 @@ class App:
         attrs = n.op.attrs()
         if n.op.name == "constant":
             attrs = {}
+        if isinstance(n.op, Fused):  # its sub-graph, as the ops it holds
+            attrs = {"ops": ", ".join(n.op.op_names)}
         attrs.pop("type", None)
         if attrs:
             text(f"{self.t('attributes')}:")
             for k, v in attrs.items():
                 text(f"  {k} = {_short(v)}")
         text(f"{self.t('shape')}: {list(n.type.shape)}   {self.t('dtype')}: {n.type.dtype}")
+        self._fill_cost(text, box.nodes)
         self._fill_live(text)  # near the top: it changes while training runs
         if n.inputs:
             text(f"{self.t('inputs')}:")
@@ -653,6 +674,7 @@ class App:
             "finished": self.finished,
             "scale": self.scale,
             "frames": self.frames,
+            **self._panel_state(),
         }
 
     def _live_state(self) -> dict[str, Any] | None:
@@ -686,6 +708,8 @@ class App:
             return
         command = self.script.pop(0)
         cmd = command.get("cmd")
+        if self._panel_script(command):
+            return
         timeout = time.monotonic() + float(command.get("timeout", 30.0))
         if cmd == "wait_graphs":
             self._wait = ("graphs", int(command.get("n", 1)), timeout)

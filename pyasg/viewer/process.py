@@ -17,9 +17,11 @@ Guarantees for the training process:
 * Leaving the ``with`` block normally sends ``RunFinished(None)`` (unless the run
   already published one) and ``Close``, waits up to ``timeout`` seconds for the viewer
   to exit, then terminates it.
-* Live values: the viewer asks for a node's values on a second queue (`Watch`
-  messages); the handle's `pyasg.viewer.watch.Watcher`, subscribed while the viewer
-  runs, answers them. The handle reads that queue without waiting each time it
+* Live values and the model lab: the viewer asks for a node's values on a second
+  queue (`Watch` messages), and for model changes (`Change`, published as
+  `ChangeRequested` for a `pyasg.train.lab.ModelLab`: `handle_request`); the
+  handle's `pyasg.viewer.watch.Watcher`, subscribed while the viewer runs, answers
+  the former. The handle reads that queue without waiting each time it
   forwards an event, and closes the watcher when the viewer goes away, so a closed
   viewer costs a training step nothing.
 * Leaving it with an exception sends ``RunFinished(error=repr(exc))`` and leaves the
@@ -61,8 +63,8 @@ from typing import Any
 
 from pyasg import events
 from pyasg.errors import PyasgError
-from pyasg.events import Event, ParamsDescribed, RunFinished
-from pyasg.viewer.protocol import EVENTS, ProtocolError, decode_watch, encode, encode_close
+from pyasg.events import ChangeRequested, Event, ParamsDescribed, RunFinished
+from pyasg.viewer.protocol import EVENTS, ProtocolError, decode_request, encode, encode_close
 from pyasg.viewer.texts import canonical_lang
 from pyasg.viewer.watch import Watcher
 
@@ -127,6 +129,31 @@ def _die_with_parent() -> None:
         os._exit(1)  # Windows, or a target that ignored SIGTERM
 
     threading.Thread(target=watch, name="pyasg-viewer-parent", daemon=True).start()
+
+
+def handle_request(text: str | bytes, watcher: Watcher) -> bool:
+    """Apply one message from the viewer in the training process: a `Watch` goes to
+    `watcher`, a model-lab `Change` is published as `pyasg.events.ChangeRequested` (a
+    `pyasg.train.lab.ModelLab` applies it at the next step boundary). False for a
+    malformed message (nothing is done).
+
+    >>> from pyasg.viewer.protocol import encode_change
+    >>> seen = []
+    >>> stop = events.subscribe(seen.append, ChangeRequested)
+    >>> handle_request(encode_change("lr", "", 0.01), Watcher()), seen
+    (True, [ChangeRequested(what='lr', path='', value=0.01)])
+    >>> stop(); handle_request("{}", Watcher())
+    False
+    """
+    try:
+        request = decode_request(text)
+    except ProtocolError:
+        return False
+    if isinstance(request, ChangeRequested):
+        events.publish(request)
+    else:
+        watcher.request(request.name, request.kind, request.node, request.every)
+    return True
 
 
 class ViewerHandle:
@@ -237,12 +264,8 @@ class ViewerHandle:
                 text = self._requests.get_nowait()
             except (queue_module.Empty, ValueError, OSError, EOFError):
                 return
-            try:
-                r = decode_watch(text)
-            except ProtocolError:
+            if not handle_request(text, self.watcher):
                 self.bad_requests += 1
-                continue
-            self.watcher.request(r.name, r.kind, r.node, r.every)
 
     def _send(self, text: str) -> bool:
         with self._lock:

@@ -9,11 +9,19 @@ header ``{"protocol": "pyasg.viewer", "version": 1, "type": ...}`` and, by type:
     ParamsDescribed {"kinds": {str: str}}     (dotted parameter path -> layer kind)
     NodeValues   {"name": str, "kind": str, "node": int, "step": int,
                   "value": <summary> | null, "grad": <summary> | null}
+    LabOffered   {"offers": [{"what": str, "path": str, "current": <value>,
+                              "choices": [str] | str | null}]}
+    ModelChanged {"step": int, "what": str, "path": str, "value": <value>,
+                  "before": <value>, "error": str | null}
+    CostReady    {"name": str, "kind": str, "cost": <pyasg.viewer.cost.StepCost.to_dict>}
     Close        {}                       (control: the viewer should exit)
 
-and one message the viewer sends back, on its own queue::
+and the messages the viewer sends back, on its own queue::
 
     Watch        {"name": str, "kind": str, "node": int, "every": int}
+    Change       {"what": str, "path": str, "value": <value>}   (the model lab's request)
+
+A <value> is a string, a finite number or null (an activation's name, a rate).
 
 A <summary> is `pyasg.viewer.watch.summarize`'s dict: {"shape": [int], "dtype": str,
 "nonfinite": int, "min", "max", "mean", "std": number, "hist": [int],
@@ -44,13 +52,18 @@ from typing import Any
 from pyasg.asg.serialize import graph_from_dict, graph_to_dict
 from pyasg.errors import PyasgError
 from pyasg.events import (
+    ChangeRequested,
+    CostReady,
     Event,
     GraphReady,
+    LabOffered,
+    ModelChanged,
     NodeValues,
     ParamsDescribed,
     RunFinished,
     StepDone,
 )
+from pyasg.viewer.cost import StepCost
 from pyasg.viewer.watch import Request
 
 PROTOCOL = "pyasg.viewer"
@@ -59,18 +72,26 @@ CLOSE = "Close"
 #: The run events that cross to the viewer (what `encode` writes); the compiler's
 #: other events (`Compiled`, `Called`, ...) stay in the training process.
 EVENTS: tuple[type[Event], ...] = (GraphReady, StepDone, RunFinished, ParamsDescribed,
-                                   NodeValues)
+                                   NodeValues, LabOffered, ModelChanged, CostReady)
 _HEADER = ("protocol", "version", "type")
 WATCH = "Watch"
+CHANGE = "Change"
 _FIELDS = {
     "GraphReady": {"name", "kind", "graph"},
     "StepDone": {"step", "loss", "metrics"},
     "RunFinished": {"error"},
     "ParamsDescribed": {"kinds"},
     "NodeValues": {"name", "kind", "node", "step", "value", "grad"},
+    "LabOffered": {"offers"},
+    "ModelChanged": {"step", "what", "path", "value", "before", "error"},
+    "CostReady": {"name", "kind", "cost"},
     WATCH: {"name", "kind", "node", "every"},
+    CHANGE: {"what", "path", "value"},
     CLOSE: set(),
 }
+#: The messages that go from the viewer to training (`decode_request`).
+REQUESTS = (WATCH, CHANGE)
+_OFFER_FIELDS = {"what", "path", "current", "choices"}
 _SUMMARY_FIELDS = {"shape", "dtype", "nonfinite", "min", "max", "mean", "std", "hist", "edges"}
 _NONFINITE = {"nan", "inf", "-inf"}
 
@@ -125,8 +146,58 @@ def encode(event: Event) -> str:
                         node=int(event.node), step=int(event.step),
                         value=_enc_summary(event.value, "NodeValues.value"),
                         grad=_enc_summary(event.grad, "NodeValues.grad"))
+    if isinstance(event, LabOffered):
+        return _message("LabOffered", offers=[_enc_offer(o) for o in event.offers])
+    if isinstance(event, ModelChanged):
+        return _message("ModelChanged", step=int(event.step), what=str(event.what),
+                        path=str(event.path), value=_enc_value(event.value, "ModelChanged.value"),
+                        before=_enc_value(event.before, "ModelChanged.before"),
+                        error=None if event.error is None else str(event.error))
+    if isinstance(event, CostReady):
+        return _message("CostReady", name=str(event.name), kind=str(event.kind),
+                        cost=_checked_cost(event.cost, ProtocolError, "viewer message: "))
     raise ProtocolError(f"viewer message: cannot encode a {type(event).__name__}; the viewer "
-                        f"knows {', '.join(sorted(set(_FIELDS) - {CLOSE, WATCH}))}")
+                        f"knows {', '.join(sorted(set(_FIELDS) - {CLOSE, *REQUESTS}))}")
+
+
+def _enc_value(value: object, where: str) -> str | float | None:
+    """A lab value: None, a string, or a finite number."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or _enc_float(value, where) != float(value):  # type: ignore[arg-type]
+        raise ProtocolError(f"viewer message: {where} must be a string, a finite number or "
+                            f"null, got {value!r:.60}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _enc_offer(offer: Any) -> dict[str, Any]:
+    if not isinstance(offer, dict) or set(offer) != _OFFER_FIELDS:
+        raise ProtocolError(f"viewer message: a lab offer has fields {sorted(_OFFER_FIELDS)}, "
+                            f"got {offer!r:.80}")
+    choices = offer["choices"]
+    if isinstance(choices, (list, tuple)):
+        choices = [str(c) for c in choices]
+    elif choices is not None:
+        choices = str(choices)
+    return {"what": str(offer["what"]), "path": str(offer["path"]),
+            "current": _enc_value(offer["current"], "LabOffered.current"), "choices": choices}
+
+
+def _checked_cost(cost: object, error: type[PyasgError], prefix: str) -> dict[str, Any]:
+    """`cost` if it is a `StepCost.to_dict` (checked by reading it back)."""
+    try:
+        return StepCost.from_dict(cost).to_dict()
+    except PyasgError as e:
+        raise error(f"{prefix}CostReady.cost: {e.message}") from None
+
+
+def encode_change(what: str, path: str = "", value: str | float | None = None) -> str:
+    """The viewer's model-lab request (see `pyasg.train.lab`).
+
+    >>> decode_request(encode_change("activation", "1", "gelu"))
+    ChangeRequested(what='activation', path='1', value='gelu')
+    """
+    return _message(CHANGE, what=str(what), path=str(path), value=_enc_value(value, "Change.value"))
 
 
 def _enc_summary(summary: dict[str, Any] | None, where: str) -> dict[str, Any] | None:
@@ -215,6 +286,28 @@ def decode_watch(text: str | bytes) -> Request:
                    _dec_int(data["node"], "Watch.node"), every)
 
 
+def _dec_value(x: object, where: str) -> str | float | None:
+    if x is None or isinstance(x, str):
+        return x
+    value = _dec_float(x, where)
+    if not math.isfinite(value):
+        raise _fail(f"{where} must be a string, a finite number or null")
+    return value
+
+
+def decode_request(text: str | bytes) -> Request | ChangeRequested:
+    """A message from the viewer to training: a `Watch` (as `decode_watch`) or a model-lab
+    `Change` (a `pyasg.events.ChangeRequested`); raises ProtocolError on anything else."""
+    data = _parse(text)
+    if data["type"] == WATCH:
+        return decode_watch(text)
+    if data["type"] != CHANGE:
+        raise _fail(f"expected one of {', '.join(REQUESTS)} from the viewer, got {data['type']}")
+    return ChangeRequested(_dec_str(data["what"], "Change.what"),
+                           _dec_str(data["path"], "Change.path"),
+                           _dec_value(data["value"], "Change.value"))
+
+
 def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not strict JSON; write non-finite numbers as strings")
 
@@ -241,6 +334,26 @@ def _parse(text: str | bytes) -> dict[str, Any]:
     return data
 
 
+def _dec_offers(x: object) -> tuple[dict[str, Any], ...]:
+    if not isinstance(x, list):
+        raise _fail("LabOffered.offers must be a list")
+    offers = []
+    for k, offer in enumerate(x):
+        where = f"LabOffered.offers[{k}]"
+        if not isinstance(offer, dict) or set(offer) != _OFFER_FIELDS:
+            raise _fail(f"{where} must be an object with fields {sorted(_OFFER_FIELDS)}")
+        choices = offer["choices"]
+        if isinstance(choices, list):
+            choices = [_dec_str(c, f"{where}.choices") for c in choices]
+        elif choices is not None:
+            choices = _dec_str(choices, f"{where}.choices")
+        offers.append({"what": _dec_str(offer["what"], f"{where}.what"),
+                       "path": _dec_str(offer["path"], f"{where}.path"),
+                       "current": _dec_value(offer["current"], f"{where}.current"),
+                       "choices": choices})
+    return tuple(offers)
+
+
 def decode(text: str | bytes) -> Event | dict[str, str]:
     """A JSON text back to its event, or ``{"type": "Close"}`` for the control message.
 
@@ -251,8 +364,22 @@ def decode(text: str | bytes) -> Event | dict[str, str]:
     """
     data = _parse(text)
     kind = data["type"]
-    if kind == WATCH:
-        raise _fail("a Watch message goes from the viewer to training (decode_watch)")
+    if kind in REQUESTS:
+        raise _fail(f"a {kind} message goes from the viewer to training (decode_request)")
+    if kind == "LabOffered":
+        return LabOffered(_dec_offers(data["offers"]))
+    if kind == "ModelChanged":
+        error = data["error"]
+        return ModelChanged(_dec_int(data["step"], "ModelChanged.step"),
+                            _dec_str(data["what"], "ModelChanged.what"),
+                            _dec_str(data["path"], "ModelChanged.path"),
+                            _dec_value(data["value"], "ModelChanged.value"),
+                            _dec_value(data["before"], "ModelChanged.before"),
+                            None if error is None else _dec_str(error, "ModelChanged.error"))
+    if kind == "CostReady":
+        return CostReady(_dec_str(data["name"], "CostReady.name"),
+                         _dec_str(data["kind"], "CostReady.kind"),
+                         _checked_cost(data["cost"], ProtocolError, "bad viewer message: "))
     if kind == CLOSE:
         return {"type": CLOSE}
     if kind == "RunFinished":

@@ -1188,3 +1188,53 @@ def explain_param(path: str, kind: str | None = None, lang: str = "en") -> str:
     if guessed is not None:
         return PARAM_TEXT[guessed][lang]
     return GENERIC_PARAM_TEXT[lang]
+
+
+#: The heat map's and the model lab's labels (`pyasg.viewer.cost`, `pyasg.viewer.lab`).
+LAB_TEXT: dict[str, dict[str, str]] = {
+    "heat": {"en": "Colour by", "ru": "Цвет по"},
+    "heat_category": {"en": "category", "ru": "категории"},
+    "heat_time": {"en": "time", "ru": "времени"},
+    "heat_memory": {"en": "memory", "ru": "памяти"},
+    "heat_flops": {"en": "FLOPs", "ru": "FLOP"},
+    "heat_legend": {"en": "Cost per step ({metric}):", "ru": "Затраты за шаг ({metric}):"},
+    "heat_none": {"en": "no cost", "ru": "без затрат"},
+    "heat_waiting": {"en": "no profile of this graph yet",
+                     "ru": "для этого графа ещё нет профиля"},
+    "cost": {"en": "Cost per step", "ru": "Затраты за шаг"},
+    "cost_time": {"en": "Time", "ru": "Время"},
+    "cost_of_step": {"en": "of the step", "ru": "шага"},
+    "cost_flops": {"en": "FLOPs", "ru": "FLOP"},
+    "cost_memory": {"en": "Memory", "ru": "Память"},
+    "cost_ops": {"en": "Fused ops", "ru": "Слитые операции"},
+    "cost_source": {"en": "Generated kernel", "ru": "Сгенерированное ядро"},
+    "cost_none": {"en": "this node runs no kernel", "ru": "у этого узла нет ядра"},
+    "lab": {"en": "Model lab", "ru": "Лаборатория модели"},
+    "lab_waiting": {"en": "The training process offers no changes (train with "
+                          "pyasg.train.lab.ModelLab).",
+                    "ru": "Процесс обучения не предлагает изменений (обучайте с "
+                          "pyasg.train.lab.ModelLab)."},
+    "lab_change": {"en": "Change", "ru": "Изменение"},
+    "lab_value": {"en": "New value", "ru": "Новое значение"},
+    "lab_apply": {"en": "Apply at the next step", "ru": "Применить на следующем шаге"},
+    "lab_history": {"en": "Changes", "ru": "Изменения"},
+    "lab_sent": {"en": "sent: ", "ru": "отправлено: "},
+    "lab_refused": {"en": "refused: ", "ru": "отклонено: "},
+    "lab_bad_value": {"en": "bad value: ", "ru": "неверное значение: "},
+    "lab_activation": {"en": "activation", "ru": "активация"},
+    "lab_dropout": {"en": "dropout rate", "ru": "доля dropout"},
+    "lab_insert_dropout": {"en": "insert Dropout after", "ru": "вставить Dropout после"},
+    "lab_remove_dropout": {"en": "remove Dropout", "ru": "убрать Dropout"},
+    "lab_insert_layernorm": {"en": "insert LayerNorm after", "ru": "вставить LayerNorm после"},
+    "lab_lr": {"en": "learning rate", "ru": "скорость обучения"},
+    "lab_marker": {"en": "model changed", "ru": "модель изменена"},
+}
+
+
+def lab_text(key: str, lang: str = "en") -> str:
+    """A heat-map or model-lab label in `lang` (English where the language has none).
+
+    >>> lab_text("lab", "ru")
+    'Лаборатория модели'
+    """
+    return LAB_TEXT[key].get(_lang(lang), LAB_TEXT[key]["en"])

@@ -1,0 +1,201 @@
+"""The heat map and the model lab in the real viewer, under an X display (Xvfb in CI).
+
+One session per language: the test profiles an MLP's training step and publishes its
+cost (`pyasg.viewer.cost.publish_cost`), then trains another MLP with a `ModelLab`
+while the viewer's script colours the graph by time, selects the costliest node,
+and asks for ReLU -> GELU through the lab panel (`{"cmd": "lab"}` sets its widgets and
+presses Apply; the request goes over the real queue). The tests read the screenshot and the
+app's dumped state; `docs/viewer-heatmap.png` is the English screenshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+from test_viewer_app import _wait_file, colours
+
+import pyasg
+from pyasg import losses, nn, optim
+from pyasg.data import ArrayDataset, DataLoader
+from pyasg.events import GraphReady, publish
+from pyasg.train import LambdaCallback, Trainer
+from pyasg.train.lab import ModelLab
+from pyasg.viewer import texts
+from pyasg.viewer.cost import NO_COST, format_value, heat_color, measure, publish_cost
+from pyasg.viewer.layout import layout
+from pyasg.viewer.process import launch
+
+pytestmark = [
+    pytest.mark.display,
+    pytest.mark.skipif(not os.environ.get("DISPLAY"), reason="needs an X display (xvfb-run)"),
+]
+
+WAIT_POINTS = 16
+
+
+def _mlp_step():
+    model = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 64), nn.Tanh(),
+                          nn.Linear(64, 1))
+    params = model.init(pyasg.random.key(0))
+    x = np.random.default_rng(0).normal(size=(256, 8)).astype(np.float32)
+    y = np.sin(x[:, :1])
+
+    def step(params, x, y):
+        loss, grads = pyasg.value_and_grad(lambda p: losses.mse_loss(model(p, x), y))(params)
+        return pyasg.tree_map(lambda p, g: p - 0.05 * g, params, grads), loss
+
+    return measure(pyasg.jit(step, name="mlp_step"), params, x, y, repeat=3, warmup=1)
+
+
+def _session(tmp: str, lang: str) -> dict:
+    cost = _mlp_step()
+    top = max((i for i in cost.nodes), key=lambda i: cost.nodes[i].seconds)
+    files = {name: os.path.join(tmp, name) for name in ("heat.png", "state.json",
+                                                         "box.json", "memory.json",
+                                                         "again.json")}
+    script = [
+        {"cmd": "frames", "n": 3},
+        {"cmd": "wait_steps", "n": 3},
+        {"cmd": "heat", "metric": "time"},
+        {"cmd": "select", "id": top},
+        {"cmd": "lab", "what": "activation", "path": "1", "value": "gelu"},
+        {"cmd": "wait_steps", "n": WAIT_POINTS},
+        {"cmd": "frames", "n": 4},
+        {"cmd": "screenshot", "path": files["heat.png"]},
+        {"cmd": "dump", "path": files["state.json"]},
+        {"cmd": "collapse", "prefix": "params.0"},
+        {"cmd": "select", "name": "params.0.weight"},
+        {"cmd": "dump", "path": files["box.json"]},
+        {"cmd": "collapse", "prefix": ""},
+        {"cmd": "heat", "metric": "memory"},
+        {"cmd": "dump", "path": files["memory.json"]},
+        {"cmd": "wait_steps", "n": 10**9, "timeout": 3},  # a pause: the test publishes
+        {"cmd": "dump", "path": files["again.json"]},
+    ]
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    data = DataLoader(ArrayDataset(x, np.tanh(x.sum(1, keepdims=True))), batch_size=16)
+    lab = ModelLab()
+
+    def pace(trainer, logs):  # slow enough for the viewer's script to act in between
+        time.sleep(0.03)
+        done = lab.changes and trainer.step >= max(lab.changes[0].step + 6, WAIT_POINTS + 2)
+        if done or os.path.exists(files["state.json"]):
+            trainer.stop()
+
+    model = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 1))
+    trainer = Trainer(model, losses.mse_loss, optim.Adam(lr=0.01), data,
+                      callbacks=[lab, LambdaCallback(on_step_end=pace)], progress=False)
+    handle = launch(lang=lang, script=script, width=1100, height=760)
+    try:
+        publish_cost(cost)
+        trainer.fit(steps=1500)
+        _wait_file(files["memory.json"], handle)
+        # the step compiled again (as after a model-lab change): the old cost must not
+        # colour it
+        publish(GraphReady("mlp_step", _other_graph(), "fused"))
+        _wait_file(files["again.json"], handle)
+    finally:
+        code = handle.close(timeout=15.0)
+    states = {}
+    for name in ("state.json", "box.json", "memory.json", "again.json"):
+        with open(files[name], encoding="utf-8") as f:
+            states[name] = json.load(f)
+    return {"exitcode": code, "state": states["state.json"], "box": states["box.json"],
+            "memory": states["memory.json"],
+            "again": states["again.json"], "cost": cost, "top": top, "lab": lab,
+            "trainer": trainer, **files}
+
+
+def _other_graph():
+    return pyasg.make_graph(lambda x: pyasg.exp(x) * 2.0)(np.ones(3, np.float32))
+
+
+@pytest.fixture(scope="module")
+def english(tmp_path_factory):
+    return _session(str(tmp_path_factory.mktemp("heat_en")), "en")
+
+
+@pytest.fixture(scope="module")
+def russian(tmp_path_factory):
+    return _session(str(tmp_path_factory.mktemp("heat_ru")), "ru")
+
+
+def test_the_graph_is_coloured_by_time_with_a_legend(english):
+    state, cost = english["state"], english["cost"]
+    assert state["graph"] == ["mlp_step", "fused"] and state["heat"] == "time"
+    lay = layout(cost.graph)
+    top = max(cost.value(b.nodes, "time") for b in lay.boxes.values())
+    assert state["heat_legend"] == ["Cost per step (time):", "no cost", "0.000 ms",
+                                    format_value(top, "time")]
+    drawn = colours(english["heat.png"])
+    # the costliest box, the boxes without a kernel and the legend's ramp are on screen
+    assert heat_color(1.0) in drawn and NO_COST in drawn
+    assert {heat_color(k / 35) for k in range(36)} <= drawn
+    costliest = str(english["top"])
+    assert state["heat_colors"][costliest] == list(heat_color(1.0))
+
+
+def test_the_inspector_shows_the_nodes_cost_and_kernel(english):
+    state, cost = english["state"], english["cost"]
+    node = cost.nodes[english["top"]]
+    assert state["selected_node"] == english["top"]
+    lines = state["inspector"]
+    assert f"Time: {node.seconds * 1e3:.3f} ms" in " ".join(lines)
+    assert any(line.startswith("Memory: ") and node.memory in line for line in lines)
+    if node.source is not None:
+        assert "Generated kernel:" in lines and node.source in lines
+
+
+def test_a_collapsed_box_shows_the_sum_of_its_nodes(english):
+    cost, box_state = english["cost"], english["box"]
+    lay = layout(cost.graph, collapse=["params.0"])
+    (weight,) = [i for i in cost.graph.inputs
+                 if getattr(cost.graph.nodes[i].op, "path", None) == "params.0.weight"]
+    (box,) = [b for b in lay.boxes.values() if weight in b.nodes]
+    assert box.collapsed and len(box.nodes) > 1
+    assert box_state["inspector"][0].startswith("Collapsed group: params.0")
+    seconds = cost.value(box.nodes, "time")
+    assert seconds > 0
+    assert box_state["inspector"][2].startswith(f"Time: {format_value(seconds, 'time')} ")
+
+
+def test_colouring_by_memory_follows_the_memory_plan(english):
+    cost, state = english["cost"], english["memory"]
+    lay = layout(cost.graph)
+    sizes = {str(k): cost.value(b.nodes, "memory") for k, b in lay.boxes.items()}
+    assert state["heat"] == "memory"
+    assert state["heat_legend"][-1] == format_value(max(sizes.values()), "memory")
+    biggest = max(sizes, key=sizes.get)
+    assert state["heat_colors"][biggest] == list(heat_color(1.0))
+    assert all(state["heat_colors"][k] == list(NO_COST) for k, v in sizes.items() if v == 0)
+
+
+def test_a_cost_never_colours_a_graph_it_was_not_measured_on(english):
+    again = english["again"]
+    assert again["graph"] == ["mlp_step", "fused"]
+    assert again["boxes"] == len(layout(_other_graph()).boxes)
+    assert again["heat_legend"] == ["no profile of this graph yet"]
+    assert again["heat_colors"] == {}
+
+
+def test_a_lab_request_from_the_viewer_changed_the_training_model(english):
+    lab, trainer, state = english["lab"], english["trainer"], english["state"]
+    assert [(c.what, c.path, c.value, c.before) for c in lab.changes] == [
+        ("activation", "1", "gelu", "relu")]
+    assert type(trainer.model[1]) is nn.GELU
+    assert state["markers"] == [[lab.changes[0].step, "activation 1: relu → gelu"]]
+    assert state["lab_offers"] > 0 and state["lab_sent"] == 1
+    assert english["exitcode"] == 0
+
+
+def test_russian_legend_and_lab(russian):
+    state = russian["state"]
+    assert state["heat_legend"][:2] == [texts.lab_text("heat_legend", "ru").format(
+        metric=texts.lab_text("heat_time", "ru")), "без затрат"]
+    assert any(line.startswith("Время: ") for line in state["inspector"])
+    assert len(state["markers"]) == 1
