@@ -18,7 +18,19 @@ import sys as _sys
 
 from pyasg import data, io, metrics, nn, optim, viewer  # noqa: F401
 from pyasg._version import __version__
-from pyasg.api import grad, hessian, jacobian, jit, make_graph, trace, value_and_grad
+from pyasg.api import (
+    grad,
+    hessian,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jit,
+    jvp,
+    linearize,
+    make_graph,
+    trace,
+    value_and_grad,
+)
 from pyasg.array import functional, random  # noqa: F401
 from pyasg.array.functional import *  # noqa: F403
 from pyasg.array.functional import max, min, sum  # noqa: A004, F401
@@ -26,17 +38,22 @@ from pyasg.array.random import dropout, dropout2d
 from pyasg.asg import Graph, TensorType
 from pyasg.asg.serialize import graph_from_json, graph_to_json
 from pyasg.compile.pipeline import jit_to_backend
+from pyasg.custom import custom_jvp, custom_vjp
 from pyasg.compile.profile import profile
 from pyasg.compile.protocol import Backend, Executable
 from pyasg.compile.registry import default_backend, set_default_backend
 from pyasg.errors import (
     BackendError,
     CheckpointError,
+    CustomDerivativeError,
     GradError,
     GraphFormatError,
+    IntegerTangentError,
     PyasgError,
     ShapeError,
+    TangentError,
     TraceError,
+    UnsavableGraphError,
 )
 from pyasg.events import GraphReady, RunFinished, StepDone, publish, subscribe
 from pyasg.io import load_graph, save_graph
@@ -44,6 +61,8 @@ from pyasg.nn import losses  # noqa: F401
 from pyasg.trace.tracer import Tracer
 from pyasg.trace.tree import flatten, tree_leaves, tree_map, unflatten
 from pyasg.train import Trainer
+from pyasg.transforms.custom import inline_custom_calls
+from pyasg.transforms.jvp import jvp_graph
 from pyasg.transforms.shapes import infer_shapes
 from pyasg.transforms.simplify import simplify
 from pyasg.transforms.vjp import vjp_graph
@@ -65,4 +84,8 @@ __all__ = [
     "jacobian", "jit", "jit_to_backend", "losses", "make_graph", "nn", "optim", "publish",
     "random", "set_default_backend", "simplify", "subscribe", "viewer", "trace", "tree_leaves",
     "tree_map", "unflatten", "value_and_grad", "vjp_graph", "profile",
+    # forward mode and custom derivatives
+    "CustomDerivativeError", "IntegerTangentError", "TangentError", "UnsavableGraphError",
+    "custom_jvp", "custom_vjp", "inline_custom_calls", "jacfwd", "jacrev", "jvp", "jvp_graph",
+    "linearize",
 ]

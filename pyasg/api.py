@@ -1,8 +1,9 @@
-"""The function forms users call: `grad`, `value_and_grad`, `jacobian`, `hessian`, `jit`,
-`trace` and `make_graph`.
+"""The function forms users call: `grad`, `value_and_grad`, `jvp`, `linearize`, `jacrev`
+(alias `jacobian`), `jacfwd`, `hessian`, `jit`, `trace` and `make_graph`.
 
 Each traces the user's function into a graph and hands it to a graph-to-graph
-transform (`pyasg.transforms.vjp`) or to the compiler (`pyasg.compile`). `grad(f)`
+transform (`pyasg.transforms.vjp`, `pyasg.transforms.jvp`) or to the compiler
+(`pyasg.compile`). `grad(f)`
 traces `f` into its own graph, differentiates that graph and inlines the result into
 the caller's trace, which is why `grad(grad(f))` just works; called with concrete
 arrays, a transformed function is traced, compiled and cached like a `jit` function.
@@ -15,6 +16,7 @@ arrays, a transformed function is traced, compiled and cached like a `jit` funct
 from __future__ import annotations
 
 import numbers
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,7 +28,7 @@ from pyasg.asg.graph import Graph
 from pyasg.asg.types import is_float
 from pyasg.compile.cache import Jitted, check_jit_arguments
 from pyasg.compile.protocol import Backend
-from pyasg.errors import GradError, TraceError, shown
+from pyasg.errors import GradError, IntegerTangentError, PyasgError, TangentError, TraceError, shown
 from pyasg.trace.arguments import Arity, function_arity, static_positions
 from pyasg.trace.tracer import (
     Tracer,
@@ -36,7 +38,8 @@ from pyasg.trace.tracer import (
     is_python_scalar,
     trace_function,
 )
-from pyasg.trace.tree import flatten_with_paths, unflatten
+from pyasg.trace.tree import flatten_with_paths, tree_map, unflatten
+from pyasg.transforms.jvp import jvp_graph
 from pyasg.transforms.vjp import vjp_graph
 
 
@@ -179,12 +182,12 @@ def grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
     return grad_fn
 
 
-def jacobian(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
+def jacrev(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     """The Jacobian of an array function of one array argument (reverse mode, one row
-    per output element): shape = out.shape + x.shape.
+    per output element): shape = out.shape + x.shape. `jacobian` is the same function.
 
     >>> import numpy as np
-    >>> jacobian(lambda x: x * x)(np.array([1.0, 2.0])).tolist()
+    >>> jacrev(lambda x: x * x)(np.array([1.0, 2.0])).tolist()
     [[2.0, 0.0], [0.0, 4.0]]
     """
 
@@ -218,15 +221,184 @@ def jacobian(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     return jacobian_fn
 
 
+#: The reverse-mode Jacobian under its older name.
+jacobian = jacrev
+
+
 def hessian(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
-    """The Hessian of a scalar function of one array argument: the Jacobian of its
-    gradient, shape = x.shape + x.shape.
+    """The Hessian of a scalar function of one array argument, forward over reverse
+    (`jacfwd(jacrev(fn))`, as JAX computes it): shape = x.shape + x.shape.
 
     >>> import numpy as np
     >>> hessian(lambda x: (x ** 3).sum())(np.array([1.0, 2.0])).tolist()
     [[6.0, 0.0], [0.0, 12.0]]
     """
-    return jacobian(grad(fn, argnums), argnums)
+    _checked(fn, argnums, False, "hessian")
+    return jacfwd(jacrev(fn, argnums), argnums)
+
+
+# --------------------------------------------------------------------------- forward mode
+
+
+def _tangent_for(path: str, primal: object, tangent: object) -> object:
+    """`tangent` checked against `primal` (the leaf at argument path `path`): the same
+    shape and dtype; a Python number may stand for a float scalar's tangent."""
+    p = F.type_of(primal)
+    try:
+        t = F.type_of(tangent)
+    except PyasgError:
+        raise TangentError(f"jvp: the tangent of {shown(path)} is "
+                           f"{shown(tangent, with_type=True)}, not an array") from None
+    if not is_float(p.dtype):
+        if is_float(t.dtype):
+            raise IntegerTangentError(
+                f"jvp: {shown(path)} is {p!r}, an integer/bool primal, but its tangent is "
+                f"{t!r}. pyasg has no float0: the tangent of an integer or bool primal has "
+                f"the primal's own type (e.g. np.zeros_like(x)), and its values are ignored")
+    weak = is_python_scalar(tangent) or isinstance(tangent, Tracer) and tangent.weak
+    if weak and t.shape == p.shape and is_float(p.dtype):
+        return F.astype(tangent, p.dtype)
+    if t != p:
+        raise TangentError(f"jvp: the tangent of {shown(path)} has type {t!r}, its primal "
+                           f"{p!r}; a tangent has its primal's shape and dtype")
+    return tangent
+
+
+def _check_tangent_tree(primals: object, tangents: object, names: Sequence[str]) -> list:
+    """The tangent leaves, in the primals' leaf order, after checking their structure."""
+    p_pairs, p_tree = flatten_with_paths(dict(zip(names, primals)))
+    t_pairs, t_tree = flatten_with_paths(dict(zip(names, tangents)))
+    if p_tree != t_tree:
+        p_paths, t_paths = [p for p, _ in p_pairs], [p for p, _ in t_pairs]
+        diff = next((f"the primal has {shown(a)} where the tangent has {shown(b)}"
+                     for a, b in zip(p_paths, t_paths) if a != b), None)
+        if diff is None and len(p_paths) != len(t_paths):
+            longer = p_paths if len(p_paths) > len(t_paths) else t_paths
+            side = "primals" if longer is p_paths else "tangents"
+            diff = f"only the {side} have {shown(longer[min(len(p_paths), len(t_paths))])}"
+        raise TangentError(f"jvp: the tangents' structure {shown(t_tree)} differs from the "
+                           f"primals' {shown(p_tree)}: "
+                           f"{diff or 'the containers differ (tuple, list, dict)'}")
+    return [_tangent_for(path, p, t) for (path, p), (_, t) in zip(p_pairs, t_pairs)]
+
+
+def _as_args(value: object, what: str) -> tuple:
+    if not isinstance(value, (tuple, list)):
+        raise TangentError(f"jvp: {what} must be a tuple or list of the positional "
+                           f"arguments, got {shown(value, with_type=True)}")
+    return tuple(value)
+
+
+def _traced_jvp(fn: Callable[..., Any], primals: tuple, tangents: tuple) -> tuple:
+    names = argument_names(fn, len(primals))
+    t_leaves = _check_tangent_tree(primals, tangents, names)
+    pairs, _ = flatten_with_paths(dict(zip(names, primals)))
+    abstract = [(path, F.type_of(leaf), is_python_scalar(leaf)
+                 or isinstance(leaf, Tracer) and leaf.weak) for path, leaf in pairs]
+    traced = trace_function(fn, list(primals), name=getattr(fn, "__name__", "fn"),
+                            abstract=abstract, names=names)
+    wrt = [k for k, (_, t, _) in enumerate(abstract) if is_float(t.dtype)]
+    graph = jvp_graph(traced.graph, wrt)
+    if events.has_subscribers(events.GraphReady):
+        events.publish(events.GraphReady(getattr(fn, "__name__", "fn"), graph, "jvp"))
+    outs = inline(graph, [leaf for _, leaf in pairs] + list(traced.captured)
+                  + [t_leaves[k] for k in wrt])
+    n_out = len(traced.graph.outputs)
+    return (unflatten(traced.out_tree, outs[:n_out]),
+            unflatten(traced.out_tree, outs[n_out:]))
+
+
+#: fn -> its jitted jvp, so that a repeated top-level `jvp(fn, ...)` compiles once
+_JVP_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def jvp(fn: Callable[..., Any], primals: Sequence[object], tangents: Sequence[object]
+        ) -> tuple[Any, Any]:
+    """`(fn(*primals), J·tangents)`: forward mode, one pass (JAX's `jax.jvp`).
+
+    `primals` and `tangents` are tuples (or lists) of the positional arguments, pytrees
+    of the same structure, each tangent of its primal's shape and dtype (an integer or
+    bool primal's tangent has the primal's own type, its values ignored: pyasg has no
+    float0); outputs' tangents have the outputs' structure and types (zeros for an
+    integer output). Raises `TangentError` naming the argument path on a mismatch.
+
+    >>> import numpy as np
+    >>> y, t = jvp(lambda x: x ** 3, (np.float64(2.0),), (np.float64(1.0),))
+    >>> float(y), float(t)
+    (8.0, 12.0)
+    """
+    function_arity(fn, "jvp")
+    primals = _as_args(primals, "primals")
+    tangents = _as_args(tangents, "tangents")
+    if _is_traced([primals, tangents]):
+        return _traced_jvp(fn, primals, tangents)
+    try:
+        jitted = _JVP_CACHE.get(fn)
+    except TypeError:  # not weakly referable: compiled again per call (see the README)
+        jitted = None
+    if jitted is None:
+        jitted = jit(lambda p, t: _traced_jvp(fn, tuple(p), tuple(t)),
+                     name=f"jvp_{getattr(fn, '__name__', 'fn')}")
+        try:
+            _JVP_CACHE[fn] = jitted
+        except TypeError:
+            pass
+    return jitted(primals, tangents)
+
+
+def linearize(fn: Callable[..., Any], *primals: object) -> tuple[Any, Callable[..., Any]]:
+    """`(fn(*primals), f_jvp)` with `f_jvp(*tangents)` the tangents' image under fn's
+    Jacobian at `primals` (JAX's `jax.linearize`). `f_jvp` runs the compiled `jvp`
+    (the primal pass is recomputed with it: pyasg does no partial evaluation).
+
+    >>> import numpy as np
+    >>> y, f_jvp = linearize(lambda x: x * x, np.array([1.0, 3.0]))
+    >>> y.tolist(), f_jvp(np.array([1.0, 1.0])).tolist()
+    ([1.0, 9.0], [2.0, 6.0])
+    """
+    function_arity(fn, "linearize")
+    zeros = tree_map(F.zeros_like, list(primals))
+    out, _ = jvp(fn, primals, zeros)
+
+    def f_jvp(*tangents: object) -> Any:
+        return jvp(fn, primals, tangents)[1]
+
+    f_jvp.__name__ = f"linearized_{getattr(fn, '__name__', 'fn')}"
+    return out, f_jvp
+
+
+def jacfwd(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
+    """The Jacobian of an array function of one array argument in forward mode (one
+    tangent pass per input element): shape = out.shape + x.shape, as `jacrev`'s.
+
+    >>> import numpy as np
+    >>> jacfwd(lambda x: x * x)(np.array([1.0, 2.0])).tolist()
+    [[2.0, 0.0], [0.0, 4.0]]
+    """
+    arity = _checked(fn, argnums, False, "jacfwd")
+
+    def jacfwd_fn(*args: object) -> Any:
+        arity.check(getattr(fn, "__name__", "fn"), args)
+        if not _is_traced(args):
+            return _top_level(jacfwd_fn)(*args)
+        nums = _argnums(argnums, len(args))
+        traced, pairs, _ = _trace_scalar_fn(fn, args, nums, False, "jacfwd")
+        if len(pairs) != 1:
+            raise GradError("jacfwd differentiates with respect to one array argument")
+        out_type, x_type = traced.graph.output_types[0], traced.graph.input_types[0]
+        if not is_float(out_type.dtype):
+            raise GradError(f"jacfwd needs a float output, got {out_type!r}")
+        forward = jvp_graph(traced.graph, [0])
+        eye = np.eye(max(x_type.size, 1), dtype=x_type.dtype)
+        columns = [inline(forward, [pairs[0][1], *traced.captured,
+                                    eye[k].reshape(x_type.shape)])[-1]
+                   for k in range(x_type.size)]
+        if not columns or out_type.size == 0:
+            return F.full(out_type.shape + x_type.shape, 0.0, out_type.dtype)
+        return F.reshape(F.stack(columns, axis=-1), out_type.shape + x_type.shape)
+
+    jacfwd_fn.__name__ = f"jacfwd_{getattr(fn, '__name__', 'fn')}"
+    return jacfwd_fn
 
 
 def _top_level(fn: Callable[..., Any]) -> Callable[..., Any]:

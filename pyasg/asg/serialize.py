@@ -12,6 +12,8 @@ Ops are looked up by class name in `pyasg.asg.ops.OPS` only; every attribute is
 checked against its declared type; every node's type is re-derived and must match
 the stored one. Any defect raises `GraphFormatError`. A `Fused` node's attribute
 `graph` is a whole graph in this same format, nested and validated the same way.
+A `CustomCall` node (a call of a `custom_vjp`/`custom_jvp` function) is refused both
+ways (`UnsavableGraphError`, naming the function): its rules are Python code.
 
 A file that loads also compiles and prints: validation refuses what no backend
 (or the printer) can handle, by these limits —
@@ -47,9 +49,9 @@ from typing import Any
 from pyrsistent import pmap, pvector
 
 from pyasg.asg.graph import Graph, Node, require_graph
-from pyasg.asg.ops import OPS, Constant, Input, Op
+from pyasg.asg.ops import OPS, Constant, CustomCall, Input, Op
 from pyasg.asg.types import DTYPES, TensorType
-from pyasg.errors import GraphFormatError, PyasgError
+from pyasg.errors import GraphFormatError, PyasgError, UnsavableGraphError
 
 FORMAT = "pyasg.graph"
 VERSION = 1
@@ -226,10 +228,22 @@ def attr_kinds(op_class: type[Op]) -> dict[str, str]:
     return {f.name: str(f.type) for f in fields(op_class)}
 
 
+def _refuse_custom(node: Node) -> UnsavableGraphError:
+    return UnsavableGraphError(
+        f"the graph calls {node.op.function!r}, a function with a custom derivative "
+        f"(pyasg.custom_vjp / custom_jvp): its rules are Python code, which a saved graph "
+        f"cannot hold, and saving its primal alone would silently change its gradients. "
+        f"Save pyasg.inline_custom_calls(graph) to keep its values without the custom "
+        f"derivative, or differentiate first and save the result inlined the same way",
+        node.source)
+
+
 def graph_to_dict(graph: Graph) -> dict:
     nodes = []
     for i in graph.ids:
         n = graph.nodes[i]
+        if isinstance(n.op, CustomCall):
+            raise _refuse_custom(n)
         kinds = attr_kinds(type(n.op))
         nodes.append({
             "id": i,
@@ -276,6 +290,9 @@ def _dec_node(raw: object, k: int, known: dict[int, Node],
     op_class = OPS.get(raw["op"]) if isinstance(raw["op"], str) else None
     if op_class is None:
         raise _fail(f"{where}: unknown op {raw['op']!r:.60}")
+    if op_class is CustomCall:  # its rule key would name whatever this process holds
+        raise _fail(f"{where}: a CustomCall (a custom-derivative function's call) cannot be "
+                    f"loaded: its rules are not part of a file")
     kinds = attr_kinds(op_class)
     attrs = raw["attrs"]
     if not isinstance(attrs, dict) or set(attrs) != set(kinds):

@@ -47,9 +47,11 @@ class Trace:
     inner graph, and `captured` remembers which outer tracer feeds it.
     """
 
-    def __init__(self, name: str = "trace", base: Graph | None = None) -> None:
+    def __init__(self, name: str = "trace", base: Graph | None = None,
+                 builder: GraphBuilder | None = None) -> None:
         self.name = name
-        self.builder = GraphBuilder(base)
+        #: `builder`: record on a builder someone else drives (a transform's rebuild).
+        self.builder = GraphBuilder(base) if builder is None else builder
         self.active = False
         self.depth = -1
         self.captured: list[Tracer] = []
