@@ -38,10 +38,10 @@ from pyasg.array.random import dropout, dropout2d
 from pyasg.asg import Graph, TensorType
 from pyasg.asg.serialize import graph_from_json, graph_to_json
 from pyasg.compile.pipeline import jit_to_backend
-from pyasg.custom import custom_jvp, custom_vjp
 from pyasg.compile.profile import profile
 from pyasg.compile.protocol import Backend, Executable
 from pyasg.compile.registry import default_backend, set_default_backend
+from pyasg.custom import custom_jvp, custom_vjp
 from pyasg.errors import (
     BackendError,
     CheckpointError,

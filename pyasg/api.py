@@ -332,6 +332,8 @@ def jvp(fn: Callable[..., Any], primals: Sequence[object], tangents: Sequence[ob
     tangents = _as_args(tangents, "tangents")
     if _is_traced([primals, tangents]):
         return _traced_jvp(fn, primals, tangents)
+    # checked here too, so that an error names the user's paths, not those of the jit below
+    _check_tangent_tree(primals, tangents, argument_names(fn, len(primals)))
     try:
         jitted = _JVP_CACHE.get(fn)
     except TypeError:  # not weakly referable: compiled again per call (see the README)

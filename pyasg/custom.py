@@ -36,7 +36,13 @@ from pyasg.array import functional as F
 from pyasg.array import primitives as P
 from pyasg.asg import ops
 from pyasg.errors import CustomDerivativeError, PyasgError, shown, user_source
-from pyasg.trace.tracer import Tracer, argument_names, current_trace, is_python_scalar, trace_function
+from pyasg.trace.tracer import (
+    Tracer,
+    argument_names,
+    current_trace,
+    is_python_scalar,
+    trace_function,
+)
 from pyasg.trace.tree import TreeDef, flatten_with_paths
 from pyasg.transforms.custom import CustomRule, register
 
