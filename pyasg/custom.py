@@ -21,7 +21,8 @@ derivatives would otherwise be lost). A graph holding a call cannot be saved
 >>> @custom_vjp
 ... def clip_gradient(x):
 ...     return x
->>> clip_gradient.defvjp(lambda x: (x, None), lambda _, g: (pyasg.minimum(pyasg.maximum(g, -1.0), 1.0),))
+>>> clip_gradient.defvjp(lambda x: (x, None),
+...                      lambda _, g: (pyasg.minimum(pyasg.maximum(g, -1.0), 1.0),))
 >>> pyasg.grad(lambda x: (3.0 * clip_gradient(x)).sum())(np.ones(2)).tolist()
 [1.0, 1.0]
 """

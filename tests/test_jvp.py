@@ -43,7 +43,7 @@ def _jax():  # noqa: ANN202
     return jax
 
 
-# --------------------------------------------------------------------------- every rule, numerically
+# ------------------------------------------------------------------- every rule, numerically
 
 
 def _f64(t: TensorType) -> TensorType:
@@ -434,7 +434,7 @@ def test_linearize_equals_jvp_and_its_output_is_the_primal() -> None:
         np.testing.assert_allclose(f_jvp(t), (np.cos(x) * x + np.sin(x)) * t, rtol=1e-14)
 
 
-# --------------------------------------------------------------------------- integer primals, errors
+# ------------------------------------------------------------------- integer primals, errors
 
 
 def test_integer_primals_take_their_own_dtype_as_tangent_and_integer_outputs_get_zeros() -> None:
