@@ -299,8 +299,6 @@ def _traced_jvp(fn: Callable[..., Any], primals: tuple, tangents: tuple) -> tupl
                             abstract=abstract, names=names)
     wrt = [k for k, (_, t, _) in enumerate(abstract) if is_float(t.dtype)]
     graph = jvp_graph(traced.graph, wrt)
-    if events.has_subscribers(events.GraphReady):
-        events.publish(events.GraphReady(getattr(fn, "__name__", "fn"), graph, "jvp"))
     outs = inline(graph, [leaf for _, leaf in pairs] + list(traced.captured)
                   + [t_leaves[k] for k in wrt])
     n_out = len(traced.graph.outputs)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pyasg.array import functional as F
-from pyasg.asg.graph import Graph
+from pyasg.asg.graph import Graph, require_graph
 from pyasg.asg.ops import CustomCall
 from pyasg.asg.rewrite import Rebuild, copy_into, keep, rebuild
 from pyasg.asg.types import TensorType, is_float
@@ -173,6 +173,7 @@ def inline_custom_calls(graph: Graph) -> Graph:
     """`graph` with every CustomCall replaced by its primal sub-graph (nested ones too):
     the same values, the custom derivatives dropped. The compiler does this before
     lowering; call it yourself to save such a graph on purpose."""
+    graph = require_graph(graph, "inline_custom_calls")
     if not any(isinstance(graph.nodes[i].op, CustomCall) for i in graph.live_ids):
         return graph
     return rebuild(graph, _inline)
