@@ -479,3 +479,21 @@ def test_jacfwd_refuses_integer_outputs_and_several_arguments() -> None:
         pyasg.jacfwd(lambda x: pyasg.argmax(x))(np.ones(3))
     with pytest.raises(GradError, match="float"):
         pyasg.jacfwd(lambda n: n * 2)(np.ones(3, np.int32))
+
+
+def test_top_level_jvp_and_linearize_compile_once_per_function_and_signature() -> None:
+    """What the README's "when does pyasg retrace" says about forward mode."""
+    from pyasg import api
+
+    def f(x):  # noqa: ANN001, ANN202
+        return pyasg.sin(x) * x
+
+    for k in range(3):
+        pyasg.jvp(f, (np.full(2, float(k)),), (np.ones(2),))
+    assert api._JVP_CACHE[f].cache_size == 1
+    _, f_jvp = pyasg.linearize(f, np.ones(2))
+    f_jvp(np.ones(2))
+    f_jvp(np.zeros(2))
+    assert api._JVP_CACHE[f].cache_size == 1  # the same signature: nothing new
+    pyasg.jvp(f, (np.ones(3),), (np.ones(3),))
+    assert api._JVP_CACHE[f].cache_size == 2  # a new shape retraces
