@@ -364,3 +364,15 @@ def test_a_custom_gradient_by_subclassing_op_still_works() -> None:
             for cls in [c for c in table if c.__name__ == "HalfGradient"]:
                 del table[cls]
     assert ops.CustomCall in VJP_RULES
+
+
+def test_the_viewer_protocol_carries_a_graph_with_a_custom_call_for_display() -> None:
+    """The viewer is sent every traced graph: a custom call must not break it (it is
+    shown, never run, there), while a file still refuses it."""
+    from pyasg.events import GraphReady
+    from pyasg.viewer.protocol import decode, encode
+
+    graph = pyasg.make_graph(lambda x: log1pexp(x) * 2.0)(np.ones(3))
+    back = decode(encode(GraphReady("f", graph, "forward")))
+    assert back.graph == graph
+    assert any(back.graph[i].op.name == "custom_call" for i in back.graph.live_ids)
