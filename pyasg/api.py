@@ -242,7 +242,8 @@ def hessian(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
 
 def _tangent_for(path: str, primal: object, tangent: object) -> object:
     """`tangent` checked against `primal` (the leaf at argument path `path`): the same
-    shape and dtype; a Python number may stand for a float scalar's tangent."""
+    shape and dtype; a Python number may stand for a float scalar's tangent, and a
+    Python float primal takes any float scalar tangent (cast to the primal's dtype)."""
     p = F.type_of(primal)
     try:
         t = F.type_of(tangent)
@@ -255,8 +256,12 @@ def _tangent_for(path: str, primal: object, tangent: object) -> object:
                 f"jvp: {shown(path)} is {p!r}, an integer/bool primal, but its tangent is "
                 f"{t!r}. pyasg has no float0: the tangent of an integer or bool primal has "
                 f"the primal's own type (e.g. np.zeros_like(x)), and its values are ignored")
-    weak = is_python_scalar(tangent) or isinstance(tangent, Tracer) and tangent.weak
-    if weak and t.shape == p.shape and is_float(p.dtype):
+    def weak(x: object) -> bool:
+        return is_python_scalar(x) or isinstance(x, Tracer) and x.weak
+
+    # a Python number's dtype is a default, not a choice: either side may be one
+    if (weak(tangent) or weak(primal)) and t.shape == p.shape and is_float(p.dtype) \
+            and is_float(t.dtype):
         return F.astype(tangent, p.dtype)
     if t != p:
         raise TangentError(f"jvp: the tangent of {shown(path)} has type {t!r}, its primal "

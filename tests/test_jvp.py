@@ -23,11 +23,13 @@ from test_registry import example, example_arrays
 from wgpu_util import WGPU, require_wgpu
 
 import pyasg
+from pyasg import api
 from pyasg.asg.graph import GraphBuilder
 from pyasg.asg.ops import OPS
 from pyasg.asg.rewrite import rebuild
 from pyasg.asg.types import TensorType, is_float
 from pyasg.errors import GradError, IntegerTangentError, TangentError
+from pyasg.transforms.fuse import fuse
 from pyasg.transforms.jvp import JVP_RULES, NO_JVP, jvp_graph, zero
 from pyasg.transforms.vjp import vjp_graph
 
@@ -408,8 +410,6 @@ def test_jvp_and_jacfwd_under_jit_match_the_reference(backend: str) -> None:
 
 
 def test_jvp_graph_output_can_be_differentiated_and_fused_graphs_push_tangents() -> None:
-    from pyasg.transforms.fuse import fuse
-
     x = np.linspace(-1.0, 1.0, 6)
     graph = pyasg.make_graph(lambda x: pyasg.sum(pyasg.exp(pyasg.tanh(x) * 2.0) * x))(x)
     forward = jvp_graph(graph)
@@ -472,6 +472,10 @@ def test_a_python_number_may_be_a_float_scalars_tangent() -> None:
     assert float(t) == 6.0 and np.asarray(t).dtype == np.float64
     y, t = pyasg.jvp(lambda x: x * x, (3.0,), (1.0,))
     assert float(t) == 6.0
+    y, t = pyasg.jvp(lambda x: x * x, (3.0,), (np.float64(1.0),))
+    assert float(t) == 6.0
+    with pytest.raises(TangentError, match=r"f64\[2\]"):
+        pyasg.jvp(lambda x: x * x, (3.0,), (np.ones(2),))
 
 
 def test_jacfwd_refuses_integer_outputs_and_several_arguments() -> None:
@@ -483,8 +487,6 @@ def test_jacfwd_refuses_integer_outputs_and_several_arguments() -> None:
 
 def test_top_level_jvp_and_linearize_compile_once_per_function_and_signature() -> None:
     """What the README's "when does pyasg retrace" says about forward mode."""
-    from pyasg import api
-
     def f(x):  # noqa: ANN001, ANN202
         return pyasg.sin(x) * x
 
