@@ -294,7 +294,8 @@ def _as_args(value: object, what: str) -> tuple:
     return tuple(value)
 
 
-def _traced_jvp(fn: Callable[..., Any], primals: tuple, tangents: tuple) -> tuple:
+def _traced_jvp(fn: Callable[..., Any], primals: tuple, tangents: tuple,
+                has_aux: bool = False) -> tuple:
     names = argument_names(fn, len(primals))
     t_leaves = _check_tangent_tree(primals, tangents, names)
     pairs, _ = flatten_with_paths(dict(zip(names, primals)))
@@ -302,21 +303,28 @@ def _traced_jvp(fn: Callable[..., Any], primals: tuple, tangents: tuple) -> tupl
                  or isinstance(leaf, Tracer) and leaf.weak) for path, leaf in pairs]
     traced = trace_function(fn, list(primals), name=getattr(fn, "__name__", "fn"),
                             abstract=abstract, names=names)
+    out_tree = traced.out_tree
+    if has_aux:
+        if out_tree.kind != "tuple" or len(out_tree.children) != 2:
+            raise GradError(f"jvp with has_aux=True needs fn to return (output, aux), got "
+                            f"structure {out_tree!r}")
+        out_tree, aux_tree = out_tree.children
     wrt = [k for k, (_, t, _) in enumerate(abstract) if is_float(t.dtype)]
     graph = jvp_graph(traced.graph, wrt)
     outs = inline(graph, [leaf for _, leaf in pairs] + list(traced.captured)
                   + [t_leaves[k] for k in wrt])
-    n_out = len(traced.graph.outputs)
-    return (unflatten(traced.out_tree, outs[:n_out]),
-            unflatten(traced.out_tree, outs[n_out:]))
+    n_all, n = len(traced.graph.outputs), out_tree.num_leaves
+    result = (unflatten(out_tree, outs[:n]), unflatten(out_tree, outs[n_all:n_all + n]))
+    return result + (unflatten(aux_tree, outs[n:n_all]),) if has_aux else result
 
 
-#: fn -> its jitted jvp, so that a repeated top-level `jvp(fn, ...)` compiles once
+#: (fn, has_aux) -> its jitted jvp, so that a repeated top-level `jvp(fn, ...)` compiles
+#: once (weakly: a function that is gone takes its compiled jvp with it)
 _JVP_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def jvp(fn: Callable[..., Any], primals: Sequence[object], tangents: Sequence[object]
-        ) -> tuple[Any, Any]:
+def jvp(fn: Callable[..., Any], primals: Sequence[object], tangents: Sequence[object],
+        has_aux: bool = False) -> tuple[Any, ...]:
     """`(fn(*primals), J·tangents)`: forward mode, one pass (JAX's `jax.jvp`).
 
     `primals` and `tangents` are tuples (or lists) of the positional arguments, pytrees
@@ -324,30 +332,32 @@ def jvp(fn: Callable[..., Any], primals: Sequence[object], tangents: Sequence[ob
     bool primal's tangent has the primal's own type, its values ignored: pyasg has no
     float0); outputs' tangents have the outputs' structure and types (zeros for an
     integer output). Raises `TangentError` naming the argument path on a mismatch.
+    With `has_aux`, fn returns (output, aux) and jvp returns (output, tangent, aux).
 
     >>> import numpy as np
     >>> y, t = jvp(lambda x: x ** 3, (np.float64(2.0),), (np.float64(1.0),))
     >>> float(y), float(t)
     (8.0, 12.0)
     """
-    function_arity(fn, "jvp")
+    arity = function_arity(fn, "jvp")
+    if not isinstance(has_aux, (bool, np.bool_)):
+        raise GradError(f"jvp: has_aux must be True or False, got {shown(has_aux, with_type=True)}")
     primals = _as_args(primals, "primals")
     tangents = _as_args(tangents, "tangents")
+    arity.check(getattr(fn, "__name__", "fn"), primals)
     if _is_traced([primals, tangents]):
-        return _traced_jvp(fn, primals, tangents)
+        return _traced_jvp(fn, primals, tangents, bool(has_aux))
     # checked here too, so that an error names the user's paths, not those of the jit below
     _check_tangent_tree(primals, tangents, argument_names(fn, len(primals)))
     try:
-        jitted = _JVP_CACHE.get(fn)
+        per_fn = _JVP_CACHE.setdefault(fn, {})
     except TypeError:  # not weakly referable: compiled again per call (see the README)
-        jitted = None
+        per_fn = {}
+    jitted = per_fn.get(bool(has_aux))
     if jitted is None:
-        jitted = jit(lambda p, t: _traced_jvp(fn, tuple(p), tuple(t)),
-                     name=f"jvp_{getattr(fn, '__name__', 'fn')}")
-        try:
-            _JVP_CACHE[fn] = jitted
-        except TypeError:
-            pass
+        jitted = per_fn[bool(has_aux)] = jit(
+            lambda p, t: _traced_jvp(fn, tuple(p), tuple(t), bool(has_aux)),
+            name=f"jvp_{getattr(fn, '__name__', 'fn')}")
     return jitted(primals, tangents)
 
 

@@ -492,10 +492,29 @@ def test_top_level_jvp_and_linearize_compile_once_per_function_and_signature() -
 
     for k in range(3):
         pyasg.jvp(f, (np.full(2, float(k)),), (np.ones(2),))
-    assert api._JVP_CACHE[f].cache_size == 1
+    assert api._JVP_CACHE[f][False].cache_size == 1
     _, f_jvp = pyasg.linearize(f, np.ones(2))
     f_jvp(np.ones(2))
     f_jvp(np.zeros(2))
-    assert api._JVP_CACHE[f].cache_size == 1  # the same signature: nothing new
+    assert api._JVP_CACHE[f][False].cache_size == 1  # the same signature: nothing new
     pyasg.jvp(f, (np.ones(3),), (np.ones(3),))
-    assert api._JVP_CACHE[f].cache_size == 2  # a new shape retraces
+    assert api._JVP_CACHE[f][False].cache_size == 2  # a new shape retraces
+
+
+def test_jvp_with_aux_equals_jax_and_checks_the_arity() -> None:
+    jax = _jax()
+    x, t = np.array([0.5, 1.5]), np.array([1.0, -1.0])
+
+    def f(x, np_):  # noqa: ANN001, ANN202
+        y = np_.sin(x) * x
+        return y, {"norm": np_.sum(y * y), "n": 3}
+
+    got = pyasg.jvp(lambda x: f(x, pyasg), (x,), (t,), has_aux=True)
+    want = jax.jvp(lambda x: f(x, jax.numpy), (x,), (t,), has_aux=True)
+    for g, w in zip(got[:2], want[:2]):
+        np.testing.assert_allclose(g, w, rtol=1e-14)
+    np.testing.assert_allclose(got[2]["norm"], want[2]["norm"], rtol=1e-14)
+    with pytest.raises(GradError, match=r"has_aux=True needs fn to return \(output, aux\)"):
+        pyasg.jvp(lambda x: x, (x,), (t,), has_aux=True)
+    with pytest.raises(pyasg.PyasgError, match="argument"):
+        pyasg.jvp(lambda x, y: x * y, (x,), (t,))
