@@ -376,3 +376,32 @@ def test_the_viewer_protocol_carries_a_graph_with_a_custom_call_for_display() ->
     back = decode(encode(GraphReady("f", graph, "forward")))
     assert back.graph == graph
     assert any(back.graph[i].op.name == "custom_call" for i in back.graph.live_ids)
+
+
+def test_nested_custom_functions_and_a_fwd_that_calls_the_function_itself() -> None:
+    """A custom_vjp whose primal calls a custom_jvp and whose fwd calls itself (JAX's
+    usual pattern); a custom_jvp with an integer argument: gradients against central
+    differences, values after the compiler's (recursive) inlining."""
+    @pyasg.custom_vjp
+    def softplus_sq(x):
+        return log1pexp(x) ** 2
+
+    def fwd(x):
+        return softplus_sq(x), x  # records a custom call inside the gradient's graph
+
+    softplus_sq.defvjp(fwd, lambda x, g: (g * 2.0 * log1pexp(x) * pyasg.sigmoid(x),))
+
+    @pyasg.custom_jvp
+    def power(x, n):
+        return x ** n
+
+    power.defjvp(lambda p, t: (power(*p), t[0] * pyasg.astype(p[1], p[0].dtype)
+                               * p[0] ** (p[1] - 1)))
+    x = np.array([-2.0, 0.3, 1.7])
+    np.testing.assert_allclose(pyasg.jit(softplus_sq)(x), np.log1p(np.exp(x)) ** 2, rtol=1e-14)
+    check_grad(softplus_sq, x)
+    check_grad(lambda x: power(x, np.int32(3)), x)
+    check_grad(lambda x: power(softplus_sq(x), np.int32(2)), x)
+    lowered = pyasg.inline_custom_calls(pyasg.make_graph(pyasg.grad(
+        lambda x: pyasg.sum(power(softplus_sq(x), np.int32(2)))))(x))
+    assert not any(lowered[i].op.name == "custom_call" for i in lowered.live_ids)
