@@ -36,6 +36,7 @@ from pyasg.trace.tracer import (
     current_trace,
     inline,
     is_python_scalar,
+    is_traced,
     trace_function,
 )
 from pyasg.trace.tree import flatten_with_paths, tree_map, unflatten
@@ -70,13 +71,6 @@ def _argnums(argnums: int | Sequence[int], n: int) -> tuple[int, ...]:
         if not -n <= a < n:
             raise GradError(f"argnums {a} is out of range for {n} positional argument(s)")
     return tuple(int(a) % n for a in nums)
-
-
-def _is_traced(args: Sequence[object]) -> bool:
-    if current_trace() is not None:
-        return True
-    leaves, _ = flatten_with_paths(list(args))
-    return any(isinstance(leaf, Tracer) for _, leaf in leaves)
 
 
 def _trace_scalar_fn(fn, args, argnums, has_aux, what):  # noqa: ANN001, ANN202
@@ -132,7 +126,7 @@ def value_and_grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
 
     def value_and_grad_fn(*args: object) -> Any:
         arity.check(getattr(fn, "__name__", "fn"), args)
-        if not _is_traced(args):
+        if not is_traced(args):
             return _top_level(value_and_grad_fn)(*args)
         nums = _argnums(argnums, len(args))
         traced, pairs, diff_tree = _trace_scalar_fn(fn, args, nums, has_aux, "grad")
@@ -173,7 +167,7 @@ def grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
     vg = value_and_grad(fn, argnums, has_aux)
 
     def grad_fn(*args: object) -> Any:
-        if not _is_traced(args):
+        if not is_traced(args):
             return _top_level(grad_fn)(*args)
         (value, g) = vg(*args)
         return (g, value[1]) if has_aux else g
@@ -195,7 +189,7 @@ def jacrev(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
 
     def jacobian_fn(*args: object) -> Any:
         arity.check(getattr(fn, "__name__", "fn"), args)
-        if not _is_traced(args):
+        if not is_traced(args):
             return _top_level(jacobian_fn)(*args)
         nums = _argnums(argnums, len(args))
         traced, pairs, _ = _trace_scalar_fn(fn, args, nums, False, "jacobian")
@@ -345,7 +339,7 @@ def jvp(fn: Callable[..., Any], primals: Sequence[object], tangents: Sequence[ob
     primals = _as_args(primals, "primals")
     tangents = _as_args(tangents, "tangents")
     arity.check(getattr(fn, "__name__", "fn"), primals)
-    if _is_traced([primals, tangents]):
+    if is_traced([primals, tangents]):
         return _traced_jvp(fn, primals, tangents, bool(has_aux))
     # checked here too, so that an error names the user's paths, not those of the jit below
     _check_tangent_tree(primals, tangents, argument_names(fn, len(primals)))
@@ -394,7 +388,7 @@ def jacfwd(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
 
     def jacfwd_fn(*args: object) -> Any:
         arity.check(getattr(fn, "__name__", "fn"), args)
-        if not _is_traced(args):
+        if not is_traced(args):
             return _top_level(jacfwd_fn)(*args)
         nums = _argnums(argnums, len(args))
         traced, pairs, _ = _trace_scalar_fn(fn, args, nums, False, "jacfwd")

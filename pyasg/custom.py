@@ -40,16 +40,12 @@ from pyasg.errors import CustomDerivativeError, PyasgError, shown, user_source
 from pyasg.trace.tracer import (
     Tracer,
     argument_names,
-    current_trace,
     is_python_scalar,
+    is_traced,
     trace_function,
 )
 from pyasg.trace.tree import TreeDef, flatten_with_paths
 from pyasg.transforms.custom import CustomRule, register
-
-
-def _is_traced(leaves: list[object]) -> bool:
-    return current_trace() is not None or any(isinstance(x, Tracer) for x in leaves)
 
 
 class _CustomFunction:
@@ -91,7 +87,7 @@ class _CustomFunction:
         names = tuple(argument_names(self.fn, len(args)))
         pairs, tree = flatten_with_paths(dict(zip(names, args)))
         leaves = [leaf for _, leaf in pairs]
-        if not _is_traced(leaves):  # concrete arrays: the function itself, as in JAX
+        if not is_traced(leaves):  # concrete arrays: the function itself, as in JAX
             return self.fn(*args)
         return self._record(args, names, pairs)
 

@@ -271,6 +271,15 @@ class Tracer:
 _INT_RANGE = (int(np.iinfo(DEFAULT_INT).min), int(np.iinfo(DEFAULT_INT).max))
 
 
+def is_traced(values: Sequence[object]) -> bool:
+    """Whether a trace is in progress or any leaf of `values` is a tracer: a transformed
+    function then records into the trace instead of compiling and running."""
+    if current_trace() is not None:
+        return True
+    leaves, _ = flatten_with_paths(list(values))
+    return any(isinstance(leaf, Tracer) for _, leaf in leaves)
+
+
 def is_python_scalar(x: object) -> bool:
     return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
 
