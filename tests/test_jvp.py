@@ -518,3 +518,14 @@ def test_jvp_with_aux_equals_jax_and_checks_the_arity() -> None:
         pyasg.jvp(lambda x: x, (x,), (t,), has_aux=True)
     with pytest.raises(pyasg.PyasgError, match="argument"):
         pyasg.jvp(lambda x, y: x * y, (x,), (t,))
+
+
+def test_jvp_of_identities_constants_and_empty_arrays() -> None:
+    y, t = pyasg.jvp(lambda x: x, (np.ones(2),), (np.full(2, 3.0),))
+    np.testing.assert_array_equal(t, [3.0, 3.0])
+    (a, b), (ta, tb) = pyasg.jvp(lambda x, y: (y, 2.0), (np.ones(2), np.ones(3)),
+                                 (np.ones(2), np.full(3, 5.0)))
+    np.testing.assert_array_equal(ta, [5.0, 5.0, 5.0])
+    assert float(tb) == 0.0
+    assert pyasg.jacfwd(lambda x: x * 2.0)(np.ones((0,))).shape == (0, 0)
+    assert pyasg.jvp(lambda x: pyasg.sum(x), (np.ones((2, 0)),), (np.ones((2, 0)),))[1] == 0.0

@@ -335,11 +335,17 @@ def jvp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
     builder = GraphBuilder()
     trace = Trace("jvp", builder=builder)
     tangents: dict[int, Tracer] = {}  # new id of a node -> its tangent (absent: zero)
+    seeded: list[bool] = []
 
-    def per_node(ctx: Rebuild, i: int, node: Node, inputs: tuple[int, ...]) -> int:
-        if not tangents and ctx.extra_inputs:  # first node: seed the inputs' tangents
+    def seed(ctx: Rebuild) -> None:
+        # the inputs' tangents are the new inputs; rebuild makes both before any node
+        if not seeded:
+            seeded.append(True)
             for k, t_id in zip(wrt, ctx.extra_inputs):
                 tangents[ctx.env[graph.inputs[k]]] = trace.tracer(t_id)
+
+    def per_node(ctx: Rebuild, i: int, node: Node, inputs: tuple[int, ...]) -> int:
+        seed(ctx)
         new = keep(ctx, i, node, inputs)
         in_ts = [tangents.get(j) for j in inputs]
         if new in tangents or not is_float(node.type.dtype) or all(t is None for t in in_ts):
@@ -363,9 +369,7 @@ def jvp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
         return new
 
     def outputs(ctx: Rebuild) -> list[int]:
-        if not tangents:  # no node was visited: the outputs are inputs or constants
-            for k, t_id in zip(wrt, ctx.extra_inputs):
-                tangents.setdefault(ctx.env[graph.inputs[k]], trace.tracer(t_id))
+        seed(ctx)  # when no node was visited: the outputs are inputs or constants
         found = []
         for i in graph.outputs:
             t = tangents.get(ctx.env[i])
