@@ -58,9 +58,7 @@ def _one_node(name: str):  # noqa: ANN202
     types64 = tuple(_f64(t) for t in types)
     if name == "Cast":
         op = type(op)("float64")  # a float-to-float cast has a non-zero tangent
-    if name == "CustomCall":  # its sub-graph holds float32 constants: kept float32
-        types64 = types
-    elif hasattr(op, "graph"):  # Fused: the sub-graph retyped to float64
+    if hasattr(op, "graph"):  # Fused, CustomCall: the sub-graph retyped to float64
         op = dataclasses.replace(op, graph=rebuild(op.graph, input_types=types64))
     b = GraphBuilder()
     return b.build([b.add(op, [b.add_input(f"x{k}", ty) for k, ty in enumerate(types64)])])
