@@ -264,9 +264,10 @@ def _(op, out, xs, ts):  # noqa: ANN001, ANN202
     tq, tk, tv, *tbias = _tangents(xs, ts)
     heads_first = op.layout == "bhtd"
     s_len = k.shape[2] if heads_first else k.shape[1]
-    eye = np.eye(s_len, dtype=v.dtype).reshape(
+    eye = np.eye(s_len, dtype=np.float32).reshape(  # exact in every float dtype
         (1, 1, s_len, s_len) if heads_first else (1, s_len, 1, s_len))
-    eye = F.broadcast_to(out.trace.lift(eye), _identity_shape(k, s_len, heads_first))
+    eye = F.broadcast_to(F.astype(out.trace.lift(eye), v.dtype),
+                         _identity_shape(k, s_len, heads_first))
     probs = P.bind(op, q, k, eye, *bias)  # [B, H, T, S] or [B, T, H, S]
     if not heads_first:  # to [B, H, T, S] (a bias is [B, H, T, S] in both layouts)
         probs = F.transpose(probs, (0, 2, 1, 3))
