@@ -527,3 +527,15 @@ def test_jvp_of_identities_constants_and_empty_arrays() -> None:
     assert float(tb) == 0.0
     assert pyasg.jacfwd(lambda x: x * 2.0)(np.ones((0,))).shape == (0, 0)
     assert pyasg.jvp(lambda x: pyasg.sum(x), (np.ones((2, 0)),), (np.ones((2, 0)),))[1] == 0.0
+
+
+@pytest.mark.parametrize("fn", [3, "f", [len]])
+def test_forward_transforms_of_something_not_callable_raise(fn) -> None:
+    with pytest.raises(pyasg.TraceError, match="needs a function to trace"):
+        pyasg.jvp(fn, (1.0,), (1.0,))
+    with pytest.raises(pyasg.TraceError, match="needs a function to trace"):
+        pyasg.linearize(fn, 1.0)
+    with pytest.raises(pyasg.CustomDerivativeError, match="decorates a function"):
+        pyasg.custom_vjp(fn)
+    with pytest.raises(GradError, match="has_aux must be True or False"):
+        pyasg.jvp(lambda x: x, (1.0,), (1.0,), has_aux="yes")
