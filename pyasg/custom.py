@@ -12,10 +12,12 @@ the sub-graph before lowering, so a custom function runs under `jit` on every
 backend with no kernel of its own.
 
 Limits (each raises `CustomDerivativeError`): the function takes arrays (pytrees of
-them; pass configuration by closing over Python values), returns ONE array, and does
-not close over traced values of an enclosing trace (pass them as arguments: their
-derivatives would otherwise be lost). A graph holding a call cannot be saved
-(`UnsavableGraphError`); `inline_custom_calls` drops the rules on purpose.
+them; pass configuration by closing over Python values), returns one array or a
+pytree of float arrays of one dtype (carried as ONE flat node, so that `bwd` sees
+every output's cotangent at once), and does not close over traced values of an
+enclosing trace (pass them as arguments: their derivatives would otherwise be lost).
+A graph holding a call cannot be saved (`UnsavableGraphError`); `inline_custom_calls`
+drops the rules on purpose.
 
 >>> import pyasg, numpy as np
 >>> @custom_vjp
@@ -36,6 +38,7 @@ from typing import Any
 from pyasg.array import functional as F
 from pyasg.array import primitives as P
 from pyasg.asg import ops
+from pyasg.asg.types import TensorType, is_float
 from pyasg.errors import CustomDerivativeError, PyasgError, shown, user_source
 from pyasg.trace.tracer import (
     Tracer,
@@ -45,7 +48,7 @@ from pyasg.trace.tracer import (
     trace_function,
 )
 from pyasg.trace.tree import TreeDef, flatten_with_paths
-from pyasg.transforms.custom import CustomRule, register
+from pyasg.transforms.custom import CUSTOM_RULES, CustomRule, packed_graph, register, unpack
 
 
 class _CustomFunction:
@@ -62,12 +65,14 @@ class _CustomFunction:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.source = user_source()
-        self._keys: dict[TreeDef, int] = {}
+        #: (argument structure, output structure, output types) -> its rule's key
+        self._keys: dict[tuple, int] = {}
 
     def _defined(self) -> bool:
         raise NotImplementedError
 
-    def _rule(self, in_tree: TreeDef, names: tuple[str, ...]) -> CustomRule:
+    def _rule(self, in_tree: TreeDef, names: tuple[str, ...], out_tree: TreeDef,
+              out_types: tuple[TensorType, ...]) -> CustomRule:
         raise NotImplementedError
 
     @property
@@ -111,16 +116,25 @@ class _CustomFunction:
                 f"enclosing function ({traced.captured[0].origin()}) that is not among its "
                 f"arguments: its derivative would be lost; pass it as an argument",
                 self.source)
-        if traced.out_tree.kind != "leaf":
-            raise CustomDerivativeError(
-                f"{self.kind} function {shown(self._name)} must return one array, got "
-                f"structure {traced.out_tree!r}", self.source)
+        out_types = traced.graph.output_types
+        graph = traced.graph
+        if traced.out_tree.kind != "leaf":  # several outputs: one flat node (see pack)
+            dtypes = {t.dtype for t in out_types}
+            if len(dtypes) > 1 or not all(is_float(t.dtype) for t in out_types):
+                raise CustomDerivativeError(
+                    f"{self.kind} function {shown(self._name)} returns "
+                    f"{', '.join(map(repr, out_types)) or 'nothing'}: a custom function "
+                    f"returns one array, or a pytree of float arrays of one dtype (they "
+                    f"travel as one node)", self.source)
+            graph = packed_graph(graph)
         in_tree = flatten_with_paths(tuple(args))[1]
-        key = self._keys.get(in_tree)
+        signature = (in_tree, traced.out_tree, out_types)
+        key = self._keys.get(signature)
         if key is None:
-            key = self._keys[in_tree] = register(self._rule(in_tree, names))
-        op = ops.CustomCall(traced.graph, self._name, key)
-        return P.bind(op, *[leaf for _, leaf in pairs])
+            key = self._keys[signature] = register(self._rule(in_tree, names,
+                                                              traced.out_tree, out_types))
+        node = P.bind(ops.CustomCall(graph, self._name, key), *[leaf for _, leaf in pairs])
+        return unpack(CUSTOM_RULES[key], node)
 
 
 class custom_vjp(_CustomFunction):  # noqa: N801 - JAX's name
@@ -159,8 +173,10 @@ class custom_vjp(_CustomFunction):  # noqa: N801 - JAX's name
     def _defined(self) -> bool:
         return self.bwd is not None
 
-    def _rule(self, in_tree: TreeDef, names: tuple[str, ...]) -> CustomRule:
-        return CustomRule(self._name, self.source, in_tree, names, fwd=self.fwd, bwd=self.bwd)
+    def _rule(self, in_tree: TreeDef, names: tuple[str, ...], out_tree: TreeDef,
+              out_types: tuple[TensorType, ...]) -> CustomRule:
+        return CustomRule(self._name, self.source, in_tree, names, out_tree, out_types,
+                          fwd=self.fwd, bwd=self.bwd)
 
 
 class custom_jvp(_CustomFunction):  # noqa: N801 - JAX's name
@@ -198,5 +214,7 @@ class custom_jvp(_CustomFunction):  # noqa: N801 - JAX's name
     def _defined(self) -> bool:
         return self.jvp is not None
 
-    def _rule(self, in_tree: TreeDef, names: tuple[str, ...]) -> CustomRule:
-        return CustomRule(self._name, self.source, in_tree, names, jvp=self.jvp)
+    def _rule(self, in_tree: TreeDef, names: tuple[str, ...], out_tree: TreeDef,
+              out_types: tuple[TensorType, ...]) -> CustomRule:
+        return CustomRule(self._name, self.source, in_tree, names, out_tree, out_types,
+                          jvp=self.jvp)

@@ -302,7 +302,7 @@ def test_a_bad_rule_raises_naming_the_function_and_argument(fwd, bwd, match) -> 
         pyasg.grad(lambda x: pyasg.sum(f(x, np.int32(3))))(np.ones(3))
 
 
-def test_closing_over_a_traced_value_or_returning_several_arrays_raises() -> None:
+def test_closing_over_a_traced_value_or_returning_unfit_outputs_raises() -> None:
     def outer(s):  # noqa: ANN001, ANN202
         @pyasg.custom_vjp
         def scaled(x):
@@ -315,12 +315,20 @@ def test_closing_over_a_traced_value_or_returning_several_arrays_raises() -> Non
         pyasg.grad(outer)(np.float64(2.0))
 
     @pyasg.custom_jvp
-    def pair(x):
-        return x, x
+    def with_count(x):
+        return x, pyasg.argmax(x)  # an integer output cannot share the float node
 
-    pair.defjvp(lambda p, t: (pair(*p), t))
-    with pytest.raises(CustomDerivativeError, match="one array"):
-        pyasg.jit(pair)(np.ones(2))
+    with_count.defjvp(lambda p, t: (with_count(*p), t))
+    with pytest.raises(CustomDerivativeError, match="one array, or a pytree of float arrays"):
+        pyasg.jit(with_count)(np.ones(2))
+
+    @pyasg.custom_jvp
+    def pair(x):
+        return x, x * 2.0
+
+    pair.defjvp(lambda p, t: (pair(*p), (t[0], t[0] * 2.0, t[0])))  # one tangent too many
+    with pytest.raises(CustomDerivativeError, match="structure"):
+        pyasg.jvp(pair, (np.ones(2),), (np.ones(2),))
 
 
 def test_a_custom_function_on_concrete_arrays_is_the_function_itself() -> None:
@@ -405,3 +413,60 @@ def test_nested_custom_functions_and_a_fwd_that_calls_the_function_itself() -> N
     lowered = pyasg.inline_custom_calls(pyasg.make_graph(pyasg.grad(
         lambda x: pyasg.sum(power(softplus_sq(x), np.int32(2)))))(x))
     assert not any(lowered[i].op.name == "custom_call" for i in lowered.live_ids)
+
+
+@settings(deadline=None, max_examples=10)
+@given(hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=4), SEEDS)
+def test_custom_functions_with_several_outputs_equal_jax(shape, seed) -> None:
+    """A custom_vjp returning a pair whose bwd is NOT linear (it clips each output's
+    cotangent), and a custom_jvp returning a dict: one node carries every output, so
+    bwd sees all the cotangents at once, as JAX's does."""
+    jax = _jax()
+    jnp = jax.numpy
+
+    def make(np_, custom_vjp, custom_jvp):  # noqa: ANN001, ANN202
+        @custom_vjp
+        def polar(x, y):
+            return np_.sqrt(x * x + y * y), np_.tanh(y * x)
+
+        def fwd(x, y):
+            return polar(x, y), (x, y)
+
+        def bwd(res, gs):
+            x, y = res
+            g_r, g_t = np_.clip(gs[0], -0.3, 0.3), np_.clip(gs[1], -0.3, 0.3)
+            r, sech2 = np_.sqrt(x * x + y * y), 1.0 - np_.tanh(x * y) ** 2
+            return (g_r * x / r + g_t * sech2 * y, g_r * y / r + g_t * sech2 * x)
+
+        polar.defvjp(fwd, bwd)
+
+        @custom_jvp
+        def stats(x):
+            return {"sq": x * x, "sin": np_.sin(x)}
+
+        @stats.defjvp
+        def _(primals, tangents):
+            (x,), (t,) = primals, tangents
+            return stats(x), {"sq": 2.0 * x * t, "sin": np_.cos(x) * t}
+
+        def loss(x, y):
+            r, th = polar(x, y)
+            s = stats(r * th)
+            return np_.sum(r * th * 3.0 + s["sq"] - s["sin"] * y)
+
+        return loss, stats
+
+    ours, our_stats = make(pyasg, pyasg.custom_vjp, pyasg.custom_jvp)
+    theirs, their_stats = make(jnp, jax.custom_vjp, jax.custom_jvp)
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(0.5, 2.0, shape), rng.uniform(-2.0, 2.0, shape)
+    np.testing.assert_allclose(pyasg.jit(ours)(x, y), theirs(x, y), rtol=1e-13)
+    got = pyasg.grad(ours, argnums=(0, 1))(x, y)
+    want = jax.grad(theirs, argnums=(0, 1))(x, y)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+    t = rng.standard_normal(shape)
+    (out, tout), (wout, wtout) = pyasg.jvp(our_stats, (x,), (t,)), jax.jvp(their_stats, (x,), (t,))
+    for key in ("sq", "sin"):
+        np.testing.assert_allclose(out[key], wout[key], rtol=1e-14)
+        np.testing.assert_allclose(tout[key], wtout[key], rtol=1e-13, atol=1e-15)

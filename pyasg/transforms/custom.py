@@ -26,13 +26,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pyasg.array import functional as F
-from pyasg.asg.graph import Graph, require_graph
+from pyasg.array import primitives as P
+from pyasg.asg.graph import Graph, prune, require_graph
 from pyasg.asg.ops import CustomCall
 from pyasg.asg.rewrite import Rebuild, copy_into, keep, rebuild
 from pyasg.asg.types import TensorType, is_float
-from pyasg.errors import CustomDerivativeError, shown
-from pyasg.trace.tracer import Tracer, current_trace
-from pyasg.trace.tree import TreeDef, flatten_with_paths, unflatten
+from pyasg.errors import CustomDerivativeError, PyasgError, shown
+from pyasg.trace.tracer import Trace, Tracer, current_trace
+from pyasg.trace.tree import LEAF, TreeDef, flatten_with_paths, unflatten
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +46,10 @@ class CustomRule:
     #: The structure of the positional arguments (a tuple), and each argument's name.
     in_tree: TreeDef
     names: tuple[str, ...]
+    #: The structure and types of the function's output; a structure other than one
+    #: array travels as ONE flat node, its leaves concatenated (`pack`, `unpack`).
+    out_tree: TreeDef = LEAF
+    out_types: tuple[TensorType, ...] = ()
     fwd: Callable | None = None
     bwd: Callable | None = None
     jvp: Callable | None = None
@@ -87,6 +92,47 @@ def _args(rule: CustomRule, leaves: Sequence[object]) -> tuple:
     return tuple(unflatten(rule.in_tree, list(leaves)))
 
 
+def packed_graph(graph: Graph) -> Graph:
+    """`graph` with its outputs (float arrays of one dtype) as one flat output, their
+    elements concatenated in order: the sub-graph of a custom call with several
+    outputs (an op has one output; one node keeps the user's bwd seeing all the
+    output cotangents at once, as it must when it is not linear)."""
+    trace = Trace("pack", base=graph)
+    with trace:
+        parts = [F.reshape(trace.tracer(i), (-1,)) for i in graph.outputs]
+        flat = F.concatenate(parts) if parts else F.full((0,), 0.0)
+    return prune(trace.builder.build([trace.lift(flat).node]))
+
+
+def pack(rule: CustomRule, value: object, what: str) -> Tracer:
+    """`value`, of the function's output structure (an output, a tangent), checked and
+    made the node's one array."""
+    if rule.out_tree.kind == "leaf":
+        return _fit(rule, value, rule.out_types[0], what)
+    try:
+        pairs, tree = flatten_with_paths(value)
+    except PyasgError as e:
+        raise CustomDerivativeError(f"{rule.where()}: {what}: {e.message}", rule.source) \
+            from None
+    if tree != rule.out_tree:
+        raise CustomDerivativeError(f"{rule.where()}: {what} has structure {tree!r}, the "
+                                    f"function's output {rule.out_tree!r}", rule.source)
+    return F.concatenate([F.reshape(_fit(rule, v, t, f"{what} at {shown(p or '(root)')}"),
+                                    (-1,)) for (p, v), t in zip(pairs, rule.out_types)])
+
+
+def unpack(rule: CustomRule, flat: Tracer) -> object:
+    """The node's one array (an output, a cotangent) in the function's output structure."""
+    if rule.out_tree.kind == "leaf":
+        return flat
+    leaves, start = [], 0
+    for t in rule.out_types:
+        piece = P.slice_axes(flat, [start], [start + t.size], [1])
+        leaves.append(F.reshape(piece, t.shape))
+        start += t.size
+    return unflatten(rule.out_tree, leaves)
+
+
 def _fit(rule: CustomRule, value: object, like: TensorType, what: str) -> Tracer:
     """`value` (a derivative the user's rule returned) as a tracer of type `like`."""
     trace = current_trace()
@@ -110,8 +156,8 @@ def call_fwd_bwd(rule: CustomRule, xs: Sequence[Tracer], g: Tracer) -> list[Trac
     if not (isinstance(got, (tuple, list)) and len(got) == 2):
         raise CustomDerivativeError(f"{rule.where()}: fwd must return (output, residuals), "
                                     f"got {shown(got, with_type=True)}", rule.source)
-    _fit(rule, got[0], g.type, "the output fwd returned")
-    cts = rule.bwd(got[1], g)
+    pack(rule, got[0], "the output fwd returned")
+    cts = rule.bwd(got[1], unpack(rule, g))
     n = len(rule.names)
     if not (isinstance(cts, (tuple, list)) and len(cts) == n):
         raise CustomDerivativeError(f"{rule.where()}: bwd must return a tuple of {n} "
@@ -148,8 +194,12 @@ def call_jvp(rule: CustomRule, xs: Sequence[Tracer], ts: Sequence[Tracer], out: 
     if not (isinstance(got, (tuple, list)) and len(got) == 2):
         raise CustomDerivativeError(f"{rule.where()}: the jvp rule must return (output, "
                                     f"tangent), got {shown(got, with_type=True)}", rule.source)
-    _fit(rule, got[0], out, "the output the jvp rule returned")
-    return _fit(rule, got[1], out, "the tangent the jvp rule returned")
+    pack(rule, got[0], "the output the jvp rule returned")
+    tangent = pack(rule, got[1], "the tangent the jvp rule returned")
+    if tangent.type != out:
+        raise CustomDerivativeError(f"internal: {rule.where()} gave a tangent of type "
+                                    f"{tangent.type!r} for a call of type {out!r}", rule.source)
+    return tangent
 
 
 def zero_tangents(xs: Sequence[Tracer], ts: Sequence[Tracer | None]) -> list[Tracer]:
@@ -179,5 +229,5 @@ def inline_custom_calls(graph: Graph) -> Graph:
     return rebuild(graph, _inline)
 
 
-__all__ = ["CUSTOM_RULES", "CustomRule", "call_fwd_bwd", "call_jvp",
-           "inline_custom_calls", "register", "rule_of", "zero_tangents"]
+__all__ = ["CUSTOM_RULES", "CustomRule", "call_fwd_bwd", "call_jvp", "inline_custom_calls",
+           "pack", "packed_graph", "register", "rule_of", "unpack", "zero_tangents"]
