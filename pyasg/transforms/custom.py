@@ -104,11 +104,25 @@ def packed_graph(graph: Graph) -> Graph:
     return prune(trace.builder.build([trace.lift(flat).node]))
 
 
-def pack(rule: CustomRule, value: object, what: str) -> Tracer:
-    """`value`, of the function's output structure (an output, a tangent), checked and
-    made the node's one array."""
+def _out_types(rule: CustomRule, node: TensorType) -> tuple[TensorType, ...]:
+    """The output leaves' types of a call whose node has type `node`: the node's own
+    for one output; else the traced shapes in the node's dtype (a transform may have
+    retyped the node since, e.g. float32 to float64)."""
     if rule.out_tree.kind == "leaf":
-        return _fit(rule, value, rule.out_types[0], what)
+        return (node,)
+    types = tuple(TensorType(t.shape, node.dtype) for t in rule.out_types)
+    if sum(t.size for t in types) != node.size:
+        raise CustomDerivativeError(f"{rule.where()}: its call has type {node!r}, which does "
+                                    f"not hold its outputs {types!r}", rule.source)
+    return types
+
+
+def pack(rule: CustomRule, value: object, what: str, node: TensorType) -> Tracer:
+    """`value`, of the function's output structure (an output, a tangent), checked and
+    made the array of the call's node (of type `node`)."""
+    types = _out_types(rule, node)
+    if rule.out_tree.kind == "leaf":
+        return _fit(rule, value, types[0], what)
     try:
         pairs, tree = flatten_with_paths(value)
     except PyasgError as e:
@@ -118,7 +132,7 @@ def pack(rule: CustomRule, value: object, what: str) -> Tracer:
         raise CustomDerivativeError(f"{rule.where()}: {what} has structure {tree!r}, the "
                                     f"function's output {rule.out_tree!r}", rule.source)
     return F.concatenate([F.reshape(_fit(rule, v, t, f"{what} at {shown(p or '(root)')}"),
-                                    (-1,)) for (p, v), t in zip(pairs, rule.out_types)])
+                                    (-1,)) for (p, v), t in zip(pairs, types)])
 
 
 def unpack(rule: CustomRule, flat: Tracer) -> object:
@@ -126,7 +140,7 @@ def unpack(rule: CustomRule, flat: Tracer) -> object:
     if rule.out_tree.kind == "leaf":
         return flat
     leaves, start = [], 0
-    for t in rule.out_types:
+    for t in _out_types(rule, flat.type):
         piece = P.slice_axes(flat, [start], [start + t.size], [1])
         leaves.append(F.reshape(piece, t.shape))
         start += t.size
@@ -156,7 +170,7 @@ def call_fwd_bwd(rule: CustomRule, xs: Sequence[Tracer], g: Tracer) -> list[Trac
     if not (isinstance(got, (tuple, list)) and len(got) == 2):
         raise CustomDerivativeError(f"{rule.where()}: fwd must return (output, residuals), "
                                     f"got {shown(got, with_type=True)}", rule.source)
-    pack(rule, got[0], "the output fwd returned")
+    pack(rule, got[0], "the output fwd returned", g.type)
     cts = rule.bwd(got[1], unpack(rule, g))
     n = len(rule.names)
     if not (isinstance(cts, (tuple, list)) and len(cts) == n):
@@ -194,12 +208,8 @@ def call_jvp(rule: CustomRule, xs: Sequence[Tracer], ts: Sequence[Tracer], out: 
     if not (isinstance(got, (tuple, list)) and len(got) == 2):
         raise CustomDerivativeError(f"{rule.where()}: the jvp rule must return (output, "
                                     f"tangent), got {shown(got, with_type=True)}", rule.source)
-    pack(rule, got[0], "the output the jvp rule returned")
-    tangent = pack(rule, got[1], "the tangent the jvp rule returned")
-    if tangent.type != out:
-        raise CustomDerivativeError(f"internal: {rule.where()} gave a tangent of type "
-                                    f"{tangent.type!r} for a call of type {out!r}", rule.source)
-    return tangent
+    pack(rule, got[0], "the output the jvp rule returned", out)
+    return pack(rule, got[1], "the tangent the jvp rule returned", out)
 
 
 def zero_tangents(xs: Sequence[Tracer], ts: Sequence[Tracer | None]) -> list[Tracer]:
