@@ -18,7 +18,20 @@ import sys as _sys
 
 from pyasg import data, io, metrics, nn, optim, viewer  # noqa: F401
 from pyasg._version import __version__
-from pyasg.api import grad, hessian, jacobian, jit, make_graph, trace, value_and_grad, vmap
+from pyasg.api import (
+    grad,
+    hessian,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jit,
+    jvp,
+    linearize,
+    make_graph,
+    trace,
+    value_and_grad,
+    vmap,
+)
 from pyasg.array import functional, random  # noqa: F401
 from pyasg.array.functional import *  # noqa: F403
 from pyasg.array.functional import max, min, sum  # noqa: A004, F401
@@ -29,14 +42,19 @@ from pyasg.compile.pipeline import jit_to_backend
 from pyasg.compile.profile import profile
 from pyasg.compile.protocol import Backend, Executable
 from pyasg.compile.registry import default_backend, set_default_backend
+from pyasg.custom import custom_jvp, custom_vjp
 from pyasg.errors import (
     BackendError,
     CheckpointError,
+    CustomDerivativeError,
     GradError,
     GraphFormatError,
+    IntegerTangentError,
     PyasgError,
     ShapeError,
+    TangentError,
     TraceError,
+    UnsavableGraphError,
     VmapError,
 )
 from pyasg.events import GraphReady, RunFinished, StepDone, publish, subscribe
@@ -53,6 +71,8 @@ from pyasg.trace.tree import (
     unflatten,
 )
 from pyasg.train import Trainer
+from pyasg.transforms.custom import inline_custom_calls
+from pyasg.transforms.jvp import jvp_graph
 from pyasg.transforms.shapes import infer_shapes
 from pyasg.transforms.simplify import simplify
 from pyasg.transforms.vjp import vjp_graph
@@ -75,4 +95,8 @@ __all__ = [
     "random", "set_default_backend", "simplify", "subscribe", "viewer", "trace", "tree_leaves",
     "tree_map", "unflatten", "value_and_grad", "vjp_graph", "profile", "register_dataclass",
     "register_pytree_node", "TreeError", "vmap", "VmapError",
+    # forward mode and custom derivatives
+    "CustomDerivativeError", "IntegerTangentError", "TangentError", "UnsavableGraphError",
+    "custom_jvp", "custom_vjp", "inline_custom_calls", "jacfwd", "jacrev", "jvp", "jvp_graph",
+    "linearize",
 ]

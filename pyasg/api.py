@@ -1,12 +1,12 @@
-"""The function forms users call: `grad`, `value_and_grad`, `jacobian`, `hessian`, `vmap`,
-`jit`, `trace` and `make_graph`.
+"""The function forms users call: `grad`, `value_and_grad`, `jvp`, `linearize`, `jacrev`
+(alias `jacobian`), `jacfwd`, `hessian`, `vmap`, `jit`, `trace` and `make_graph`.
 
 Each traces the user's function into a graph and hands it to a graph-to-graph
-transform (`pyasg.transforms.vjp`, `pyasg.transforms.batching`) or to the compiler
-(`pyasg.compile`). `grad(f)`
-traces `f` into its own graph, differentiates that graph and inlines the result into
-the caller's trace, which is why `grad(grad(f))` just works; called with concrete
-arrays, a transformed function is traced, compiled and cached like a `jit` function.
+transform (`pyasg.transforms.vjp`, `pyasg.transforms.jvp`, `pyasg.transforms.batching`)
+or to the compiler (`pyasg.compile`). `grad(f)` traces `f` into its own graph,
+differentiates that graph and inlines the result into the caller's trace, which is why
+`grad(grad(f))` just works; called with concrete arrays, a transformed function is
+traced, compiled and cached like a `jit` function.
 
 >>> import pyasg, numpy as np
 >>> float(pyasg.grad(lambda x: x ** 3)(np.float64(2.0)))
@@ -16,6 +16,7 @@ arrays, a transformed function is traced, compiled and cached like a `jit` funct
 from __future__ import annotations
 
 import numbers
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,7 +28,15 @@ from pyasg.asg.graph import Graph
 from pyasg.asg.types import TensorType, is_float
 from pyasg.compile.cache import Jitted, check_jit_arguments
 from pyasg.compile.protocol import Backend
-from pyasg.errors import GradError, TraceError, VmapError, shown
+from pyasg.errors import (
+    GradError,
+    IntegerTangentError,
+    PyasgError,
+    TangentError,
+    TraceError,
+    VmapError,
+    shown,
+)
 from pyasg.trace.arguments import Arity, function_arity, static_positions
 from pyasg.trace.tracer import (
     Tracer,
@@ -35,11 +44,20 @@ from pyasg.trace.tracer import (
     current_trace,
     inline,
     is_python_scalar,
+    is_traced,
     leaf_signature,
     trace_function,
 )
-from pyasg.trace.tree import TreeError, broadcast_prefix, flatten, flatten_with_paths, unflatten
+from pyasg.trace.tree import (
+    TreeError,
+    broadcast_prefix,
+    flatten,
+    flatten_with_paths,
+    tree_map,
+    unflatten,
+)
 from pyasg.transforms.batching import batch_graph
+from pyasg.transforms.jvp import jvp_graph
 from pyasg.transforms.vjp import vjp_graph
 
 
@@ -70,13 +88,6 @@ def _argnums(argnums: int | Sequence[int], n: int) -> tuple[int, ...]:
         if not -n <= a < n:
             raise GradError(f"argnums {a} is out of range for {n} positional argument(s)")
     return tuple(int(a) % n for a in nums)
-
-
-def _is_traced(args: Sequence[object]) -> bool:
-    if current_trace() is not None:
-        return True
-    leaves, _ = flatten_with_paths(list(args))
-    return any(isinstance(leaf, Tracer) for _, leaf in leaves)
 
 
 def _trace_scalar_fn(fn, args, argnums, has_aux, what):  # noqa: ANN001, ANN202
@@ -132,7 +143,7 @@ def value_and_grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
 
     def value_and_grad_fn(*args: object) -> Any:
         arity.check(getattr(fn, "__name__", "fn"), args)
-        if not _is_traced(args):
+        if not is_traced(args):
             return _top_level(value_and_grad_fn)(*args)
         nums = _argnums(argnums, len(args))
         traced, pairs, diff_tree = _trace_scalar_fn(fn, args, nums, has_aux, "grad")
@@ -173,7 +184,7 @@ def grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
     vg = value_and_grad(fn, argnums, has_aux)
 
     def grad_fn(*args: object) -> Any:
-        if not _is_traced(args):
+        if not is_traced(args):
             return _top_level(grad_fn)(*args)
         (value, g) = vg(*args)
         return (g, value[1]) if has_aux else g
@@ -182,12 +193,12 @@ def grad(fn: Callable[..., Any], argnums: int | Sequence[int] = 0,
     return grad_fn
 
 
-def jacobian(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
+def jacrev(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     """The Jacobian of an array function of one array argument (reverse mode, one row
-    per output element): shape = out.shape + x.shape.
+    per output element): shape = out.shape + x.shape. `jacobian` is the same function.
 
     >>> import numpy as np
-    >>> jacobian(lambda x: x * x)(np.array([1.0, 2.0])).tolist()
+    >>> jacrev(lambda x: x * x)(np.array([1.0, 2.0])).tolist()
     [[2.0, 0.0], [0.0, 4.0]]
     """
 
@@ -195,7 +206,7 @@ def jacobian(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
 
     def jacobian_fn(*args: object) -> Any:
         arity.check(getattr(fn, "__name__", "fn"), args)
-        if not _is_traced(args):
+        if not is_traced(args):
             return _top_level(jacobian_fn)(*args)
         nums = _argnums(argnums, len(args))
         traced, pairs, _ = _trace_scalar_fn(fn, args, nums, False, "jacobian")
@@ -221,15 +232,199 @@ def jacobian(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     return jacobian_fn
 
 
+#: The reverse-mode Jacobian under its older name.
+jacobian = jacrev
+
+
 def hessian(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
-    """The Hessian of a scalar function of one array argument: the Jacobian of its
-    gradient, shape = x.shape + x.shape.
+    """The Hessian of a scalar function of one array argument, forward over reverse
+    (`jacfwd(jacrev(fn))`, as JAX computes it): shape = x.shape + x.shape.
 
     >>> import numpy as np
     >>> hessian(lambda x: (x ** 3).sum())(np.array([1.0, 2.0])).tolist()
     [[6.0, 0.0], [0.0, 12.0]]
     """
-    return jacobian(grad(fn, argnums), argnums)
+    _checked(fn, argnums, False, "hessian")
+    return jacfwd(jacrev(fn, argnums), argnums)
+
+
+# --------------------------------------------------------------------------- forward mode
+
+
+def _tangent_for(path: str, primal: object, tangent: object) -> object:
+    """`tangent` checked against `primal` (the leaf at argument path `path`): the same
+    shape and dtype; a Python number may stand for a float scalar's tangent, and a
+    Python float primal takes any float scalar tangent (cast to the primal's dtype)."""
+    p = F.type_of(primal)
+    try:
+        t = F.type_of(tangent)
+    except PyasgError:
+        raise TangentError(f"jvp: the tangent of {shown(path)} is "
+                           f"{shown(tangent, with_type=True)}, not an array") from None
+    if not is_float(p.dtype):
+        if is_float(t.dtype):
+            raise IntegerTangentError(
+                f"jvp: {shown(path)} is {p!r}, an integer/bool primal, but its tangent is "
+                f"{t!r}. pyasg has no float0: the tangent of an integer or bool primal has "
+                f"the primal's own type (e.g. np.zeros_like(x)), and its values are ignored")
+    def weak(x: object) -> bool:
+        return is_python_scalar(x) or isinstance(x, Tracer) and x.weak
+
+    # a Python number's dtype is a default, not a choice: either side may be one
+    if (weak(tangent) or weak(primal)) and t.shape == p.shape and is_float(p.dtype) \
+            and is_float(t.dtype):
+        return F.astype(tangent, p.dtype)
+    if t != p:
+        raise TangentError(f"jvp: the tangent of {shown(path)} has type {t!r}, its primal "
+                           f"{p!r}; a tangent has its primal's shape and dtype")
+    return tangent
+
+
+def _check_tangent_tree(primals: object, tangents: object, names: Sequence[str]) -> list:
+    """The tangent leaves, in the primals' leaf order, after checking their structure."""
+    p_pairs, p_tree = flatten_with_paths(dict(zip(names, primals)))
+    t_pairs, t_tree = flatten_with_paths(dict(zip(names, tangents)))
+    if p_tree != t_tree:
+        p_paths, t_paths = [p for p, _ in p_pairs], [p for p, _ in t_pairs]
+        diff = next((f"the primal has {shown(a)} where the tangent has {shown(b)}"
+                     for a, b in zip(p_paths, t_paths) if a != b), None)
+        if diff is None and len(p_paths) != len(t_paths):
+            longer = p_paths if len(p_paths) > len(t_paths) else t_paths
+            side = "primals" if longer is p_paths else "tangents"
+            diff = f"only the {side} have {shown(longer[min(len(p_paths), len(t_paths))])}"
+        raise TangentError(f"jvp: the tangents' structure {shown(t_tree)} differs from the "
+                           f"primals' {shown(p_tree)}: "
+                           f"{diff or 'the containers differ (tuple, list, dict)'}")
+    return [_tangent_for(path, p, t) for (path, p), (_, t) in zip(p_pairs, t_pairs)]
+
+
+def _as_args(value: object, what: str) -> tuple:
+    if not isinstance(value, (tuple, list)):
+        raise TangentError(f"jvp: {what} must be a tuple or list of the positional "
+                           f"arguments, got {shown(value, with_type=True)}")
+    return tuple(value)
+
+
+def _traced_jvp(fn: Callable[..., Any], primals: tuple, tangents: tuple,
+                has_aux: bool = False) -> tuple:
+    names = argument_names(fn, len(primals))
+    t_leaves = _check_tangent_tree(primals, tangents, names)
+    pairs, _ = flatten_with_paths(dict(zip(names, primals)))
+    abstract = [(path, F.type_of(leaf), is_python_scalar(leaf)
+                 or isinstance(leaf, Tracer) and leaf.weak) for path, leaf in pairs]
+    traced = trace_function(fn, list(primals), name=getattr(fn, "__name__", "fn"),
+                            abstract=abstract, names=names)
+    out_tree = traced.out_tree
+    if has_aux:
+        if out_tree.kind != "tuple" or len(out_tree.children) != 2:
+            raise GradError(f"jvp with has_aux=True needs fn to return (output, aux), got "
+                            f"structure {out_tree!r}")
+        out_tree, aux_tree = out_tree.children
+    wrt = [k for k, (_, t, _) in enumerate(abstract) if is_float(t.dtype)]
+    graph = jvp_graph(traced.graph, wrt)
+    outs = inline(graph, [leaf for _, leaf in pairs] + list(traced.captured)
+                  + [t_leaves[k] for k in wrt])
+    n_all, n = len(traced.graph.outputs), out_tree.num_leaves
+    result = (unflatten(out_tree, outs[:n]), unflatten(out_tree, outs[n_all:n_all + n]))
+    return result + (unflatten(aux_tree, outs[n:n_all]),) if has_aux else result
+
+
+#: (fn, has_aux) -> its jitted jvp, so that a repeated top-level `jvp(fn, ...)` compiles
+#: once (weakly: a function that is gone takes its compiled jvp with it)
+_JVP_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def jvp(fn: Callable[..., Any], primals: Sequence[object], tangents: Sequence[object],
+        has_aux: bool = False) -> tuple[Any, ...]:
+    """`(fn(*primals), J·tangents)`: forward mode, one pass (JAX's `jax.jvp`).
+
+    `primals` and `tangents` are tuples (or lists) of the positional arguments, pytrees
+    of the same structure, each tangent of its primal's shape and dtype (an integer or
+    bool primal's tangent has the primal's own type, its values ignored: pyasg has no
+    float0); outputs' tangents have the outputs' structure and types (zeros for an
+    integer output). Raises `TangentError` naming the argument path on a mismatch.
+    With `has_aux`, fn returns (output, aux) and jvp returns (output, tangent, aux).
+
+    >>> import numpy as np
+    >>> y, t = jvp(lambda x: x ** 3, (np.float64(2.0),), (np.float64(1.0),))
+    >>> float(y), float(t)
+    (8.0, 12.0)
+    """
+    arity = function_arity(fn, "jvp")
+    if not isinstance(has_aux, (bool, np.bool_)):
+        raise GradError(f"jvp: has_aux must be True or False, got {shown(has_aux, with_type=True)}")
+    primals = _as_args(primals, "primals")
+    tangents = _as_args(tangents, "tangents")
+    arity.check(getattr(fn, "__name__", "fn"), primals)
+    if is_traced([primals, tangents]):
+        return _traced_jvp(fn, primals, tangents, bool(has_aux))
+    # checked here too, so that an error names the user's paths, not those of the jit below
+    _check_tangent_tree(primals, tangents, argument_names(fn, len(primals)))
+    try:
+        per_fn = _JVP_CACHE.setdefault(fn, {})
+    except TypeError:  # not weakly referable: compiled again per call (see the README)
+        per_fn = {}
+    jitted = per_fn.get(bool(has_aux))
+    if jitted is None:
+        jitted = per_fn[bool(has_aux)] = jit(
+            lambda p, t: _traced_jvp(fn, tuple(p), tuple(t), bool(has_aux)),
+            name=f"jvp_{getattr(fn, '__name__', 'fn')}")
+    return jitted(primals, tangents)
+
+
+def linearize(fn: Callable[..., Any], *primals: object) -> tuple[Any, Callable[..., Any]]:
+    """`(fn(*primals), f_jvp)` with `f_jvp(*tangents)` the tangents' image under fn's
+    Jacobian at `primals` (JAX's `jax.linearize`). `f_jvp` runs the compiled `jvp`
+    (the primal pass is recomputed with it: pyasg does no partial evaluation).
+
+    >>> import numpy as np
+    >>> y, f_jvp = linearize(lambda x: x * x, np.array([1.0, 3.0]))
+    >>> y.tolist(), f_jvp(np.array([1.0, 1.0])).tolist()
+    ([1.0, 9.0], [2.0, 6.0])
+    """
+    function_arity(fn, "linearize")
+    zeros = tree_map(F.zeros_like, list(primals))
+    out, _ = jvp(fn, primals, zeros)
+
+    def f_jvp(*tangents: object) -> Any:
+        return jvp(fn, primals, tangents)[1]
+
+    f_jvp.__name__ = f"linearized_{getattr(fn, '__name__', 'fn')}"
+    return out, f_jvp
+
+
+def jacfwd(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
+    """The Jacobian of an array function of one array argument in forward mode (one
+    tangent pass per input element): shape = out.shape + x.shape, as `jacrev`'s.
+
+    >>> import numpy as np
+    >>> jacfwd(lambda x: x * x)(np.array([1.0, 2.0])).tolist()
+    [[2.0, 0.0], [0.0, 4.0]]
+    """
+    arity = _checked(fn, argnums, False, "jacfwd")
+
+    def jacfwd_fn(*args: object) -> Any:
+        arity.check(getattr(fn, "__name__", "fn"), args)
+        if not is_traced(args):
+            return _top_level(jacfwd_fn)(*args)
+        nums = _argnums(argnums, len(args))
+        traced, pairs, _ = _trace_scalar_fn(fn, args, nums, False, "jacfwd")
+        if len(pairs) != 1:
+            raise GradError("jacfwd differentiates with respect to one array argument")
+        out_type, x_type = traced.graph.output_types[0], traced.graph.input_types[0]
+        if not is_float(out_type.dtype):
+            raise GradError(f"jacfwd needs a float output, got {out_type!r}")
+        forward = jvp_graph(traced.graph, [0])
+        eye = np.eye(max(x_type.size, 1), dtype=x_type.dtype)
+        columns = [inline(forward, [pairs[0][1], *traced.captured,
+                                    eye[k].reshape(x_type.shape)])[-1]
+                   for k in range(x_type.size)]
+        if not columns or out_type.size == 0:
+            return F.full(out_type.shape + x_type.shape, 0.0, out_type.dtype)
+        return F.reshape(F.stack(columns, axis=-1), out_type.shape + x_type.shape)
+
+    jacfwd_fn.__name__ = f"jacfwd_{getattr(fn, '__name__', 'fn')}"
+    return jacfwd_fn
 
 
 def _axes_spec(axes: object, what: str) -> object:
@@ -330,7 +525,7 @@ def vmap(fn: Callable[..., Any], in_axes: Any = 0, out_axes: Any = 0) -> Callabl
 
     def vmap_fn(*args: object) -> Any:
         arity.check(name, args)
-        if not _is_traced(args):
+        if not is_traced(args):
             return _top_level(vmap_fn)(*args)
         if isinstance(in_spec, tuple):
             if len(in_spec) != len(args):

@@ -168,3 +168,21 @@ class BackendError(PyasgError):
 
 class CheckpointError(PyasgError):
     """A weights or checkpoint file is missing, damaged or does not match."""
+
+
+class TangentError(GradError):
+    """`jvp` tangents do not fit their primals: the structure, a shape or a dtype differs."""
+
+
+class IntegerTangentError(TangentError):
+    """A float tangent was given for an integer or bool primal (pyasg has no float0: the
+    tangent of such a primal has the primal's own dtype, and its values are ignored)."""
+
+
+class CustomDerivativeError(GradError):
+    """A `custom_vjp` / `custom_jvp` function or its rules were defined or used wrongly."""
+
+
+class UnsavableGraphError(GraphFormatError):
+    """A graph holds what a file cannot: a call of a custom-derivative function, whose
+    rules are Python code (saving the primal alone would change its gradients)."""

@@ -144,7 +144,7 @@ def test_static_argnums_out_of_the_functions_range_raise_at_jit():
 @pytest.mark.parametrize("fn", [3, "f", None, [len]])
 def test_transforms_of_something_not_callable_raise_trace_error(fn):
     makers = [pyasg.jit, pyasg.make_graph, pyasg.grad, pyasg.value_and_grad,
-              pyasg.jacobian, pyasg.hessian]
+              pyasg.jacobian, pyasg.hessian, pyasg.jacfwd, pyasg.jacrev]
     for make in makers if fn is not None else makers[1:]:  # jit(None) is the decorator form
         with pytest.raises(TraceError, match="needs a function to trace"):
             make(fn)
@@ -159,7 +159,8 @@ def test_jit_name_and_fuse_are_checked():
 
 @pytest.mark.parametrize("argnums", ["a", (), 1.5, [0, None], True])
 def test_grad_argnums_that_are_not_ints_raise_grad_error_at_grad(argnums):
-    for make in (pyasg.grad, pyasg.value_and_grad, pyasg.jacobian):
+    for make in (pyasg.grad, pyasg.value_and_grad, pyasg.jacobian, pyasg.jacfwd,
+                 pyasg.hessian):
         with pytest.raises(GradError, match="argnums must be an int"):
             make(lambda x: x.sum(), argnums=argnums)
 
@@ -188,6 +189,7 @@ CALLS = {
     "grad": lambda f: pyasg.grad(lambda x, y: f(x, y).sum()),
     "value_and_grad": lambda f: pyasg.value_and_grad(lambda x, y: f(x, y).sum()),
     "jacobian": lambda f: pyasg.jacobian(f),
+    "jacfwd": lambda f: pyasg.jacfwd(f),
 }
 
 

@@ -38,6 +38,8 @@ CHECK = textwrap.dedent("""
     numeric = (cube(x + eps) - cube(x - eps)) / (2 * eps)
     np.testing.assert_allclose(g, numeric, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(pyasg.vmap(cube, in_axes=1)(x[None]), (x ** 3)[:, None])  # batching
+    _, t = pyasg.jvp(cube, (x,), (np.ones_like(x),))                # forward mode
+    np.testing.assert_allclose(t, 3 * x ** 2, rtol=1e-12)
     xf = x.astype(np.float32)
     for fn in (lambda x: cube(x), lambda x: pyasg.exp(cube(x) * 0.5)):   # single, fused
         graph = pyasg.make_graph(fn)(xf)
@@ -70,7 +72,7 @@ def apply(root: Path, file: str, where: str, code: str) -> None:
 
 def test_the_recipe_names_every_place_an_op_lives() -> None:
     files = [f for f, _, _ in steps()]
-    assert len(files) == 9
+    assert len(files) == 10
     for f in files:
         assert (ROOT / f).is_file(), f"the recipe names {f}, which does not exist"
 

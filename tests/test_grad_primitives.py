@@ -840,8 +840,45 @@ def test_grad_fused() -> None:
     check_grad(f, x0, b0, argnums=(0, 1))
 
 
+@pyasg.custom_vjp
+def _sin_times(x, y):
+    return pyasg.sin(x) * y
+
+
+_sin_times.defvjp(lambda x, y: (pyasg.sin(x) * y, (x, y)),
+                  lambda res, g: (g * pyasg.cos(res[0]) * res[1],
+                                  pyasg.sum(g * pyasg.sin(res[0]), axis=0)))
+
+
+@pyasg.custom_jvp
+def _exp_times(x, y):
+    return pyasg.exp(x) * y
+
+
+@_exp_times.defjvp
+def _exp_times_jvp(primals, tangents):
+    (x, y), (tx, ty) = primals, tangents
+    out = pyasg.exp(x) * y
+    return out, tx * out + ty * pyasg.exp(x)
+
+
+@settings(deadline=None)
+@given(SHAPES_1, SEEDS)
+def test_grad_custom_call(shape, seed) -> None:
+    """A CustomCall's VJP: a custom_vjp (the user's bwd, with a broadcast argument) and a
+    custom_jvp (the transpose of the user's tangent map), both true derivatives here,
+    against central differences of the primal function."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(-2, 2, shape), rng.uniform(-2, 2, shape[1:])
+    for fn in (_sin_times, _exp_times):
+        graph = pyasg.make_graph(fn)(x, y)
+        assert [graph[i].op.name for i in graph.live_ids].count("custom_call") == 1
+        check_grad(fn, x, y, argnums=(0, 1))
+
+
 OP_TESTS = {
     "Fused": test_grad_fused,
+    "CustomCall": test_grad_custom_call,
     "Neg": test_grad_neg,
     "Abs": test_grad_abs,
     "Sign": test_grad_sign,

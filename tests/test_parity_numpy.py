@@ -379,6 +379,14 @@ def _fused(draw: st.DrawFn) -> tuple:
     return ops.Fused(sub), arrays
 
 
+@st.composite
+def _custom_call(draw: st.DrawFn) -> tuple:
+    # the values are the sub-graph's (the compiler inlines it); the rule key is never
+    # looked up here, since nothing is differentiated: -1 names no rule
+    sub, arrays = draw(elementwise_chains())
+    return ops.CustomCall(sub, "chain", -1), arrays
+
+
 CASES: dict[str, st.SearchStrategy] = {
     **{name: _unary(cls) for name, cls in ops.OPS.items() if issubclass(cls, ops.Unary)},
     **{name: _binary(cls) for name, cls in ops.OPS.items() if issubclass(cls, ops.Binary)},
@@ -403,6 +411,7 @@ CASES: dict[str, st.SearchStrategy] = {
     "Conv2dBackwardWeight": _conv("weight"),
     "MaxPool2dIndices": _max_pool(),
     "Fused": _fused(),
+    "CustomCall": _custom_call(),
     **{name: _attention(cls) for name, cls in ops.OPS.items() if cls.category == "attention"},
 }
 
@@ -473,6 +482,7 @@ DIFFERENCES: dict[str, Callable[..., None]] = {
     "Erf": _erf_rule,
     # a chain of CHAIN_OPS (no erf): bitwise but for where's sign of zero
     "Fused": _where_rule,
+    "CustomCall": _where_rule,  # inlined: the same chains as Fused's
     # [..., m, k] @ [k, n] as one GEMM of the folded rows (test_matmul_folds_...)
     "MatMul": Rounding(lambda op, a, b: a.shape[-1]),
     # im2col + GEMM against a sum over kernel offsets (test_convolutions_are_...)
@@ -505,7 +515,8 @@ WAYS = tuple((staged, fuse) for staged in (False, True) for fuse in (True, False
 def numpy_results(op: ops.Op, arrays: list,
                   ways: tuple[tuple[bool, bool], ...] = WAYS) -> dict[str, np.ndarray]:
     """op's value on numpy: the single kernel, and compiled each of these `ways`."""
-    out = {"evaluate": np.asarray(numpy_kernels.evaluate(op, *arrays))}
+    # an inlined op (CustomCall) has no single kernel: the compiled ways inline it
+    out = {} if op.inlined else {"evaluate": np.asarray(numpy_kernels.evaluate(op, *arrays))}
     for staged, fuse in ways:
         graph = one_op_graph(op, arrays, staged)
         (value,) = pyasg.jit_to_backend(graph, "numpy", fuse=fuse)(*arrays)

@@ -1,7 +1,9 @@
 """Every primitive op in `OPS` is complete: a frozen hashable dataclass with a one-line
-docstring, a category, a shape rule, a reference kernel, a numpy kernel, a wgpu kernel,
-a VJP rule (or `differentiable = False`), attributes that the JSON format can encode,
-and an example here (an instance and input types) that the reference backend runs.
+docstring, a category, a shape rule, a reference kernel, a numpy kernel, a wgpu kernel
+(none for an `inlined` op, which the compiler replaces by its sub-graph), a VJP rule
+(or `differentiable = False`), a JVP rule (or an entry in `transforms.jvp.NO_JVP`),
+attributes that the JSON format can encode, and an example here (an instance and input
+types) that the reference backend runs.
 
 These tests are parametrised over `OPS` itself, so an op added without a kernel, a
 VJP rule or a batching rule (`pyasg.transforms.batching.BATCH_RULES`, or a reason in
@@ -25,11 +27,14 @@ from pyasg.asg.graph import GraphBuilder
 from pyasg.asg.ops import OPS, Op
 from pyasg.asg.serialize import attr_kinds, decode_attr, encode_attr
 from pyasg.asg.types import TensorType
+from pyasg.compile.pipeline import lower_graph
+from pyasg.compile.registry import get_backend
 from pyasg.errors import GraphFormatError, ShapeError
 from pyasg.kernels import has_kernel
 from pyasg.kernels.numpy import NumpyBackend, evaluate
 from pyasg.kernels.reference import KERNELS
 from pyasg.transforms.batching import BATCH_RULES, NO_BATCH_RULE
+from pyasg.transforms.jvp import JVP_RULES, NO_JVP, zero
 from pyasg.transforms.vjp import VJP_RULES
 
 ALL = sorted(OPS)
@@ -42,6 +47,18 @@ def _example_graph() -> object:
     b = GraphBuilder()
     x = b.add_input("in0", TensorType((2, 3)))
     return b.build([b.add(ops.Exp(), (x,))])
+
+
+def _custom_call_example() -> Op:
+    """A CustomCall node's op: 2·exp(x) with its derivative given as a custom JVP (no
+    constant in its sub-graph, so tests may retype it)."""
+    @pyasg.custom_jvp
+    def twice_exp(x: object) -> object:
+        return pyasg.exp(x) + pyasg.exp(x)
+
+    twice_exp.defjvp(lambda p, tangents: (twice_exp(*p), tangents[0] * twice_exp(*p)))
+    graph = pyasg.make_graph(twice_exp)(np.ones((2, 3), np.float32))
+    return graph[graph.outputs[0]].op
 
 
 KIND_EXAMPLES: dict[str, list[object]] = {
@@ -97,6 +114,7 @@ EXAMPLES: dict[str, tuple[Op, tuple[TensorType, ...]]] = {
     "MaxPool2dIndices": (ops.MaxPool2dIndices((2, 2), (2, 2), (0, 0), (1, 1)),
                          (t(1, 2, 4, 4),)),
     "Fused": (ops.Fused(_example_graph()), (t(2, 3),)),
+    "CustomCall": (_custom_call_example(), (t(2, 3),)),
     "Attention": (ops.Attention(0.5, True), (t(1, 2, 3, 4), t(1, 2, 5, 4), t(1, 2, 5, 3),
                                              t(1, 1, 1, 5))),
     "AttentionLSE": (ops.AttentionLSE(0.5, True, "bthd"), (t(1, 3, 2, 4), t(1, 5, 2, 4))),
@@ -149,12 +167,14 @@ def registry_problems(cls: type[Op]) -> list[str]:
         problems.append("does not implement infer")
     if cls not in KERNELS and name not in LEAVES:
         problems.append("has no reference kernel")
-    if not has_kernel(cls, NumpyBackend) and name not in LEAVES:
+    if not has_kernel(cls, NumpyBackend) and name not in LEAVES and not cls.inlined:
         problems.append("has no numpy kernel")
     if name not in LEAVES and cls.differentiable and cls not in VJP_RULES:
         problems.append("has no VJP rule and does not say differentiable = False")
     if name not in LEAVES and cls not in BATCH_RULES and cls not in NO_BATCH_RULE:
         problems.append("has no batching rule and no reason in NO_BATCH_RULE")
+    if name not in LEAVES and cls not in JVP_RULES and cls not in NO_JVP:
+        problems.append("has no JVP rule and no NO_JVP entry saying why")
     if not isinstance(cls.category, str) or not re.fullmatch(r"[a-z][a-z_]*", cls.category):
         problems.append(f"has no category string (got {cls.category!r})")
     for field, kind in attr_kinds(cls).items():
@@ -245,7 +265,8 @@ def example_arrays(types: tuple[TensorType, ...]) -> list[np.ndarray]:
     return arrays
 
 
-@pytest.mark.parametrize("name", sorted(n for n in ALL if example(n) and n not in LEAVES))
+@pytest.mark.parametrize("name", sorted(n for n in ALL if example(n) and n not in LEAVES
+                                         and not OPS[n].inlined))
 def test_numpy_kernel_agrees_with_the_shape_rule(name: str) -> None:
     op, types = example(name)  # type: ignore[misc]
     want = op.infer(*types)
@@ -280,7 +301,37 @@ def test_op_has_a_reference_kernel(name: str) -> None:
 def test_op_has_a_numpy_kernel(name: str) -> None:
     if name in LEAVES:
         pytest.skip("Input and Constant are leaves: the executable binds them directly")
+    if OPS[name].inlined:
+        return  # test_an_inlined_op_never_reaches_a_backend
     assert has_kernel(OPS[name], NumpyBackend), f"{name} has no numpy kernel"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ALL if OPS[n].inlined))
+def test_an_inlined_op_never_reaches_a_backend(name: str) -> None:
+    """An `inlined` op has no kernels: lowering replaces it by its sub-graph (the value
+    is still the reference kernel's: test_the_reference_backend_runs_the_example_graph)."""
+    op, types = example(name)  # type: ignore[misc]
+    b = GraphBuilder()
+    graph = b.build([b.add(op, [b.add_input(f"x{k}", ty) for k, ty in enumerate(types)])])
+    for backend in ("numpy", "reference"):
+        lowered = lower_graph(graph, get_backend(backend), fuse=False)
+        assert not any(type(lowered[i].op) is OPS[name] for i in lowered.live_ids)
+    assert not has_kernel(OPS[name], NumpyBackend)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_op_has_a_jvp_rule_or_says_why_not(name: str) -> None:
+    cls = OPS[name]
+    if name in LEAVES:
+        return  # leaves: a tangent starts (inputs) or is zero (constants) there
+    assert (cls in JVP_RULES) != (cls in NO_JVP), (
+        f"{name} needs exactly one of: a JVP rule in pyasg.transforms.jvp.JVP_RULES, or an "
+        f"entry in NO_JVP saying why it has none")
+    if cls in NO_JVP:
+        assert isinstance(NO_JVP[cls], str) and NO_JVP[cls]
+    if not cls.differentiable and cls in JVP_RULES:
+        # a non-differentiable op's forward rule is the documented zero rule
+        assert JVP_RULES[cls] is zero, name
 
 
 @WGPU
@@ -288,6 +339,8 @@ def test_op_has_a_numpy_kernel(name: str) -> None:
 def test_op_has_a_wgpu_kernel(name: str) -> None:
     """Registered kernels need the `wgpu` package, not an adapter (CI has both)."""
     wgpu_backend = pytest.importorskip("pyasg.kernels.wgpu")
+    if OPS[name].inlined:
+        return  # test_an_inlined_op_never_reaches_a_backend
     assert has_kernel(OPS[name], wgpu_backend.WgpuBackend), f"{name} has no wgpu kernel"
 
 
@@ -378,6 +431,7 @@ def test_the_checks_catch_an_incomplete_op() -> None:
         assert "has no batching rule and no reason in NO_BATCH_RULE" not in \
             registry_problems(Frobnicate)
         del NO_BATCH_RULE[Frobnicate]
+        assert "has no JVP rule and no NO_JVP entry saying why" in problems
         quux = registry_problems(Quux)
         assert "does not implement infer" in quux
         assert any("cannot be serialised" in p for p in quux)

@@ -34,6 +34,8 @@ class Rebuild:
     graph: Graph
     builder: GraphBuilder
     env: dict[int, int] = field(default_factory=dict)
+    #: The new ids of the `extra_inputs` given to `rebuild`, in order.
+    extra_inputs: list[int] = field(default_factory=list)
 
     def add(self, op: Op, inputs: Sequence[int], like: Node) -> int:
         """Record `op` on new-graph ids `inputs`, with the name and source of `like`."""
@@ -50,14 +52,19 @@ def keep(ctx: Rebuild, i: int, node: Node, inputs: tuple[int, ...]) -> int:
 
 
 def rebuild(graph: Graph, per_node: PerNode = keep,
-            input_types: Sequence[TensorType] | None = None,
-            builder: GraphBuilder | None = None) -> Graph:
+            input_types: Sequence[TensorType] | None = None, *,
+            builder: GraphBuilder | None = None,
+            extra_inputs: Sequence[tuple[str, TensorType]] = (),
+            extra_outputs: Callable[[Rebuild], Sequence[int]] | None = None) -> Graph:
     """A new graph from `graph`, each live node replaced by what `per_node` returns.
 
     `input_types` retypes the inputs (every node's type is then re-derived by its
     shape rule); the new graph keeps the inputs in order and drops dead nodes.
-    `builder`, when given, is the (empty) builder to record into: a rule that records
-    through a trace passes that trace's builder (`transforms.batching` does).
+    A transform that adds inputs and outputs (forward mode: the tangents) names the
+    new inputs in `extra_inputs` (appended after the old ones, their ids in
+    `Rebuild.extra_inputs`) and returns the new outputs' ids from `extra_outputs`,
+    called after the last node; `builder`, an empty `GraphBuilder`, is the one to
+    record into (a trace that records on it lets a rule use the array functions).
     """
     types = graph.input_types if input_types is None else tuple(input_types)
     if len(types) != len(graph.inputs):
@@ -66,6 +73,7 @@ def rebuild(graph: Graph, per_node: PerNode = keep,
     for i, t in zip(graph.inputs, types):
         node = graph.nodes[i]
         ctx.env[i] = ctx.builder.add_input(node.op.path, t, node.source)
+    ctx.extra_inputs = [ctx.builder.add_input(path, t) for path, t in extra_inputs]
     for i in graph.live_ids:
         if i in ctx.env:
             continue
@@ -74,7 +82,10 @@ def rebuild(graph: Graph, per_node: PerNode = keep,
             raise ShapeError(f"input node %{i} ({node.op.path}) is not listed among the "
                              f"graph's inputs")
         ctx.env[i] = per_node(ctx, i, node, tuple(ctx.env[j] for j in node.inputs))
-    return prune(ctx.builder.build([ctx.env[i] for i in graph.outputs]))
+    outputs = [ctx.env[i] for i in graph.outputs]
+    if extra_outputs is not None:
+        outputs += list(extra_outputs(ctx))
+    return prune(ctx.builder.build(outputs))
 
 
 def copy_into(builder: GraphBuilder, graph: Graph, feeds: Mapping[int, int]) -> dict[int, int]:

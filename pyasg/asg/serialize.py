@@ -12,6 +12,8 @@ Ops are looked up by class name in `pyasg.asg.ops.OPS` only; every attribute is
 checked against its declared type; every node's type is re-derived and must match
 the stored one. Any defect raises `GraphFormatError`. A `Fused` node's attribute
 `graph` is a whole graph in this same format, nested and validated the same way.
+A `CustomCall` node (a call of a `custom_vjp`/`custom_jvp` function) is refused both
+ways (`UnsavableGraphError`, naming the function): its rules are Python code.
 
 A file that loads also compiles and prints: validation refuses what no backend
 (or the printer) can handle, by these limits —
@@ -47,9 +49,9 @@ from typing import Any
 from pyrsistent import pmap, pvector
 
 from pyasg.asg.graph import Graph, Node, require_graph
-from pyasg.asg.ops import OPS, Constant, Input, Op
+from pyasg.asg.ops import OPS, Constant, CustomCall, Input, Op
 from pyasg.asg.types import DTYPES, TensorType
-from pyasg.errors import GraphFormatError, PyasgError
+from pyasg.errors import GraphFormatError, PyasgError, UnsavableGraphError
 
 FORMAT = "pyasg.graph"
 VERSION = 1
@@ -79,7 +81,7 @@ def _enc_float(x: float) -> float | str:
     return x if math.isfinite(x) else repr(float(x))
 
 
-def encode_attr(kind: str, value: object) -> object:
+def encode_attr(kind: str, value: object, custom_calls: bool = False) -> object:
     """One op attribute to JSON, by its declared type (`kind`, the annotation text)."""
     if kind == "TensorType":
         return _enc_type(value)  # type: ignore[arg-type]
@@ -90,7 +92,7 @@ def encode_attr(kind: str, value: object) -> object:
     if kind.startswith("tuple"):
         return json.loads(json.dumps(value))  # nested tuples -> nested lists
     if kind == "Graph":  # a fused node's sub-graph: the same format, nested
-        return graph_to_dict(value)  # type: ignore[arg-type]
+        return graph_to_dict(value, custom_calls=custom_calls)  # type: ignore[arg-type]
     return value
 
 
@@ -175,7 +177,8 @@ def _dec_type(x: object, where: str) -> TensorType:
     return t
 
 
-def decode_attr(kind: str, x: object, where: str, depth: int = 0) -> object:
+def decode_attr(kind: str, x: object, where: str, depth: int = 0,
+                custom_calls: bool = False) -> object:
     """One op attribute from JSON, checked against its declared type (`depth`: how many
     `Fused` graphs enclose it)."""
     if kind == "int":
@@ -214,7 +217,7 @@ def decode_attr(kind: str, x: object, where: str, depth: int = 0) -> object:
         if depth >= MAX_FUSED_DEPTH:
             raise _fail(f"{where}: fused graphs nest more than {MAX_FUSED_DEPTH} deep")
         try:
-            return graph_from_dict(x, depth + 1)
+            return graph_from_dict(x, depth + 1, custom_calls=custom_calls)
         except GraphFormatError as e:
             inner = e.message.removeprefix("bad graph file: ")
             raise _fail(f"{where} (a nested graph): {inner}") from None
@@ -226,15 +229,31 @@ def attr_kinds(op_class: type[Op]) -> dict[str, str]:
     return {f.name: str(f.type) for f in fields(op_class)}
 
 
-def graph_to_dict(graph: Graph) -> dict:
+def _refuse_custom(node: Node) -> UnsavableGraphError:
+    return UnsavableGraphError(
+        f"the graph calls {node.op.function!r}, a function with a custom derivative "
+        f"(pyasg.custom_vjp / custom_jvp): its rules are Python code, which a saved graph "
+        f"cannot hold, and saving its primal alone would silently change its gradients. "
+        f"Save pyasg.inline_custom_calls(graph) to keep its values without the custom "
+        f"derivative, or differentiate first and save the result inlined the same way",
+        node.source)
+
+
+def graph_to_dict(graph: Graph, *, custom_calls: bool = False) -> dict:
+    """The graph as a JSON-ready dict. `custom_calls=True` only for a transport within
+    one session (the viewer's): a CustomCall is then written for display, its rule key
+    meaningless elsewhere; by default it raises `UnsavableGraphError`."""
     nodes = []
     for i in graph.ids:
         n = graph.nodes[i]
+        if isinstance(n.op, CustomCall) and not custom_calls:
+            raise _refuse_custom(n)
         kinds = attr_kinds(type(n.op))
         nodes.append({
             "id": i,
             "op": type(n.op).__name__,
-            "attrs": {k: encode_attr(kinds[k], v) for k, v in n.op.attrs().items()},
+            "attrs": {k: encode_attr(kinds[k], v, custom_calls)
+                      for k, v in n.op.attrs().items()},
             "inputs": list(n.inputs),
             "type": _enc_type(n.type),
             "name": n.name,
@@ -264,7 +283,7 @@ VALUE_CHECKS: dict[type[Op], Callable[[Any], str | None]] = {
 
 
 def _dec_node(raw: object, k: int, known: dict[int, Node],
-              depth: int = 0) -> tuple[int, Node]:
+              depth: int = 0, custom_calls: bool = False) -> tuple[int, Node]:
     where = f"nodes[{k}]"
     if not isinstance(raw, dict) or set(raw) != {"id", "op", "attrs", "inputs", "type",
                                                  "name", "source"}:
@@ -276,11 +295,16 @@ def _dec_node(raw: object, k: int, known: dict[int, Node],
     op_class = OPS.get(raw["op"]) if isinstance(raw["op"], str) else None
     if op_class is None:
         raise _fail(f"{where}: unknown op {raw['op']!r:.60}")
+    if op_class is CustomCall and not custom_calls:  # its rule key would name whatever
+        # the loading process holds under that number
+        raise _fail(f"{where}: a CustomCall (a custom-derivative function's call) cannot be "
+                    f"loaded: its rules are not part of a file")
     kinds = attr_kinds(op_class)
     attrs = raw["attrs"]
     if not isinstance(attrs, dict) or set(attrs) != set(kinds):
         raise _fail(f"{where}: op {raw['op']} needs exactly the attributes {sorted(kinds)}")
-    op = op_class(**{name: decode_attr(kind, attrs[name], f"{where}.attrs.{name}", depth)
+    op = op_class(**{name: decode_attr(kind, attrs[name], f"{where}.attrs.{name}", depth,
+                                       custom_calls)
                      for name, kind in kinds.items()})
     inputs = _int_tuple(raw["inputs"], where + ".inputs")
     for j in inputs:
@@ -304,9 +328,10 @@ def _dec_node(raw: object, k: int, known: dict[int, Node],
     return node_id, Node(op, inputs, stored, raw["name"], raw["source"])
 
 
-def graph_from_dict(data: object, depth: int = 0) -> Graph:
+def graph_from_dict(data: object, depth: int = 0, *, custom_calls: bool = False) -> Graph:
     """Validate and build a graph from parsed JSON; raises `GraphFormatError`. `depth` is
-    how many `Fused` graphs enclose this one (see `MAX_FUSED_DEPTH`)."""
+    how many `Fused` graphs enclose this one (see `MAX_FUSED_DEPTH`); `custom_calls`
+    accepts CustomCall nodes (the viewer's transport only: see `graph_to_dict`)."""
     if not isinstance(data, dict) or set(data) != {"format", "version", "inputs", "outputs",
                                                    "nodes"}:
         raise _fail("the top level must have exactly format, version, inputs, outputs, nodes")
@@ -317,7 +342,7 @@ def graph_from_dict(data: object, depth: int = 0) -> Graph:
         raise _fail("nodes must be a list")
     nodes: dict[int, Node] = {}
     for k, raw in enumerate(data["nodes"]):
-        node_id, node = _dec_node(raw, k, nodes, depth)
+        node_id, node = _dec_node(raw, k, nodes, depth, custom_calls)
         nodes[node_id] = node
     inputs = _int_tuple(data["inputs"], "inputs")
     outputs = _int_tuple(data["outputs"], "outputs")

@@ -18,6 +18,7 @@ from pyasg.asg.graph import Graph, require_graph
 from pyasg.compile.protocol import Backend, Executable
 from pyasg.compile.registry import get_backend
 from pyasg.errors import BackendError, shown
+from pyasg.transforms.custom import inline_custom_calls
 from pyasg.transforms.dtypes import convert_dtypes
 from pyasg.transforms.fuse import fuse as fuse_graph
 from pyasg.transforms.simplify import simplify
@@ -29,14 +30,16 @@ def default_pipeline(graph: Graph) -> Graph:
 
 
 def lower_graph(graph: Graph, backend: Backend, fuse: bool = True) -> Graph:
-    """`graph` as `backend` runs it: its missing dtypes converted, fused by its options.
+    """`graph` as `backend` runs it: custom calls inlined, its missing dtypes converted,
+    fused by its options.
 
     >>> import pyasg, numpy as np
     >>> g = pyasg.make_graph(lambda x: pyasg.exp(x) + 1.0)(np.ones(2, np.float32))
     >>> len(lower_graph(g, get_backend("numpy")).live_ids)
     2
     """
-    if backend.converts:
+    graph = inline_custom_calls(graph)  # no backend runs a custom call: its values are
+    if backend.converts:                # its primal sub-graph's
         graph = convert_dtypes(graph, backend.converts)
     options = backend.fusion_options() if fuse else None
     return graph if options is None else fuse_graph(graph, options)

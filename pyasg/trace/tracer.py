@@ -47,9 +47,11 @@ class Trace:
     inner graph, and `captured` remembers which outer tracer feeds it.
     """
 
-    def __init__(self, name: str = "trace", base: Graph | None = None) -> None:
+    def __init__(self, name: str = "trace", base: Graph | None = None,
+                 builder: GraphBuilder | None = None) -> None:
         self.name = name
-        self.builder = GraphBuilder(base)
+        #: `builder`: record on a builder someone else drives (a transform's rebuild).
+        self.builder = GraphBuilder(base) if builder is None else builder
         self.active = False
         self.depth = -1
         self.captured: list[Tracer] = []
@@ -267,6 +269,15 @@ class Tracer:
 
 #: The values a Python int argument may have: those of its dtype, `DEFAULT_INT`.
 _INT_RANGE = (int(np.iinfo(DEFAULT_INT).min), int(np.iinfo(DEFAULT_INT).max))
+
+
+def is_traced(values: Sequence[object]) -> bool:
+    """Whether a trace is in progress or any leaf of `values` is a tracer: a transformed
+    function then records into the trace instead of compiling and running."""
+    if current_trace() is not None:
+        return True
+    leaves, _ = flatten_with_paths(list(values))
+    return any(isinstance(leaf, Tracer) for _, leaf in leaves)
 
 
 def is_python_scalar(x: object) -> bool:

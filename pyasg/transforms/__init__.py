@@ -1,1 +1,2 @@
-"""Graph -> Graph transforms (grad, infer_shapes, simplify) and jit_to_backend."""
+"""Graph -> Graph transforms (vjp, jvp, custom-derivative inlining, infer_shapes, simplify,
+fuse, dtypes)."""

@@ -41,8 +41,10 @@ from pyasg.asg.graph import Graph, Node
 from pyasg.asg.rewrite import Rebuild, rebuild
 from pyasg.asg.types import TensorType
 from pyasg.errors import VmapError
-from pyasg.trace.tracer import Trace, inline
+from pyasg.trace.tracer import Trace, inline, trace_function
+from pyasg.trace.tree import flatten_with_paths, unflatten
 from pyasg.transforms.checks import require_graph
+from pyasg.transforms.custom import register, rule_of
 
 Axis = int | None
 #: (op, size, out type of one example, batched inputs, their axes) -> (output, its axis)
@@ -439,3 +441,60 @@ def batch_graph(graph: Graph, in_axes: Sequence[Axis], size: int) -> tuple[Graph
     with trace:
         batched = rebuild(graph, per_node, types, builder=trace.builder)
     return batched, tuple(axes[i] for i in graph.outputs)
+
+
+# --------------------------------------------------------------------------- custom calls
+# A custom function under vmap keeps its custom derivatives per example: the new call's
+# sub-graph is the batched one, and its rules are the user's, mapped over axis 0 (each
+# traced for one example, batched and inlined, like `pyasg.vmap`). Every input is
+# moved to axis 0 first, an unbatched one broadcast along it (its cotangent then sums
+# over the batch through broadcast_to's own VJP rule), so the mapped rules see one
+# uniform batch.
+
+
+def _at_front(x: object, axis: Axis, size: int) -> object:
+    """`x` with its batch axis first (an unbatched `x` broadcast along a new one)."""
+    if axis is None:
+        return F.broadcast_to(F.expand_dims(x, 0), (size,) + tuple(F.type_of(x).shape))
+    return F.moveaxis(x, axis, 0) if axis else x
+
+
+def _mapped(fn: Callable, size: int, name: str) -> Callable:
+    """`fn`, written for one example, as a function of arguments batched at axis 0 whose
+    results are batched at axis 0 too."""
+    def mapped(*args: object) -> object:
+        trees = list(args)
+        leaves = [leaf for _, leaf in flatten_with_paths(trees)[0]]
+        abstract = [(path, TensorType(F.type_of(leaf).shape[1:], F.type_of(leaf).dtype), False)
+                    for path, leaf in flatten_with_paths(dict(zip(
+                        [f"arg{k}" for k in range(len(args))], trees)))[0]]
+        traced = trace_function(fn, args, name, abstract=abstract,
+                                names=[f"arg{k}" for k in range(len(args))])
+        batched, have = batch_graph(traced.graph, [0] * len(leaves)
+                                    + [None] * len(traced.captured), size)
+        outs = inline(batched, leaves + list(traced.captured))
+        return unflatten(traced.out_tree, [_at_front(v, h, size) for v, h in zip(outs, have)])
+    return mapped
+
+
+@batch_rule(ops.CustomCall)
+def _(op, size, out, xs, axes):  # noqa: ANN001, ANN202
+    rule = rule_of(op)
+    if rule.out_tree.kind != "leaf":
+        raise VmapError(f"vmap of {rule.where()}, which returns several outputs, is not "
+                        f"supported yet: return one array (stack or concatenate them)",
+                        rule.source)
+    front = [_at_front(x, a, size) for x, a in zip(xs, axes)]
+    sub, have = batch_graph(op.graph, [0] * len(xs), size)
+    body = Trace(f"vmap_{op.function}")
+    with body:
+        ins = [body.new_input(f"x{k}", F.type_of(x), False) for k, x in enumerate(front)]
+        y = _at_front(inline(sub, ins)[0], have[0], size)
+        sub0 = body.builder.build([body.lift(y).node])
+    name = f"vmap_{op.function}"
+    mapped = dataclasses.replace(
+        rule, out_types=tuple(sub0.output_types),
+        fwd=_mapped(rule.fwd, size, f"{name}_fwd") if rule.fwd else None,
+        bwd=_mapped(rule.bwd, size, f"{name}_bwd") if rule.bwd else None,
+        jvp=_mapped(rule.jvp, size, f"{name}_jvp") if rule.jvp else None)
+    return P.bind(ops.CustomCall(sub0, op.function, register(mapped)), *front), 0

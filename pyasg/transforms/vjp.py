@@ -30,7 +30,8 @@ from pyasg.asg.graph import Graph, prune
 from pyasg.asg.ops import Constant, Input
 from pyasg.asg.types import is_float
 from pyasg.errors import GradError
-from pyasg.trace.tracer import Trace, Tracer, inline
+from pyasg.trace.tracer import Trace, Tracer, inline, trace_function
+from pyasg.transforms import custom
 from pyasg.transforms.checks import output_position, positions, require_graph
 
 Rule = Callable[..., tuple]
@@ -330,6 +331,34 @@ def _(op, g, out, *xs):  # noqa: ANN001, ANN202
     grads = inline(back, [*xs, g])[1:]
     found = dict(zip(wrt, grads))
     return tuple(found.get(k) for k in range(len(xs)))
+
+
+# --------------------------------------------------------------------------- custom derivatives
+
+
+@vjp_rule(ops.CustomCall)
+def _(op, g, out, *xs):  # noqa: ANN001, ANN202
+    rule = custom.rule_of(op)
+    if rule.bwd is not None:  # custom_vjp: the user's backward pass
+        return tuple(custom.call_fwd_bwd(rule, xs, g))
+    # custom_jvp: reverse mode is the transpose of the (linear) tangent map, which is
+    # the VJP of ts -> jvp(xs, ts)[1] at any ts (zeros here)
+    wrt = [k for k, x in enumerate(xs) if is_float(x.dtype)]
+
+    def tangent_out(*ts: Tracer) -> Tracer:
+        full = dict(zip(wrt, ts))
+        return custom.call_jvp(rule, xs, custom.zero_tangents(
+            xs, [full.get(k) for k in range(len(xs))]), out.type)
+
+    if not wrt:
+        return (None,) * len(xs)
+    traced = trace_function(tangent_out, [xs[k] for k in wrt], name=op.function,
+                            abstract=[(f"tangent{k}", xs[k].type, False) for k in wrt],
+                            names=[f"tangent{k}" for k in wrt])
+    back = vjp_graph(traced.graph, range(len(wrt)), 0, seed=True)
+    zeros = [F.zeros_like(xs[k]) for k in wrt]
+    grads = dict(zip(wrt, inline(back, [*zeros, *traced.captured, g])[1:]))
+    return tuple(grads.get(k) for k in range(len(xs)))
 
 
 # --------------------------------------------------------------------------- the transform

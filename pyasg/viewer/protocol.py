@@ -122,7 +122,7 @@ def encode(event: Event) -> str:
     """
     if isinstance(event, GraphReady):
         return _message("GraphReady", name=str(event.name), kind=str(event.kind),
-                        graph=graph_to_dict(event.graph))
+                        graph=graph_to_dict(event.graph, custom_calls=True))
     if isinstance(event, StepDone):
         if not isinstance(event.step, int) or isinstance(event.step, bool):
             try:
@@ -408,7 +408,8 @@ def decode(text: str | bytes) -> Event | dict[str, str]:
                         metrics={k: _dec_float(v, f"StepDone.metrics[{k!r}]")
                                  for k, v in metrics.items()})
     try:
-        graph = graph_from_dict(data["graph"])
+        # a custom call is shown, never run, in the viewer: its rule key may cross
+        graph = graph_from_dict(data["graph"], custom_calls=True)
     except PyasgError as e:
         raise _fail(f"GraphReady.graph: {e.message}") from None
     except RecursionError:

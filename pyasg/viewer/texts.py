@@ -711,6 +711,27 @@ OPS_TEXT: dict[str, dict[str, dict[str, str]]] = {
                    "памяти и запуски ядер, которые и определяют скорость небольших моделей.",
         },
     },
+    # --- custom derivatives -------------------------------------------------------------
+    "custom_call": {
+        "en": {
+            "what": "A call of a function whose derivative the user wrote "
+                    "(pyasg.custom_vjp / custom_jvp); it holds the function as its own "
+                    "small graph, which the compiler inlines.",
+            "formula": "y = f(x₁, …, xₖ), with the user's rule for its gradient or tangent",
+            "why": "For a derivative that is more stable or cheaper than the automatic "
+                   "one (log(1 + eˣ), a norm at 0) or changed on purpose (gradient "
+                   "clipping).",
+        },
+        "ru": {
+            "what": "Вызов функции, производную которой задал пользователь "
+                    "(pyasg.custom_vjp / custom_jvp); функция хранится как отдельный "
+                    "маленький граф, который компилятор встраивает на место вызова.",
+            "formula": "y = f(x₁, …, xₖ) с пользовательским правилом для градиента или "
+                       "касательной",
+            "why": "Когда своя производная устойчивее или дешевле автоматической "
+                   "(log(1 + eˣ), норма в нуле) или изменена намеренно (обрезка градиента).",
+        },
+    },
     # --- attention ----------------------------------------------------------------------
     "attention": {
         "en": {

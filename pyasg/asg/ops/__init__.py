@@ -25,6 +25,9 @@ from pyasg.asg.ops.conv import (
     MaxPool2dIndices,
     conv_output_size,
 )
+from pyasg.asg.ops.custom import (
+    CustomCall,
+)
 from pyasg.asg.ops.elementwise import (
     Abs,
     Add,
@@ -103,6 +106,7 @@ __all__ = [
     "Conv2dBackwardInput",
     "Conv2dBackwardWeight",
     "Cos",
+    "CustomCall",
     "Div",
     "Equal",
     "Erf",

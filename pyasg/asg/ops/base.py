@@ -118,6 +118,9 @@ class Op:
     #: index arithmetic in a kernel), "permute" (axes permuted: a kernel reads or writes
     #: through permuted strides) or "reshape" (same order, axes regrouped).
     view_kind: ClassVar[str | None] = None
+    #: True for an op that the compiler replaces by its sub-graph (its `graph`
+    #: attribute) before any backend sees it (`CustomCall`): it has no kernels.
+    inlined: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

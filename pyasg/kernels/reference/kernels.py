@@ -122,6 +122,7 @@ KERNELS: dict[type, Callable[..., np.ndarray]] = {
     ops.Conv2dBackwardWeight: _conv_weight,
     ops.MaxPool2dIndices: _max_pool,
     ops.Fused: _fused,
+    ops.CustomCall: _fused,  # the values are the primal function's
     **attention.KERNELS,
 }
 
