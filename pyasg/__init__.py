@@ -19,7 +19,10 @@ import sys as _sys
 from pyasg import data, io, metrics, nn, optim, viewer  # noqa: F401
 from pyasg._version import __version__
 from pyasg.api import grad, hessian, jacobian, jit, make_graph, trace, value_and_grad
+from pyasg.array import control as lax
 from pyasg.array import functional, random  # noqa: F401
+from pyasg.array.control import cond, fori_loop, scan, while_loop
+from pyasg.array.remat import checkpoint
 from pyasg.array.functional import *  # noqa: F403
 from pyasg.array.functional import max, min, sum  # noqa: A004, F401
 from pyasg.array.random import dropout, dropout2d
@@ -31,7 +34,10 @@ from pyasg.compile.protocol import Backend, Executable
 from pyasg.compile.registry import default_backend, set_default_backend
 from pyasg.errors import (
     BackendError,
+    BranchMismatchError,
+    CarryTypeError,
     CheckpointError,
+    ControlFlowError,
     GradError,
     GraphFormatError,
     PyasgError,
@@ -53,11 +59,13 @@ for _name in ("tracer", "tree"):
     setattr(trace, _name, _sys.modules[f"pyasg.trace.{_name}"])
 # The public module paths users import (`import pyasg.random as R`, `from pyasg.losses
 # import mse_loss`), each the module of its layer: the array layer and the training stack.
-for _alias, _module in {"functional": functional, "random": random, "losses": losses}.items():
+for _alias, _module in {"functional": functional, "random": random, "losses": losses,
+                       "lax": lax}.items():
     _sys.modules[f"pyasg.{_alias}"] = _module
 
 __all__ = [
-    "Backend", "BackendError", "CheckpointError", "data", "dropout", "dropout2d", "io",
+    "Backend", "BackendError", "BranchMismatchError", "CarryTypeError", "CheckpointError",
+    "ControlFlowError", "checkpoint", "cond", "data", "fori_loop", "lax", "scan", "while_loop", "dropout", "dropout2d", "io",
     "load_graph", "metrics", "save_graph", "Executable", "GradError", "Graph",
     "GraphFormatError", "GraphReady", "PyasgError", "RunFinished", "ShapeError", "StepDone",
     "TensorType", "TraceError", "Tracer", "Trainer", "__version__", "default_backend", "flatten",

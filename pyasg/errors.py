@@ -163,3 +163,15 @@ class BackendError(PyasgError):
 
 class CheckpointError(PyasgError):
     """A weights or checkpoint file is missing, damaged or does not match."""
+
+
+class ControlFlowError(PyasgError):
+    """A `scan`, `cond`, `while_loop`, `fori_loop` or `checkpoint` was called wrongly."""
+
+
+class CarryTypeError(ControlFlowError):
+    """A loop body returned a carry of another structure, shape or dtype than it was given."""
+
+
+class BranchMismatchError(ControlFlowError):
+    """The two branches of a `cond` return values of different structures, shapes or dtypes."""

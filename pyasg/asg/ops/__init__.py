@@ -18,6 +18,14 @@ from pyasg.asg.ops.base import (
     broadcast_shapes,
     normalize_axis,
 )
+from pyasg.asg.ops.control import (
+    Cond,
+    Control,
+    Remat,
+    Scan,
+    WhileLoop,
+    input_dependencies,
+)
 from pyasg.asg.ops.conv import (
     Conv2d,
     Conv2dBackwardInput,
@@ -98,6 +106,8 @@ __all__ = [
     "Cast",
     "Compare",
     "Concatenate",
+    "Cond",
+    "Control",
     "Constant",
     "Conv2d",
     "Conv2dBackwardInput",
@@ -133,7 +143,9 @@ __all__ = [
     "Pad",
     "Pow",
     "RandomBits",
+    "Remat",
     "Reshape",
+    "Scan",
     "ScatterAdd",
     "Sign",
     "Sin",
@@ -146,9 +158,11 @@ __all__ = [
     "TensorType",
     "Transpose",
     "Unary",
+    "WhileLoop",
     "Where",
     "broadcast_shapes",
     "conv_output_size",
+    "input_dependencies",
     "normalize_axis",
     "resolve_reshape",
 ]
