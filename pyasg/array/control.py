@@ -85,7 +85,7 @@ class Body:
 
 
 def trace_body(fn: Callable[..., Any], args: Sequence[object], names: Sequence[str],
-               what: str) -> Body:
+               what: str, weak: Sequence[bool] = ()) -> Body:
     """Trace `fn(*args)` once on the types of `args`' leaves (values are not read).
 
     >>> b = trace_body(lambda c: c * 2.0, [np.ones(3, np.float32)], ["carry"], "body")
@@ -96,8 +96,9 @@ def trace_body(fn: Callable[..., Any], args: Sequence[object], names: Sequence[s
         raise ControlFlowError(f"{what} must be a function, got {type(fn).__name__} "
                                f"{shown(fn, 60)}")
     pairs, _ = flatten_with_paths(dict(zip(names, args)))
-    abstract = [(path, leaf if isinstance(leaf, TensorType) else P.type_of(leaf), False)
-                for path, leaf in pairs]
+    weak = list(weak) + [False] * (len(pairs) - len(weak))
+    abstract = [(path, leaf if isinstance(leaf, TensorType) else P.type_of(leaf), w)
+                for (path, leaf), w in zip(pairs, weak)]
     traced = trace_function(fn, list(args), name=what, abstract=abstract, names=list(names))
     graph = traced.graph
     n = len(pairs)
@@ -151,6 +152,24 @@ def _check_same(tree_a: TreeDef, types_a: Sequence[TensorType], tree_b: TreeDef,
                         f"type the body gives)")
 
 
+def _weak(tree: object) -> list[bool]:
+    """Which leaves are weakly typed (Python numbers, or tracers of them): as in JAX, a
+    weak initial carry takes the dtype its body gives it."""
+    return [is_python_scalar(x) or (isinstance(x, Tracer) and x.weak) for x in flatten(tree)[0]]
+
+
+def _adopt_weak(weak: Sequence[bool], pairs: list, out_types: Sequence[TensorType]) -> list:
+    """The carry leaves, the weak ones converted to the dtype the body returns for them
+    when only the dtype differs; None if none changed."""
+    changed, out = False, []
+    for (path, leaf), w, t in zip(pairs, weak, out_types):
+        if w and P.type_of(leaf) != t and P.type_of(leaf).shape == t.shape:
+            leaf = P.astype(leaf, t.dtype)
+            changed = True
+        out.append((path, leaf))
+    return out if changed else None
+
+
 def _bind_all(op: ops.Control, inputs: Sequence[object]) -> list[object]:
     return [P.bind(op.with_index(k), *inputs) for k in range(op.output_count())]
 
@@ -189,15 +208,23 @@ def scan(f: Callable[[Any, Any], tuple[Any, Any]], init: object, xs: object = No
             f"scan: the leading axes disagree ({found}" + (f", length={length}" if length
                                                            is not None else "") + ")")
     n = lengths.pop()
-    carry_types = [P.type_of(c) for _, c in carry]
     slices = [TensorType(P.type_of(x).shape[1:], P.type_of(x).dtype) for _, x in x_pairs]
-    body = trace_body(f, [unflatten(carry_tree, carry_types), unflatten(x_tree, slices)],
-                      ["carry", "x"], "scan body")
-    tree = body.out_tree
-    if tree.kind not in ("tuple", "list") or len(tree.children) != 2:
-        raise ControlFlowError(f"scan: the body must return a pair (carry, y), it returned "
-                               f"the structure {tree!r}")
-    ncar = tree.children[0].num_leaves
+    weak = _weak(init)
+    for attempt in range(2):  # twice when a weak carry takes the body's dtype
+        carry_types = [P.type_of(c) for _, c in carry]
+        body = trace_body(f, [unflatten(carry_tree, carry_types), unflatten(x_tree, slices)],
+                          ["carry", "x"], "scan body", weak if attempt == 0 else ())
+        tree = body.out_tree
+        if tree.kind not in ("tuple", "list") or len(tree.children) != 2:
+            raise ControlFlowError(f"scan: the body must return a pair (carry, y), it "
+                                   f"returned the structure {tree!r}")
+        ncar = tree.children[0].num_leaves
+        if tree.children[0] != carry_tree:
+            break
+        adopted = _adopt_weak(weak, carry, body.out_types[:ncar])
+        if adopted is None or attempt:
+            break
+        carry = adopted
     _check_same(carry_tree, carry_types, tree.children[0], body.out_types[:ncar],
                 [path for path, _ in carry], CarryTypeError, "the carry going into the body",
                 "the carry the body returns")
@@ -276,15 +303,22 @@ def while_loop(cond_fun: Callable[[Any], Any], body_fun: Callable[[Any], Any],
     32
     """
     pairs, tree = _leaves(init_val, "carry")
-    leaves = [x for _, x in pairs]
-    types = [P.type_of(x) for x in leaves]
-    example = unflatten(tree, types)
+    weak = _weak(init_val)
+    for attempt in range(2):  # twice when a weak carry takes the body's dtype
+        leaves = [x for _, x in pairs]
+        types = [P.type_of(x) for x in leaves]
+        example = unflatten(tree, types)
+        b = trace_body(body_fun, [example], ["carry"], "while_loop body_fun",
+                       weak if attempt == 0 else ())
+        adopted = None if b.out_tree != tree else _adopt_weak(weak, pairs, b.out_types)
+        if adopted is None or attempt:
+            break
+        pairs = adopted
     c = trace_body(cond_fun, [example], ["carry"], "while_loop cond_fun")
     if c.out_tree.kind != "leaf" or c.out_types != (TensorType((), "bool"),):
         shown_types = ", ".join(repr(t) for t in c.out_types)
         raise ControlFlowError(f"while_loop: cond_fun must return one bool scalar, it returned"
                                f" {c.out_tree!r} of ({shown_types})")
-    b = trace_body(body_fun, [example], ["carry"], "while_loop body_fun")
     _check_same(tree, types, b.out_tree, b.out_types, [p for p, _ in pairs], CarryTypeError,
                 "the carry going into body_fun", "the carry body_fun returns")
     consts, (cg, bg) = merge_captured(c, b)

@@ -30,6 +30,7 @@ from pyasg.array import functional as F
 from pyasg.array import primitives as P
 from pyasg.asg import ops
 from pyasg.asg.graph import Graph, GraphBuilder, prune
+from pyasg.asg.rewrite import copy_into
 from pyasg.asg.types import TensorType, is_float
 from pyasg.errors import GradError
 from pyasg.trace.tracer import inline
@@ -40,10 +41,20 @@ def _float_positions(xs: Sequence[object]) -> list[int]:
     return [k for k, x in enumerate(xs) if is_float(x.dtype)]
 
 
+def _renamed(graph: Graph) -> Graph:
+    """`graph` with its inputs named in0, in1, ...: `vjp_graph` adds an input named
+    `cotangent`, which a sub-graph made by an earlier VJP already has."""
+    b = GraphBuilder()
+    feeds = {i: b.add_input(f"in{k}", graph.nodes[i].type) for k, i in enumerate(graph.inputs)}
+    env = copy_into(b, graph, feeds)
+    return b.build([env[i] for i in graph.outputs])
+
+
 def _dot_graph(body: Graph, cotangent_of: Sequence[int]) -> Graph:
     """A scalar graph of `body`'s inputs and one cotangent per listed output:
     sum over them of sum(output * cotangent). Its gradients with respect to the body's
     inputs are the body's vector-Jacobian product for those cotangents."""
+    body = _renamed(body)
     b = GraphBuilder(body)
     total = None
     for k in cotangent_of:
@@ -117,7 +128,7 @@ def _(op, g, out, pred, *operands):  # noqa: ANN001, ANN202
     if not is_float(out.dtype) or not fo:
         return (None,) * (1 + len(operands))
     n_out = op.output_count()
-    branches = [vjp_graph(b, fo, op.index, seed=True) for b in op.graphs()]
+    branches = [vjp_graph(_renamed(b), fo, op.index, seed=True) for b in op.graphs()]
     back = ops.Cond(*branches)
     found = {k: P.bind(back.with_index(n_out + m), pred, *operands, g) for m, k in enumerate(fo)}
     return (None,) + tuple(found.get(k) for k in range(len(operands)))
@@ -130,7 +141,7 @@ def _(op, g, out, *xs):  # noqa: ANN001, ANN202
     wrt = _float_positions(xs)
     if not wrt or not is_float(out.dtype):
         return (None,) * len(xs)
-    back = vjp_graph(op.body, wrt, op.index, seed=True)
+    back = vjp_graph(_renamed(op.body), wrt, op.index, seed=True)
     grads = inline(back, [*xs, g])[op.output_count():]
     found = dict(zip(wrt, grads))
     return tuple(found.get(k) for k in range(len(xs)))
