@@ -22,10 +22,10 @@ from pyasg.api import grad, hessian, jacobian, jit, make_graph, trace, value_and
 from pyasg.array import control as lax
 from pyasg.array import functional, random  # noqa: F401
 from pyasg.array.control import cond, fori_loop, scan, while_loop
-from pyasg.array.remat import checkpoint
 from pyasg.array.functional import *  # noqa: F403
 from pyasg.array.functional import max, min, sum  # noqa: A004, F401
 from pyasg.array.random import dropout, dropout2d
+from pyasg.array.remat import checkpoint
 from pyasg.asg import Graph, TensorType
 from pyasg.asg.serialize import graph_from_json, graph_to_json
 from pyasg.compile.pipeline import jit_to_backend
@@ -65,7 +65,8 @@ for _alias, _module in {"functional": functional, "random": random, "losses": lo
 
 __all__ = [
     "Backend", "BackendError", "BranchMismatchError", "CarryTypeError", "CheckpointError",
-    "ControlFlowError", "checkpoint", "cond", "data", "fori_loop", "lax", "scan", "while_loop", "dropout", "dropout2d", "io",
+    "ControlFlowError", "checkpoint", "cond", "data", "fori_loop", "lax", "scan", "while_loop",
+    "dropout", "dropout2d", "io",
     "load_graph", "metrics", "save_graph", "Executable", "GradError", "Graph",
     "GraphFormatError", "GraphReady", "PyasgError", "RunFinished", "ShapeError", "StepDone",
     "TensorType", "TraceError", "Tracer", "Trainer", "__version__", "default_backend", "flatten",

@@ -251,7 +251,8 @@ def test_cond_and_its_gradient_equal_jax(p: float, seed: int, backend: str) -> N
 def test_cond_gradient_against_central_differences() -> None:
     a, b = np.random.default_rng(4).normal(size=(2, 3))
     for p in (1.0, -1.0):
-        check_grad(lambda a, b: branchy(PYASG)(np.float64(p), a, b)[1], a, b, argnums=(0, 1))
+        check_grad(lambda a, b, p=p: branchy(PYASG)(np.float64(p), a, b)[1], a, b,
+                   argnums=(0, 1))
 
 
 def test_cond_inside_scan_and_its_second_derivative() -> None:

@@ -187,7 +187,8 @@ def scan(f: Callable[[Any, Any], tuple[Any, Any]], init: object, xs: object = No
     (4.0, [3.0, 2.0, 1.0, 0.0])
     """
     if not isinstance(reverse, (bool, np.bool_)):
-        raise ControlFlowError(f"scan: reverse must be a bool, got {shown(reverse, with_type=True)}")
+        raise ControlFlowError(f"scan: reverse must be a bool, got "
+                               f"{shown(reverse, with_type=True)}")
     carry, carry_tree = _leaves(init, "carry")
     x_pairs, x_tree = _leaves(xs, "xs")
     lengths = set()

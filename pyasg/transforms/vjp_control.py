@@ -14,7 +14,8 @@ differentiated again:
 - `WhileLoop`: raises `GradError` (its trip count is dynamic; JAX refuses too).
 
 >>> import pyasg, numpy as np
->>> f = lambda w: pyasg.scan(lambda c, x: (c * w + x, None), np.float32(0), np.ones(3, np.float32))[0]
+>>> xs = np.ones(3, np.float32)
+>>> f = lambda w: pyasg.scan(lambda c, x: (c * w + x, None), np.float32(0), xs)[0]
 >>> float(pyasg.grad(f)(np.float32(2.0)))  # d/dw (w² + w + 1) at 2
 5.0
 """
@@ -60,7 +61,8 @@ def _dot_graph(body: Graph, cotangent_of: Sequence[int]) -> Graph:
     for k in cotangent_of:
         out = body.outputs[k]
         ct = b.add_input(f"cotangent.{k}", body.nodes[out].type)
-        term = b.add(ops.Sum(tuple(range(body.nodes[out].type.ndim))), (b.add(ops.Mul(), (out, ct)),))
+        axes = tuple(range(body.nodes[out].type.ndim))
+        term = b.add(ops.Sum(axes), (b.add(ops.Mul(), (out, ct)),))
         total = term if total is None else b.add(ops.Add(), (total, term))
     if total is None:  # no float output: a zero scalar (its gradients are zeros)
         total = b.add(ops.Constant.of(0.0, "float32"))

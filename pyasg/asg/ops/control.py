@@ -23,7 +23,8 @@ Input conventions (node inputs, in order; the sub-graphs take the same order):
 
 >>> from pyasg.asg.graph import GraphBuilder
 >>> from pyasg.asg.ops import Add
->>> b = GraphBuilder(); c = b.add_input("c", TensorType((3,))); x = b.add_input("x", TensorType((3,)))
+>>> b = GraphBuilder()
+>>> c, x = b.add_input("c", TensorType((3,))), b.add_input("x", TensorType((3,)))
 >>> s = b.add(Add(), (c, x))
 >>> op = Scan(b.build([s, s]), length=5, n_consts=0, n_carry=1, index=1)
 >>> op.infer(TensorType((3,)), TensorType((5, 3))), str(op)
@@ -54,7 +55,8 @@ def input_dependencies(graph: Graph, output: int) -> frozenset[int]:
 
     >>> from pyasg.asg.graph import GraphBuilder
     >>> from pyasg.asg.ops import Exp
-    >>> b = GraphBuilder(); x = b.add_input("x", TensorType(())); y = b.add_input("y", TensorType(()))
+    >>> b = GraphBuilder()
+    >>> x, y = b.add_input("x", TensorType(())), b.add_input("y", TensorType(()))
     >>> sorted(input_dependencies(b.build([b.add(Exp(), (y,))]), 0))
     [1]
     """
