@@ -957,6 +957,42 @@ OPS_TEXT: dict[str, dict[str, dict[str, str]]] = {
 
 #: The role of each layer parameter kind ("Kind.name", as in `pyasg.nn.ROLES`).
 PARAM_TEXT: dict[str, dict[str, str]] = {
+    "GRU.weight_ih": {
+        "en": "input-to-hidden weights [3H, in] of one GRU layer, the reset, update and new "
+              "gates stacked (PyTorch's order r, z, n)",
+        "ru": "веса вход→скрытое состояние [3H, in] одного слоя GRU: вентили сброса, "
+              "обновления и нового состояния подряд (порядок PyTorch r, z, n)",
+    },
+    "GRU.weight_hh": {
+        "en": "recurrent weights [3H, H] of one GRU layer: how the previous hidden state "
+              "feeds the r, z and n gates",
+        "ru": "рекуррентные веса [3H, H] одного слоя GRU: как прошлое скрытое состояние "
+              "входит в вентили r, z и n",
+    },
+    "GRU.bias_ih": {
+        "en": "input-side bias [3H] of the r, z and n gates",
+        "ru": "смещение [3H] входной части вентилей r, z и n",
+    },
+    "GRU.bias_hh": {
+        "en": "recurrent-side bias [3H] of the r, z and n gates (b_hn is inside r ⊙ (…))",
+        "ru": "смещение [3H] рекуррентной части вентилей r, z и n (b_hn стоит внутри r ⊙ (…))",
+    },
+    "RNN.weight_ih": {
+        "en": "input-to-hidden weights [H, in] of one RNN layer",
+        "ru": "веса вход→скрытое состояние [H, in] одного слоя RNN",
+    },
+    "RNN.weight_hh": {
+        "en": "recurrent weights [H, H] of one RNN layer: the previous state's contribution",
+        "ru": "рекуррентные веса [H, H] одного слоя RNN: вклад прошлого состояния",
+    },
+    "RNN.bias_ih": {
+        "en": "input-side bias [H] of one RNN layer",
+        "ru": "смещение [H] входной части одного слоя RNN",
+    },
+    "RNN.bias_hh": {
+        "en": "recurrent-side bias [H] of one RNN layer",
+        "ru": "смещение [H] рекуррентной части одного слоя RNN",
+    },
     "Linear.weight": {
         "en": "weight matrix [out, in]: maps inputs to outputs (y = x·Wᵀ + b)",
         "ru": "весовая матрица [out, in]: отображает входы в выходы (y = x·Wᵀ + b)",
