@@ -4,6 +4,9 @@ not grow with the sequence length."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import numpy as np
 import pytest
 from gradcheck import check_grad
@@ -131,3 +134,14 @@ def test_bad_inputs_say_what_was_expected() -> None:
         RNN(3, 4, nonlinearity="sigmoid")
     assert layer.param_kinds(prefix="enc") == {f"enc.{k}": f"GRU.{k.rsplit('_l', 1)[0]}"
                                                for k in params}
+
+
+def test_char_rnn_example_graph_does_not_grow_with_the_window() -> None:
+    from pyasg.examples import char_rnn
+
+    def nodes(context: int) -> float:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return char_rnn.main(["--steps", "1", "--quiet", "--context", str(context),
+                                  "--hidden", "8", "--sample-length", "0"])["graph_nodes"]
+
+    assert nodes(8) == nodes(64)
