@@ -26,8 +26,9 @@ from pyasg.kernels.numpy.backend import NumpyBackend, NumpyKernel
 from pyasg.kernels.numpy.executable import Executable
 
 
-def _compile(graph: Graph, backend: NumpyBackend, what: str) -> Callable[..., tuple]:
-    return Executable(graph, backend, what)
+def _compile(graph: Graph, backend: NumpyBackend, what: str,
+             keep_buffers: bool = True) -> Callable[..., tuple]:
+    return Executable(graph, backend, what, keep_buffers=keep_buffers)
 
 
 @lower.register(ops.Scan, NumpyBackend)
@@ -83,6 +84,9 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
 
 @lower.register(ops.Remat, NumpyBackend)
 def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
-    run = _compile(restrict(op.body, (op.index,)), backend, "checkpoint body")
+    # fresh buffers each call: a checkpointed block's values must not stay allocated
+    # between the passes, which is what checkpointing is for
+    run = _compile(restrict(op.body, (op.index,)), backend, "checkpoint body",
+                   keep_buffers=False)
     return NumpyKernel(lambda *arrays: run(*arrays)[0])
 
