@@ -359,3 +359,54 @@ def test_wgpu_cond_and_fori_loop_equal_the_reference() -> None:
         wgpu_parity(pyasg.grad(lambda p, a, b: branchy(PYASG)(p, a, b)[0].sum(), argnums=(1, 2)),
                     p, a, b)
     wgpu_parity(lambda x: pyasg.fori_loop(0, 7, lambda i, v: pyasg.sin(v) + 0.5, x), a)
+
+
+@WGPU
+@given(seed=st.integers(0, 2**31), length=st.integers(0, 4), d=st.integers(1, 3),
+       reverse=st.booleans())
+def test_wgpu_scans_equal_the_reference_for_any_length(seed: int, length: int, d: int,
+                                                       reverse: bool) -> None:
+    w, h0, xs = (a.astype(np.float32) for a in case(seed, length, d))
+    wgpu_parity(rnn(PYASG, reverse), w, h0, xs, atol=1e-5, rtol=1e-4)
+
+
+@WGPU
+def test_wgpu_swapped_carries_nested_scans_and_checkpoint() -> None:
+    xs = np.random.default_rng(8).normal(size=(5, 2)).astype(np.float32)
+
+    def swap(xs):  # each step's new carries are the old ones, exchanged
+        return pyasg.scan(lambda c, x: ((c[1], c[0] + x), c[0] * 2.0),
+                          (xs[0], xs[1] * 3.0), xs)
+
+    def nested(xs):
+        return pyasg.scan(lambda c, row: (pyasg.scan(lambda a, v: (a * 0.5 + v, a), c, row)[0],
+                                          c), np.float32(0.25), xs)
+
+    block = pyasg.checkpoint(lambda a, b: (pyasg.tanh(a * b), a - b))
+    for fn in (swap, nested, lambda xs: block(xs, xs * 2.0),
+               pyasg.grad(lambda xs: (block(xs, xs + 1.0)[0] ** 2).sum())):
+        wgpu_parity(fn, xs, atol=1e-5, rtol=1e-4)
+
+
+@WGPU
+def test_wgpu_gru_step_equals_the_reference() -> None:
+    layer = pyasg.nn.GRU(3, 4, num_layers=2, batch_first=True)
+    params = layer.init(pyasg.random.key(0))
+    x = np.random.default_rng(1).normal(size=(2, 5, 3)).astype(np.float32)
+    names = sorted(params)
+
+    def loss(x, *ws):  # wgpu_parity passes arrays, not a params tree
+        return (layer(dict(zip(names, ws)), x)[0] ** 2).sum()
+
+    wgpu_parity(pyasg.grad(loss, argnums=tuple(range(len(names) + 1))), x,
+                *(params[k] for k in names), atol=1e-5, rtol=1e-4)
+
+
+@WGPU
+def test_wgpu_says_while_loop_does_not_run_there() -> None:
+    from pyasg.errors import BackendError
+
+    f = pyasg.jit(lambda x: pyasg.while_loop(lambda v: v < 10.0, lambda v: v * 2.0, x),
+                  backend="wgpu")
+    with pytest.raises(BackendError, match="while_loop does not run on the wgpu backend"):
+        f(np.float32(1.0))
