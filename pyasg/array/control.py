@@ -43,7 +43,7 @@ from pyasg.errors import BranchMismatchError, CarryTypeError, ControlFlowError, 
 from pyasg.trace.tracer import Tracer, is_python_scalar, trace_function
 from pyasg.trace.tree import TreeDef, flatten, flatten_with_paths, unflatten
 
-__all__ = ["cond", "fori_loop", "scan", "trace_body", "while_loop"]
+__all__ = ["cond", "fori_loop", "scan", "scan_op", "trace_body", "while_loop"]
 
 
 def as_leaf(x: object, what: str) -> Tracer | np.ndarray:
@@ -229,9 +229,28 @@ def scan(f: Callable[[Any, Any], tuple[Any, Any]], init: object, xs: object = No
     _check_same(carry_tree, carry_types, tree.children[0], body.out_types[:ncar],
                 [path for path, _ in carry], CarryTypeError, "the carry going into the body",
                 "the carry the body returns")
-    op = ops.Scan(body.graph, n, len(body.captured), ncar, bool(reverse))
-    outs = _bind_all(op, [*body.captured, *(c for _, c in carry), *(x for _, x in x_pairs)])
+    op = scan_op(body.graph, n, len(body.captured), ncar, bool(reverse))
+    inputs = [*body.captured, *(c for _, c in carry), *(x for _, x in x_pairs)]
+    outs = [P.bind(op.with_index(k), *inputs) for k in range(len(body.graph.outputs))]
     return unflatten(carry_tree, outs[:ncar]), unflatten(tree.children[1], outs[ncar:])
+
+
+def scan_op(body: Graph, length: int, n_consts: int, n_carry: int,
+            reverse: bool = False) -> ops.Scan:
+    """The `Scan` op of `body` (consts, carries, x slices) -> (carries, ys), with the
+    entering carries appended as ys (`Scan.kept_carries`): a gradient's residuals then
+    belong to the same construct as the forward values (one loop computes both).
+
+    >>> from pyasg.asg.graph import GraphBuilder
+    >>> b = GraphBuilder()
+    >>> c, x = b.add_input("c", TensorType(())), b.add_input("x", TensorType(()))
+    >>> op = scan_op(b.build([b.add(ops.Add(), (c, x))]), 3, 0, 1)
+    >>> op.output_count(), op.kept_carries()
+    (2, 1)
+    """
+    outputs = [*body.outputs, *body.inputs[n_consts:n_consts + n_carry]]
+    return ops.Scan(Graph(body.nodes, body.inputs, pvector(outputs)), length, n_consts,
+                    n_carry, reverse)
 
 
 def _static_int(x: object) -> bool:

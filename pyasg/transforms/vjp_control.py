@@ -76,11 +76,16 @@ def _(op, g, out, *inputs):  # noqa: ANN001, ANN202, C901
     nothing = (None,) * len(inputs)
     if not is_float(out.dtype):
         return nothing
-    # the carry entering each iteration, stacked: what the backward body recomputes from
-    carry_in = pvector(list(body.outputs[:ncar]) + list(body.inputs[nc:nc + ncar]))
-    residual_body = prune(Graph(body.nodes, body.inputs, carry_in))
-    residuals = [P.bind(ops.Scan(residual_body, op.length, nc, ncar, op.reverse, ncar + c),
-                        *inputs) for c in range(ncar)]
+    # the carry entering each iteration, stacked: what the backward body recomputes from;
+    # outputs of this very construct where it keeps them (`Scan.kept_carries`)
+    kept = op.kept_carries()
+    if kept is not None:
+        residuals = [P.bind(op.with_index(kept + c), *inputs) for c in range(ncar)]
+    else:
+        carry_in = pvector(list(body.outputs[:ncar]) + list(body.inputs[nc:nc + ncar]))
+        residual_op = ops.Scan(prune(Graph(body.nodes, body.inputs, carry_in)), op.length,
+                               nc, ncar, op.reverse)
+        residuals = [P.bind(residual_op.with_index(ncar + c), *inputs) for c in range(ncar)]
     fk, fc, fx = _float_positions(consts), _float_positions(init), _float_positions(xs)
     y = op.index - ncar if op.index >= ncar else None
     with_ct = fc + ([ncar + y] if y is not None else [])
@@ -107,8 +112,8 @@ def _(op, g, out, *inputs):  # noqa: ANN001, ANN202, C901
     traced = C.trace_body(backward_body, [types(consts), types(ct_init + sums), slices],
                           ["consts", "carry", "x"], "scan backward body")
     n_back = len(fc) + len(fk)
-    reverse = ops.Scan(traced.graph, op.length, len(traced.captured) + nc, n_back,
-                       not op.reverse)
+    reverse = C.scan_op(traced.graph, op.length, len(traced.captured) + nc, n_back,
+                        not op.reverse)
     back_inputs = [*traced.captured, *consts, *ct_init, *sums, *stacked]
 
     def result(index: int) -> object:

@@ -187,14 +187,32 @@ class Scan(Control):
         out = outs[self.index]
         return out if self.index < ncar else TensorType((self.length, *out.shape), out.dtype)
 
+    def kept_carries(self) -> int | None:
+        """Where the body's outputs end with its own carry inputs (each iteration's
+        entering carries, stacked: what a gradient recomputes from), the output index of
+        the first of them; else None. `pyasg.scan` always appends them, so a gradient's
+        residuals are outputs of the same construct as its forward values."""
+        n, nc, ncar, body = len(self.body.outputs), self.n_consts, self.n_carry, self.body
+        if ncar == 0 or n - ncar < ncar:
+            return None
+        tail, carries = body.outputs[n - ncar:], body.inputs[nc:nc + ncar]
+        return n - ncar if list(tail) == list(carries) else None
+
     def needed_outputs(self) -> tuple[tuple[int, ...], int | None]:
         """(the carries output `index` needs, ascending; the y it is, or None)."""
-        y = self.index - self.n_carry if self.index >= self.n_carry else None
-        start = {self.index} if y is None else set()
-        if y is not None:
-            start = {k - self.n_consts for k in input_dependencies(self.body, self.index)
-                     if self.n_consts <= k < self.n_consts + self.n_carry}
-        return tuple(sorted(_carry_closure(self.body, self.n_consts, self.n_carry, start))), y
+        carries, ys = self.needed_for((self.index,))
+        return carries, (ys[0] if ys else None)
+
+    def needed_for(self, indices: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(the carries that outputs `indices` need, ascending; the ys among them, as
+        positions among the ys, ascending)."""
+        nc, ncar = self.n_consts, self.n_carry
+        start = {k for k in indices if k < ncar}
+        ys = sorted(k - ncar for k in indices if k >= ncar)
+        for y in ys:
+            start |= {k - nc for k in input_dependencies(self.body, ncar + y)
+                      if nc <= k < nc + ncar}
+        return tuple(sorted(_carry_closure(self.body, nc, ncar, start))), tuple(ys)
 
     def __str__(self) -> str:
         way = ", reverse" if self.reverse else ""

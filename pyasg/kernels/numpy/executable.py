@@ -13,6 +13,7 @@ arguments (an output that would is copied), as in JAX.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -27,6 +28,21 @@ from pyasg.compile.arguments import ArgumentCheck
 from pyasg.errors import BackendError
 from pyasg.kernels import lower
 from pyasg.kernels.numpy.memory import plan_memory
+
+#: the executable calls in progress in this thread, innermost last (`current_call`)
+_CALLS = threading.local()
+_call_ids = itertools.count(1)
+
+
+def current_call() -> int | None:
+    """A process-unique id of the innermost executable call running in this thread
+    (None outside any): nodes of one call that share work key it by this.
+
+    >>> current_call() is None
+    True
+    """
+    stack = getattr(_CALLS, "stack", None)
+    return stack[-1] if stack else None
 
 
 class Executable:
@@ -173,6 +189,14 @@ class Executable:
         return namespace["make"]
 
     def __call__(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        stack = _CALLS.__dict__.setdefault("stack", [])
+        stack.append(next(_call_ids))
+        try:
+            return self._call(arrays)
+        finally:
+            stack.pop()
+
+    def _call(self, arrays: tuple) -> tuple[np.ndarray, ...]:
         self._check(self.name, arrays)
         extra = {"D": self._donatable(arrays)} if self._donated else {}
         if self._run is not None and self._lock.acquire(blocking=False):
