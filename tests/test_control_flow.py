@@ -410,3 +410,24 @@ def test_wgpu_says_while_loop_does_not_run_there() -> None:
                   backend="wgpu")
     with pytest.raises(BackendError, match="while_loop does not run on the wgpu backend"):
         f(np.float32(1.0))
+
+
+def test_numpy_runs_one_loop_per_scan_for_all_its_outputs() -> None:
+    """Forward values, the gradient's residuals and a backward scan's several gradients
+    share one pass over the time axis, counted in executable calls (the step's own, then
+    one body call per iteration). A scan output that gets a cotangent has a backward
+    scan of its own: the rnn loss reads three outputs, so three backward loops."""
+    import pyasg.kernels.numpy.executable as executable
+
+    def calls(fn, *args) -> int:  # noqa: ANN001
+        fn(*args)
+        before = next(executable._call_ids)
+        fn(*args)
+        return next(executable._call_ids) - before - 1
+
+    w, h0, xs = case(2, 6, 3)
+    one_output = pyasg.jit(pyasg.grad(lambda w, h0, xs: (rnn(PYASG)(w, h0, xs)[2] ** 2).sum(),
+                                      argnums=(0, 1, 2)))
+    assert calls(one_output, w, h0, xs) == 1 + 6 + 6
+    three = pyasg.jit(pyasg.grad(loss_of(rnn(PYASG)), argnums=(0, 1, 2)))
+    assert calls(three, w, h0, xs) == 1 + 6 + 3 * 6
