@@ -431,3 +431,14 @@ def test_numpy_runs_one_loop_per_scan_for_all_its_outputs() -> None:
     assert calls(one_output, w, h0, xs) == 1 + 6 + 6
     three = pyasg.jit(pyasg.grad(loss_of(rnn(PYASG)), argnums=(0, 1, 2)))
     assert calls(three, w, h0, xs) == 1 + 6 + 3 * 6
+
+
+def test_simplify_goes_into_the_bodies() -> None:
+    f = lambda xs: pyasg.scan(lambda c, x: (c * 1.0 + x * 1.0 + 0.0, None), 0.5, xs)[0]  # noqa: E731
+    xs = np.arange(4.0)
+    graph = pyasg.make_graph(f)(xs)
+    (before,) = [n.op.body for n in graph.nodes.values() if n.op.name == "scan"]
+    (after,) = [n.op.body for n in pyasg.simplify(graph).nodes.values() if n.op.name == "scan"]
+    assert [after.nodes[i].op.name for i in after.live_ids if i not in after.inputs] == ["add"]
+    assert len(after.live_ids) < len(before.live_ids)
+    np.testing.assert_allclose(pyasg.jit(f)(xs), 6.5)
