@@ -442,3 +442,16 @@ def test_simplify_goes_into_the_bodies() -> None:
     assert [after.nodes[i].op.name for i in after.live_ids if i not in after.inputs] == ["add"]
     assert len(after.live_ids) < len(before.live_ids)
     np.testing.assert_allclose(pyasg.jit(f)(xs), 6.5)
+
+
+def test_the_viewer_labels_each_loop_node_with_its_length_and_output() -> None:
+    from pyasg.viewer.layout import layout
+    from pyasg.viewer.texts import explain_op
+
+    w, h0, xs = case(0, 7, 2)
+    graph = pyasg.make_graph(pyasg.value_and_grad(loss_of(rnn(PYASG))))(w, h0, xs)
+    labels = {box.label for box in layout(graph).boxes.values()}
+    assert {"scan ×7: carry 0", "scan ×7: y 0", "scan ×7: kept carry 0"} <= labels
+    assert any(label.startswith("scan ×7 rev: ") for label in labels)
+    assert "reverse scan" in explain_op("scan", "en")["why"]
+    assert "обратный scan" in explain_op("scan", "ru")["why"]

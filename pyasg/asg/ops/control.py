@@ -27,8 +27,8 @@ Input conventions (node inputs, in order; the sub-graphs take the same order):
 >>> c, x = b.add_input("c", TensorType((3,))), b.add_input("x", TensorType((3,)))
 >>> s = b.add(Add(), (c, x))
 >>> op = Scan(b.build([s, s]), length=5, n_consts=0, n_carry=1, index=1)
->>> op.infer(TensorType((3,)), TensorType((5, 3))), str(op)
-(f32[5,3], 'scan[length=5, output 1 of 2]')
+>>> op.infer(TensorType((3,)), TensorType((5, 3))), str(op), op.label()
+(f32[5,3], 'scan[length=5, output 1 of 2]', 'scan ×5: y 0')
 """
 
 from __future__ import annotations
@@ -214,6 +214,13 @@ class Scan(Control):
                       if nc <= k < nc + ncar}
         return tuple(sorted(_carry_closure(self.body, nc, ncar, start))), tuple(ys)
 
+    def label(self) -> str:
+        """`scan ×T` and which output: `carry k`, `y j`, or `kept carry k` (a gradient's)."""
+        kept, k, ncar = self.kept_carries(), self.index, self.n_carry
+        what = (f"carry {k}" if k < ncar else f"kept carry {k - kept}"
+                if kept is not None and k >= kept else f"y {k - ncar}")
+        return f"scan ×{self.length}{' rev' if self.reverse else ''}: {what}"
+
     def __str__(self) -> str:
         way = ", reverse" if self.reverse else ""
         return f"scan[length={self.length}{way}, output {self.index} of {self.output_count()}]"
@@ -251,6 +258,9 @@ class Cond(Control):
                              f"false branch {_types(f.output_types)}")
         _check_index(self.index, len(t.outputs), "cond")
         return t.output_types[self.index]
+
+    def label(self) -> str:
+        return f"cond: out {self.index}"
 
     def __str__(self) -> str:
         return f"cond[output {self.index} of {self.output_count()}]"
@@ -301,6 +311,9 @@ class WhileLoop(Control):
         return tuple(sorted(_carry_closure(self.body, self.n_consts,
                                            len(self.body.outputs), start)))
 
+    def label(self) -> str:
+        return f"while_loop: carry {self.index}"
+
     def __str__(self) -> str:
         return f"while_loop[output {self.index} of {self.output_count()}]"
 
@@ -328,6 +341,9 @@ class Remat(Control):
                              f"node gives {_types(inputs)}")
         _check_index(self.index, len(body.outputs), "checkpoint")
         return body.output_types[self.index]
+
+    def label(self) -> str:
+        return f"checkpoint: out {self.index}"
 
     def __str__(self) -> str:
         return f"remat[output {self.index} of {self.output_count()}]"
