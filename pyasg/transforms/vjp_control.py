@@ -35,7 +35,7 @@ from pyasg.asg.rewrite import copy_into
 from pyasg.asg.types import TensorType, is_float
 from pyasg.errors import GradError
 from pyasg.trace.tracer import inline
-from pyasg.transforms.vjp import vjp_graph, vjp_rule
+from pyasg.transforms.vjp import CONSTRUCT_VJP_RULES, vjp_graph, vjp_rule
 
 
 def _float_positions(xs: Sequence[object]) -> list[int]:
@@ -70,11 +70,20 @@ def _dot_graph(body: Graph, cotangent_of: Sequence[int]) -> Graph:
 
 
 @vjp_rule(ops.Scan)
-def _(op, g, out, *inputs):  # noqa: ANN001, ANN202, C901
+def _(op, g, out, *inputs):  # noqa: ANN001, ANN202
+    return scan_vjp(op.with_index(0), {op.index: g}, {op.index: out}, *inputs)
+
+
+def scan_vjp(op: ops.Scan, cts: dict[int, object], outs: dict[int, object],
+             *inputs: object) -> tuple:  # noqa: C901
+    """The VJP of a scan for the cotangents `cts` of its outputs (by index): ONE reverse
+    scan for all of them (`CONSTRUCT_VJP_RULES`: the backward pass is linear in the
+    cotangents, so the outputs share it)."""
     nc, ncar, body = op.n_consts, op.n_carry, op.body
     consts, init, xs = inputs[:nc], inputs[nc:nc + ncar], inputs[nc + ncar:]
     nothing = (None,) * len(inputs)
-    if not is_float(out.dtype):
+    cts = {k: g for k, g in cts.items() if is_float(outs[k].dtype)}
+    if not cts:
         return nothing
     # the carry entering each iteration, stacked: what the backward body recomputes from;
     # outputs of this very construct where it keeps them (`Scan.kept_carries`)
@@ -87,8 +96,8 @@ def _(op, g, out, *inputs):  # noqa: ANN001, ANN202, C901
                                nc, ncar, op.reverse)
         residuals = [P.bind(residual_op.with_index(ncar + c), *inputs) for c in range(ncar)]
     fk, fc, fx = _float_positions(consts), _float_positions(init), _float_positions(xs)
-    y = op.index - ncar if op.index >= ncar else None
-    with_ct = fc + ([ncar + y] if y is not None else [])
+    ys = sorted(k for k in cts if k >= ncar)  # the stacked outputs with a cotangent
+    with_ct = fc + ys
     dot = _dot_graph(body, with_ct)
     wrt = fk + [nc + c for c in fc] + [nc + ncar + k for k in fx]
     if not wrt:
@@ -104,9 +113,9 @@ def _(op, g, out, *inputs):  # noqa: ANN001, ANN202, C901
         d_xs = grads[len(fk) + len(fc):]
         return list(d_carry) + [F.add(s, d) for s, d in zip(sums, d_consts)], list(d_xs)
 
-    ct_init = [g if c == op.index else F.zeros_like(init[c]) for c in fc]
+    ct_init = [cts[c] if c in cts else F.zeros_like(init[c]) for c in fc]
     sums = [F.zeros_like(consts[k]) for k in fk]
-    stacked = [*residuals, *xs] + ([g] if y is not None else [])
+    stacked = [*residuals, *xs, *(cts[k] for k in ys)]
     types = lambda vs: [TensorType(v.shape, v.dtype) for v in vs]  # noqa: E731
     slices = [TensorType(v.shape[1:], v.dtype) for v in stacked]
     traced = C.trace_body(backward_body, [types(consts), types(ct_init + sums), slices],
@@ -127,6 +136,9 @@ def _(op, g, out, *inputs):  # noqa: ANN001, ANN202, C901
     for m, k in enumerate(fx):
         found[nc + ncar + k] = result(n_back + m)
     return tuple(found.get(k) for k in range(len(inputs)))
+
+
+CONSTRUCT_VJP_RULES[ops.Scan] = scan_vjp
 
 
 @vjp_rule(ops.Cond)
