@@ -403,13 +403,28 @@ def test_wgpu_gru_step_equals_the_reference() -> None:
 
 
 @WGPU
-def test_wgpu_says_while_loop_does_not_run_there() -> None:
+@given(limit=st.floats(0.5, 50, width=32))
+def test_wgpu_while_loop_reads_its_predicate_back_and_equals_the_reference(limit: float) -> None:
+    def f(x, limit):
+        n, v = pyasg.while_loop(lambda s: s[1].sum() < limit,
+                                lambda s: (s[0] + 1, s[1] * 1.5 + 0.1), (np.int32(0), x * 1.0))
+        return n, pyasg.exp(v * 0.1) + 1.0  # device work before and after the loop
+
+    wgpu_parity(f, np.array([0.1, 0.2], np.float32), np.float32(limit))
+
+
+@WGPU
+def test_wgpu_while_loop_inside_a_scan_body_is_refused_by_name() -> None:
     from pyasg.errors import BackendError
 
-    f = pyasg.jit(lambda x: pyasg.while_loop(lambda v: v < 10.0, lambda v: v * 2.0, x),
-                  backend="wgpu")
-    with pytest.raises(BackendError, match="while_loop does not run on the wgpu backend"):
-        f(np.float32(1.0))
+    def f(xs):
+        body = lambda c, x: (pyasg.while_loop(lambda v: v < 10.0, lambda v: v * 2.0, c + x),  # noqa: E731
+                             None)
+        return pyasg.scan(body, np.float32(1.0), xs)[0]
+
+    with pytest.raises(BackendError, match="while_loop inside the body of a scan"):
+        pyasg.jit(f, backend="wgpu")(np.ones(3, np.float32))
+    assert float(pyasg.jit(f)(np.ones(3, np.float32))) > 10.0
 
 
 def test_numpy_runs_one_loop_per_scan_for_all_its_outputs() -> None:

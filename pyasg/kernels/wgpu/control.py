@@ -9,8 +9,10 @@ iteration number lives in a one-word scratch counter that a one-thread dispatch 
 so every iteration records the same shaders (one pipeline each, cached by source) into
 the step's single command buffer. `Cond` runs both branches (restricted to the node's
 output) and selects by the predicate on the device, with no read-back; `Remat` is its
-body inlined once. `WhileLoop` needs its predicate on the host each iteration, which a
-recorded command buffer cannot give: it raises `BackendError` when compiled for wgpu.
+body inlined once. `WhileLoop` needs its predicate on the host each iteration: it is a
+host step (`WgpuKernel.host`): the step submits what it recorded so far, the loop runs
+its predicate and body executables, reading the predicate back once per iteration,
+and the step goes on in a new submission.
 
 Every copy moves 32-bit words, so any GPU dtype goes through the same shaders.
 """
@@ -27,8 +29,12 @@ from pyasg.asg.graph import Graph
 from pyasg.asg.ops.control import restrict
 from pyasg.errors import BackendError
 from pyasg.kernels import lower
+from pyasg.kernels.wgpu.array import DeviceArray
 from pyasg.kernels.wgpu.backend import WgpuBackend
 from pyasg.kernels.wgpu.codegen import grid, wgsl_type
+from pyasg.kernels.wgpu.device import get_device
+from pyasg.kernels.wgpu.encode import copier
+from pyasg.kernels.wgpu.executable import WgpuExecutable
 from pyasg.kernels.wgpu.kernel import Dispatch, WgpuKernel
 from pyasg.kernels.wgpu.shader import Shader, thread_entry
 
@@ -128,6 +134,13 @@ class Inliner:
                 continue
             in_types = tuple(graph.nodes[j].type for j in node.inputs)
             kernels[i] = lower(node.op, self.backend, in_types=in_types, out_type=node.type)
+            if kernels[i].host is not None:
+                raise BackendError(f"{node.op.name} inside the body of a scan, cond or "
+                                   f"checkpoint does not run on the wgpu backend: it runs on "
+                                   f"the host between submissions, and a body's commands are "
+                                   f"recorded into the step's one command buffer; run this "
+                                   f"graph on numpy, or move the loop out of the body",
+                                   node.source)
         return kernels
 
     def place(self, graph: Graph, feeds: dict[int, Binding]) -> dict[int, Binding]:
@@ -270,7 +283,25 @@ def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
 
 @lower.register(ops.WhileLoop, WgpuBackend)
 def _(op, backend, in_types, out_type):  # noqa: ANN001, ANN202
-    raise BackendError("while_loop does not run on the wgpu backend: its trip count is known "
-                       "only by reading the predicate back each iteration, and a wgpu step is "
-                       "one command buffer recorded at compile time. Use fori_loop with static "
-                       "bounds or scan (a fixed trip count), or run this graph on numpy")
+    # the trip count is known only by reading the predicate back: the loop runs on the
+    # host between two submissions of the step (`encode.Host`), its predicate and body
+    # each an executable of their own, compiled once, on the device
+    nc = op.n_consts
+    carries = op.needed_carries()
+    predicate = WgpuExecutable(op.cond_graph, backend, "while_loop predicate")
+    body = WgpuExecutable(restrict(op.body, carries), backend, "while_loop body")
+    types, index = op.cond_graph.input_types, op.index
+
+    def loop(inputs: tuple, output: object) -> None:
+        arrays = [DeviceArray(b, t) for b, t in zip(inputs, types)]
+        head, carry = arrays[:nc], arrays[nc:]
+        while bool(np.asarray(predicate(*head, *carry)[0])):
+            for c, value in zip(carries, body(*head, *carry)):
+                carry[c] = value
+        device = get_device()
+        encoder = device.create_command_encoder()
+        if out_type.size:
+            copier(encoder)(carry[index].buffer, output, out_type.size * 4)
+        device.queue.submit([encoder.finish()])
+
+    return WgpuKernel(host=loop)
