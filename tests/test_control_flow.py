@@ -470,3 +470,10 @@ def test_the_viewer_labels_each_loop_node_with_its_length_and_output() -> None:
     assert any(label.startswith("scan ×7 rev: ") for label in labels)
     assert "reverse scan" in explain_op("scan", "en")["why"]
     assert "обратный scan" in explain_op("scan", "ru")["why"]
+
+
+def test_fori_loop_index_is_weak_like_a_python_int() -> None:
+    got = pyasg.fori_loop(0, 4, lambda i, v: v * 0.5 + i, np.float32(1))
+    assert got.dtype == np.float32
+    want = jax.lax.fori_loop(0, 4, lambda i, v: v * 0.5 + i, np.float32(1))
+    np.testing.assert_allclose(got, want, rtol=1e-6)

@@ -186,6 +186,13 @@ def scan(f: Callable[[Any, Any], tuple[Any, Any]], init: object, xs: object = No
     >>> float(c), ys.tolist()
     (4.0, [3.0, 2.0, 1.0, 0.0])
     """
+    return _scan(f, init, xs, length, reverse)
+
+
+def _scan(f: Callable[[Any, Any], tuple[Any, Any]], init: object, xs: object,
+          length: int | None, reverse: bool, weak_x: bool = False) -> tuple[Any, Any]:
+    """`scan`; with `weak_x` the slices of xs are weakly typed (fori_loop's index, which
+    then adapts to the dtype it meets, as a Python int does)."""
     if not isinstance(reverse, (bool, np.bool_)):
         raise ControlFlowError(f"scan: reverse must be a bool, got "
                                f"{shown(reverse, with_type=True)}")
@@ -213,8 +220,9 @@ def scan(f: Callable[[Any, Any], tuple[Any, Any]], init: object, xs: object = No
     weak = _weak(init)
     for attempt in range(2):  # twice when a weak carry takes the body's dtype
         carry_types = [P.type_of(c) for _, c in carry]
+        weak_leaves = (weak if attempt == 0 else [False] * len(carry)) + [weak_x] * len(slices)
         body = trace_body(f, [unflatten(carry_tree, carry_types), unflatten(x_tree, slices)],
-                          ["carry", "x"], "scan body", weak if attempt == 0 else ())
+                          ["carry", "x"], "scan body", weak_leaves)
         tree = body.out_tree
         if tree.kind not in ("tuple", "list") or len(tree.children) != 2:
             raise ControlFlowError(f"scan: the body must return a pair (carry, y), it "
@@ -262,15 +270,17 @@ def fori_loop(lower: object, upper: object, body_fun: Callable[[Any, Any], Any],
     """`val = body_fun(i, val)` for i in range(lower, upper), as `jax.lax.fori_loop`.
 
     With Python int bounds the loop is a `scan` over the int32 indices (static trip
-    count: differentiable); with traced bounds it is a `while_loop` (not reverse-mode
+    count: differentiable), the index weakly typed like a Python int (`v + i` keeps
+    v's float32); with traced bounds it is a `while_loop` (not reverse-mode
     differentiable, as in JAX).
 
-    >>> float(fori_loop(1, 4, lambda i, v: v + i.astype(np.float32), np.float32(0)))
+    >>> float(fori_loop(1, 4, lambda i, v: v + i, np.float32(0)))
     6.0
     """
     if _static_int(lower) and _static_int(upper):
         indices = np.arange(int(lower), max(int(lower), int(upper)), dtype=DEFAULT_INT)
-        return scan(lambda v, i: (body_fun(i, v), None), init_val, indices)[0]
+        return _scan(lambda v, i: (body_fun(i, v), None), init_val, indices, None, False,
+                     weak_x=True)[0]
     lo = P.astype(as_leaf(lower, "fori_loop: lower"), DEFAULT_INT)
     hi = P.astype(as_leaf(upper, "fori_loop: upper"), DEFAULT_INT)
     for name, bound in (("lower", lo), ("upper", hi)):
