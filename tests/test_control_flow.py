@@ -477,3 +477,31 @@ def test_fori_loop_index_is_weak_like_a_python_int() -> None:
     assert got.dtype == np.float32
     want = jax.lax.fori_loop(0, 4, lambda i, v: v * 0.5 + i, np.float32(1))
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_a_scan_without_carry_and_one_over_integer_indices_equal_jax() -> None:
+    rng = np.random.default_rng(0)
+    xs, table = rng.normal(size=(4, 3)), rng.normal(size=(5, 3))
+    ids = np.array([0, 3, 1, 4, 3], np.int32)
+
+    def mapped(ns: SimpleNamespace, xs: object) -> object:
+        return ns.scan(lambda c, x: ((), ns.np.sin(x) * 2.0), (), xs)[1]
+
+    def gathered(ns: SimpleNamespace, t: object) -> object:
+        take = pyasg.take if ns is PYASG else jnp.take
+        return ns.scan(lambda c, i: (c + take(t, i, axis=0), None), np.zeros(3), ids)[0]
+
+    for f, arg in ((mapped, xs), (gathered, table)):
+        assert_same(pyasg.jit(lambda a, f=f: f(PYASG, a))(arg), f(JAX, arg))
+        assert_same(pyasg.grad(lambda a, f=f: (f(PYASG, a) ** 2).sum())(arg),
+                    jax.grad(lambda a, f=f: (f(JAX, a) ** 2).sum())(arg))
+
+
+def test_hessian_through_scan_equals_jax() -> None:
+    xs = np.random.default_rng(1).normal(size=(5,))
+
+    def f(ns: SimpleNamespace, a: object) -> object:
+        return ns.scan(lambda c, x: (ns.np.sin(c * a) + x, None), a, xs)[0]
+
+    np.testing.assert_allclose(pyasg.hessian(lambda a: f(PYASG, a))(np.float64(0.3)),
+                               jax.hessian(lambda a: f(JAX, a))(0.3), rtol=1e-10)
