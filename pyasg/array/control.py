@@ -51,16 +51,16 @@ def as_leaf(x: object, what: str) -> Tracer | np.ndarray:
     dtype, anything array-like through numpy; `ControlFlowError` for anything else."""
     if isinstance(x, Tracer):
         return x
-    if is_python_scalar(x):
-        dtype = "bool" if isinstance(x, bool) else (DEFAULT_INT if isinstance(x, int)
-                                                   else DEFAULT_FLOAT)
-        return np.asarray(x, dtype)
     try:
+        if is_python_scalar(x):
+            dtype = "bool" if isinstance(x, bool) else (DEFAULT_INT if isinstance(x, int)
+                                                       else DEFAULT_FLOAT)
+            return np.asarray(x, dtype)
         arr = np.asarray(x)
         TensorType.of(arr)
-    except (TypeError, ValueError, PyasgError):
+    except (TypeError, ValueError, OverflowError, PyasgError) as e:
         raise ControlFlowError(f"{what} is a {type(x).__name__} {shown(x, 60)}, not an array "
-                               f"or a number") from None
+                               f"or a number pyasg holds ({str(e)[:120]})") from None
     return arr
 
 
@@ -277,6 +277,13 @@ def fori_loop(lower: object, upper: object, body_fun: Callable[[Any, Any], Any],
     >>> float(fori_loop(1, 4, lambda i, v: v + i, np.float32(0)))
     6.0
     """
+    if not callable(body_fun):
+        raise ControlFlowError(f"fori_loop: body_fun must be a function, got "
+                               f"{type(body_fun).__name__} {shown(body_fun, 60)}")
+    for name, bound in (("lower", lower), ("upper", upper)):
+        if isinstance(bound, (bool, np.bool_)):
+            raise ControlFlowError(f"fori_loop: {name} must be an int (or an int array), "
+                                   f"got the bool {bound}")
     if _static_int(lower) and _static_int(upper):
         indices = np.arange(int(lower), max(int(lower), int(upper)), dtype=DEFAULT_INT)
         return _scan(lambda v, i: (body_fun(i, v), None), init_val, indices, None, False,
