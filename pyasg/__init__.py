@@ -32,10 +32,13 @@ from pyasg.api import (
     value_and_grad,
     vmap,
 )
+from pyasg.array import control as lax
 from pyasg.array import functional, random  # noqa: F401
+from pyasg.array.control import cond, fori_loop, scan, while_loop
 from pyasg.array.functional import *  # noqa: F403
 from pyasg.array.functional import max, min, sum  # noqa: A004, F401
 from pyasg.array.random import dropout, dropout2d
+from pyasg.array.remat import checkpoint
 from pyasg.asg import Graph, TensorType
 from pyasg.asg.serialize import graph_from_json, graph_to_json
 from pyasg.compile.pipeline import jit_to_backend
@@ -45,7 +48,10 @@ from pyasg.compile.registry import default_backend, set_default_backend
 from pyasg.custom import custom_jvp, custom_vjp
 from pyasg.errors import (
     BackendError,
+    BranchMismatchError,
+    CarryTypeError,
     CheckpointError,
+    ControlFlowError,
     CustomDerivativeError,
     GradError,
     GraphFormatError,
@@ -82,11 +88,14 @@ for _name in ("tracer", "tree"):
     setattr(trace, _name, _sys.modules[f"pyasg.trace.{_name}"])
 # The public module paths users import (`import pyasg.random as R`, `from pyasg.losses
 # import mse_loss`), each the module of its layer: the array layer and the training stack.
-for _alias, _module in {"functional": functional, "random": random, "losses": losses}.items():
+for _alias, _module in {"functional": functional, "random": random, "losses": losses,
+                       "lax": lax}.items():
     _sys.modules[f"pyasg.{_alias}"] = _module
 
 __all__ = [
-    "Backend", "BackendError", "CheckpointError", "data", "dropout", "dropout2d", "io",
+    "Backend", "BackendError", "BranchMismatchError", "CarryTypeError", "CheckpointError",
+    "ControlFlowError", "checkpoint", "cond", "data", "fori_loop", "lax", "scan", "while_loop",
+    "dropout", "dropout2d", "io",
     "load_graph", "metrics", "save_graph", "Executable", "GradError", "Graph",
     "GraphFormatError", "GraphReady", "PyasgError", "RunFinished", "ShapeError", "StepDone",
     "TensorType", "TraceError", "Tracer", "Trainer", "__version__", "default_backend", "flatten",

@@ -186,3 +186,13 @@ class CustomDerivativeError(GradError):
 class UnsavableGraphError(GraphFormatError):
     """A graph holds what a file cannot: a call of a custom-derivative function, whose
     rules are Python code (saving the primal alone would change its gradients)."""
+class ControlFlowError(PyasgError):
+    """A `scan`, `cond`, `while_loop`, `fori_loop` or `checkpoint` was called wrongly."""
+
+
+class CarryTypeError(ControlFlowError):
+    """A loop body returned a carry of another structure, shape or dtype than it was given."""
+
+
+class BranchMismatchError(ControlFlowError):
+    """The two branches of a `cond` return values of different structures, shapes or dtypes."""

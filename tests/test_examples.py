@@ -34,6 +34,7 @@ LEARNS = {
     "digits_mlp": (200, 4),               # 9.7
     "digits_cnn": (100, 5),               # 23
     "transformer_classifier": (100, 5),   # 17
+    "char_rnn": (40, 1.4),                # 1.64
 }
 
 

@@ -874,9 +874,65 @@ def test_grad_custom_call(shape, seed) -> None:
         graph = pyasg.make_graph(fn)(x, y)
         assert [graph[i].op.name for i in graph.live_ids].count("custom_call") == 1
         check_grad(fn, x, y, argnums=(0, 1))
+def _records(f, *args, name: str) -> None:  # noqa: ANN001
+    assert any(n.op.name == name for n in pyasg.make_graph(f)(*args).nodes.values())
+
+
+@given(seed=SEEDS, length=st.integers(0, 4), reverse=st.booleans())
+@settings(max_examples=10)
+def test_grad_scan(seed: int, length: int, reverse: bool) -> None:
+    """Every input of a scan (const, carry, xs) and both kinds of output (final carry and
+    stacked ys), through a matmul and tanh body."""
+    rng = np.random.default_rng(seed)
+    w, h0, xs = rng.normal(size=(2, 2)) * 0.7, rng.normal(size=2), rng.normal(size=(length, 2))
+
+    def f(w, h0, xs):
+        h, ys = pyasg.scan(lambda h, x: (pyasg.tanh(h @ w + x), h * x), h0, xs, reverse=reverse)
+        return pyasg.concatenate([h, ys.reshape(-1)])
+
+    _records(f, w, h0, xs, name="scan")
+    check_grad(f, w, h0, xs, argnums=(0, 1, 2))
+
+
+def test_grad_cond() -> None:
+    """Both branches, each closing over a value of its own."""
+    a0, b0 = np.random.default_rng(3).normal(size=(2, 3))
+    for p in (True, False):
+        def f(a, b, p=p):
+            k = pyasg.exp(b)
+            return pyasg.cond(np.bool_(p), lambda x: pyasg.sin(x) * k, lambda x: x * a, a * b)
+
+        _records(f, a0, b0, name="cond")
+        check_grad(f, a0, b0, argnums=(0, 1))
+
+
+def test_grad_remat() -> None:
+    x0, w0 = np.random.default_rng(4).normal(size=(2, 3, 3))
+
+    def f(x, w):
+        block = pyasg.checkpoint(lambda x, w: (pyasg.tanh(x @ w), pyasg.sin(x) * w))
+        a, b = block(x, w)
+        return a * b + a
+
+    _records(f, x0, w0, name="remat")
+    check_grad(f, x0, w0, argnums=(0, 1))
+
+
+def test_grad_while_loop_raises() -> None:
+    """No reverse mode through a dynamic trip count (the rule raises, naming the op)."""
+    def f(x):
+        return pyasg.while_loop(lambda v: v.sum() < 5.0, lambda v: v * 2.0, x)
+
+    _records(f, np.ones(2), name="while_loop")
+    with pytest.raises(pyasg.GradError, match="while_loop"):
+        pyasg.grad(lambda x: f(x).sum())(np.ones(2))
 
 
 OP_TESTS = {
+    "Scan": test_grad_scan,
+    "Cond": test_grad_cond,
+    "Remat": test_grad_remat,
+    "WhileLoop": test_grad_while_loop_raises,
     "Fused": test_grad_fused,
     "CustomCall": test_grad_custom_call,
     "Neg": test_grad_neg,

@@ -26,6 +26,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from pyrsistent import pvector
 from strategies import random_cases
 
 import pyasg
@@ -337,6 +338,66 @@ def _attention(draw: st.DrawFn, cls: type) -> tuple:
     return op, inputs + bias
 
 
+def _control_node(fn: Callable, arrays: list, name: str, draw: st.DrawFn) -> tuple:
+    """One node of op `name` from tracing `fn` on `arrays`, its output index drawn."""
+    graph = pyasg.make_graph(fn)(*arrays)
+    found = [n for n in graph.nodes.values() if n.op.name == name]
+    node = found[0]
+    op = node.op.with_index(draw(st.integers(0, node.op.output_count() - 1)))
+    operands = Graph(graph.nodes, graph.inputs, pvector(node.inputs))  # the node's inputs
+    return op, list(pyasg.jit_to_backend(operands, "reference")(*arrays))
+
+
+@st.composite
+def _scan(draw: st.DrawFn) -> tuple:
+    """An elementwise body with a const, two carries and two ys, any length (0 too)."""
+    dtype, length = draw(st.sampled_from(FLOATS)), draw(st.integers(0, 4))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+    k, c, xs = (draw(array(dtype, s, bounded=True)) for s in (shape, shape, (length, *shape)))
+    reverse = draw(st.booleans())
+
+    def f(k, c, xs):
+        body = lambda cs, x: ((pyasg.sin(cs[0] * k) + x, cs[1] - x), (cs[0] * cs[1], x * 2.0))  # noqa: E731
+        return pyasg.scan(body, (c, c * 0.5), xs, reverse=reverse)
+
+    return _control_node(f, [k, c, xs], "scan", draw)
+
+
+@st.composite
+def _cond(draw: st.DrawFn) -> tuple:
+    dtype = draw(st.sampled_from(FLOATS))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+    a, b = (draw(array(dtype, shape, bounded=True)) for _ in range(2))
+    p = np.asarray(draw(st.booleans()))
+
+    def f(p, a, b):
+        return pyasg.cond(p, lambda a, b: (a * b, pyasg.exp(a)), lambda a, b: (a - b, b), a, b)
+
+    return _control_node(f, [p, a, b], "cond", draw)
+
+
+@st.composite
+def _while_loop(draw: st.DrawFn) -> tuple:
+    dtype = draw(st.sampled_from(FLOATS))
+    x = draw(array(dtype, (draw(st.integers(1, 3)),), values=st.floats(0.125, 2.0, width=32)))
+    limit = np.asarray(draw(st.floats(0.0, 30.0)), dtype)
+
+    def f(x, limit):
+        return pyasg.while_loop(lambda s: s[1].sum() < limit,
+                                lambda s: (s[0] + 1, s[1] * 1.5 + 0.25), (np.int32(0), x))
+
+    return _control_node(f, [x, limit], "while_loop", draw)
+
+
+@st.composite
+def _remat(draw: st.DrawFn) -> tuple:
+    dtype = draw(st.sampled_from(FLOATS))
+    shape = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+    a, b = (draw(array(dtype, shape, bounded=True)) for _ in range(2))
+    return _control_node(pyasg.checkpoint(lambda a, b: (pyasg.tanh(a) * b, a + b)), [a, b],
+                         "remat", draw)
+
+
 #: elementwise ops that may appear in a fused chain (Erf has its own bound: not here)
 CHAIN_OPS = sorted((cls for cls in ops.OPS.values()
                     if issubclass(cls, (ops.Unary, ops.Binary))
@@ -412,6 +473,10 @@ CASES: dict[str, st.SearchStrategy] = {
     "MaxPool2dIndices": _max_pool(),
     "Fused": _fused(),
     "CustomCall": _custom_call(),
+    "Scan": _scan(),
+    "Cond": _cond(),
+    "WhileLoop": _while_loop(),
+    "Remat": _remat(),
     **{name: _attention(cls) for name, cls in ops.OPS.items() if cls.category == "attention"},
 }
 

@@ -59,6 +59,16 @@ def _custom_call_example() -> Op:
     twice_exp.defjvp(lambda p, tangents: (twice_exp(*p), tangents[0] * twice_exp(*p)))
     graph = pyasg.make_graph(twice_exp)(np.ones((2, 3), np.float32))
     return graph[graph.outputs[0]].op
+def _loop_body(*types: TensorType, outputs: str = "add,mul") -> object:
+    """A sub-graph of a control-flow example: from inputs a, b(, ...) of `types`, the
+    outputs named in `outputs` (add: a + b, mul: a * b, less: a < b summed to a scalar)."""
+    b = GraphBuilder()
+    xs = [b.add_input(f"in{k}", ty) for k, ty in enumerate(types)]
+    made = {"add": lambda: b.add(ops.Add(), (xs[-2], xs[-1])),
+            "mul": lambda: b.add(ops.Mul(), (xs[-2], xs[-1])),
+            "less": lambda: b.add(ops.Less(), (b.add(ops.Sum((0, 1)), (xs[-1],)),
+                                               b.add(ops.Constant.of(np.float32(4.0)), ())))}
+    return b.build([made[name]() for name in outputs.split(",")])
 
 
 KIND_EXAMPLES: dict[str, list[object]] = {
@@ -122,6 +132,16 @@ EXAMPLES: dict[str, tuple[Op, tuple[TensorType, ...]]] = {
     "AttentionGradK": (ops.AttentionGradK(0.5, True), ATTENTION_GRAD),
     "AttentionGradV": (ops.AttentionGradV(0.5), ATTENTION_GRAD[:2] + ATTENTION_GRAD[3:5]),
     "AttentionGradScores": (ops.AttentionGradScores(0.5), ATTENTION_GRAD + (t(1, 2, 3, 5),)),
+    # carry c [2, 3], xs [4, 2, 3]: c + x carried, c * x stacked
+    "Scan": (ops.Scan(_loop_body(t(2, 3), t(2, 3)), 4, 0, 1, False, 1), (t(2, 3), t(4, 2, 3))),
+    "Cond": (ops.Cond(_loop_body(t(2, 3), t(2, 3), outputs="add"),
+                      _loop_body(t(2, 3), t(2, 3), outputs="mul")),
+             (t(dtype="bool"), t(2, 3), t(2, 3))),
+    # const k, carry c: c + k while sum(c) < 4 (the example values are > 0.5: it ends)
+    "WhileLoop": (ops.WhileLoop(_loop_body(t(2, 3), t(2, 3), outputs="less"),
+                                _loop_body(t(2, 3), t(2, 3), outputs="add"), 1, 0),
+                  (t(2, 3), t(2, 3))),
+    "Remat": (ops.Remat(_loop_body(t(2, 3), t(2, 3), outputs="add,mul"), 1), (t(2, 3), t(2, 3))),
 }
 
 

@@ -37,12 +37,13 @@ from pyasg.nn.positional import (
     RoPE,
     SinusoidalPositionalEncoding,
 )
+from pyasg.nn.recurrent import GRU, RNN
 from pyasg.nn.transformer import FeedForward, TransformerBlock
 
 __all__ = [
     "ALiBi", "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm", "BatchNorm1d", "BatchNorm2d",
     "Conv2d", "ConvTranspose2d", "Dropout", "Dropout2d", "ELU", "Embedding", "FeedForward",
-    "Flatten", "GELU", "GlobalAvgPool2d", "Identity", "LayerNorm", "LeakyReLU",
+    "Flatten", "GELU", "GRU", "RNN", "GlobalAvgPool2d", "Identity", "LayerNorm", "LeakyReLU",
     "LearnedPositionalEmbedding", "Linear", "LogSoftmax", "MaxPool2d", "Module", "ModuleError",
     "MultiHeadAttention", "ROLES", "ReLU", "RoPE", "Sequential", "SiLU", "Sigmoid",
     "SinusoidalPositionalEncoding", "Softmax", "Softplus", "SpatialDropout", "Tanh",

@@ -52,7 +52,11 @@ Rule = Callable[..., tuple[object, Axis]]
 #: op class -> its batching rule.
 BATCH_RULES: dict[type, Rule] = {}
 #: op class -> why it has no batching rule (`batch_graph` raises `VmapError` saying so).
-NO_BATCH_RULE: dict[type, str] = {}
+NO_BATCH_RULE: dict[type, str] = {
+    cls: "vmap of control flow (scan, cond, while_loop, fori_loop, checkpoint) is not "
+         "written yet; call the function per example, or put the batch in the loop's arrays"
+    for cls in (ops.Scan, ops.Cond, ops.WhileLoop, ops.Remat)
+}
 
 
 def batch_rule(*op_classes: type) -> Callable[[Rule], Rule]:

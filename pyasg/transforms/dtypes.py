@@ -22,11 +22,18 @@ from pyasg.asg.types import TensorType
 from pyasg.transforms.checks import dtype_mapping, require_graph
 
 
+def _mentions(graph: Graph, mapping: Mapping[str, str]) -> bool:
+    """Whether any node of `graph`, or of a sub-graph of its control-flow ops, has a
+    dtype in `mapping`."""
+    return any(n.type.dtype in mapping or (isinstance(n.op, ops.Control) and any(
+        _mentions(g, mapping) for g in n.op.graphs())) for n in graph.nodes.values())
+
+
 def convert_dtypes(graph: Graph, mapping: Mapping[str, str]) -> Graph:
     """`graph` with every dtype in `mapping`'s keys replaced by its value."""
     require_graph(graph, "convert_dtypes")
     dtype_mapping(mapping, "convert_dtypes")
-    if not any(n.type.dtype in mapping for n in graph.nodes.values()):
+    if not _mentions(graph, mapping):
         return graph
 
     def convert(ctx: Rebuild, i: int, node: Node, inputs: tuple[int, ...]) -> int:
@@ -35,6 +42,8 @@ def convert_dtypes(graph: Graph, mapping: Mapping[str, str]) -> Graph:
             op = ops.Constant.of(op.value, mapping[op.dtype])
         elif isinstance(op, ops.Cast) and op.dtype in mapping:
             op = ops.Cast(mapping[op.dtype])
+        elif isinstance(op, ops.Control):  # its sub-graphs compute in the same dtypes
+            op = op.with_graphs(*(convert_dtypes(g, mapping) for g in op.graphs()))
         return ctx.add(op, inputs, node)
 
     types = [TensorType(t.shape, mapping.get(t.dtype, t.dtype)) for t in graph.input_types]

@@ -57,6 +57,12 @@ NO_JVP: dict[type, str] = {
     for cls in (ops.AttentionLSE, ops.AttentionGradQ, ops.AttentionGradK, ops.AttentionGradV,
                 ops.AttentionGradScores)
 }
+# The control-flow ops (sub-graphs) have reverse-mode rules (transforms/vjp_control.py)
+# but no forward-mode ones yet: jvp/jacfwd/hessian through them raise GradError saying so
+# (jacrev and grad work).
+NO_JVP.update({cls: "forward mode through control flow (scan, cond, while_loop, "
+                    "fori_loop, checkpoint) is not written yet; use grad / jacrev there"
+               for cls in (ops.Scan, ops.Cond, ops.WhileLoop, ops.Remat)})
 
 
 def jvp_rule(*op_classes: type) -> Callable[[Rule], Rule]:

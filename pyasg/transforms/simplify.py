@@ -15,6 +15,7 @@ nodes are dropped at the end, so the result is never larger than the input.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 
@@ -199,7 +200,19 @@ def _(r, node, ins):  # noqa: ANN001, ANN202  (a @ b).T -> b.T @ a.T
     return r.add(ops.MatMul(), (_transposed(r, b, node), _transposed(r, a, node)), node)
 
 
+@rule(ops.Scan, ops.Cond, ops.WhileLoop, ops.Remat)
+def _(r, node, ins):  # noqa: ANN001, ANN202  a control-flow op's sub-graphs simplified too
+    graphs = tuple(_simplified(g) for g in node.op.graphs())
+    if graphs == node.op.graphs():
+        return None
+    return r.add(node.op.with_graphs(*graphs), ins, node)
+
+
 def simplify(graph: Graph) -> Graph:
     """A graph that computes the same outputs with no more nodes (see the module doc)."""
     require_graph(graph, "simplify")
     return rebuild(graph, _Rewriter(graph))
+
+
+#: each sub-graph once: the nodes of one loop (one per output) hold the same body
+_simplified = lru_cache(maxsize=256)(simplify)

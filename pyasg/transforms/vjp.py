@@ -37,6 +37,12 @@ from pyasg.transforms.checks import output_position, positions, require_graph
 Rule = Callable[..., tuple]
 #: op class -> its reverse-mode rule; an op class missing here is not differentiable.
 VJP_RULES: dict[type, Rule] = {}
+#: op class -> a rule for all the nodes of one construct at once, for ops with one node
+#: per output `index` (a scan's): `rule(op, {index: cotangent}, {index: output},
+#: *inputs)`, `op` at index 0. `vjp_graph` calls it once per construct, at its first
+#: node, where every output's cotangent is complete (their readers all come later), so
+#: one backward pass serves every output. Such an op has a `VJP_RULES` row too.
+CONSTRUCT_VJP_RULES: dict[type, Rule] = {}
 
 
 def vjp_rule(*op_classes: type) -> Callable[[Rule], Rule]:
@@ -382,6 +388,17 @@ def _needed(graph: Graph, wrt: set[int], of: int) -> set[int]:
     return needed
 
 
+def _constructs(graph: Graph, needed: set[int]) -> dict[int, tuple[int, ...]]:
+    """For each needed node of an op in `CONSTRUCT_VJP_RULES`: the needed nodes of its
+    construct (the same op but for `index`, on the same inputs), ascending."""
+    groups: dict[tuple, list[int]] = {}
+    for i in graph.ids:
+        node = graph.nodes[i]
+        if i in needed and type(node.op) in CONSTRUCT_VJP_RULES:
+            groups.setdefault((node.op.with_index(0), node.inputs), []).append(i)
+    return {i: tuple(members) for members in groups.values() for i in members}
+
+
 def vjp_graph(graph: Graph, wrt: Sequence[int], of: int = 0, seed: bool = False,
               cotangent_ids: dict[int, int] | None = None) -> Graph:
     """Append to `graph` the gradients of output `of` with respect to inputs `wrt`.
@@ -419,7 +436,23 @@ def vjp_graph(graph: Graph, wrt: Sequence[int], of: int = 0, seed: bool = False,
             cotangents: dict[int, Tracer] = {out_id: trace.new_input("cotangent", out_type)}
         else:
             cotangents = {out_id: trace.constant(np.ones((), out_type.dtype))}
+        constructs = _constructs(graph, needed)
         for i in reversed(graph.ids):
+            members = constructs.get(i)
+            if members is not None:  # a construct's outputs: differentiated together
+                if i != members[0]:
+                    continue
+                node = graph.nodes[i]
+                cts = {graph.nodes[j].op.index: cotangents[j] for j in members
+                       if j in cotangents}
+                if not cts:
+                    continue
+                trace.source_override = node.source
+                outs = {graph.nodes[j].op.index: trace.tracer(j) for j in members}
+                in_cts = CONSTRUCT_VJP_RULES[type(node.op)](
+                    node.op.with_index(0), cts, outs, *[trace.tracer(j) for j in node.inputs])
+                _accumulate(trace, graph, node, in_cts, needed, cotangents)
+                continue
             if i not in cotangents or i not in needed:
                 continue
             node = graph.nodes[i]
@@ -434,14 +467,7 @@ def vjp_graph(graph: Graph, wrt: Sequence[int], of: int = 0, seed: bool = False,
             trace.source_override = node.source
             inputs = [trace.tracer(j) for j in node.inputs]
             in_cts = rule(node.op, cotangents[i], trace.tracer(i), *inputs)
-            for j, ct in zip(node.inputs, in_cts):
-                if ct is None or j not in needed:
-                    continue
-                ct = trace.lift(ct)
-                if ct.type != graph.nodes[j].type:
-                    raise GradError(f"internal: the VJP of {node.op.name} gave {ct.type!r} for "
-                                    f"an input of type {graph.nodes[j].type!r}", node.source)
-                cotangents[j] = F.add(cotangents[j], ct) if j in cotangents else ct
+            _accumulate(trace, graph, node, in_cts, needed, cotangents)
         trace.source_override = None
         grads = [cotangents[i] if i in cotangents else F.zeros_like(trace.tracer(i))
                  for i in wrt_ids]
@@ -451,6 +477,19 @@ def vjp_graph(graph: Graph, wrt: Sequence[int], of: int = 0, seed: bool = False,
         cotangent_ids.update({i: c for i, ct in cotangents.items()
                               if (c := ct.node) in result.nodes})
     return result
+
+
+def _accumulate(trace: Trace, graph: Graph, node: object, in_cts: Sequence[object],
+                needed: set[int], cotangents: dict[int, Tracer]) -> None:
+    """Add a rule's cotangents of `node`'s inputs into `cotangents`."""
+    for j, ct in zip(node.inputs, in_cts):
+        if ct is None or j not in needed:
+            continue
+        ct = trace.lift(ct)
+        if ct.type != graph.nodes[j].type:
+            raise GradError(f"internal: the VJP of {node.op.name} gave {ct.type!r} for "
+                            f"an input of type {graph.nodes[j].type!r}", node.source)
+        cotangents[j] = F.add(cotangents[j], ct) if j in cotangents else ct
 
 
 # --------------------------------------------------------------------------- attention

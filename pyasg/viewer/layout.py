@@ -370,7 +370,7 @@ is_output=True, collapsed=False)
                 label, category = f"{k} ({len(nodes)} nodes)", "group"
             else:
                 op = graph.nodes[k].op
-                label = op.path if isinstance(op, Input) else op.name
+                label = op.path if isinstance(op, Input) else op.label()
                 category = op.category
             boxes[k] = Box(x=li * (w + gx), y=top + p * (h + gy), w=w, h=h, layer=li,
                            label=label, category=category, nodes=nodes,

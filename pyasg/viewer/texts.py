@@ -689,6 +689,85 @@ OPS_TEXT: dict[str, dict[str, dict[str, str]]] = {
         },
     },
     # --- fusion ------------------------------------------------------------------------
+    # --- control flow: ops holding sub-graphs ------------------------------------------
+    "scan": {
+        "en": {
+            "what": "A loop traced once: its body is a small graph run once per step along "
+                    "the leading axis of the scanned arrays, carrying state from step to "
+                    "step (an RNN, a cumulative sum). One node per result of the loop.",
+            "formula": "carry_t, y_t = body(carry_{t-1}, x_t); results: carry_T and the y_t "
+                       "stacked",
+            "why": "A Python loop would copy its body into the graph once per step; a scan "
+                   "keeps the graph the same size for any sequence length, and its gradient "
+                   "is a reverse scan over the carries it kept.",
+        },
+        "ru": {
+            "what": "Цикл, оттрассированный один раз: его тело — маленький граф, который "
+                    "выполняется на каждом шаге вдоль первой оси входных массивов и передаёт "
+                    "состояние от шага к шагу (RNN, накопленная сумма). Один узел на каждый "
+                    "результат цикла.",
+            "formula": "carry_t, y_t = body(carry_{t-1}, x_t); результаты: carry_T и y_t, "
+                       "сложенные в массив",
+            "why": "Цикл на Python копирует тело в граф на каждом шаге; scan сохраняет размер "
+                   "графа при любой длине последовательности, а его градиент — обратный scan "
+                   "по сохранённым состояниям.",
+        },
+    },
+    "cond": {
+        "en": {
+            "what": "A choice between two sub-graphs by a scalar predicate computed at run "
+                    "time; only the chosen branch runs.",
+            "formula": "y = true_branch(x) if pred else false_branch(x)",
+            "why": "Python's `if` cannot look at a traced value; cond records both branches "
+                   "and decides when the graph runs. Its gradient is a cond of the branches' "
+                   "gradients.",
+        },
+        "ru": {
+            "what": "Выбор между двумя подграфами по скалярному условию, вычисленному во "
+                    "время выполнения; выполняется только выбранная ветвь.",
+            "formula": "y = true_branch(x) если pred, иначе false_branch(x)",
+            "why": "Оператор `if` в Python не может прочитать трассируемое значение; cond "
+                   "записывает обе ветви и выбирает при запуске графа. Его градиент — cond "
+                   "из градиентов ветвей.",
+        },
+    },
+    "while_loop": {
+        "en": {
+            "what": "A loop whose body sub-graph runs while a predicate sub-graph holds on "
+                    "the carried values; the number of steps is known only at run time.",
+            "formula": "while cond(carry): carry = body(carry)",
+            "why": "Iterations until convergence or a data-dependent count. Having no static "
+                   "trip count, it has no reverse-mode gradient (use scan or fori_loop with "
+                   "fixed bounds for that).",
+        },
+        "ru": {
+            "what": "Цикл, тело которого (подграф) выполняется, пока условие (другой подграф) "
+                    "истинно для переносимых значений; число шагов известно только при "
+                    "выполнении.",
+            "formula": "пока cond(carry): carry = body(carry)",
+            "why": "Итерации до сходимости или с числом шагов, зависящим от данных. Без "
+                   "заранее известного числа шагов у него нет обратного градиента (для "
+                   "этого нужен scan или fori_loop с постоянными границами).",
+        },
+    },
+    "remat": {
+        "en": {
+            "what": "A checkpointed block (pyasg.checkpoint): its sub-graph runs in the "
+                    "forward pass, and its gradient computes it again instead of keeping "
+                    "its intermediate values.",
+            "formula": "y = f(x); backward: recompute f(x), then its vector-Jacobian product",
+            "why": "Trades compute for memory: only the block's inputs stay alive between "
+                   "the forward and backward passes, so deep models fit in less memory.",
+        },
+        "ru": {
+            "what": "Блок с контрольной точкой (pyasg.checkpoint): его подграф выполняется "
+                    "в прямом проходе, а градиент вычисляет его заново вместо хранения "
+                    "промежуточных значений.",
+            "formula": "y = f(x); назад: заново f(x), затем произведение вектора на якобиан",
+            "why": "Обмен вычислений на память: между прямым и обратным проходом хранятся "
+                   "только входы блока, и глубокие модели помещаются в меньшую память.",
+        },
+    },
     "fused": {
         "en": {
             "what": "A group of elementwise ops (with a reduction or matmul they feed or "
@@ -899,6 +978,42 @@ OPS_TEXT: dict[str, dict[str, dict[str, str]]] = {
 
 #: The role of each layer parameter kind ("Kind.name", as in `pyasg.nn.ROLES`).
 PARAM_TEXT: dict[str, dict[str, str]] = {
+    "GRU.weight_ih": {
+        "en": "input-to-hidden weights [3H, in] of one GRU layer, the reset, update and new "
+              "gates stacked (PyTorch's order r, z, n)",
+        "ru": "веса вход→скрытое состояние [3H, in] одного слоя GRU: вентили сброса, "
+              "обновления и нового состояния подряд (порядок PyTorch r, z, n)",
+    },
+    "GRU.weight_hh": {
+        "en": "recurrent weights [3H, H] of one GRU layer: how the previous hidden state "
+              "feeds the r, z and n gates",
+        "ru": "рекуррентные веса [3H, H] одного слоя GRU: как прошлое скрытое состояние "
+              "входит в вентили r, z и n",
+    },
+    "GRU.bias_ih": {
+        "en": "input-side bias [3H] of the r, z and n gates",
+        "ru": "смещение [3H] входной части вентилей r, z и n",
+    },
+    "GRU.bias_hh": {
+        "en": "recurrent-side bias [3H] of the r, z and n gates (b_hn is inside r ⊙ (…))",
+        "ru": "смещение [3H] рекуррентной части вентилей r, z и n (b_hn стоит внутри r ⊙ (…))",
+    },
+    "RNN.weight_ih": {
+        "en": "input-to-hidden weights [H, in] of one RNN layer",
+        "ru": "веса вход→скрытое состояние [H, in] одного слоя RNN",
+    },
+    "RNN.weight_hh": {
+        "en": "recurrent weights [H, H] of one RNN layer: the previous state's contribution",
+        "ru": "рекуррентные веса [H, H] одного слоя RNN: вклад прошлого состояния",
+    },
+    "RNN.bias_ih": {
+        "en": "input-side bias [H] of one RNN layer",
+        "ru": "смещение [H] входной части одного слоя RNN",
+    },
+    "RNN.bias_hh": {
+        "en": "recurrent-side bias [H] of one RNN layer",
+        "ru": "смещение [H] рекуррентной части одного слоя RNN",
+    },
     "Linear.weight": {
         "en": "weight matrix [out, in]: maps inputs to outputs (y = x·Wᵀ + b)",
         "ru": "весовая матрица [out, in]: отображает входы в выходы (y = x·Wᵀ + b)",

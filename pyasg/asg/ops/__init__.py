@@ -18,6 +18,14 @@ from pyasg.asg.ops.base import (
     broadcast_shapes,
     normalize_axis,
 )
+from pyasg.asg.ops.control import (
+    Cond,
+    Control,
+    Remat,
+    Scan,
+    WhileLoop,
+    input_dependencies,
+)
 from pyasg.asg.ops.conv import (
     Conv2d,
     Conv2dBackwardInput,
@@ -101,6 +109,8 @@ __all__ = [
     "Cast",
     "Compare",
     "Concatenate",
+    "Cond",
+    "Control",
     "Constant",
     "Conv2d",
     "Conv2dBackwardInput",
@@ -137,7 +147,9 @@ __all__ = [
     "Pad",
     "Pow",
     "RandomBits",
+    "Remat",
     "Reshape",
+    "Scan",
     "ScatterAdd",
     "Sign",
     "Sin",
@@ -150,9 +162,11 @@ __all__ = [
     "TensorType",
     "Transpose",
     "Unary",
+    "WhileLoop",
     "Where",
     "broadcast_shapes",
     "conv_output_size",
+    "input_dependencies",
     "normalize_axis",
     "resolve_reshape",
 ]

@@ -148,6 +148,14 @@ class Op:
         state.pop("_hash", None)
         return state
 
+    def label(self) -> str:
+        """A short name for a box in the viewer: the op's name unless it says more.
+
+        >>> Input("x", TensorType(())).label()
+        'input'
+        """
+        return self.name
+
     def attrs(self) -> dict[str, object]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 

@@ -7,6 +7,7 @@ construction.
 
 from pyasg.kernels.numpy import (
     attention,
+    control,
     conv,
     elementwise,
     fused,
@@ -19,6 +20,6 @@ from pyasg.kernels.numpy import (
 from pyasg.kernels.numpy.backend import NumpyBackend, NumpyKernel, evaluate
 from pyasg.kernels.numpy.executable import Executable
 
-__all__ = ["Executable", "NumpyBackend", "NumpyKernel", "evaluate", "attention", "conv",
+__all__ = ["Executable", "NumpyBackend", "NumpyKernel", "evaluate", "attention", "control", "conv",
            "elementwise",
            "fused", "indexing", "linalg", "random", "reductions", "shape"]

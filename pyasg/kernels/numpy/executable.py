@@ -13,6 +13,7 @@ arguments (an output that would is copied), as in JAX.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -28,6 +29,21 @@ from pyasg.errors import BackendError
 from pyasg.kernels import lower
 from pyasg.kernels.numpy.memory import plan_memory
 
+#: the executable calls in progress in this thread, innermost last (`current_call`)
+_CALLS = threading.local()
+_call_ids = itertools.count(1)
+
+
+def current_call() -> int | None:
+    """A process-unique id of the innermost executable call running in this thread
+    (None outside any): nodes of one call that share work key it by this.
+
+    >>> current_call() is None
+    True
+    """
+    stack = getattr(_CALLS, "stack", None)
+    return stack[-1] if stack else None
+
 
 class Executable:
     """A compiled graph: call it with one array per graph input; returns a tuple of arrays.
@@ -40,7 +56,8 @@ class Executable:
 
     The static buffers belong to the executable, so one call at a time uses them: a
     call made while another is running (another thread, or a kernel calling back)
-    runs on freshly allocated buffers instead, slower but correct.
+    runs on freshly allocated buffers instead, slower but correct. With
+    `keep_buffers=False` every call does so, and its buffers die when it returns.
 
     >>> import pyasg, numpy as np
     >>> ex = pyasg.jit_to_backend(pyasg.make_graph(lambda x: (x @ x.T).sum())(np.ones((2, 3))))
@@ -49,7 +66,8 @@ class Executable:
     """
 
     def __init__(self, graph: Graph, backend: object, name: str = "graph",
-                 poison: bool | None = None, donated: Collection[int] = ()) -> None:
+                 poison: bool | None = None, donated: Collection[int] = (),
+                 keep_buffers: bool = True) -> None:
         self.graph = graph
         self.backend = backend
         self.name = name
@@ -76,7 +94,9 @@ class Executable:
         self.source, self._line_to_node, self._scope, self._buffer_names = self._generate(
             schedule, kernels)
         self._make = self._compile_source()
-        self._run = self._instantiate(self._new_buffers())
+        #: without `keep_buffers`, every call allocates its buffers and drops them when it
+        #: returns (a checkpointed block's forward: its values must not outlive the call)
+        self._run = self._instantiate(self._new_buffers()) if keep_buffers else None
 
     def _new_buffers(self) -> dict[str, np.ndarray]:
         """The static buffers, and the views of them the generated code names."""
@@ -169,9 +189,17 @@ class Executable:
         return namespace["make"]
 
     def __call__(self, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        stack = _CALLS.__dict__.setdefault("stack", [])
+        stack.append(next(_call_ids))
+        try:
+            return self._call(arrays)
+        finally:
+            stack.pop()
+
+    def _call(self, arrays: tuple) -> tuple[np.ndarray, ...]:
         self._check(self.name, arrays)
         extra = {"D": self._donatable(arrays)} if self._donated else {}
-        if self._lock.acquire(blocking=False):
+        if self._run is not None and self._lock.acquire(blocking=False):
             try:
                 return self._run(*arrays, **extra)
             except Exception as e:

@@ -5,6 +5,7 @@ Importing this module registers the kernels; it needs the `wgpu` package.
 
 from pyasg.kernels.wgpu import (  # noqa: F401  (importing registers the kernels)
     attention,
+    control,
     conv,
     elementwise,
     fused,

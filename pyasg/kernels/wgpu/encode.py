@@ -48,7 +48,19 @@ class Clear:
     buffer: Any
 
 
-Step = Run | Clear
+@dataclass(frozen=True)
+class Host:
+    """Node `node`'s kernel runs on the host: `run(inputs, output)` on the node's input
+    buffers and its output buffer, after everything recorded before it has been
+    submitted (a while_loop, which reads its predicate back each iteration)."""
+
+    node: int
+    run: Any
+    inputs: tuple
+    output: Any
+
+
+Step = Run | Clear | Host
 
 
 def _handle(obj: Any) -> Any:
@@ -69,6 +81,8 @@ class Replay:
         for s in self.steps:
             if isinstance(s, Clear):
                 passes.append(("clear", s.buffer))
+            elif isinstance(s, Host):
+                passes.append(("host", s))
             else:
                 if not passes or passes[-1][0] != "pass":
                     passes.append(("pass", []))
@@ -81,8 +95,10 @@ class Replay:
     def dispatch_count(self) -> int:
         return sum(isinstance(s, Run) for s in self.steps)
 
-    def record(self, encoder: Any) -> None:
-        """Record every command into `encoder` (a GPUCommandEncoder)."""
+    def record(self, encoder: Any, resubmit: Any = None) -> Any:
+        """Record every command into `encoder` (a GPUCommandEncoder); returns the encoder
+        the caller records the rest into. At a host step, `resubmit(encoder)` submits
+        what was recorded and gives a new encoder, and the step runs in between."""
         if self.raw:
             set_pipeline = _lib.wgpuComputePassEncoderSetPipeline
             set_group = _lib.wgpuComputePassEncoderSetBindGroup
@@ -91,6 +107,10 @@ class Replay:
         for kind, what in self._passes:
             if kind == "clear":
                 encoder.clear_buffer(what)
+                continue
+            if kind == "host":
+                encoder = resubmit(encoder)
+                what.run(what.inputs, what.output)
                 continue
             compute = encoder.begin_compute_pass()
             if self.raw:
@@ -105,6 +125,7 @@ class Replay:
                     compute.set_bind_group(0, group)
                     compute.dispatch_workgroups(x, y, z)
             compute.end()
+        return encoder
 
 
 def copier(encoder: Any) -> Any:

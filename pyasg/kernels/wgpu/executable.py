@@ -47,7 +47,7 @@ from pyasg.kernels.wgpu.array import (
     upload,
 )
 from pyasg.kernels.wgpu.device import get_device
-from pyasg.kernels.wgpu.encode import Clear, Replay, Run, Step, copier
+from pyasg.kernels.wgpu.encode import Clear, Host, Replay, Run, Step, copier
 from pyasg.kernels.wgpu.grouping import Horizontal, horizontal, widen
 from pyasg.kernels.wgpu.kernel import WgpuKernel
 from pyasg.kernels.wgpu.pipelines import compile_all, pipeline
@@ -216,6 +216,10 @@ class WgpuExecutable:
             if kernel is None or kernel.alias:
                 continue
             node = graph.nodes[i]
+            if kernel.host is not None:
+                steps.append(Host(i, kernel.host, tuple(buffers[j] for j in node.inputs),
+                                  buffers[i]))
+                continue
             if kernel.zero_output:
                 steps.append(Clear(i, buffers[i]))
             for d in kernel.dispatches:
@@ -304,7 +308,8 @@ class WgpuExecutable:
         check = None
         if self._status is not None:  # clear the status words; results read them back
             check = self._status.checker(self._status.begin(encoder, copy))
-        self._replays[parity].record(encoder)
+        encoder = self._replays[parity].record(encoder, self._resubmit)
+        copy = copier(encoder)
         results = []
         for j, t in zip(graph.outputs, self._output_types):
             if j in writes:
@@ -323,6 +328,12 @@ class WgpuExecutable:
             if isinstance(args[k], DeviceArray):
                 args[k].donate(self.name)
         return tuple(results)
+
+    def _resubmit(self, encoder: Any) -> Any:
+        """Submit what `encoder` holds; a new encoder for what follows (a host step)."""
+        self._device.queue.submit([encoder.finish()])
+        COUNTERS.submissions += 1
+        return self._device.create_command_encoder()
 
     def _result(self, buffer: Any, t: Any) -> DeviceArray:
         """A result living in an executable-owned buffer (a donated pair's)."""

@@ -78,3 +78,6 @@ class WgpuKernel:
     #: one `Part` per dispatch where each of them may run merged with other kernels'
     #: (empty: the kernel runs only as its dispatches)
     parts: tuple[Part, ...] = ()
+    #: `host(input_buffers, output_buffer)`: the kernel runs on the host, between two
+    #: submissions, instead of as dispatches (a while_loop: `encode.Host`)
+    host: Any = None
