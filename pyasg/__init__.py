@@ -56,6 +56,7 @@ from pyasg.errors import (
     GradError,
     GraphFormatError,
     IntegerTangentError,
+    NoForwardRuleError,
     PyasgError,
     ShapeError,
     TangentError,
@@ -105,7 +106,8 @@ __all__ = [
     "tree_map", "unflatten", "value_and_grad", "vjp_graph", "profile", "register_dataclass",
     "register_pytree_node", "TreeError", "vmap", "VmapError",
     # forward mode and custom derivatives
-    "CustomDerivativeError", "IntegerTangentError", "TangentError", "UnsavableGraphError",
+    "CustomDerivativeError", "IntegerTangentError", "NoForwardRuleError", "TangentError",
+    "UnsavableGraphError",
     "custom_jvp", "custom_vjp", "inline_custom_calls", "jacfwd", "jacrev", "jvp", "jvp_graph",
     "linearize",
 ]

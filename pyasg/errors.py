@@ -170,6 +170,10 @@ class CheckpointError(PyasgError):
     """A weights or checkpoint file is missing, damaged or does not match."""
 
 
+class NoForwardRuleError(GradError):
+    """Forward mode reached an op that has no JVP rule (`transforms.jvp.NO_JVP` says why)."""
+
+
 class TangentError(GradError):
     """`jvp` tangents do not fit their primals: the structure, a shape or a dtype differs."""
 

@@ -41,7 +41,7 @@ from pyasg.asg import ops
 from pyasg.asg.graph import Graph, GraphBuilder, Node
 from pyasg.asg.rewrite import Rebuild, keep, rebuild
 from pyasg.asg.types import is_float
-from pyasg.errors import GradError
+from pyasg.errors import GradError, NoForwardRuleError
 from pyasg.trace.tracer import Trace, Tracer, inline
 from pyasg.transforms import custom
 from pyasg.transforms.checks import positions, require_graph
@@ -360,8 +360,8 @@ def jvp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
         rule = JVP_RULES.get(type(node.op))
         if rule is None:
             why = NO_JVP.get(type(node.op), "no forward-mode rule is defined for it")
-            raise GradError(f"op '{node.op.name}' cannot be differentiated in forward mode: "
-                            f"{why}", node.source)
+            raise NoForwardRuleError(f"op '{node.op.name}' cannot be differentiated in "
+                                     f"forward mode: {why}", node.source)
         trace.source_override = node.source
         t = rule(node.op, trace.tracer(new), [trace.tracer(j) for j in inputs], in_ts)
         trace.source_override = None
