@@ -507,14 +507,63 @@ def test_hessian_through_scan_equals_jax() -> None:
                                jax.hessian(lambda a: f(JAX, a))(0.3), rtol=1e-10)
 
 
-def test_vmap_and_forward_mode_through_control_flow_say_they_are_not_written_yet():
+def test_vmap_and_forward_mode_through_loops_say_they_are_not_written_yet():
     # the registry's explicit marks (NO_BATCH_RULE, NO_JVP) reach the user as errors
     def f(x):
         return pyasg.scan(lambda c, v: (c + v, c * v), x[0], x)[1].sum()
 
     x = np.arange(1.0, 4.0)
-    with pytest.raises(pyasg.VmapError, match="vmap of control flow"):
+    with pytest.raises(pyasg.VmapError, match="vmap of a loop"):
         pyasg.vmap(f)(np.stack([x, x]))
-    with pytest.raises(pyasg.GradError, match="forward mode through control flow"):
+    with pytest.raises(pyasg.GradError, match="forward mode through a loop"):
         pyasg.jvp(f, (x,), (np.ones_like(x),))
     np.testing.assert_allclose(pyasg.grad(f)(x), pyasg.jacrev(f)(x))  # reverse mode works
+
+
+def _cond_fn(x):
+    return pyasg.cond(x.sum() > 0, lambda a: pyasg.sin(a) * 2.0, lambda a: a * a, x)
+
+
+def _remat_fn(x):
+    return pyasg.checkpoint(lambda a: pyasg.tanh(a) * a)(x)
+
+
+@pytest.mark.parametrize("fn", [_cond_fn, _remat_fn], ids=["cond", "checkpoint"])
+def test_vmap_jvp_and_per_example_grads_through_cond_and_checkpoint_equal_the_loop(fn):
+    x = np.array([0.3, -1.2, 2.0])
+    xs = np.stack([x, -x, 2 * x])  # predicates of both signs: cond becomes a select
+    np.testing.assert_allclose(pyasg.vmap(fn)(xs), np.stack([fn(v) for v in xs]), rtol=1e-12)
+    loss = lambda a: pyasg.sum(fn(a))  # noqa: E731
+    np.testing.assert_allclose(pyasg.vmap(pyasg.grad(loss))(xs),
+                               np.stack([pyasg.grad(loss)(v) for v in xs]), rtol=1e-12)
+    for v in xs:
+        _, t = pyasg.jvp(fn, (v,), (np.ones(3),))
+        np.testing.assert_allclose(t, pyasg.jacrev(fn)(v).sum(axis=1), rtol=1e-12)
+        np.testing.assert_allclose(pyasg.hessian(loss)(v),
+                                   pyasg.jacrev(pyasg.jacrev(loss))(v), rtol=1e-10, atol=1e-12)
+
+
+def test_vmap_of_a_cond_with_a_shared_predicate_stays_a_cond():
+    xs = np.arange(6.0).reshape(2, 3)
+    g = pyasg.make_graph(pyasg.vmap(
+        lambda p, a: pyasg.cond(p, lambda b: b * 2.0, lambda b: -b, a), in_axes=(None, 0)))(
+        np.bool_(True), xs)
+    assert [g[i].op.name for i in g.live_ids].count("cond") == 1
+
+
+def test_vmap_and_jvp_through_cond_equal_jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+
+    def jf(x):
+        return jax.lax.cond(x.sum() > 0, lambda a: jnp.sin(a) * 2.0, lambda a: a * a, x)
+
+    rng = np.random.default_rng(7)
+    xs = rng.normal(size=(5, 3))
+    np.testing.assert_allclose(pyasg.vmap(_cond_fn)(xs), np.asarray(jax.vmap(jf)(xs)),
+                               rtol=1e-12)
+    t = rng.normal(size=3)
+    want = jax.jvp(jf, (xs[0],), (t,))[1]
+    np.testing.assert_allclose(pyasg.jvp(_cond_fn, (xs[0],), (t,))[1], np.asarray(want),
+                               rtol=1e-12)

@@ -53,9 +53,9 @@ Rule = Callable[..., tuple[object, Axis]]
 BATCH_RULES: dict[type, Rule] = {}
 #: op class -> why it has no batching rule (`batch_graph` raises `VmapError` saying so).
 NO_BATCH_RULE: dict[type, str] = {
-    cls: "vmap of control flow (scan, cond, while_loop, fori_loop, checkpoint) is not "
-         "written yet; call the function per example, or put the batch in the loop's arrays"
-    for cls in (ops.Scan, ops.Cond, ops.WhileLoop, ops.Remat)
+    cls: "vmap of a loop (scan, while_loop, fori_loop) is not written yet; call the "
+         "function per example, or put the batch in the loop's arrays"
+    for cls in (ops.Scan, ops.WhileLoop)
 }
 
 
@@ -502,3 +502,39 @@ def _(op, size, out, xs, axes):  # noqa: ANN001, ANN202
         bwd=_mapped(rule.bwd, size, f"{name}_bwd") if rule.bwd else None,
         jvp=_mapped(rule.jvp, size, f"{name}_jvp") if rule.jvp else None)
     return P.bind(ops.CustomCall(sub0, op.function, register(mapped)), *front), 0
+
+
+# --------------------------------------------------------------------------- cond, checkpoint
+# A checkpointed body batches inside its op (its gradient still recomputes it); a cond
+# with an unbatched predicate batches both branches inside a cond, and one whose
+# predicate is batched computes both branches and selects per example (as JAX does).
+
+
+def _outputs_at_front(graph: Graph, axes: Sequence[Axis], size: int) -> Graph:
+    """`graph` batched at input `axes`, every output's batch axis first."""
+    batched, have = batch_graph(graph, axes, size)
+    body = Trace("batched_body")
+    with body:
+        ins = [body.new_input(f"x{k}", t, False) for k, t in enumerate(batched.input_types)]
+        outs = [_at_front(v, h, size) for v, h in zip(inline(batched, ins), have)]
+        built = body.builder.build([body.lift(v).node for v in outs])
+    return built
+
+
+@batch_rule(ops.Remat)
+def _(op, size, out, xs, axes):  # noqa: ANN001, ANN202
+    return P.bind(dataclasses.replace(op, body=_outputs_at_front(op.body, axes, size)),
+                  *xs), 0
+
+
+@batch_rule(ops.Cond)
+def _(op, size, out, xs, axes):  # noqa: ANN001, ANN202
+    pred, operands, op_axes = xs[0], xs[1:], axes[1:]
+    on_true, on_false = (_outputs_at_front(b, op_axes, size)
+                         for b in (op.true_branch, op.false_branch))
+    if axes[0] is None:
+        return P.bind(dataclasses.replace(op, true_branch=on_true, false_branch=on_false),
+                      pred, *operands), 0
+    picked = [inline(b, list(operands))[op.index] for b in (on_true, on_false)]
+    mask = F.reshape(_at_front(pred, axes[0], size), (size,) + (1,) * len(out.shape))
+    return F.where(mask, picked[0], picked[1]), 0

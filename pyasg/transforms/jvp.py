@@ -57,12 +57,12 @@ NO_JVP: dict[type, str] = {
     for cls in (ops.AttentionLSE, ops.AttentionGradQ, ops.AttentionGradK, ops.AttentionGradV,
                 ops.AttentionGradScores)
 }
-# The control-flow ops (sub-graphs) have reverse-mode rules (transforms/vjp_control.py)
-# but no forward-mode ones yet: jvp/jacfwd/hessian through them raise GradError saying so
-# (jacrev and grad work).
-NO_JVP.update({cls: "forward mode through control flow (scan, cond, while_loop, "
-                    "fori_loop, checkpoint) is not written yet; use grad / jacrev there"
-               for cls in (ops.Scan, ops.Cond, ops.WhileLoop, ops.Remat)})
+# The loops have reverse-mode rules (transforms/vjp_control.py) but no forward-mode
+# ones yet: jvp/jacfwd through them raise NoForwardRuleError saying so (hessian then
+# goes reverse over reverse; jacrev and grad work). Cond and checkpoint have rules below.
+NO_JVP.update({cls: "forward mode through a loop (scan, while_loop, fori_loop) is not "
+                    "written yet; use grad / jacrev there"
+               for cls in (ops.Scan, ops.WhileLoop)})
 
 
 def jvp_rule(*op_classes: type) -> Callable[[Rule], Rule]:
@@ -387,3 +387,37 @@ def jvp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
     with trace:
         return rebuild(graph, per_node, builder=builder, extra_inputs=extra,
                        extra_outputs=outputs)
+
+
+# --------------------------------------------------------------------------- control flow
+# Forward mode keeps no activations, so checkpoint's tangent is its body's, and a cond's
+# is a cond of its branches' tangents (only the branch taken runs). Scan and while_loop
+# have none yet (NO_JVP above).
+
+
+def _body_jvp(body: Graph, xs: Sequence[Tracer], ts: Sequence[Tracer | None],
+              index: int) -> tuple[Graph, list[Tracer]]:
+    """The forward-mode graph of `body` in its float inputs, and the tracers it takes:
+    `xs`, then one tangent per float input (zeros where none is given); its output
+    `len(body.outputs) + index` is output `index`'s tangent."""
+    wrt = [k for k, t in enumerate(body.input_types) if is_float(t.dtype)]
+    tangents = [F.zeros_like(xs[k]) if ts[k] is None else ts[k] for k in wrt]
+    return jvp_graph(body, wrt), list(xs) + tangents
+
+
+@jvp_rule(ops.Remat)
+def _(op, out, xs, ts):  # noqa: ANN001, ANN202
+    graph, args = _body_jvp(op.body, xs, ts, op.index)
+    return inline(graph, args)[len(op.body.outputs) + op.index]
+
+
+@jvp_rule(ops.Cond)
+def _(op, out, xs, ts):  # noqa: ANN001, ANN202
+    pred, operands, op_ts = xs[0], xs[1:], ts[1:]
+    (on_true, args), (on_false, _) = (_body_jvp(branch, operands, op_ts, op.index)
+                                      for branch in (op.true_branch, op.false_branch))
+    branches = (on_true, on_false)  # same input types: the same tracers for both
+    n = len(op.true_branch.outputs)
+    tangent = dataclasses.replace(op, true_branch=branches[0], false_branch=branches[1],
+                                  index=n + op.index)
+    return P.bind(tangent, pred, *args)
