@@ -69,7 +69,11 @@ ELEMENTWISE: dict[str, tuple[Callable, Callable]] = {
     "relu": (pyasg.relu, torch.relu),
     "leaky_relu": (lambda x: pyasg.leaky_relu(x, 0.1), lambda x: tf.leaky_relu(x, 0.1)),
     "elu": (lambda x: pyasg.elu(x, 0.7), lambda x: tf.elu(x, 0.7)),
-    "gelu": (pyasg.gelu, tf.gelu),
+    # torch's vectorised float32 GELU gives NaN at +inf where its scalar path (and the
+    # formula, x * Phi(x)) gives inf (torch 2.13 CPU, AVX2): the oracle is torch's one
+    # element at a time
+    "gelu": (pyasg.gelu, lambda x: torch.stack([tf.gelu(v) for v in x.reshape(-1)])
+             .reshape(x.shape)),
     "gelu_tanh": (lambda x: pyasg.gelu(x, approximate=True),
                   lambda x: tf.gelu(x, approximate="tanh")),
     "sigmoid": (pyasg.sigmoid, torch.sigmoid),
