@@ -130,8 +130,10 @@ def test_bad_inputs_say_what_was_expected() -> None:
         layer(params, np.zeros((5, 2, 4), np.float32))
     with pytest.raises(ShapeError, match=r"h0 must be \[1, 2, 4\]"):
         layer(params, np.zeros((5, 2, 3), np.float32), np.zeros((2, 4), np.float32))
-    with pytest.raises(ShapeError, match="nonlinearity"):
+    with pytest.raises(pyasg.PyasgError, match="nonlinearity"):
         RNN(3, 4, nonlinearity="sigmoid")
+    with pytest.raises(pyasg.PyasgError, match="num_layers"):
+        GRU(3, 4, num_layers=2**40)  # refused at once, not after naming 2**40 layers
     assert layer.param_kinds(prefix="enc") == {f"enc.{k}": f"GRU.{k.rsplit('_l', 1)[0]}"
                                                for k in params}
 

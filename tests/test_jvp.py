@@ -24,6 +24,7 @@ from wgpu_util import WGPU, require_wgpu
 
 import pyasg
 from pyasg import api
+from pyasg.asg import ops
 from pyasg.asg.graph import GraphBuilder
 from pyasg.asg.ops import OPS
 from pyasg.asg.rewrite import rebuild
@@ -60,6 +61,11 @@ def _one_node(name: str):  # noqa: ANN202
         op = type(op)("float64")  # a float-to-float cast has a non-zero tangent
     if hasattr(op, "graph"):  # Fused, CustomCall: the sub-graph retyped to float64
         op = dataclasses.replace(op, graph=rebuild(op.graph, input_types=types64))
+    if isinstance(op, ops.Remat):  # control flow: its sub-graphs retyped likewise
+        op = dataclasses.replace(op, body=rebuild(op.body, input_types=types64))
+    if isinstance(op, ops.Cond):  # (the predicate, a bool, is not a branch input)
+        op = dataclasses.replace(op, true_branch=rebuild(op.true_branch, input_types=types64[1:]),
+                                 false_branch=rebuild(op.false_branch, input_types=types64[1:]))
     b = GraphBuilder()
     return b.build([b.add(op, [b.add_input(f"x{k}", ty) for k, ty in enumerate(types64)])])
 

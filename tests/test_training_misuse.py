@@ -412,6 +412,10 @@ def array_dataset(x: Any, label: Any) -> Any:
 LAYERS = [
     Target(nn.Linear, {"in_features": 3, "out_features": 2}, call_layer(f32(4, 3))),
     Target(nn.LayerNorm, {"normalized_shape": 4}, call_layer(f32(2, 4))),
+    Target(nn.GRU, {"input_size": 3, "hidden_size": 2, "num_layers": 1, "batch_first": True},
+           call_layer(f32(2, 4, 3))),
+    Target(nn.RNN, {"input_size": 3, "hidden_size": 2, "nonlinearity": "tanh"},
+           call_layer(f32(4, 2, 3))),
     Target(nn.Dropout, {"p": 0.5}, call_layer(f32(2, 4), key=KEY, training=True)),
     Target(nn.SpatialDropout, {"p": 0.5}, call_layer(f32(1, 2, 3, 3), key=KEY)),
     Target(nn.Embedding, {"num_embeddings": 5, "embedding_dim": 3, "padding_idx": 0},

@@ -264,15 +264,15 @@ def test_vmap_equals_jax_vmap(family: str, name: str, args: list[Arg], fn: objec
 def test_every_family_covers_the_ops_it_names() -> None:
     """The cases reach every batching rule of their family: the traced graphs of all
     cases together hold every op class that has a rule, except those reached only by
-    fusion (Fused), random bits and custom calls, which have tests of their own (below,
-    and tests/test_custom_vmap.py)."""
+    fusion (Fused), random bits, custom calls and control flow, which have tests of their
+    own (below, tests/test_custom_vmap.py, tests/test_control_flow.py)."""
     seen: set[type] = set()
     for _, _, args, fn in CASES:
         xs = [a.draw(np.random.default_rng(0), a.shape) for a in args]
         graph = pyasg.make_graph(lambda *a, fn=fn: fn(pyasg, *a))(*xs)
         seen |= {type(graph.nodes[i].op) for i in graph.live_ids}
     missing = {c.__name__ for c in BATCH_RULES} - {c.__name__ for c in seen} - {
-        "Fused", "RandomBits", "CustomCall"}
+        "Fused", "RandomBits", "CustomCall", "Cond", "Remat"}
     assert not missing, missing
 
 

@@ -65,6 +65,10 @@ def _rnn_cell(activation: Callable[[object], object]) -> Callable[..., object]:
     return cell
 
 
+#: The most layers a GRU/RNN takes.
+MAX_LAYERS = 4096
+
+
 class _Recurrent(Module):
     """What GRU and RNN share: the weights, the checks, one scan per layer."""
 
@@ -74,11 +78,10 @@ class _Recurrent(Module):
                  bias: bool = True, batch_first: bool = False, dtype: str = "float32") -> None:
         who = type(self).__name__
         self.input_size = checks.size(input_size, who, "input_size")
-        self.hidden_size = checks.size(hidden_size, who, "hidden_size")
-        self.num_layers = checks.size(num_layers, who, "num_layers")
-        if self.num_layers < 1 or self.hidden_size < 1:
-            raise ShapeError(f"{who}: num_layers and hidden_size must be >= 1, got "
-                             f"{self.num_layers} and {self.hidden_size}")
+        self.hidden_size = checks.size(hidden_size, who, "hidden_size", "[1, inf)")
+        # one scan and four arrays a layer: past MAX_LAYERS the model is a typo, not a
+        # model (and naming its arrays alone would take minutes)
+        self.num_layers = checks.size(num_layers, who, "num_layers", f"[1, {MAX_LAYERS}]")
         self.bias = checks.flag(bias, who, "bias")
         self.batch_first = checks.flag(batch_first, who, "batch_first")
         self.dtype = checks.float_dtype(dtype, who)
@@ -185,10 +188,7 @@ class RNN(_Recurrent):
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dtype: str = "float32") -> None:
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dtype)
-        if nonlinearity not in ("tanh", "relu"):
-            raise ShapeError(f"RNN: nonlinearity must be 'tanh' or 'relu', got "
-                             f"{nonlinearity!r}")
-        self.nonlinearity = nonlinearity
+        self.nonlinearity = checks.choice(nonlinearity, "RNN", "nonlinearity", ("tanh", "relu"))
 
     def _cell(self) -> Callable[..., object]:
         return _rnn_cell(F.tanh if self.nonlinearity == "tanh" else F.relu)
