@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["CHAR_EM", "MONO_FONT", "compact", "dtype_text", "shape_text", "text_width"]
+__all__ = ["CHAR_EM", "MONO_FONT", "compact", "dtype_text", "shape_text", "step_ticks",
+           "text_width"]
 
 #: The canvas font: every glyph the canvas draws has the same advance in it.
 MONO_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
@@ -67,3 +68,26 @@ def compact(x: float) -> str:
         mantissa, exponent = text.split("e")
         text = f"{mantissa}e{int(exponent)}"
     return text
+
+
+def step_ticks(lo: float, hi: float, most: int = 8) -> list[int]:
+    """At most `most` whole steps from `lo` to `hi`, 1, 2 or 5 times a power of ten apart:
+    the loss chart's x ticks. (Dear PyGui's automatic ticks, ten or more to an axis,
+    draw one of them as an unlabelled full-height line.)
+
+    >>> step_ticks(0, 4), step_ticks(0, 37), step_ticks(995, 1001)
+    ([0, 1, 2, 3, 4], [0, 10, 20, 30], [995, 996, 997, 998, 999, 1000, 1001])
+    """
+    span = max(hi - lo, 1.0)
+    step, power = 1, 1
+    while span / step > most - 1:
+        for mult in (1, 2, 5):
+            step = mult * power
+            if span / step <= most - 1:
+                break
+        else:
+            power *= 10
+            continue
+        break
+    first = math.ceil(lo / step) * step
+    return list(range(int(first), int(math.floor(hi)) + 1, step))

@@ -1260,3 +1260,21 @@ def explain_param(path: str, kind: str | None = None, lang: str = "en") -> str:
     if guessed is not None:
         return PARAM_TEXT[guessed][lang]
     return GENERIC_PARAM_TEXT[lang]
+
+
+def param_heading(path: str, kind: str | None = None, lang: str = "en") -> str:
+    """The inspector's heading of the parameter at `path`: its layer (the path without the
+    argument's name and the parameter's own name) and the layer's kind (the recorded
+    `kind`, else the one the name suggests).
+
+    >>> param_heading("params.blocks.0.attn.w_q.weight", "Linear.weight")
+    'Layer parameter: blocks.0.attn.w_q (Linear)'
+    >>> param_heading("p.norm1.weight", None, "ru"), param_heading("p.odd", None)
+    ('Параметр слоя: norm1 (LayerNorm)', 'Parameter: odd')
+    """
+    parts = path.split(".")
+    layer = ".".join(parts[1:-1]) or parts[-1]
+    kind = kind or guess_kind(path)
+    if kind is None:
+        return ui_text("param_heading_plain", lang).format(layer=layer)
+    return ui_text("param_heading", lang).format(layer=layer, kind=kind.split(".")[0])
