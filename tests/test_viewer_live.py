@@ -342,5 +342,5 @@ def test_the_inspector_shows_live_values_and_recorded_kinds(tmp_path):
         described = json.load(f)
     assert described["selected_op"] == "input"
     text = "\n".join(described["inspector"])
-    assert "Layer parameter: LayerNorm.weight" in text
+    assert "Layer parameter: g (LayerNorm)" in text
     assert texts.explain_param("p.g.weight", "LayerNorm.weight", "en") in text

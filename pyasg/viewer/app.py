@@ -205,6 +205,7 @@ class App:
         self._wait: tuple[str, int, float] | None = None
         self._pending_shot: tuple[str, int] | None = None
         self.mono_font: Any = None
+        self.group_selected = False  # the selection is a collapsed box, not one node
 
     # ------------------------------------------------------------------ texts
 
@@ -466,7 +467,9 @@ class App:
         return None
 
     def select_node(self, node: int | None) -> None:
-        """Select the box holding graph node `node` (None clears the selection)."""
+        """Select the box holding graph node `node` (None clears the selection); the
+        inspector shows the node even when its box is a collapsed group."""
+        self.group_selected = False
         self.selected_node = node
         self.selected = self._key_of(node)
         if self.selected is None:
@@ -486,11 +489,15 @@ class App:
             pass  # training is gone or busy; the next selection asks again
 
     def select_key(self, key: Key | None) -> None:
+        """Select box `key`: a node's box shows the node, a collapsed box the group."""
         if self.lay is None or key not in self.lay.boxes:
             self.select_node(None)
             return
+        self.group_selected = self.lay.boxes[key].collapsed
         self.select_node(self.lay.boxes[key].nodes[0])
         self.selected = key
+        if self.group_selected:
+            self._fill_inspector()
 
     def _node_words(self, node: int) -> list[str]:
         assert self.graph is not None
@@ -577,7 +584,7 @@ class App:
             self.inspector_texts = lines
             return
         box = lay.boxes[self.selected]
-        if box.collapsed and self.selected_node in box.nodes:
+        if box.collapsed and self.group_selected:
             text(f"{self.t('group')}: {box.label}", HEADING)
             text(box.lines[1])
             key = self.selected
