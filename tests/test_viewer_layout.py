@@ -235,6 +235,12 @@ def test_expanding_a_block_opens_its_layers_and_nothing_else():
     after = {i for k, b in opened.boxes.items() for i in b.nodes
              if k in inner or (isinstance(k, int) and closed.scopes[k] == "params.blocks.0")}
     assert after == before
+    # with the viewer's smallest group, the two ops of a layer norm are not a box
+    assert "params.blocks.0.norm1" in opened.boxes
+    viewer = layout(graph, collapse=collapse, expanded=["params.blocks.0"],
+                    min_group=layout_module.MIN_GROUP)
+    check_layered(graph, viewer)
+    assert "params.blocks.0.norm1" not in viewer.boxes and "params.blocks.0.attn" in viewer.boxes
     deeper = layout(graph, collapse=collapse,
                     expanded=["params.blocks.0", "params.blocks.0.attn"])
     check_layered(graph, deeper)

@@ -89,7 +89,15 @@ from pyasg.events import GraphReady, NodeValues, ParamsDescribed, RunFinished, S
 from pyasg.viewer import texts
 from pyasg.viewer.canvas import draw_canvas, minimap_hit
 from pyasg.viewer.labels import MONO_FONT, compact, shape_text, step_ticks
-from pyasg.viewer.layout import FONT, PAD, Key, Layout, default_collapse, layout
+from pyasg.viewer.layout import (
+    FONT,
+    MIN_GROUP,
+    PAD,
+    Key,
+    Layout,
+    default_collapse,
+    layout,
+)
 from pyasg.viewer.protocol import ProtocolError, decode, encode_watch
 from pyasg.viewer.screen import screen_size
 from pyasg.viewer.view import View, fit, zoom
@@ -401,7 +409,7 @@ class App:
             return
         try:
             self.lay = layout(graph, collapse=self._patterns(), expanded=self.expanded,
-                              lang=self.lang)
+                              lang=self.lang, min_group=MIN_GROUP)
         except Exception as e:  # a bad prefix must not kill the viewer
             self._set_status(self.t("bad_collapse") + f"{type(e).__name__}: {e}"[:200])
             self.lay = layout(graph, lang=self.lang)
@@ -425,10 +433,21 @@ class App:
     # ------------------------------------------------------------ collapsing
 
     def expand(self, key: Key) -> None:
-        """Open the collapsed box `key` (its scope's layers become boxes)."""
-        if isinstance(key, str):
-            self.expanded.add(key.split("#")[0])
-            self._relayout()
+        """Open the collapsed box `key` (its scope's layers become boxes), keeping what
+        it opened to where the box was on screen."""
+        if not isinstance(key, str) or self.lay is None or key not in self.lay.boxes:
+            return
+        box = self.lay.boxes[key]
+        before = self.view.to_screen(box.x + box.w / 2, box.y)
+        nodes = set(box.nodes)
+        self.expanded.add(key.split("#")[0])
+        self._relayout()
+        assert self.lay is not None
+        inside = [b for b in self.lay.boxes.values() if nodes.intersection(b.nodes)]
+        if inside:
+            top = min(inside, key=lambda b: b.y)
+            after = self.view.to_screen(top.x + top.w / 2, top.y)
+            self.pan(before[0] - after[0], before[1] - after[1])
 
     def collapse_scope(self, scope: str) -> None:
         """Close `scope` again, and every scope opened under it."""
@@ -600,17 +619,19 @@ class App:
         n = graph[node]
         path = getattr(n.op, "path", None)
         if n.op.name == "input" and path and "." in path and not path.startswith("captured."):
+            # a parameter: its layer and role are the explanation ("input" says nothing)
             kind = texts.recorded_kind(path, self.param_kinds)
             text(texts.param_heading(path, kind, self.lang), HEADING)
+            text(f"{self.t('shape')}: {shape_text(n.type.shape, n.type.dtype)}")
             text(f"{self.t('role')}:", SECTION)
             text(texts.explain_param(path, kind, self.lang))
         else:
             text(f"{self.t('op')}: {n.op.name}  ({shape_text(n.type.shape, n.type.dtype)})",
                  HEADING)
-        info = texts.explain_op(n.op.name, self.lang)
-        for part in ("what", "formula", "why"):
-            text(f"{self.t(part)}:", SECTION)
-            text(info[part])
+            info = texts.explain_op(n.op.name, self.lang)
+            for part in ("what", "formula", "why"):
+                text(f"{self.t(part)}:", SECTION)
+                text(info[part])
         self._fill_live(text)
         scope = self.scope_to_collapse(self.selected)
         if scope is not None:

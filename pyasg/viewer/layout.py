@@ -26,8 +26,8 @@ Steps:
    keyed `prefix`, `prefix#2`, `prefix#3`, … in topological order. Nodes are visited
    in id (topological) order; a node joins the group's newest box unless one of its
    inputs lies in another box that the newest box already reaches, in which case it
-   starts a new box. So the collapsed graph is always a DAG. A group of one node is
-   drawn as that node.
+   starts a new box. So the collapsed graph is always a DAG. A group of fewer than
+   `min_group` nodes (default 2) is drawn as its nodes.
 4. The boxes and the edges between them are drawn by `pyasg.viewer.sugiyama.draw`:
    layers top to bottom, long edges bent around the boxes between, crossings reduced
    by barycentre sweeps, x by least squares under the order.
@@ -295,12 +295,13 @@ def _group(graph: Graph, ids: Sequence[int], scope: dict[int, str],
 
 
 
-def _dissolve_singletons(key_of: dict[int, Key]) -> dict[int, Key]:
-    """A group of one node is drawn as the node itself."""
+def _dissolve_small(key_of: dict[int, Key], min_group: int) -> dict[int, Key]:
+    """A group of fewer than `min_group` nodes is drawn as its nodes."""
     count: dict[Key, int] = {}
     for k in key_of.values():
         count[k] = count.get(k, 0) + 1
-    return {i: (i if isinstance(k, str) and count[k] == 1 else k) for i, k in key_of.items()}
+    return {i: (i if isinstance(k, str) and count[k] < min_group else k)
+            for i, k in key_of.items()}
 
 
 def default_collapse(graph: Graph) -> list[str]:
@@ -438,11 +439,13 @@ def _closure(graph: Graph, direct: Iterable[int]) -> tuple[int, ...]:
 
 
 def layout(graph: Graph, collapse: Iterable[str] = (), expanded: Iterable[str] = (),
-           lang: str = "en") -> Layout:
+           lang: str = "en", min_group: int = 2) -> Layout:
     """Lay `graph` out top to bottom (see the module docstring).
 
     `collapse` lists scope prefixes (see `scopes`) whose nodes become one box each,
-    `expanded` the scopes opened again; `lang` is the language of a group's count line.
+    `expanded` the scopes opened again; a group of fewer than `min_group` nodes is
+    drawn as its nodes (the viewer passes `MIN_GROUP`: a box saying "2 ops" hides more
+    than it saves); `lang` is the language of a group's count line.
 
     >>> from pyasg.asg import GraphBuilder, TensorType
     >>> from pyasg.asg.ops import Exp
@@ -461,7 +464,7 @@ def layout(graph: Graph, collapse: Iterable[str] = (), expanded: Iterable[str] =
     scope = scopes(graph)
     attrs = _attributes(graph, ids, scope)
     main = [i for i in ids if i not in attrs]
-    key_of = _dissolve_singletons(_group(graph, main, scope, collapse, opened))
+    key_of = _dissolve_small(_group(graph, main, scope, collapse, opened), min_group)
 
     members: dict[Key, list[int]] = {}
     for i in main:
