@@ -474,3 +474,34 @@ def test_two_thousand_nodes():
     assert len(collapsed.boxes) <= 40
     assert max(edge_spans(collapsed)) <= FORWARD_SPAN
     assert not math.isnan(lay.width)
+
+
+def test_a_two_thousand_node_gradient_graph_collapses_to_a_readable_few_boxes():
+    """Eleven blocks' gradient graph: `blocks.*` (and the default, each block) gives each
+    block a box for its forward half and one or two for its backward half; 2,000 nodes
+    become a few dozen boxes, whose edges stay within the stated span."""
+    blocks = [nn.TransformerBlock(32, 4, causal=True) for _ in range(11)]
+    params = {"blocks": {str(i): b.init(pyasg.random.key(i)) for i, b in enumerate(blocks)}}
+
+    def loss(ps, x):
+        for i, block in enumerate(blocks):
+            x = block(ps["blocks"][str(i)], x)
+        return pyasg.mean(x ** 2)
+
+    g = pyasg.make_graph(lambda ps, x: pyasg.value_and_grad(loss)(ps, x))(
+        params, np.ones((2, 5, 32), np.float32))
+    n = len(set(g.live_ids) | set(g.inputs))
+    assert n >= 2000
+    lay = layout(g, collapse=["blocks.*"], min_group=layout_module.MIN_GROUP)
+    check_layered(g, lay)
+    groups = [k for k, b in lay.boxes.items() if b.collapsed]
+    per_block = {i: [k for k in groups if k.split("#")[0] == f"ps.blocks.{i}"]
+                 for i in range(11)}
+    assert all(1 <= len(keys) <= 3 for keys in per_block.values()), per_block
+    main = sum(len(b.nodes) for b in lay.boxes.values())
+    assert sum(len(lay.boxes[k].nodes) for k in groups) >= 0.95 * main
+    print(f"{n} nodes -> {len(lay.boxes)} boxes, longest edge {max(edge_spans(lay)):.2f}")
+    assert len(lay.boxes) <= 60
+    assert max(edge_spans(lay)) <= GRADIENT_SPAN
+    default = layout(g, collapse=default_collapse(g), min_group=layout_module.MIN_GROUP)
+    assert set(default.boxes) == set(lay.boxes)
