@@ -259,6 +259,19 @@ def test_fit_shows_every_box(name, viewport):
             assert 0 <= x0 and x1 <= viewport[0] and 0 <= y0 and y1 <= viewport[1]
 
 
+@given(st.floats(1.0, 1e6), st.floats(1.0, 1e6), st.floats(50.0, 4000.0),
+       st.floats(50.0, 4000.0))
+def test_fit_and_the_minimap_hold_any_canvas(width, height, view_w, view_h):
+    from pyasg.viewer.view import minimap
+
+    v = fit(width, height, view_w, view_h)
+    (x0, y0), (x1, y1) = v.to_screen(0.0, 0.0), v.to_screen(width, height)
+    assert -1e-6 <= x0 and x1 <= view_w + 1e-6 and -1e-6 <= y0 and y1 <= view_h + 1e-6
+    mm, _ = minimap(width, height, v, view_w, view_h, 170.0)
+    (a, b), (c, d) = mm.to_screen(0.0, 0.0), mm.to_screen(width, height)
+    assert -1e-6 <= a and c <= 170.0 + 1e-6 and -1e-6 <= b and d <= 170.0 + 1e-6
+
+
 @pytest.mark.skipif(not os.path.exists(MONO_FONT), reason="DejaVu Sans Mono not installed")
 def test_the_canvas_font_is_monospaced_for_every_label_character():
     """The widths `layout` sizes boxes by hold for the font the canvas draws with."""

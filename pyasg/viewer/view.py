@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 __all__ = ["MAX_SCALE", "MIN_SCALE", "View", "fit", "minimap", "zoom"]
 
-#: The zoom range (a fitted view of a huge graph may go below 1:10, down to this).
+#: The zoom range of the wheel (fitting a huge graph may go lower: it always shows all).
 MIN_SCALE = 0.01
 MAX_SCALE = 4.0
 #: Fitting never enlarges past this: a three-node graph is not drawn in giant letters.
@@ -47,7 +47,6 @@ def fit(width: float, height: float, view_w: float, view_h: float,
     """
     room_w, room_h = max(view_w - 2 * margin, 1.0), max(view_h - 2 * margin, 1.0)
     scale = min(room_w / max(width, 1.0), room_h / max(height, 1.0), FIT_MAX_SCALE)
-    scale = max(scale, MIN_SCALE)
     return View(scale, ((view_w - width * scale) / 2, (view_h - height * scale) / 2))
 
 
@@ -56,8 +55,10 @@ def zoom(view: View, factor: float, at: tuple[float, float]) -> View:
 
     >>> zoom(View(1.0, (0.0, 0.0)), 2.0, (10.0, 10.0))
     View(scale=2.0, offset=(-10.0, -10.0))
+    >>> zoom(View(0.001, (0.0, 0.0)), 0.5, (0.0, 0.0)).scale  # never below a fitted view
+    0.001
     """
-    scale = min(MAX_SCALE, max(MIN_SCALE, view.scale * factor))
+    scale = min(MAX_SCALE, max(min(MIN_SCALE, view.scale), view.scale * factor))
     k = scale / view.scale
     return View(scale, (at[0] - (at[0] - view.offset[0]) * k,
                         at[1] - (at[1] - view.offset[1]) * k))
