@@ -518,3 +518,8 @@ def test_a_two_thousand_node_gradient_graph_collapses_to_a_readable_few_boxes():
     assert max(edge_spans(lay)) <= GRADIENT_SPAN
     default = layout(g, collapse=default_collapse(g), min_group=layout_module.MIN_GROUP)
     assert set(default.boxes) == set(lay.boxes)
+    # all expanded ("Expand all"): 1,700 boxes and 180,000 bend points, still a drawing
+    start = time.perf_counter()
+    full = layout(g)
+    print(f"expanded: {len(full.boxes)} boxes in {time.perf_counter() - start:.1f} s")
+    check_layered(g, full)
