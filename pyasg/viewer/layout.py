@@ -190,7 +190,11 @@ def scopes(graph: Graph) -> dict[int, str]:
       the newest layer it reads (a block collapses whole); else `""`;
     - a node that has no scoped input (a constant, what is computed from constants
       or from data only, such as the layer norm that opens the first block) gets the
-      common prefix of its users' scopes instead (`""` if they have none or share none).
+      common prefix of its users' scopes instead (`""` if they have none or share none);
+    - a node that reads no parameter, all of whose users have one same non-empty
+      scope, takes that scope (visited from the outputs back): what feeds one layer
+      only belongs to it, so the normalising ops of a layer norm, which read the
+      residual stream, join the norm and not the layer before.
 
     >>> from pyasg.asg import GraphBuilder, TensorType
     >>> from pyasg.asg.ops import Constant, Mul
@@ -202,9 +206,11 @@ def scopes(graph: Graph) -> dict[int, str]:
     {0: '', 1: 'params.blocks.0', 2: 'params.blocks.0', 3: 'params.blocks.0', 4: 'params.blocks.0'}
     """
     result: dict[int, str | None] = {}
+    direct: set[int] = set()  # inputs, and the nodes that read a parameter
     for i in graph.ids:
         node = graph.nodes[i]
         if isinstance(node.op, Input):
+            direct.add(i)
             path = node.op.path
             data = "." not in path or path.startswith(CAPTURED)
             result[i] = "" if data else path.rsplit(".", 1)[0]
@@ -212,6 +218,7 @@ def scopes(graph: Graph) -> dict[int, str]:
         params = [result[j] for j in node.inputs
                   if isinstance(graph.nodes[j].op, Input) and result[j]]
         if params:
+            direct.add(i)
             result[i] = _common_prefix(params)
             continue
         # A node the layers share (the residual stream `h + attn(h)`, a cotangent
@@ -227,6 +234,12 @@ def scopes(graph: Graph) -> dict[int, str]:
         if result[i] is None:
             known = [s for u in users[i] if (s := result[u]) is not None]
             result[i] = _common_prefix(known) if known else ""
+        elif i not in direct and users[i]:
+            # what feeds one layer only belongs to it: the normalising ops of a layer
+            # norm read the residual stream (another layer's scope) but serve the norm
+            theirs = {result[u] for u in users[i]}
+            if len(theirs) == 1 and (only := theirs.pop()):
+                result[i] = only
     return {i: s or "" for i, s in result.items()}
 
 
