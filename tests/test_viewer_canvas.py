@@ -202,12 +202,16 @@ def test_russian_legend_help_and_labels(russian):
     inspector = russian["d3"]["inspector"]
     assert inspector[0] == "Параметр слоя: blocks.0.attn.w_q (Linear)"
     assert russian["d0"]["status"] == "Идёт обучение"
+    assert russian["d0"]["combo"] == "loss_fn / прямой проход"
+    assert russian["d6"]["combo"] == "loss_fn / градиент"
 
 
 def test_every_chart_line_is_labelled(english):
     state = english["d0"]
     assert state["chart"] == {"loss": 3, "accuracy": 3}
     assert state["series_labels"] == ["Loss", "accuracy"]
+    # whole steps, few enough that Dear PyGui draws no unlabelled line among them
+    assert state["x_ticks"] == [0, 1, 2]
 
 
 def test_every_category_drawn_has_its_colour_in_the_screenshot(english):

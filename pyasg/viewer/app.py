@@ -214,6 +214,7 @@ class App:
         self._pending_shot: tuple[str, int] | None = None
         self.mono_font: Any = None
         self.group_selected = False  # the selection is a collapsed box, not one node
+        self.x_ticks: list[int] = []
 
     # ------------------------------------------------------------------ texts
 
@@ -358,9 +359,8 @@ class App:
         self.status = text
         self.dpg.set_value("status", text)
 
-    @staticmethod
-    def _combo_label(key: tuple[str, str]) -> str:
-        return f"{key[0]} / {key[1]}"
+    def _combo_label(self, key: tuple[str, str]) -> str:
+        return f"{key[0]} / {texts.kind_name(key[1], self.lang)}"
 
     def _add_point(self, name: str, step: int, value: float) -> None:
         if self.static:
@@ -380,7 +380,8 @@ class App:
         if hi - lo < 1:  # one step: a range around it, not a zero-width axis
             lo, hi = lo - 1, hi + 1
         dpg.set_axis_limits("x_axis", lo, hi)
-        dpg.set_axis_ticks("x_axis", tuple((str(t), float(t)) for t in step_ticks(lo, hi)))
+        self.x_ticks = step_ticks(lo, hi)
+        dpg.set_axis_ticks("x_axis", tuple((str(t), float(t)) for t in self.x_ticks))
         dpg.fit_axis_data("y_axis")
 
     # ---------------------------------------------------------------- graphs
@@ -882,6 +883,8 @@ class App:
             "inspector": list(self.inspector_texts),
             "chart": {name: len(xs) for name, (xs, _ys) in self.series.items()},
             "chart_shown": not self.static,
+            "x_ticks": list(self.x_ticks),
+            "combo": self.dpg.get_value("graph_combo"),
             "series_labels": [self.dpg.get_item_label(item)
                               for item in self.series_items.values()],
             "values": self._live_state(),

@@ -1189,6 +1189,24 @@ def resolve_lang(lang: str | None) -> str:
     return LANGS[0]
 
 
+#: The graph kinds a `GraphReady` names, as the graph combo shows them.
+KIND_TEXT: dict[str, dict[str, str]] = {
+    "forward": {"en": "forward", "ru": "прямой проход"},
+    "gradient": {"en": "gradient", "ru": "градиент"},
+    "fused": {"en": "fused", "ru": "после слияния"},
+}
+
+
+def kind_name(kind: str, lang: str = "en") -> str:
+    """A graph kind as the combo shows it (`KIND_TEXT`; another kind as it is).
+
+    >>> kind_name("gradient", "ru"), kind_name("forward", "en"), kind_name("odd", "ru")
+    ('градиент', 'forward', 'odd')
+    """
+    entry = KIND_TEXT.get(kind)
+    return kind if entry is None else entry[_lang(lang)]
+
+
 def ui_text(key: str, lang: str = "en") -> str:
     """An interface label (`UI_TEXT`) in `lang` (English where `lang` is unknown).
 
