@@ -88,7 +88,7 @@ from pyasg.asg import Graph
 from pyasg.events import GraphReady, NodeValues, ParamsDescribed, RunFinished, StepDone
 from pyasg.viewer import texts
 from pyasg.viewer.canvas import draw_canvas, minimap_hit
-from pyasg.viewer.labels import MONO_FONT, compact, shape_text, step_ticks
+from pyasg.viewer.labels import MONO_FONT, MONO_SIZE, compact, shape_text, step_ticks
 from pyasg.viewer.layout import (
     FONT,
     MIN_GROUP,
@@ -128,8 +128,6 @@ CATEGORY_COLORS: dict[str, tuple[int, int, int]] = {
 FALLBACK_COLOR = (200, 200, 200)
 
 FONT_PATH = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
-#: The size the canvas font is loaded at (drawn scaled to `layout.FONT` x zoom).
-MONO_SIZE = 26
 #: Histogram bars of a node's live value and of its gradient.
 VALUE_BARS = (90, 200, 120)
 GRADIENT_BARS = (235, 120, 80)

@@ -1,15 +1,15 @@
 """The canvas's texts and how wide they are: shapes, dtypes, compact numbers, text widths.
 
 The canvas draws its labels in DejaVu Sans Mono (`MONO_FONT`), a monospaced font, so a
-label's width is its length times one advance (`CHAR_EM` of the font size): the layout
-sizes every box to its longest line and no label is ever cut.
+label's width is its length times one advance (`CHAR_WIDTH` of the font size): the
+layout sizes every box to its longest line and no label is ever cut.
 
 >>> shape_text((2, 16, 32), "float32"), shape_text((), "int32")
 ('2×16×32 f32', 'scalar i32')
 >>> compact(0.001653), compact(12345678.0), compact(-0.5), compact(float("nan"))
 ('0.00165', '1.23e7', '-0.5', 'nan')
->>> text_width("matmul", 10.0)
-36.123047
+>>> text_width("matmul", 26.0)
+81.0
 """
 
 from __future__ import annotations
@@ -17,13 +17,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["CHAR_EM", "MONO_FONT", "compact", "dtype_text", "shape_text", "step_ticks",
-           "text_width"]
+__all__ = ["CHAR_WIDTH", "MONO_FONT", "MONO_SIZE", "compact", "dtype_text", "shape_text",
+           "step_ticks", "text_width"]
 
 #: The canvas font: every glyph the canvas draws has the same advance in it.
 MONO_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
-#: DejaVu Sans Mono's advance (1233 of 2048 font units), in ems.
-CHAR_EM = 1233 / 2048
+#: The pixel size Dear PyGui loads it at; text is drawn scaled from it.
+MONO_SIZE = 26
+#: One character's advance per pixel of font size. Dear ImGui's font size is the
+#: height from descent to ascent (2384 font units in DejaVu Sans Mono), the advance is
+#: 1233 units, and at the loaded size it comes out rounded up to half a pixel
+#: (13.447 -> 13.5 at 26 px, as `dpg.get_text_size` measures).
+CHAR_WIDTH = math.ceil(1233 / 2384 * MONO_SIZE * 2) / 2 / MONO_SIZE
 
 #: Short dtype names, as a box's shape line shows them.
 DTYPE_SHORT: dict[str, str] = {
@@ -36,10 +41,10 @@ DTYPE_SHORT: dict[str, str] = {
 def text_width(text: str, size: float) -> float:
     """The width of `text` drawn in the canvas font at `size` pixels (an em).
 
-    >>> text_width("", 14.0), round(text_width("ab", 14.0), 3)
-    (0.0, 16.857)
+    >>> text_width("", 13.0), text_width("ab", 13.0)
+    (0.0, 13.5)
     """
-    return round(len(text) * CHAR_EM * size, 6)
+    return round(len(text) * CHAR_WIDTH * size, 6)
 
 
 def dtype_text(dtype: str) -> str:
