@@ -20,8 +20,10 @@ import pytest
 from test_viewer_app import colours
 
 from pyasg.viewer import texts
-from pyasg.viewer.app import CATEGORY_COLORS
+from pyasg.viewer.app import CATEGORY_COLORS, pane_sizes
+from pyasg.viewer.canvas import MINIMAP, MINIMAP_MARGIN
 from pyasg.viewer.screen import screen_size
+from pyasg.viewer.view import View, minimap
 
 pytestmark = [
     pytest.mark.display,
@@ -66,6 +68,8 @@ app.run(q, {lang!r}, static={static!r}, script=[
     {{"cmd": "dump", "path": out + "/d3.json"}},
     {{"cmd": "zoom", "factor": 4.0}}, {{"cmd": "pan", "dx": 300, "dy": -200}},
     {{"cmd": "dump", "path": out + "/d4.json"}},
+    {{"cmd": "click", "x": {minimap_x!r}, "y": {minimap_y!r}}},
+    {{"cmd": "dump", "path": out + "/d4m.json"}},
     {{"cmd": "key", "key": "F"}},
     {{"cmd": "dump", "path": out + "/d5.json"}},
     {{"cmd": "show", "name": "loss_fn", "kind": "gradient"}},
@@ -79,13 +83,26 @@ app.run(q, {lang!r}, static={static!r}, script=[
 """
 
 
+def _minimap_click() -> dict[str, float]:
+    """A point inside the minimap (a quarter from its top-left corner) of the canvas the
+    session's screen gives."""
+    w, h = pane_sizes(*screen_size(), chart=True)["canvas"]
+    x0, y0 = w - MINIMAP - MINIMAP_MARGIN, h - MINIMAP - MINIMAP_MARGIN
+    return {"minimap_x": x0 + MINIMAP / 4, "minimap_y": y0 + MINIMAP / 4}
+
+
+MINIMAP_CLICK = _minimap_click()
+
+
 def run_session(out: str, lang: str, static: bool = False) -> dict:
     """Run the session into folder `out`; its dumps by name, and the exit code."""
-    code = SESSION.format(root=ROOT, tests=TESTS, out=out, lang=lang, static=static)
+    code = SESSION.format(root=ROOT, tests=TESTS, out=out, lang=lang, static=static,
+                          **MINIMAP_CLICK)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=180, env={**os.environ, "PYTHONPATH": ROOT})
     assert done.returncode == 0, done.stderr[-3000:]
-    result: dict = {"out": out}
+    result: dict = {"out": out, "minimap_click": (MINIMAP_CLICK["minimap_x"],
+                                                   MINIMAP_CLICK["minimap_y"])}
     for name in sorted(os.listdir(out)):
         if name.endswith(".json"):
             with open(os.path.join(out, name), encoding="utf-8") as f:
@@ -153,6 +170,18 @@ def test_f_fits_the_graph_again(english):
     assert inside_canvas(english["d6"])  # a graph shown is fitted on open
 
 
+def test_a_click_on_the_minimap_centres_the_view_there(english):
+    before, after = english["d4"], english["d4m"]
+    w, h = before["canvas"]
+    view = View(before["scale"], tuple(before["offset"]))
+    mm, _ = minimap(*before["layout_size"], view, w, h, MINIMAP)
+    x0, y0 = w - MINIMAP - MINIMAP_MARGIN, h - MINIMAP - MINIMAP_MARGIN
+    target = mm.to_canvas(english["minimap_click"][0] - x0, english["minimap_click"][1] - y0)
+    moved = View(after["scale"], tuple(after["offset"]))
+    assert after["scale"] == before["scale"]
+    assert moved.to_screen(*target) == pytest.approx((w / 2, h / 2))
+
+
 def test_the_panes_follow_a_resize(english):
     before, after = english["d6"], english["d7"]
     assert after["window"] == [1000, 700]
@@ -180,7 +209,8 @@ app.run(q, "en", script=[
     {{"cmd": "select", "op": "matmul"}}, {{"cmd": "dump", "path": out + "/m.json"}},
     {{"cmd": "quit"}}])
 """
-    code = code.format(root=ROOT, tests=TESTS, out=str(tmp_path), lang="en", static=False)
+    code = code.format(root=ROOT, tests=TESTS, out=str(tmp_path), lang="en", static=False,
+                       **MINIMAP_CLICK)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=180, env={**os.environ, "PYTHONPATH": ROOT})
     assert done.returncode == 0, done.stderr[-3000:]

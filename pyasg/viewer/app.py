@@ -54,8 +54,9 @@ the first graph has been drawn. Each has a ``"cmd"`` key:
   ``{"cmd": "select", "id": 3}`` or ``{"cmd": "select", "name": "p.fc.weight"}``
   (node name or input path); ``{"cmd": "select", "id": null}`` clears the selection;
 * ``{"cmd": "click", "label": "[+] blocks.0"}``: a left click at the middle of the
-  first box with that label (``"right": true``: a right click), through the same code
-  as the mouse; ``{"cmd": "key", "key": "F"}``: the F key;
+  first box with that label, or ``{"cmd": "click", "x": 10, "y": 20}`` at that canvas
+  pixel (``"right": true``: a right click), through the same code as the mouse;
+  ``{"cmd": "key", "key": "F"}``: the F key;
 * ``{"cmd": "zoom", "factor": 3.0}``, ``{"cmd": "pan", "dx": -200, "dy": 0}``;
 * ``{"cmd": "search", "text": "tanh"}``, ``{"cmd": "collapse", "prefix": "p.fc"}``,
   ``{"cmd": "expand_all"}``, ``{"cmd": "collapse_all"}``;
@@ -902,6 +903,8 @@ class App:
             "scale": self.view.scale,
             "offset": list(self.view.offset),
             "canvas": list(self.canvas_size),
+            "layout_size": [0.0, 0.0] if self.lay is None else [self.lay.width,
+                                                                 self.lay.height],
             "window": list(getattr(self, "window_size", (self.width, self.height))),
             "frames": self.frames,
         }
@@ -994,8 +997,13 @@ class App:
             self.quit = True
 
     def _script_click(self, command: dict[str, Any]) -> None:
-        """A click at the middle of the first box labelled `command["label"]`."""
+        """A click at the middle of the first box labelled `command["label"]`, or at
+        canvas pixel (`command["x"]`, `command["y"]`)."""
         if self.lay is None:
+            return
+        if "x" in command:
+            click = self.right_click if command.get("right") else self.click
+            click(float(command["x"]), float(command["y"]))
             return
         for box in self.lay.boxes.values():
             if box.label == command.get("label"):
