@@ -4,7 +4,7 @@
 few points only (`_build_heat_combo`, `_build_lab_panel`, `_handle_panels`,
 `_box_fill`, `_fill_heat_legend`, `_fill_cost`, `_panel_state`, `_panel_script`):
 
-* a "Colour by" combo in the top bar: category (the app's own colours), or the
+* a "Colour by" combo left of the legend: category (the app's own colours), or the
   step's time, memory or FLOPs per box (`pyasg.viewer.cost.box_heat`, the ramp
   `heat_color`) for a graph whose `CostReady` has arrived; the legend becomes the
   ramp from no cost to the costliest box's figure;
@@ -44,6 +44,8 @@ HEAT_MODES: tuple[str, ...] = ("category", *METRICS)
 #: Colour of the chart's model-change lines and of the lab's headings.
 MARKER_COLOR = (255, 120, 200)
 LAB_HEADING = (150, 200, 255)
+#: The model lab's width in pixels, right of the loss chart (the app's `pane_sizes`).
+LAB_WIDTH = 380
 
 
 class CostLabPanels:
@@ -79,12 +81,10 @@ class CostLabPanels:
                       default_value=self._lt("heat_category"), width=110,
                       callback=lambda _s, value: self.set_heat(self._mode_of(value)))
 
-    #: The model lab's width, right of the loss chart.
-    lab_width = 380
-
-    def _build_lab_panel(self) -> None:
+    def _build_lab_panel(self, size: tuple[int, int]) -> None:
+        """The model lab's pane, `size` (width, height) pixels; the app resizes it."""
         dpg = self.dpg
-        with dpg.child_window(tag="lab_window", width=-1, height=-1):
+        with dpg.child_window(tag="lab_window", width=size[0], height=size[1]):
             dpg.add_text(self._lt("lab"), color=LAB_HEADING)
             dpg.add_separator()
             dpg.add_group(tag="lab_panel")
@@ -219,6 +219,8 @@ class CostLabPanels:
 
     def _fill_lab(self) -> None:
         dpg = self.dpg
+        if not dpg.does_item_exist("lab_panel"):  # a static viewer has no lab
+            return
         dpg.delete_item("lab_panel", children_only=True)
         lab = self.lab
         if not lab.offers:
