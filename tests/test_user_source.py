@@ -23,10 +23,10 @@ ENV = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(pyasg.__file_
 
 
 def _model_lines() -> set[int]:
-    """The lines of the demo's model: `CharLM.__call__` and the `Trainer` that defines
-    the loss."""
+    """The lines of the demo's model: `CharLM.__call__` and the `Trainer`'s
+    `_compile`, which defines the loss (it compiles again after a model-lab change)."""
     lines = set()
-    for code in (charlm.CharLM.__call__, charlm.Trainer.__init__):
+    for code in (charlm.CharLM.__call__, charlm.Trainer._compile):
         body, first = inspect.getsourcelines(code)
         lines |= set(range(first, first + len(body)))
     return lines

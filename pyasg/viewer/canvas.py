@@ -67,7 +67,8 @@ def minimap_hit(lay: Layout, view: View, view_w: float, view_h: float, x: float,
 
     >>> from pyasg.viewer.layout import Layout
     >>> lay = Layout(boxes={}, edges=[], layers=[], width=1000.0, height=1000.0)
-    >>> minimap_hit(lay, View(1.0, (0.0, 0.0)), 400.0, 400.0, 305.0, 305.0)
+    >>> x, y = minimap_hit(lay, View(1.0, (0.0, 0.0)), 400.0, 400.0, 305.0, 305.0)
+    >>> round(x, 6), round(y, 6)
     (500.0, 500.0)
     """
     if not minimap_shown(lay, view, view_w, view_h):
