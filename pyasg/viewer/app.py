@@ -58,6 +58,8 @@ the first graph has been drawn. Each has a ``"cmd"`` key:
 * ``{"cmd": "select", "op": "matmul"}`` (first node with that op name),
   ``{"cmd": "select", "id": 3}`` or ``{"cmd": "select", "name": "p.fc.weight"}``
   (node name or input path); ``{"cmd": "select", "id": null}`` clears the selection;
+  ``{"cmd": "select", "box": "params.0"}`` selects a box by its layout key (a
+  collapsed box: the inspector shows the group, as its "group" line does);
 * ``{"cmd": "click", "label": "[+] blocks.0"}``: a left click at the middle of the
   first box with that label, or ``{"cmd": "click", "x": 10, "y": 20}`` at that canvas
   pixel (``"right": true``: a right click), through the same code as the mouse;
@@ -539,10 +541,11 @@ class App(CostLabPanels):
         if self.lay is None or key not in self.lay.boxes:
             self.select_node(None)
             return
-        self.group_selected = self.lay.boxes[key].collapsed
-        self.select_node(self.lay.boxes[key].nodes[0])
+        group = self.lay.boxes[key].collapsed
+        self.select_node(self.lay.boxes[key].nodes[0])  # (it clears group_selected)
         self.selected = key
-        if self.group_selected:
+        self.group_selected = group
+        if group:
             self._fill_inspector()
 
     def _node_words(self, node: int) -> list[str]:
@@ -992,6 +995,8 @@ class App(CostLabPanels):
             key = (command["name"], command["kind"])
             if key in self.graphs:
                 self.show(key)
+        elif cmd == "select" and "box" in command:
+            self.select_key(command["box"])
         elif cmd == "select":
             self.select_node(self._find_node(command))
         elif cmd == "search":
