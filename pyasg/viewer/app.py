@@ -109,6 +109,7 @@ from pyasg.viewer.layout import (
     Box,
     Key,
     Layout,
+    box_nodes,
     default_collapse,
     layout,
 )
@@ -641,7 +642,7 @@ class App(CostLabPanels):
         if box.collapsed and self.group_selected:
             text(f"{self.t('group')}: {box.label}", HEADING)
             text(box.lines[1])
-            self._fill_cost(text, box.nodes)  # the group's sum
+            self._fill_cost(text, box_nodes(lay)[self.selected])  # the group's sum, once
             key = self.selected
             dpg.add_button(label=self.t("expand"), parent="inspector",
                            callback=lambda: self.expand(key))

@@ -66,8 +66,8 @@ from pyasg.asg.ops import Constant, Input
 from pyasg.viewer import sugiyama, texts
 from pyasg.viewer.labels import compact, shape_text, text_width
 
-__all__ = ["Box", "Key", "Layout", "count_crossings", "default_collapse", "group_title",
-           "layout", "scopes"]
+__all__ = ["Box", "Key", "Layout", "box_nodes", "count_crossings", "default_collapse",
+           "group_title", "layout", "scopes"]
 
 #: A box key: a node id, or a collapsed prefix (`"p.attn"`, `"p.attn#2"` when split).
 Key = int | str
@@ -315,6 +315,27 @@ def _dissolve_small(key_of: dict[int, Key], min_group: int) -> dict[int, Key]:
         count[k] = count.get(k, 0) + 1
     return {i: (i if isinstance(k, str) and count[k] < min_group else k)
             for i, k in key_of.items()}
+
+
+def box_nodes(lay: Layout) -> dict[Key, tuple[int, ...]]:
+    """Each box's nodes and the attributes drawn inside it that no earlier box draws: every
+    node of the layout once (a parameter read by several boxes belongs to the first, the
+    box a click on it selects), so that sums over boxes (the heat map's) count it once.
+
+    >>> from pyasg.asg import GraphBuilder, TensorType
+    >>> from pyasg.asg.ops import Mul
+    >>> b = GraphBuilder()
+    >>> x, w = b.add_input("x", TensorType((3,))), b.add_input("p.w", TensorType((3,)))
+    >>> h = b.add(Mul(), (x, w))
+    >>> box_nodes(layout(b.build([b.add(Mul(), (h, w))])))  # w is drawn in both muls
+    {0: (0,), 2: (2, 1), 3: (3,)}
+    """
+    seen: set[int] = set()
+    out: dict[Key, tuple[int, ...]] = {}
+    for key, box in lay.boxes.items():
+        out[key] = box.nodes + tuple(i for i in box.attrs if i not in seen)
+        seen.update(box.attrs)
+    return out
 
 
 def default_collapse(graph: Graph) -> list[str]:

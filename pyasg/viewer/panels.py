@@ -38,6 +38,7 @@ from pyasg.viewer.cost import (
     inspector_lines,
 )
 from pyasg.viewer.lab import LabView, describe
+from pyasg.viewer.layout import box_nodes
 
 #: What the combo offers: the app's category colours, then the cost metrics.
 HEAT_MODES: tuple[str, ...] = ("category", *METRICS)
@@ -156,9 +157,8 @@ class CostLabPanels:
         cached = self._heat_cache
         if cached is None or cached[0] is not self.lay or cached[1] != self.heat \
                 or cached[2] is not cost:  # the objects themselves: an id can be reused
-            boxes = {k: box.nodes for k, box in self.lay.boxes.items()}
             cached = self._heat_cache = (self.lay, self.heat, cost,
-                                         box_heat(cost, boxes, self.heat))
+                                         box_heat(cost, box_nodes(self.lay), self.heat))
         return cached[3]
 
     def _box_fill(self, key: Any, category_color: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -179,7 +179,7 @@ class CostLabPanels:
             dpg.add_text(lines[-1], parent="legend")
             self.heat_legend = lines
             return True
-        top = max((cost.value(box.nodes, self.heat) for box in self.lay.boxes.values()),
+        top = max((cost.value(nodes, self.heat) for nodes in box_nodes(self.lay).values()),
                   default=0.0)
         lines.append(self._lt("heat_legend").format(metric=self._lt(f"heat_{self.heat}")))
         dpg.add_text(lines[-1], parent="legend")
