@@ -50,6 +50,16 @@ class Style:
     minimap_view: Color = (255, 255, 255)
 
 
+def _bright(color: Color) -> bool:
+    """Whether dark text reads better than light text on `color` (its luma, Rec. 601).
+
+    >>> _bright((88, 92, 110)), _bright((255, 230, 60))
+    (False, True)
+    """
+    r, g, b = color[:3]
+    return 0.299 * r + 0.587 * g + 0.114 * b > 150
+
+
 def minimap_shown(lay: Layout, view: View, view_w: float, view_h: float) -> bool:
     """Whether part of the graph lies outside the view (then the minimap is drawn)."""
     x0, y0 = view.to_screen(0.0, 0.0)
@@ -137,8 +147,9 @@ def draw_canvas(dpg: Any, parent: str | int, lay: Layout, view: View, view_w: fl
         if font < MIN_TEXT:
             continue
         for row, line in enumerate(box.lines):
-            color = style.group_text if box.collapsed else (style.text if row == 0
-                                                            else style.dim_text)
+            light_text = box.collapsed and not _bright(fill)  # a heat colour can be bright
+            color = style.group_text if light_text else (style.text if row == 0
+                                                         else style.dim_text)
             at = view.to_screen(box.x + PAD, box.y + PAD / 2 + row * LINE + (LINE - FONT) / 2)
             dpg.draw_text(at, line, color=color, size=font, parent=parent)
 
