@@ -257,6 +257,7 @@ def test_every_category_drawn_has_its_colour_in_the_screenshot(english):
 def test_a_saved_graph_is_shown_without_training_status_or_chart(tmp_path):
     state = run_session(str(tmp_path), "en", static=True)["d0"]
     assert state["chart_shown"] is False and state["chart"] == {"loss": 0}
+    assert set(state["panes"]) == {"canvas_window", "inspector_window"}  # no lab either
     assert state["status"] == texts.ui_text("static", "en")
     assert "Training" not in state["status"]
     h = state["canvas"][1]

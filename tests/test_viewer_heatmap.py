@@ -25,6 +25,7 @@ from pyasg.events import GraphReady, publish
 from pyasg.train import LambdaCallback, Trainer
 from pyasg.train.lab import ModelLab
 from pyasg.viewer import texts
+from pyasg.viewer.app import pane_sizes
 from pyasg.viewer.cost import NO_COST, format_value, heat_color, measure, publish_cost
 from pyasg.viewer.layout import MIN_GROUP, box_nodes, default_collapse, layout
 from pyasg.viewer.process import launch
@@ -216,3 +217,17 @@ def test_russian_legend_and_lab(russian):
         metric=texts.lab_text("heat_time", "ru")), "без затрат"]
     assert any(line.startswith("Время: ") for line in state["inspector"])
     assert len(state["markers"]) == 1
+
+
+def test_the_lab_panel_shares_the_charts_row_under_the_canvas(english):
+    state = english["state"]
+    panes = state["panes"]
+    cx, cy, cw, ch = panes["canvas_window"]
+    x, y, w, h = panes["chart"]
+    lx, ly, lw, lh = panes["lab_window"]
+    ix = panes["inspector_window"][0]
+    sizes = pane_sizes(*state["window"], chart=True)
+    assert (w, h) == tuple(sizes["chart"]) and (lw, lh) == tuple(sizes["lab"])
+    assert y == ly and y >= cy + ch  # one row, under the canvas
+    assert x == cx and x + w < lx and lx + lw <= cx + cw <= ix  # left of the inspector
+    assert y + h <= state["window"][1]

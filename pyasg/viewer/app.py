@@ -78,7 +78,7 @@ the first graph has been drawn. Each has a ``"cmd"`` key:
   categories drawn, their colours and the legend's texts, the search matches, the
   status line, the language, the view (scale, offset, canvas size), each box's label
   and its rectangle on the canvas in pixels, the labels whose measured width does not
-  fit their box, the expanded scopes;
+  fit their box, the expanded scopes, each pane's rectangle (``panes``);
 * ``{"cmd": "quit"}``: leave the loop (exit code 0);
 * ``{"cmd": "heat", "metric": "time"}`` and ``{"cmd": "lab", "what": ..., "path": ...,
   "value": ...}``: the heat map and the model lab (`pyasg.viewer.panels`, whose state
@@ -906,6 +906,14 @@ class App(CostLabPanels):
                         "collapsed": box.collapsed})
         return out
 
+    def _pane_rects(self) -> dict[str, list[float]]:
+        """Each pane's [x, y, width, height] in the window as last drawn (a static viewer
+        has no chart and no lab)."""
+        dpg = self.dpg
+        return {tag: [*dpg.get_item_pos(tag), *dpg.get_item_rect_size(tag)]
+                for tag in ("canvas_window", "chart", "lab_window", "inspector_window")
+                if dpg.does_item_exist(tag)}
+
     @property
     def state(self) -> dict[str, Any]:
         """What a test checks (see the module docstring's "dump")."""
@@ -922,6 +930,7 @@ class App(CostLabPanels):
             "inspector": list(self.inspector_texts),
             "chart": {name: len(xs) for name, (xs, _ys) in self.series.items()},
             "chart_shown": not self.static,
+            "panes": self._pane_rects(),
             "x_ticks": list(self.x_ticks),
             "combo": self.dpg.get_value("graph_combo"),
             "series_labels": [self.dpg.get_item_label(item)
