@@ -277,7 +277,8 @@ def _view(path: str, lang: str) -> int:
     except PyasgError as e:
         print(f"pyasg view: {e.message}", file=sys.stderr)
         return 2
-    handle = viewer.launch(lang=canonical_lang(lang))
+    # static: a saved graph has no training to report, so no status and no loss chart
+    handle = viewer.launch(lang=canonical_lang(lang), static=True)
     name = path.rsplit("/", 1)[-1].removesuffix(".json")
     events.publish(events.GraphReady(name, graph, "forward"))
     handle.process.join()  # not wait(): no run finished, a saved graph is being looked at

@@ -97,17 +97,36 @@ def shown_path(path: object, limit: int = MAX_QUOTED) -> str:
     return shown(path, limit)
 
 
+#: pyasg's own examples are user code: their model's lines are what a node's source names.
+_EXAMPLES_DIR = os.path.join(_PACKAGE_DIR, "examples") + os.sep
+
+
+def _is_launcher(frame: object) -> bool:
+    """Whether `frame` is a console-script wrapper of the `pyasg` command (``bin/pyasg``:
+    ``from pyasg.cli import main; sys.exit(main())``), which is nobody's model."""
+    main = frame.f_globals.get("main")  # type: ignore[attr-defined]
+    return frame.f_globals.get("__name__") == "__main__" and \
+        getattr(main, "__module__", None) == "pyasg.cli"  # type: ignore[attr-defined]
+
+
+def _is_user_file(filename: str) -> bool:
+    if filename.startswith("<frozen"):
+        return False
+    return not filename.startswith(_PACKAGE_DIR) or filename.startswith(_EXAMPLES_DIR)
+
+
 def user_source() -> str | None:
-    """`file:line` of the innermost caller outside the pyasg package (None if there is none).
+    """`file:line` of the innermost caller that is user code (None if there is none): a
+    frame outside the pyasg package or in its examples (`pyasg demo` runs
+    ``pyasg/examples/charlm.py``), never the ``pyasg`` command's launcher script.
 
     >>> user_source() is None or ":" in user_source()
     True
     """
     frame = sys._getframe(1)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(_PACKAGE_DIR) and not filename.startswith("<frozen"):
-            return f"{_short(filename)}:{frame.f_lineno}"
+        if _is_user_file(frame.f_code.co_filename) and not _is_launcher(frame):
+            return f"{_short(frame.f_code.co_filename)}:{frame.f_lineno}"
         frame = frame.f_back
     return None
 

@@ -279,8 +279,9 @@ def test_lang_takes_codes_and_names_in_any_case(tmp_path_factory, word, flips):
     pyasg.save_graph(path, pyasg.make_graph(lambda x: x * 2.0)(np.ones(2, np.float32)))
     launched = []
 
-    def fake_launch(lang="en"):
+    def fake_launch(lang="en", **kwargs):
         launched.append(lang)
+        assert kwargs == {"static": True}  # a saved graph: no training status, no chart
         return types.SimpleNamespace(process=types.SimpleNamespace(join=lambda: None))
 
     real, pyasg.viewer.launch = pyasg.viewer.launch, fake_launch

@@ -15,8 +15,9 @@ def test_view_opens_the_viewer_with_the_graph_and_the_language(tmp_path, monkeyp
     pyasg.save_graph(path, graph)
     launched, seen = [], []
 
-    def fake_launch(lang="en"):
+    def fake_launch(lang="en", **kwargs):
         launched.append(lang)
+        assert kwargs == {"static": True}  # a saved graph: no training status, no chart
         return types.SimpleNamespace(process=types.SimpleNamespace(join=lambda: None))
 
     monkeypatch.setattr(pyasg.viewer, "launch", fake_launch)

@@ -113,6 +113,7 @@ def _session(tmp: str, lang: str) -> dict:
     files = {name: os.path.join(tmp, name) for name in
              ("before.png", "after.png", "s0.json", "s1.json", "s2.json")}
     script = [
+        {"cmd": "expand_all"},
         {"cmd": "frames", "n": 3},
         {"cmd": "screenshot", "path": files["before.png"]},
         {"cmd": "dump", "path": files["s0.json"]},
@@ -155,9 +156,10 @@ def test_every_drawn_category_colour_is_in_the_screenshot(english):
     from pyasg.viewer.app import CATEGORY_COLORS
 
     state = english["s0.json"]
-    assert state["graph"] == ["mlp", "forward"] and state["status"] == "Running"
-    assert set(state["categories"]) == {"input", "constant", "linear", "arithmetic",
-                                        "activation"}
+    assert state["graph"] == ["mlp", "forward"] and state["status"] == "Training in progress"
+    # the weight, the bias and the constant 2 are drawn inside the boxes that read them
+    assert set(state["categories"]) == {"input", "linear", "arithmetic", "activation"}
+    assert state["legend"] == [texts.category_name(c, "en") for c in state["categories"]]
     seen = colours(english["before.png"])
     for category in state["categories"]:
         assert tuple(CATEGORY_COLORS[category]) in seen, category
@@ -209,6 +211,7 @@ q = queue.Queue()
 q.put(encode(GraphReady("mlp", _mlp_graph(), "forward")))
 q.put(encode(RunFinished("ValueError('boom')")))
 app.run(q, "xx", script=[
+    {{"cmd": "expand_all"}},
     {{"cmd": "search", "text": "TANH"}}, {{"cmd": "select", "name": "p.fc.weight"}},
     {{"cmd": "dump", "path": {a!r}}},
     {{"cmd": "collapse", "prefix": "p.fc"}}, {{"cmd": "select", "name": "x"}},
@@ -232,7 +235,8 @@ def test_unknown_lang_search_collapse_and_error_status(tmp_path):
         second = json.load(f)
     assert first["lang"] == "en" and first["finished"]
     assert first["status"] == "Run failed: ValueError('boom')"
-    assert [first["boxes"], len(first["matches"])] == [8, 1]
+    # x, matmul, add, tanh, mul: the weight, bias and constant are lines inside boxes
+    assert [first["boxes"], len(first["matches"])] == [5, 1]
     assert texts.explain_param("p.fc.weight", None, "en") in first["inspector"]
     assert second["collapse"] == "p.fc" and second["boxes"] < first["boxes"]
     assert second["selected_op"] == "input" and "group" in second["categories"]

@@ -25,8 +25,9 @@ from pyasg.events import GraphReady, publish
 from pyasg.train import LambdaCallback, Trainer
 from pyasg.train.lab import ModelLab
 from pyasg.viewer import texts
+from pyasg.viewer.app import pane_sizes
 from pyasg.viewer.cost import NO_COST, format_value, heat_color, measure, publish_cost
-from pyasg.viewer.layout import layout
+from pyasg.viewer.layout import MIN_GROUP, box_nodes, default_collapse, layout
 from pyasg.viewer.process import launch
 
 pytestmark = [
@@ -35,6 +36,18 @@ pytestmark = [
 ]
 
 WAIT_POINTS = 16
+
+
+def _shown_layout(graph, collapse=()):
+    """The layout the app draws: the typed scopes collapsed, else the module scopes."""
+    return layout(graph, collapse=list(collapse) or default_collapse(graph),
+                  min_group=MIN_GROUP)
+
+
+def _weight(graph):
+    (weight,) = [i for i in graph.inputs
+                 if getattr(graph.nodes[i].op, "path", None) == "params.0.weight"]
+    return weight
 
 
 def _mlp_step():
@@ -54,6 +67,9 @@ def _mlp_step():
 def _session(tmp: str, lang: str) -> dict:
     cost = _mlp_step()
     top = max((i for i in cost.nodes), key=lambda i: cost.nodes[i].seconds)
+    # the collapsed box holding the first layer's weight, as the app lays it out
+    (group,) = [k for k, b in _shown_layout(cost.graph, ["params.0"]).boxes.items()
+                if b.collapsed and _weight(cost.graph) in b.nodes + b.attrs]
     files = {name: os.path.join(tmp, name) for name in ("heat.png", "state.json",
                                                          "box.json", "memory.json",
                                                          "again.json")}
@@ -68,7 +84,7 @@ def _session(tmp: str, lang: str) -> dict:
         {"cmd": "screenshot", "path": files["heat.png"]},
         {"cmd": "dump", "path": files["state.json"]},
         {"cmd": "collapse", "prefix": "params.0"},
-        {"cmd": "select", "name": "params.0.weight"},
+        {"cmd": "select", "box": group},
         {"cmd": "dump", "path": files["box.json"]},
         {"cmd": "collapse", "prefix": ""},
         {"cmd": "heat", "metric": "memory"},
@@ -128,16 +144,16 @@ def russian(tmp_path_factory):
 def test_the_graph_is_coloured_by_time_with_a_legend(english):
     state, cost = english["state"], english["cost"]
     assert state["graph"] == ["mlp_step", "fused"] and state["heat"] == "time"
-    lay = layout(cost.graph)
-    top = max(cost.value(b.nodes, "time") for b in lay.boxes.values())
+    lay = _shown_layout(cost.graph)
+    times = {str(k): cost.value(nodes, "time") for k, nodes in box_nodes(lay).items()}
+    top = max(times.values())
     assert state["heat_legend"] == ["Cost per step (time):", "no cost", "0.000 ms",
                                     format_value(top, "time")]
     drawn = colours(english["heat.png"])
     # the costliest box, the boxes without a kernel and the legend's ramp are on screen
     assert heat_color(1.0) in drawn and NO_COST in drawn
     assert {heat_color(k / 35) for k in range(36)} <= drawn
-    costliest = str(english["top"])
-    assert state["heat_colors"][costliest] == list(heat_color(1.0))
+    assert state["heat_colors"][max(times, key=times.get)] == list(heat_color(1.0))
 
 
 def test_the_inspector_shows_the_nodes_cost_and_kernel(english):
@@ -153,21 +169,23 @@ def test_the_inspector_shows_the_nodes_cost_and_kernel(english):
 
 def test_a_collapsed_box_shows_the_sum_of_its_nodes(english):
     cost, box_state = english["cost"], english["box"]
-    lay = layout(cost.graph, collapse=["params.0"])
-    (weight,) = [i for i in cost.graph.inputs
-                 if getattr(cost.graph.nodes[i].op, "path", None) == "params.0.weight"]
-    (box,) = [b for b in lay.boxes.values() if weight in b.nodes]
-    assert box.collapsed and len(box.nodes) > 1
-    assert box_state["inspector"][0].startswith("Collapsed group: params.0")
-    seconds = cost.value(box.nodes, "time")
+    lay = _shown_layout(cost.graph, ["params.0"])
+    (key,) = [k for k, b in lay.boxes.items()
+              if b.collapsed and _weight(cost.graph) in b.nodes + b.attrs]
+    box = lay.boxes[key]
+    assert len(box.nodes) > 1
+    lines = box_state["inspector"]
+    assert lines[0] == f"Collapsed group: {box.label}"
+    seconds = cost.value(box_nodes(lay)[key], "time")
     assert seconds > 0
-    assert box_state["inspector"][2].startswith(f"Time: {format_value(seconds, 'time')} ")
+    at = lines.index("Cost per step:")  # the cost section follows the group's summary
+    assert lines[at + 1].startswith(f"Time: {format_value(seconds, 'time')} ")
 
 
 def test_colouring_by_memory_follows_the_memory_plan(english):
     cost, state = english["cost"], english["memory"]
-    lay = layout(cost.graph)
-    sizes = {str(k): cost.value(b.nodes, "memory") for k, b in lay.boxes.items()}
+    lay = _shown_layout(cost.graph)
+    sizes = {str(k): cost.value(nodes, "memory") for k, nodes in box_nodes(lay).items()}
     assert state["heat"] == "memory"
     assert state["heat_legend"][-1] == format_value(max(sizes.values()), "memory")
     biggest = max(sizes, key=sizes.get)
@@ -199,3 +217,17 @@ def test_russian_legend_and_lab(russian):
         metric=texts.lab_text("heat_time", "ru")), "без затрат"]
     assert any(line.startswith("Время: ") for line in state["inspector"])
     assert len(state["markers"]) == 1
+
+
+def test_the_lab_panel_shares_the_charts_row_under_the_canvas(english):
+    state = english["state"]
+    panes = state["panes"]
+    cx, cy, cw, ch = panes["canvas_window"]
+    x, y, w, h = panes["chart"]
+    lx, ly, lw, lh = panes["lab_window"]
+    ix = panes["inspector_window"][0]
+    sizes = pane_sizes(*state["window"], chart=True)
+    assert (w, h) == tuple(sizes["chart"]) and (lw, lh) == tuple(sizes["lab"])
+    assert y == ly and y >= cy + ch  # one row, under the canvas
+    assert x == cx and x + w < lx and lx + lw <= cx + cw <= ix  # left of the inspector
+    assert y + h <= state["window"][1]

@@ -302,6 +302,7 @@ def test_the_inspector_shows_live_values_and_recorded_kinds(tmp_path):
     from test_viewer_app import colours
 
     from pyasg.viewer.app import GRADIENT_BARS, VALUE_BARS
+    from pyasg.viewer.labels import compact
 
     shot, state, kinds = (str(tmp_path / n) for n in ("live.png", "live.json", "kind.json"))
     script = [
@@ -336,11 +337,17 @@ def test_the_inspector_shows_live_values_and_recorded_kinds(tmp_path):
     check_summary(live["values"]["grad"], d_mm)
     inspector = "\n".join(live["inspector"])
     assert "Live values" in inspector and "Gradient [5, 2, 3]" in inspector
+    # the statistics: one table cell per number, each written compactly (`labels.compact`)
+    stats = [line for line in live["inspector"] if line.startswith("min ")]
+    assert len(stats) == 2
+    for line, summary in zip(stats, (live["values"]["value"], live["values"]["grad"])):
+        want = "  ".join(f"{k} {compact(float(summary[k]))}" for k in ("min", "max", "mean", "std"))
+        assert line == want
     seen = colours(shot)
     assert tuple(VALUE_BARS) in seen and tuple(GRADIENT_BARS) in seen
     with open(kinds, encoding="utf-8") as f:
         described = json.load(f)
     assert described["selected_op"] == "input"
     text = "\n".join(described["inspector"])
-    assert "Layer parameter: LayerNorm.weight" in text
+    assert "Layer parameter: g (LayerNorm)" in text
     assert texts.explain_param("p.g.weight", "LayerNorm.weight", "en") in text

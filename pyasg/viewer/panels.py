@@ -4,7 +4,7 @@
 few points only (`_build_heat_combo`, `_build_lab_panel`, `_handle_panels`,
 `_box_fill`, `_fill_heat_legend`, `_fill_cost`, `_panel_state`, `_panel_script`):
 
-* a "Colour by" combo in the top bar: category (the app's own colours), or the
+* a "Colour by" combo left of the legend: category (the app's own colours), or the
   step's time, memory or FLOPs per box (`pyasg.viewer.cost.box_heat`, the ramp
   `heat_color`) for a graph whose `CostReady` has arrived; the legend becomes the
   ramp from no cost to the costliest box's figure;
@@ -38,12 +38,15 @@ from pyasg.viewer.cost import (
     inspector_lines,
 )
 from pyasg.viewer.lab import LabView, describe
+from pyasg.viewer.layout import box_nodes
 
 #: What the combo offers: the app's category colours, then the cost metrics.
 HEAT_MODES: tuple[str, ...] = ("category", *METRICS)
 #: Colour of the chart's model-change lines and of the lab's headings.
 MARKER_COLOR = (255, 120, 200)
 LAB_HEADING = (150, 200, 255)
+#: The model lab's width in pixels, right of the loss chart (the app's `pane_sizes`).
+LAB_WIDTH = 380
 
 
 class CostLabPanels:
@@ -79,12 +82,10 @@ class CostLabPanels:
                       default_value=self._lt("heat_category"), width=110,
                       callback=lambda _s, value: self.set_heat(self._mode_of(value)))
 
-    #: The model lab's width, right of the loss chart.
-    lab_width = 380
-
-    def _build_lab_panel(self) -> None:
+    def _build_lab_panel(self, size: tuple[int, int]) -> None:
+        """The model lab's pane, `size` (width, height) pixels; the app resizes it."""
         dpg = self.dpg
-        with dpg.child_window(tag="lab_window", width=-1, height=-1):
+        with dpg.child_window(tag="lab_window", width=size[0], height=size[1]):
             dpg.add_text(self._lt("lab"), color=LAB_HEADING)
             dpg.add_separator()
             dpg.add_group(tag="lab_panel")
@@ -156,9 +157,8 @@ class CostLabPanels:
         cached = self._heat_cache
         if cached is None or cached[0] is not self.lay or cached[1] != self.heat \
                 or cached[2] is not cost:  # the objects themselves: an id can be reused
-            boxes = {k: box.nodes for k, box in self.lay.boxes.items()}
             cached = self._heat_cache = (self.lay, self.heat, cost,
-                                         box_heat(cost, boxes, self.heat))
+                                         box_heat(cost, box_nodes(self.lay), self.heat))
         return cached[3]
 
     def _box_fill(self, key: Any, category_color: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -179,7 +179,7 @@ class CostLabPanels:
             dpg.add_text(lines[-1], parent="legend")
             self.heat_legend = lines
             return True
-        top = max((cost.value(box.nodes, self.heat) for box in self.lay.boxes.values()),
+        top = max((cost.value(nodes, self.heat) for nodes in box_nodes(self.lay).values()),
                   default=0.0)
         lines.append(self._lt("heat_legend").format(metric=self._lt(f"heat_{self.heat}")))
         dpg.add_text(lines[-1], parent="legend")
@@ -219,6 +219,8 @@ class CostLabPanels:
 
     def _fill_lab(self) -> None:
         dpg = self.dpg
+        if not dpg.does_item_exist("lab_panel"):  # a static viewer has no lab
+            return
         dpg.delete_item("lab_panel", children_only=True)
         lab = self.lab
         if not lab.offers:

@@ -1230,6 +1230,59 @@ UI_TEXT: dict[str, dict[str, str]] = {
               "ru": "мин {min:.4g}  макс {max:.4g}  среднее {mean:.4g}  ст.откл. {std:.4g}"},
     "nonfinite": {"en": "not finite: {n}", "ru": "не конечных: {n}"},
     "at_step": {"en": "at step", "ru": "на шаге"},
+    "group_count": {"en": "{n} ops", "ru": "операций: {n}"},
+    "collapse": {"en": "Collapse: blocks.*", "ru": "Свернуть: blocks.*"},
+    "waiting": {"en": "Waiting for a graph…", "ru": "Ожидание графа…"},
+    "running": {"en": "Training in progress", "ru": "Идёт обучение"},
+    "finished": {"en": "Run finished", "ru": "Обучение завершено"},
+    "failed": {"en": "Run failed: ", "ru": "Ошибка обучения: "},
+    "static": {"en": "Saved graph", "ru": "Сохранённый граф"},
+    "nodes": {"en": "Nodes", "ru": "Узлы"},
+    "group": {"en": "Collapsed group", "ru": "Свёрнутая группа"},
+    "bad_message": {"en": "Bad message: ", "ru": "Неверное сообщение: "},
+    "bad_collapse": {"en": "Cannot collapse: ", "ru": "Не удалось свернуть: "},
+    "details": {"en": "Technical details", "ru": "Технические подробности"},
+    "expand": {"en": "Expand", "ru": "Развернуть"},
+    "collapse_scope": {"en": "Collapse {scope}", "ru": "Свернуть {scope}"},
+    "expand_all": {"en": "Expand all", "ru": "Развернуть всё"},
+    "collapse_all": {"en": "Collapse all", "ru": "Свернуть всё"},
+    "fit": {"en": "Fit (F)", "ru": "Вместить (F)"},
+    "help": {"en": "Drag: pan · wheel: zoom · F: fit to window · click a [+] box: expand it "
+                   "· right-click a box: collapse its scope",
+             "ru": "Перетаскивание: сдвиг · колесо: масштаб · F: вместить в окно · щелчок "
+                   "по блоку [+]: развернуть · правый щелчок: свернуть область"},
+    "legend": {"en": "Colours", "ru": "Цвета"},
+    "scope": {"en": "Scope", "ru": "Область"},
+    "param_heading": {"en": "Layer parameter: {layer} ({kind})",
+                      "ru": "Параметр слоя: {layer} ({kind})"},
+    "param_heading_plain": {"en": "Parameter: {layer}", "ru": "Параметр: {layer}"},
+    "stat_min": {"en": "min", "ru": "мин"},
+    "stat_max": {"en": "max", "ru": "макс"},
+    "stat_mean": {"en": "mean", "ru": "среднее"},
+    "stat_std": {"en": "std", "ru": "ст. откл."},
+    "metric": {"en": "metric", "ru": "метрика"},
+}
+
+#: The colour legend's names of the op categories (a category missing here shows as it is).
+CATEGORY_TEXT: dict[str, dict[str, str]] = {
+    "input": {"en": "input", "ru": "вход"},
+    "constant": {"en": "constant", "ru": "константа"},
+    "arithmetic": {"en": "arithmetic", "ru": "арифметика"},
+    "activation": {"en": "activation", "ru": "активация"},
+    "linear": {"en": "linear algebra", "ru": "линейная алгебра"},
+    "reduction": {"en": "reduction", "ru": "свёртка по осям"},
+    "shape": {"en": "shape", "ru": "форма"},
+    "comparison": {"en": "comparison", "ru": "сравнение"},
+    "selection": {"en": "selection", "ru": "выбор"},
+    "identity": {"en": "identity", "ru": "тождество"},
+    "cast": {"en": "type cast", "ru": "приведение типа"},
+    "indexing": {"en": "indexing", "ru": "индексирование"},
+    "random": {"en": "random", "ru": "случайные числа"},
+    "convolution": {"en": "convolution", "ru": "свёртка"},
+    "pooling": {"en": "pooling", "ru": "пулинг"},
+    "attention": {"en": "attention", "ru": "внимание"},
+    "fused": {"en": "fused kernel", "ru": "слитое ядро"},
+    "group": {"en": "collapsed module", "ru": "свёрнутый модуль"},
 }
 
 
@@ -1270,6 +1323,47 @@ def resolve_lang(lang: str | None) -> str:
     print(f"pyasg: unknown language {lang!r}; choose one of {choices}; using {LANGS[0]}",
           file=sys.stderr)
     return LANGS[0]
+
+
+#: The graph kinds a `GraphReady` names, as the graph combo shows them.
+KIND_TEXT: dict[str, dict[str, str]] = {
+    "forward": {"en": "forward", "ru": "прямой проход"},
+    "gradient": {"en": "gradient", "ru": "градиент"},
+    "fused": {"en": "fused", "ru": "после слияния"},
+}
+
+
+def kind_name(kind: str, lang: str = "en") -> str:
+    """A graph kind as the combo shows it (`KIND_TEXT`; another kind as it is).
+
+    >>> kind_name("gradient", "ru"), kind_name("forward", "en"), kind_name("odd", "ru")
+    ('градиент', 'forward', 'odd')
+    """
+    entry = KIND_TEXT.get(kind)
+    return kind if entry is None else entry[_lang(lang)]
+
+
+def ui_text(key: str, lang: str = "en") -> str:
+    """An interface label (`UI_TEXT`, or the heat map's and model lab's `LAB_TEXT`) in
+    `lang` (English where `lang` is unknown).
+
+    >>> ui_text("group_count", "ru").format(n=3)
+    'операций: 3'
+    >>> ui_text("lab", "ru")
+    'Лаборатория модели'
+    """
+    table = UI_TEXT[key] if key in UI_TEXT else LAB_TEXT[key]
+    return table[_lang(lang)]
+
+
+def category_name(category: str, lang: str = "en") -> str:
+    """The colour legend's name of an op category (`CATEGORY_TEXT`), in `lang`.
+
+    >>> category_name("activation", "ru"), category_name("unheard-of", "ru")
+    ('активация', 'unheard-of')
+    """
+    entry = CATEGORY_TEXT.get(category)
+    return category if entry is None else entry[_lang(lang)]
 
 
 def explain_op(op_name: str, lang: str = "en") -> dict[str, str]:
@@ -1374,3 +1468,21 @@ def lab_text(key: str, lang: str = "en") -> str:
     'Лаборатория модели'
     """
     return LAB_TEXT[key].get(_lang(lang), LAB_TEXT[key]["en"])
+
+
+def param_heading(path: str, kind: str | None = None, lang: str = "en") -> str:
+    """The inspector's heading of the parameter at `path`: its layer (the path without the
+    argument's name and the parameter's own name) and the layer's kind (the recorded
+    `kind`, else the one the name suggests).
+
+    >>> param_heading("params.blocks.0.attn.w_q.weight", "Linear.weight")
+    'Layer parameter: blocks.0.attn.w_q (Linear)'
+    >>> param_heading("p.norm1.weight", None, "ru"), param_heading("p.odd", None)
+    ('Параметр слоя: norm1 (LayerNorm)', 'Parameter: odd')
+    """
+    parts = path.split(".")
+    layer = ".".join(parts[1:-1]) or parts[-1]
+    kind = kind or guess_kind(path)
+    if kind is None:
+        return ui_text("param_heading_plain", lang).format(layer=layer)
+    return ui_text("param_heading", lang).format(layer=layer, kind=kind.split(".")[0])
