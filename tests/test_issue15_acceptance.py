@@ -284,7 +284,10 @@ def _readme_viewer_block() -> str:
 def test_c_the_readmes_viewer_block_shows_the_training_graph(tmp_path, time_limit):
     from test_viewer_app import read_png
 
-    from pyasg.viewer.app import BACKGROUND, CATEGORY_COLORS
+    from pyasg.viewer.app import CATEGORY_COLORS
+    from pyasg.viewer.canvas import Style
+
+    BACKGROUND = Style().background
 
     first_path = tmp_path / "first.json"
     state_path, shot = tmp_path / "state.json", tmp_path / "window.png"
@@ -295,6 +298,7 @@ def test_c_the_readmes_viewer_block_shows_the_training_graph(tmp_path, time_limi
     script = [{"cmd": "dump", "path": str(first_path)},
               {"cmd": "wait_finished", "timeout": 100},
               {"cmd": "show", "name": "train_step", "kind": "forward"},
+              {"cmd": "expand_all"},  # module scopes start collapsed: every op drawn
               {"cmd": "frames", "n": 3},
               {"cmd": "dump", "path": str(state_path)},
               {"cmd": "screenshot", "path": str(shot)},
