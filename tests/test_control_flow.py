@@ -507,17 +507,62 @@ def test_hessian_through_scan_equals_jax() -> None:
                                jax.hessian(lambda a: f(JAX, a))(0.3), rtol=1e-10)
 
 
-def test_vmap_and_forward_mode_through_loops_say_they_are_not_written_yet():
+def test_vmap_of_a_while_loop_and_forward_mode_through_loops_say_they_are_not_written_yet():
     # the registry's explicit marks (NO_BATCH_RULE, NO_JVP) reach the user as errors
     def f(x):
         return pyasg.scan(lambda c, v: (c + v, c * v), x[0], x)[1].sum()
 
     x = np.arange(1.0, 4.0)
-    with pytest.raises(pyasg.VmapError, match="vmap of a loop"):
-        pyasg.vmap(f)(np.stack([x, x]))
+    with pytest.raises(pyasg.VmapError, match="vmap of a while_loop"):
+        pyasg.vmap(lambda v: pyasg.while_loop(lambda a: a.sum() < 9.0, lambda a: a * 2.0, v))(
+            np.stack([x, x]))
     with pytest.raises(pyasg.GradError, match="forward mode through a loop"):
         pyasg.jvp(f, (x,), (np.ones_like(x),))
     np.testing.assert_allclose(pyasg.grad(f)(x), pyasg.jacrev(f)(x))  # reverse mode works
+
+
+def _rnn(h0, xs, w):
+    return pyasg.scan(lambda h, x: (pyasg.tanh(h @ w + x), h.sum() * x), h0, xs)
+
+
+@pytest.mark.parametrize("in_axes", [(0, 0, None), (None, 1, None), (None, None, 0),
+                                     (0, None, 0)])
+def test_vmap_of_scan_and_its_per_example_gradients_equal_the_loop(in_axes):
+    rng = np.random.default_rng(5)
+    args = [rng.normal(size=(3,)), rng.normal(size=(5, 3)), rng.normal(size=(3, 3)) * 0.5]
+    batched = [a if ax is None else np.stack([a * (1 + 0.1 * i) for i in range(4)], ax)
+               for a, ax in zip(args, in_axes)]
+
+    def example(i):
+        return [a if ax is None else np.take(b, i, axis=ax)
+                for a, b, ax in zip(args, batched, in_axes)]
+
+    got = pyasg.vmap(_rnn, in_axes=in_axes)(*batched)
+    for k in range(2):
+        np.testing.assert_allclose(got[k], np.stack([_rnn(*example(i))[k] for i in range(4)]),
+                                   rtol=1e-12)
+    loss = lambda *a: pyasg.sum(_rnn(*a)[1]) + pyasg.sum(_rnn(*a)[0] ** 2)  # noqa: E731
+    per = pyasg.vmap(pyasg.grad(loss, argnums=(0, 1, 2)), in_axes=in_axes)(*batched)
+    for k in range(3):
+        np.testing.assert_allclose(
+            per[k], np.stack([pyasg.grad(loss, argnums=(0, 1, 2))(*example(i))[k]
+                              for i in range(4)]), rtol=1e-10, atol=1e-12)
+
+
+def test_vmap_of_scan_equals_jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+
+    def jrnn(h0, xs, w):
+        return jax.lax.scan(lambda h, x: (jnp.tanh(h @ w + x), h.sum() * x), h0, xs)
+
+    rng = np.random.default_rng(6)
+    h0, xs, w = rng.normal(size=(4, 3)), rng.normal(size=(4, 6, 3)), rng.normal(size=(3, 3))
+    want = jax.vmap(jrnn, in_axes=(0, 0, None))(h0, xs, w)
+    got = pyasg.vmap(_rnn, in_axes=(0, 0, None))(h0, xs, w)
+    for g, x in zip(got, want):
+        np.testing.assert_allclose(g, np.asarray(x), rtol=1e-12)
 
 
 def _cond_fn(x):

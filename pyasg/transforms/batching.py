@@ -53,9 +53,8 @@ Rule = Callable[..., tuple[object, Axis]]
 BATCH_RULES: dict[type, Rule] = {}
 #: op class -> why it has no batching rule (`batch_graph` raises `VmapError` saying so).
 NO_BATCH_RULE: dict[type, str] = {
-    cls: "vmap of a loop (scan, while_loop, fori_loop) is not written yet; call the "
-         "function per example, or put the batch in the loop's arrays"
-    for cls in (ops.Scan, ops.WhileLoop)
+    ops.WhileLoop: "vmap of a while_loop (a trip count per example) is not written yet; "
+                   "call the function per example, or use fori_loop/scan with a fixed count",
 }
 
 
@@ -538,3 +537,20 @@ def _(op, size, out, xs, axes):  # noqa: ANN001, ANN202
     picked = [inline(b, list(operands))[op.index] for b in (on_true, on_false)]
     mask = F.reshape(_at_front(pred, axes[0], size), (size,) + (1,) * len(out.shape))
     return F.where(mask, picked[0], picked[1]), 0
+
+
+@batch_rule(ops.Scan)
+def _(op, size, out, xs, axes):  # noqa: ANN001, ANN202
+    """A scan of the batched body: every carry batched at axis 0 (an unbatched one
+    broadcast: a body may mix it with batched values), consts as they come, each batched
+    xs with its batch axis second (the scanned axis stays first, so the body's slice has
+    it first); final carries come out batched at 0, stacked ys at 1."""
+    nc, ncar = op.n_consts, op.n_carry
+    consts, carries, seqs = xs[:nc], xs[nc:nc + ncar], xs[nc + ncar:]
+    c_axes, s_axes = axes[:nc], axes[nc + ncar:]
+    carries = [_at_front(c, a, size) for c, a in zip(carries, axes[nc:nc + ncar])]
+    seqs = [x if a is None else F.moveaxis(x, a, 1) for x, a in zip(seqs, s_axes)]
+    body_axes = list(c_axes) + [0] * ncar + [None if a is None else 0 for a in s_axes]
+    body = _outputs_at_front(op.body, body_axes, size)
+    y = P.bind(dataclasses.replace(op, body=body), *consts, *carries, *seqs)
+    return y, (0 if op.index < ncar else 1)
