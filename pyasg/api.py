@@ -240,7 +240,7 @@ jacobian = jacrev
 def hessian(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     """The Hessian of a scalar function of one array argument, forward over reverse
     (`jacfwd(jacrev(fn))`, as JAX computes it): shape = x.shape + x.shape. Where `fn`
-    holds an op with no forward-mode rule (control flow: `NoForwardRuleError`), reverse
+    holds an op with no forward-mode rule (a while_loop: `NoForwardRuleError`), reverse
     over reverse (`jacrev(jacrev(fn))`) instead: the same matrix, more passes.
 
     >>> import numpy as np

@@ -507,7 +507,7 @@ def test_hessian_through_scan_equals_jax() -> None:
                                jax.hessian(lambda a: f(JAX, a))(0.3), rtol=1e-10)
 
 
-def test_vmap_of_a_while_loop_and_forward_mode_through_loops_say_they_are_not_written_yet():
+def test_vmap_and_forward_mode_through_a_while_loop_say_they_are_not_written_yet():
     # the registry's explicit marks (NO_BATCH_RULE, NO_JVP) reach the user as errors
     def f(x):
         return pyasg.scan(lambda c, v: (c + v, c * v), x[0], x)[1].sum()
@@ -516,9 +516,10 @@ def test_vmap_of_a_while_loop_and_forward_mode_through_loops_say_they_are_not_wr
     with pytest.raises(pyasg.VmapError, match="vmap of a while_loop"):
         pyasg.vmap(lambda v: pyasg.while_loop(lambda a: a.sum() < 9.0, lambda a: a * 2.0, v))(
             np.stack([x, x]))
-    with pytest.raises(pyasg.GradError, match="forward mode through a loop"):
-        pyasg.jvp(f, (x,), (np.ones_like(x),))
-    np.testing.assert_allclose(pyasg.grad(f)(x), pyasg.jacrev(f)(x))  # reverse mode works
+    w = lambda v: pyasg.while_loop(lambda a: a.sum() < 9.0, lambda a: a * 2.0, v)  # noqa: E731
+    with pytest.raises(pyasg.GradError, match="forward mode through a while_loop"):
+        pyasg.jvp(w, (x,), (np.ones_like(x),))
+    np.testing.assert_allclose(pyasg.jacfwd(f)(x), pyasg.jacrev(f)(x), rtol=1e-12)
 
 
 def _rnn(h0, xs, w):
@@ -612,3 +613,25 @@ def test_vmap_and_jvp_through_cond_equal_jax():
     want = jax.jvp(jf, (xs[0],), (t,))[1]
     np.testing.assert_allclose(pyasg.jvp(_cond_fn, (xs[0],), (t,))[1], np.asarray(want),
                                rtol=1e-12)
+
+
+def test_jvp_through_scan_equals_jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+
+    def jrnn(h0, xs, w):
+        h, ys = jax.lax.scan(lambda h, x: (jnp.tanh(h @ w + x), h.sum() * x), h0, xs)
+        return jnp.concatenate([h, ys.reshape(-1)])
+
+    def rnn(h0, xs, w):
+        h, ys = _rnn(h0, xs, w)
+        return pyasg.concatenate([h, ys.reshape(-1)])
+
+    rng = np.random.default_rng(8)
+    primals = (rng.normal(size=3), rng.normal(size=(6, 3)), rng.normal(size=(3, 3)) * 0.5)
+    tangents = tuple(rng.normal(size=p.shape) for p in primals)
+    want = jax.jvp(jrnn, primals, tangents)
+    got = pyasg.jvp(rnn, primals, tangents)
+    for g, x in zip(got, want):
+        np.testing.assert_allclose(g, np.asarray(x), rtol=1e-12, atol=1e-12)

@@ -63,6 +63,10 @@ def _one_node(name: str):  # noqa: ANN202
         op = dataclasses.replace(op, graph=rebuild(op.graph, input_types=types64))
     if isinstance(op, ops.Remat):  # control flow: its sub-graphs retyped likewise
         op = dataclasses.replace(op, body=rebuild(op.body, input_types=types64))
+    if isinstance(op, ops.Scan):  # the body takes one slice of each scanned array
+        n = op.n_consts + op.n_carry
+        slices = types64[:n] + tuple(TensorType(t.shape[1:], t.dtype) for t in types64[n:])
+        op = dataclasses.replace(op, body=rebuild(op.body, input_types=slices))
     if isinstance(op, ops.Cond):  # (the predicate, a bool, is not a branch input)
         op = dataclasses.replace(op, true_branch=rebuild(op.true_branch, input_types=types64[1:]),
                                  false_branch=rebuild(op.false_branch, input_types=types64[1:]))

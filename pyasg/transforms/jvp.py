@@ -57,12 +57,10 @@ NO_JVP: dict[type, str] = {
     for cls in (ops.AttentionLSE, ops.AttentionGradQ, ops.AttentionGradK, ops.AttentionGradV,
                 ops.AttentionGradScores)
 }
-# The loops have reverse-mode rules (transforms/vjp_control.py) but no forward-mode
-# ones yet: jvp/jacfwd through them raise NoForwardRuleError saying so (hessian then
-# goes reverse over reverse; jacrev and grad work). Cond and checkpoint have rules below.
-NO_JVP.update({cls: "forward mode through a loop (scan, while_loop, fori_loop) is not "
-                    "written yet; use grad / jacrev there"
-               for cls in (ops.Scan, ops.WhileLoop)})
+# A while_loop has no forward-mode rule yet: jvp/jacfwd through it raise
+# NoForwardRuleError saying so. Scan, cond and checkpoint have rules at the end.
+NO_JVP[ops.WhileLoop] = ("forward mode through a while_loop is not written yet; use "
+                         "grad / jacrev there, or fori_loop / scan with a fixed count")
 
 
 def jvp_rule(*op_classes: type) -> Callable[[Rule], Rule]:
@@ -390,9 +388,9 @@ def jvp_graph(graph: Graph, wrt: Sequence[int] | None = None) -> Graph:
 
 
 # --------------------------------------------------------------------------- control flow
-# Forward mode keeps no activations, so checkpoint's tangent is its body's, and a cond's
-# is a cond of its branches' tangents (only the branch taken runs). Scan and while_loop
-# have none yet (NO_JVP above).
+# Forward mode keeps no activations, so checkpoint's tangent is its body's, a cond's is
+# a cond of its branches' tangents (only the branch taken runs), and a scan's a scan
+# carrying the tangents beside the values. While_loop has none yet (NO_JVP above).
 
 
 def _body_jvp(body: Graph, xs: Sequence[Tracer], ts: Sequence[Tracer | None],
@@ -421,3 +419,34 @@ def _(op, out, xs, ts):  # noqa: ANN001, ANN202
     tangent = dataclasses.replace(op, true_branch=branches[0], false_branch=branches[1],
                                   index=n + op.index)
     return P.bind(tangent, pred, *args)
+
+
+@jvp_rule(ops.Scan)
+def _(op, out, xs, ts):  # noqa: ANN001, ANN202
+    """A scan that carries the tangents beside the values: its body is the body's
+    forward-mode graph with its consts, carries and scanned arrays each followed by their
+    float members' tangents (zeros where none is given); its outputs are the carries and
+    their tangents, then the ys and theirs."""
+    nc, ncar, body = op.n_consts, op.n_carry, op.body
+    n_in, n_out = len(body.inputs), len(body.outputs)
+    groups = (range(nc), range(nc, nc + ncar), range(nc + ncar, n_in))
+    floats = [[k for k in g if is_float(body.input_types[k].dtype)] for g in groups]
+    ranked = [k for f in floats for k in f]  # the tangent of input k is n_in + its rank
+    forward = jvp_graph(body, ranked)
+    order = [k for g, f in zip(groups, floats)
+             for k in [*g, *(n_in + ranked.index(j) for j in f)]]
+    wrapper = Trace("scan_jvp")
+    with wrapper:
+        ins = {k: wrapper.new_input(f"x{k}", forward.input_types[k], False) for k in order}
+        outs = inline(forward, [ins[k] for k in range(len(forward.inputs))])
+        carry_ts = [n_out + k for k in range(ncar) if is_float(body.output_types[k].dtype)]
+        picked = [*range(ncar), *carry_ts, *range(ncar, n_out),
+                  *(n_out + k for k in range(ncar, n_out))]
+        new_body = wrapper.builder.build([wrapper.lift(outs[k]).node for k in picked])
+    args = list(xs) + [F.zeros_like(xs[k]) if ts[k] is None else ts[k] for k in ranked]
+    n_carry = ncar + len(floats[1])
+    index = (ncar + floats[1].index(nc + op.index) if op.index < ncar
+             else n_carry + (n_out - ncar) + (op.index - ncar))
+    tangent = dataclasses.replace(op, body=new_body, n_consts=nc + len(floats[0]),
+                                  n_carry=n_carry, index=index)
+    return P.bind(tangent, *(args[k] for k in order))
