@@ -240,3 +240,38 @@ def test_unknown_lang_search_collapse_and_error_status(tmp_path):
     assert texts.explain_param("p.fc.weight", None, "en") in first["inspector"]
     assert second["collapse"] == "p.fc" and second["boxes"] < first["boxes"]
     assert second["selected_op"] == "input" and "group" in second["categories"]
+
+
+def _scan_graph():
+    def rnn(w, h0, xs):
+        return pyasg.scan(lambda h, x: (pyasg.tanh(h @ w + x), h * 2.0), h0, xs)[1]
+
+    return pyasg.make_graph(rnn)(np.eye(3, dtype=np.float32), np.zeros(3, np.float32),
+                                 np.ones((8, 3), np.float32))
+
+
+def test_a_scan_node_opens_into_its_body(tmp_path):
+    # a control-flow op is one node; the inspector offers its sub-graph, which opens as a
+    # graph of its own in the combo (the way back)
+    graph = _scan_graph()
+    node = next(i for i in graph.live_ids if graph[i].op.name == "scan")
+    before, after = str(tmp_path / "before.json"), str(tmp_path / "after.json")
+    script = [{"cmd": "expand_all"}, {"cmd": "select", "op": "scan"},
+              {"cmd": "dump", "path": before},
+              {"cmd": "open_body", "node": node, "which": 0}, {"cmd": "expand_all"},
+              {"cmd": "frames", "n": 2}, {"cmd": "dump", "path": after}]
+    handle = launch(lang="en", target=TARGET, script=script)
+    try:
+        publish(GraphReady("rnn", graph, "forward"))
+        _wait_file(after, handle)
+    finally:
+        handle.close(timeout=15.0)
+    with open(before, encoding="utf-8") as f:
+        first = json.load(f)
+    with open(after, encoding="utf-8") as f:
+        second = json.load(f)
+    assert first["selected_op"] == "scan" and "Open its body" in first["inspector"]
+    assert second["graph"] == ["rnn", f"forward/%{node}.0"]
+    # the body: its matmul (linear), add and mul (arithmetic), tanh (activation) and inputs
+    assert {"input", "linear", "arithmetic", "activation"} <= set(second["categories"])
+    assert "control" in first["categories"] and "control" not in second["categories"]

@@ -79,6 +79,7 @@ the first graph has been drawn. Each has a ``"cmd"`` key:
   status line, the language, the view (scale, offset, canvas size), each box's label
   and its rectangle on the canvas in pixels, the labels whose measured width does not
   fit their box, the expanded scopes, each pane's rectangle (``panes``);
+* ``{"cmd": "open_body", "node": 12, "which": 0}``: open a control-flow node's sub-graph;
 * ``{"cmd": "quit"}``: leave the loop (exit code 0);
 * ``{"cmd": "heat", "metric": "time"}`` and ``{"cmd": "lab", "what": ..., "path": ...,
   "value": ...}``: the heat map and the model lab (`pyasg.viewer.panels`, whose state
@@ -97,7 +98,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pyasg.asg import Graph
-from pyasg.asg.ops import Fused
+from pyasg.asg.ops import Cond, Control, Fused, WhileLoop
 from pyasg.events import GraphReady, NodeValues, ParamsDescribed, RunFinished, StepDone
 from pyasg.viewer import texts
 from pyasg.viewer.canvas import draw_canvas, minimap_hit
@@ -156,6 +157,11 @@ CHART_SHARE = 0.24
 TOOLBAR_H = 92
 #: Pixels between the chart and the model lab (Dear PyGui's item spacing).
 PANE_GAP = 8
+
+
+#: a control-flow op's sub-graphs, in `graphs()` order -> the inspector's button texts
+SUB_GRAPHS: dict[type, tuple[str, ...]] = {Cond: ("open_true", "open_false"),
+                                           WhileLoop: ("open_condition", "open_body")}
 
 
 def color_of(category: str) -> tuple[int, int, int]:
@@ -427,6 +433,22 @@ class App(CostLabPanels):
         self.dpg.set_value("graph_combo", self._combo_label(key))
         self._relayout(fit=True)
 
+    def open_body(self, node: int, which: int = 0) -> None:
+        """Show sub-graph `which` of control-flow node `node` of the shown graph (a scan's
+        body, a cond's branch, a while_loop's condition or body) as a graph of its own,
+        kind `<kind>/%<node>.<which>` in the graph combo (so the way back is the combo)."""
+        graph = self.graph
+        if graph is None or node not in graph.nodes or not isinstance(graph[node].op, Control):
+            return
+        subs = graph[node].op.graphs()
+        if not 0 <= which < len(subs):
+            return
+        name, kind = self.current
+        key = (name, f"{kind}/%{node}.{which}")
+        self.graphs[key] = subs[which]
+        self.dpg.configure_item("graph_combo", items=[self._combo_label(k) for k in self.graphs])
+        self.show(key)
+
     def _patterns(self) -> list[str]:
         """The collapsed scopes: the user's patterns (comma-separated), else the modules."""
         assert self.graph is not None
@@ -671,6 +693,12 @@ class App(CostLabPanels):
                 text(info[part])
         self._fill_cost(text, (node,))  # the node's own: its memory, its kernel
         self._fill_live(text)
+        if isinstance(n.op, Control):  # one node that opens into its sub-graphs
+            for which, part in enumerate(SUB_GRAPHS.get(type(n.op), ("open_body",))):
+                lines.append(self.t(part))
+                dpg.add_button(label=self.t(part), parent="inspector",
+                               callback=lambda s, a, u: self.open_body(*u),
+                               user_data=(node, which))
         scope = self.scope_to_collapse(self.selected)
         if scope is not None:
             label = self.t("collapse_scope").format(scope=scope.split(".", 1)[-1])
@@ -1025,6 +1053,8 @@ class App(CostLabPanels):
             self.dirty = True
         elif cmd == "pan":
             self.pan(float(command.get("dx", 0.0)), float(command.get("dy", 0.0)))
+        elif cmd == "open_body":
+            self.open_body(int(command["node"]), int(command.get("which", 0)))
         elif cmd == "expand_all":
             self.expand_all()
         elif cmd == "collapse_all":

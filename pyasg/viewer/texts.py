@@ -1243,6 +1243,11 @@ UI_TEXT: dict[str, dict[str, str]] = {
     "bad_collapse": {"en": "Cannot collapse: ", "ru": "Не удалось свернуть: "},
     "details": {"en": "Technical details", "ru": "Технические подробности"},
     "expand": {"en": "Expand", "ru": "Развернуть"},
+    # a control-flow node's sub-graphs, opened as graphs of their own (`App.open_body`)
+    "open_body": {"en": "Open its body", "ru": "Открыть тело"},
+    "open_true": {"en": "Open the true branch", "ru": "Открыть ветку «истина»"},
+    "open_false": {"en": "Open the false branch", "ru": "Открыть ветку «ложь»"},
+    "open_condition": {"en": "Open the condition", "ru": "Открыть условие"},
     "collapse_scope": {"en": "Collapse {scope}", "ru": "Свернуть {scope}"},
     "expand_all": {"en": "Expand all", "ru": "Развернуть всё"},
     "collapse_all": {"en": "Collapse all", "ru": "Свернуть всё"},
