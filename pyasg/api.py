@@ -31,7 +31,6 @@ from pyasg.compile.protocol import Backend
 from pyasg.errors import (
     GradError,
     IntegerTangentError,
-    NoForwardRuleError,
     PyasgError,
     TangentError,
     TraceError,
@@ -239,26 +238,14 @@ jacobian = jacrev
 
 def hessian(fn: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
     """The Hessian of a scalar function of one array argument, forward over reverse
-    (`jacfwd(jacrev(fn))`, as JAX computes it): shape = x.shape + x.shape. Where `fn`
-    holds an op with no forward-mode rule (a while_loop: `NoForwardRuleError`), reverse
-    over reverse (`jacrev(jacrev(fn))`) instead: the same matrix, more passes.
+    (`jacfwd(jacrev(fn))`, as JAX computes it): shape = x.shape + x.shape.
 
     >>> import numpy as np
     >>> hessian(lambda x: (x ** 3).sum())(np.array([1.0, 2.0])).tolist()
     [[6.0, 0.0], [0.0, 12.0]]
     """
     _checked(fn, argnums, False, "hessian")
-    forward = jacfwd(jacrev(fn, argnums), argnums)
-    reverse = jacrev(jacrev(fn, argnums), argnums)
-
-    def hessian_fn(*args: object) -> Any:
-        try:
-            return forward(*args)
-        except NoForwardRuleError:  # nodes it recorded before failing are dead: pruned
-            return reverse(*args)
-
-    hessian_fn.__name__ = f"hessian_{getattr(fn, '__name__', 'fn')}"
-    return hessian_fn
+    return jacfwd(jacrev(fn, argnums), argnums)
 
 
 # --------------------------------------------------------------------------- forward mode
